@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {Consortium} from "./Consortium.sol";
+import {UMC} from "./UMC.sol";
+
+/// @title TMC: the drlaas task lifecycle with escrowed payment
+/// @notice A requester posts a task with its budget as `msg.value` (escrow). A consortium oracle assigns the
+///         best worker; the escrow shrinks to that worker's price (the difference is credited back). The
+///         worker submits its model CID and a hash of its result; an oracle verifies it off chain and either
+///         completes the task (worker paid, reputation up) or fails it (reputation down, stake slashed to
+///         the requester, and the task reopened for another worker or refunded). Anyone can expire a task
+///         past its deadline (refund). CIDs live in events; storage keeps their commitments.
+/// @dev    Task life: Posted -> Assigned -> Submitted -> Completed, with Posted -> Cancelled,
+///         {Assigned, Submitted} -> Failed | Posted (reopened), {Posted, Assigned, Submitted} -> Expired.
+///         Escrow of a task = `budget` while Posted/Assigned/Submitted, else 0.
+contract TMC is Consortium {
+    /// @notice What the requester buys.
+    enum Kind {
+        Training,
+        ModelSharing
+    }
+
+    /// @notice Where a task is in its life.
+    enum Status {
+        None,
+        Posted,
+        Assigned,
+        Submitted,
+        Completed,
+        Failed,
+        Cancelled,
+        Expired
+    }
+
+    /// @notice A task, packed into four slots.
+    struct Task {
+        // slot 0
+        address requester;
+        uint96 budget;
+        // slot 1
+        address worker;
+        uint40 deadline;
+        Status status;
+        Kind kind;
+        uint8 attempts;
+        int32 targetMilli;
+        // slot 2: keccak256 of the spec CID (the CID itself is in TaskPosted)
+        bytes32 specHash;
+        // slot 3: the worker's hash of its result JSON (the model CID is in ResultSubmitted)
+        bytes32 resultHash;
+    }
+
+    /// @notice The worker registry.
+    UMC public immutable umc;
+    /// @notice Accounts allowed to assign, complete and fail tasks (the consortium's operators).
+    mapping(address oracle => bool) public isOracle;
+    /// @notice Seconds after the deadline during which oracles may still settle a submitted result.
+    uint40 public verificationWindow;
+    /// @notice Attempts (assignments) a task gets before a failure refunds it.
+    uint8 public maxAttempts;
+    /// @notice Number of tasks ever posted; task ids are 1..taskCount.
+    uint256 public taskCount;
+
+    mapping(uint256 taskId => Task) internal _tasks;
+
+    /// @notice A requester posted task `taskId` with `budget` wei in escrow.
+    event TaskPosted(
+        uint256 indexed taskId,
+        address indexed requester,
+        Kind kind,
+        uint256 budget,
+        int32 targetMilli,
+        uint40 deadline,
+        string specCid
+    );
+    /// @notice The requester cancelled an unassigned task; `refund` was credited to them.
+    event TaskCancelled(uint256 indexed taskId, uint256 refund);
+    /// @notice An oracle assigned `worker` at `price` (the new escrow) on attempt `attempt` (1-based).
+    event TaskAssigned(uint256 indexed taskId, address indexed worker, uint256 price, uint8 attempt);
+    /// @notice The assigned worker submitted its model CID and result hash.
+    event ResultSubmitted(uint256 indexed taskId, address indexed worker, string modelCid, bytes32 resultHash);
+    /// @notice An oracle accepted the result; `payment` was credited to the worker.
+    event TaskCompleted(uint256 indexed taskId, address indexed worker, uint256 payment);
+    /// @notice An oracle failed the worker's attempt; `slashed` stake went to the requester. When
+    ///         `reopened` the task is Posted again for another worker, else the escrow was refunded.
+    event TaskFailed(uint256 indexed taskId, address indexed worker, uint256 slashed, bool reopened);
+    /// @notice The task passed its deadline unsettled; `refund` was credited to the requester.
+    event TaskExpired(uint256 indexed taskId, Status previous, uint256 refund);
+    /// @notice The admin allowed or revoked an oracle.
+    event OracleSet(address indexed oracle, bool allowed);
+    /// @notice The admin changed the lifecycle parameters.
+    event ParametersSet(uint40 verificationWindow, uint8 maxAttempts);
+
+    /// @notice No task has id `taskId`.
+    error TaskNotFound(uint256 taskId);
+    /// @notice Task `taskId` is `current`, which does not allow this call.
+    error InvalidStatus(uint256 taskId, Status current);
+    /// @notice The caller is not an oracle.
+    error NotOracle(address caller);
+    /// @notice The caller is not the task's requester.
+    error NotRequester(uint256 taskId, address caller);
+    /// @notice The caller is not the task's assigned worker.
+    error NotAssignedWorker(uint256 taskId, address caller);
+    /// @notice A task needs a budget above zero.
+    error ZeroBudget();
+    /// @notice The deadline `deadline` is not in the future.
+    error DeadlineInPast(uint256 deadline);
+    /// @notice The task's deadline `deadline` has passed.
+    error DeadlinePassed(uint256 taskId, uint256 deadline);
+    /// @notice The task cannot expire before `availableAt`.
+    error NotExpired(uint256 taskId, uint256 availableAt);
+    /// @notice A CID argument (`field`) was empty.
+    error EmptyCid(string field);
+    /// @notice The result hash was zero.
+    error ZeroResultHash();
+    /// @notice The worker's price exceeds the task's escrow.
+    error PriceAboveBudget(uint256 taskId, uint256 price, uint256 budget);
+    /// @notice A requester cannot work on their own task.
+    error SelfAssignment(uint256 taskId, address worker);
+    /// @notice A value does not fit its field (`field` names it).
+    error ValueOutOfRange(string field, uint256 value, uint256 max);
+    /// @notice `field` must not be zero.
+    error ZeroValue(string field);
+
+    modifier onlyOracle() {
+        if (!isOracle[msg.sender]) revert NotOracle(msg.sender);
+        _;
+    }
+
+    /// @param admin_ The consortium account.
+    /// @param umc_ The worker registry (this contract must be set as a market there).
+    /// @param verificationWindow_ Seconds after the deadline during which a submitted result can be settled.
+    /// @param maxAttempts_ Assignments a task gets before a failure refunds it (≥ 1).
+    constructor(address admin_, UMC umc_, uint40 verificationWindow_, uint8 maxAttempts_) Consortium(admin_) {
+        if (address(umc_) == address(0)) revert ZeroAddress();
+        umc = umc_;
+        _setParameters(verificationWindow_, maxAttempts_);
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// @notice Allow or revoke an oracle.
+    /// @param oracle The account.
+    /// @param allowed Whether it may assign, complete and fail tasks.
+    function setOracle(address oracle, bool allowed) external onlyAdmin {
+        if (oracle == address(0)) revert ZeroAddress();
+        isOracle[oracle] = allowed;
+        emit OracleSet(oracle, allowed);
+    }
+
+    /// @notice Change the lifecycle parameters.
+    /// @param verificationWindow_ Seconds after the deadline during which a submitted result can be settled.
+    /// @param maxAttempts_ Assignments a task gets before a failure refunds it (≥ 1).
+    function setParameters(uint40 verificationWindow_, uint8 maxAttempts_) external onlyAdmin {
+        _setParameters(verificationWindow_, maxAttempts_);
+    }
+
+    // ------------------------------------------------------------------ requesters
+
+    /// @notice Post a task; `msg.value` is the budget, held in escrow.
+    /// @param specCid IPFS CID of the task spec JSON.
+    /// @param kind Training or ModelSharing.
+    /// @param targetMilli Mean return the model must reach, in thousandths.
+    /// @param deadline Unix time by which the result must be submitted.
+    /// @return taskId The new task's id.
+    function postTask(string calldata specCid, Kind kind, int32 targetMilli, uint40 deadline)
+        external
+        payable
+        returns (uint256 taskId)
+    {
+        if (msg.value == 0) revert ZeroBudget();
+        if (msg.value > type(uint96).max) revert ValueOutOfRange("budget", msg.value, type(uint96).max);
+        if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
+        if (bytes(specCid).length == 0) revert EmptyCid("specCid");
+        taskId = ++taskCount;
+        Task storage t = _tasks[taskId];
+        t.requester = msg.sender;
+        t.budget = uint96(msg.value);
+        t.deadline = deadline;
+        t.status = Status.Posted;
+        t.kind = kind;
+        t.targetMilli = targetMilli;
+        t.specHash = keccak256(bytes(specCid));
+        emit TaskPosted(taskId, msg.sender, kind, msg.value, targetMilli, deadline, specCid);
+    }
+
+    /// @notice Cancel an unassigned task; the escrow is credited back to the requester.
+    /// @param taskId The task.
+    function cancel(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.requester) revert NotRequester(taskId, msg.sender);
+        _expectStatus(taskId, t, Status.Posted);
+        t.status = Status.Cancelled;
+        emit TaskCancelled(taskId, t.budget);
+        _credit(t.requester, t.budget);
+    }
+
+    // ------------------------------------------------------------------ oracles
+
+    /// @notice Assign a posted task to `worker`. The escrow shrinks to the worker's price; the rest is
+    ///         credited back to the requester.
+    /// @param taskId The task.
+    /// @param worker A registered, bonded worker whose price fits the escrow.
+    function assign(uint256 taskId, address worker) external onlyOracle {
+        Task storage t = _task(taskId);
+        _expectStatus(taskId, t, Status.Posted);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
+        if (worker == t.requester) revert SelfAssignment(taskId, worker);
+        uint96 budget = t.budget;
+        uint8 attempt = t.attempts + 1;
+        t.worker = worker;
+        t.status = Status.Assigned;
+        t.attempts = attempt;
+        (uint96 price,) = umc.onTaskAssigned(worker);
+        if (price > budget) revert PriceAboveBudget(taskId, price, budget);
+        emit TaskAssigned(taskId, worker, price, attempt);
+        if (price < budget) {
+            t.budget = price;
+            _credit(t.requester, budget - price);
+        }
+    }
+
+    /// @notice Accept the submitted result: the escrow is credited to the worker, its reputation rises.
+    /// @param taskId The task.
+    function complete(uint256 taskId) external onlyOracle {
+        Task storage t = _task(taskId);
+        _expectStatus(taskId, t, Status.Submitted);
+        t.status = Status.Completed;
+        address worker = t.worker;
+        emit TaskCompleted(taskId, worker, t.budget);
+        _credit(worker, t.budget);
+        umc.onTaskSucceeded(worker);
+    }
+
+    /// @notice Fail the current attempt (bad or missing result): the worker's reputation drops and its stake
+    ///         is slashed to the requester. With `reopen`, attempts left and the deadline not passed, the
+    ///         task goes back to Posted for another worker; otherwise the escrow is refunded.
+    /// @param taskId The task.
+    /// @param reopen Whether to offer the task to another worker.
+    function fail(uint256 taskId, bool reopen) external onlyOracle {
+        Task storage t = _task(taskId);
+        Status s = t.status;
+        if (s != Status.Assigned && s != Status.Submitted) revert InvalidStatus(taskId, s);
+        address worker = t.worker;
+        address requester = t.requester;
+        reopen = reopen && t.attempts < maxAttempts && block.timestamp <= t.deadline;
+        if (reopen) {
+            t.status = Status.Posted;
+            t.worker = address(0);
+            t.resultHash = bytes32(0);
+        } else {
+            t.status = Status.Failed;
+            _credit(requester, t.budget);
+        }
+        uint256 slashed = umc.onTaskFailed(worker, requester, true);
+        emit TaskFailed(taskId, worker, slashed, reopen);
+    }
+
+    // ------------------------------------------------------------------ workers
+
+    /// @notice Submit the result of an assigned task, before its deadline.
+    /// @param taskId The task.
+    /// @param modelCid IPFS CID of the trained (or shared) model.
+    /// @param resultHash keccak256 of the trainer's result JSON.
+    function submitResult(uint256 taskId, string calldata modelCid, bytes32 resultHash) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.worker) revert NotAssignedWorker(taskId, msg.sender);
+        _expectStatus(taskId, t, Status.Assigned);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
+        if (bytes(modelCid).length == 0) revert EmptyCid("modelCid");
+        if (resultHash == bytes32(0)) revert ZeroResultHash();
+        t.status = Status.Submitted;
+        t.resultHash = resultHash;
+        emit ResultSubmitted(taskId, msg.sender, modelCid, resultHash);
+    }
+
+    // ------------------------------------------------------------------ anyone
+
+    /// @notice Expire a task that missed its deadline (for a submitted result: its deadline plus the
+    ///         verification window). The escrow is refunded; a worker that missed the deadline loses
+    ///         reputation (no slash), one whose result the oracles never settled loses nothing.
+    /// @param taskId The task.
+    function expire(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        Status s = t.status;
+        if (s != Status.Posted && s != Status.Assigned && s != Status.Submitted) revert InvalidStatus(taskId, s);
+        uint256 availableAt = uint256(t.deadline) + (s == Status.Submitted ? verificationWindow : 0) + 1;
+        if (block.timestamp < availableAt) revert NotExpired(taskId, availableAt);
+        t.status = Status.Expired;
+        emit TaskExpired(taskId, s, t.budget);
+        _credit(t.requester, t.budget);
+        if (s == Status.Assigned) umc.onTaskFailed(t.worker, t.requester, false);
+        else if (s == Status.Submitted) umc.onTaskReleased(t.worker);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The record of task `taskId` (all zero when it does not exist).
+    function getTask(uint256 taskId) external view returns (Task memory) {
+        return _tasks[taskId];
+    }
+
+    /// @notice Wei held in escrow for task `taskId` (0 once settled).
+    function escrowOf(uint256 taskId) public view returns (uint256) {
+        Task storage t = _tasks[taskId];
+        Status s = t.status;
+        return (s == Status.Posted || s == Status.Assigned || s == Status.Submitted) ? t.budget : 0;
+    }
+
+    // ------------------------------------------------------------------ internal
+
+    function _task(uint256 taskId) internal view returns (Task storage t) {
+        t = _tasks[taskId];
+        if (t.status == Status.None) revert TaskNotFound(taskId);
+    }
+
+    function _expectStatus(uint256 taskId, Task storage t, Status expected) internal view {
+        if (t.status != expected) revert InvalidStatus(taskId, t.status);
+    }
+
+    function _setParameters(uint40 verificationWindow_, uint8 maxAttempts_) internal {
+        if (maxAttempts_ == 0) revert ZeroValue("maxAttempts");
+        verificationWindow = verificationWindow_;
+        maxAttempts = maxAttempts_;
+        emit ParametersSet(verificationWindow_, maxAttempts_);
+    }
+}

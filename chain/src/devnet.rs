@@ -1,0 +1,128 @@
+//! A throwaway dev chain: the pinned anvil from `tools/` on a free port, with funded accounts whose keys
+//! are all in the provider's wallet. Used by tests, benchmarks, the demo and the local mode.
+
+use std::path::PathBuf;
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, B256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+
+use crate::error::{ChainError, Result};
+
+/// Where to find anvil: `$DRLAAS_ANVIL`, else `tools/node_modules/.bin/anvil` of this checkout (installed by
+/// `tools/setup.sh`), else `anvil` on `PATH`.
+pub fn anvil_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("DRLAAS_ANVIL") {
+        return PathBuf::from(p);
+    }
+    let in_tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin/anvil");
+    if in_tools.exists() {
+        return in_tools;
+    }
+    PathBuf::from("anvil")
+}
+
+/// A provider for `url` whose wallet signs for every key in `signers` (the first is the default sender).
+///
+/// Nonces are read from the node for every transaction (`pending` count) rather than cached: alloy's
+/// cached nonce manager hands out a nonce before gas estimation, so a call that reverts at estimation
+/// leaves a gap and every later transaction of that account waits forever.
+pub fn provider_with_signers(url: reqwest::Url, signers: impl IntoIterator<Item = PrivateKeySigner>) -> Result<DynProvider> {
+    let mut signers = signers.into_iter();
+    let first = signers
+        .next()
+        .ok_or_else(|| ChainError::InvalidInput { field: "signers", message: "at least one key is needed".into() })?;
+    let mut wallet = EthereumWallet::new(first);
+    for s in signers {
+        wallet.register_signer(s);
+    }
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(wallet)
+        .connect_http(url)
+        .erased())
+}
+
+/// A running anvil and a provider that can sign for all of its accounts.
+#[derive(Debug)]
+pub struct Devnet {
+    anvil: AnvilInstance,
+    provider: DynProvider,
+    signers: Vec<PrivateKeySigner>,
+}
+
+impl Devnet {
+    /// Spawn anvil with `accounts` funded accounts (10,000 ETH each) on a free port.
+    pub fn spawn(accounts: u16) -> Result<Devnet> {
+        let bin = anvil_binary();
+        let anvil = Anvil::new()
+            .path(&bin)
+            .args(["--accounts", &accounts.to_string()])
+            .try_spawn()
+            .map_err(|e| {
+                ChainError::Rpc(format!(
+                    "could not start anvil ({}): {e}; run tools/setup.sh or set DRLAAS_ANVIL",
+                    bin.display()
+                ))
+            })?;
+        let signers: Vec<PrivateKeySigner> = anvil
+            .keys()
+            .iter()
+            .map(|k| PrivateKeySigner::from_bytes(&B256::from_slice(&k.to_bytes())).expect("anvil keys are valid"))
+            .collect();
+        let provider = provider_with_signers(anvil.endpoint_url(), signers.clone())?;
+        Ok(Devnet { anvil, provider, signers })
+    }
+
+    /// The provider (signs for every account).
+    pub fn provider(&self) -> DynProvider {
+        self.provider.clone()
+    }
+
+    /// The funded accounts, in anvil's order.
+    pub fn accounts(&self) -> Vec<Address> {
+        self.signers.iter().map(|s| s.address()).collect()
+    }
+
+    /// The accounts' keys.
+    pub fn signers(&self) -> &[PrivateKeySigner] {
+        &self.signers
+    }
+
+    /// The HTTP endpoint.
+    pub fn endpoint(&self) -> reqwest::Url {
+        self.anvil.endpoint_url()
+    }
+
+    /// Advance the chain clock by `seconds` and mine a block (`evm_increaseTime` + `evm_mine`).
+    pub async fn warp(&self, seconds: u64) -> Result<()> {
+        let rpc = |e: alloy::transports::TransportError| ChainError::Rpc(e.to_string());
+        let _: serde_json::Value = self.provider.raw_request("evm_increaseTime".into(), (seconds,)).await.map_err(rpc)?;
+        self.mine(1).await
+    }
+
+    /// Mine `blocks` empty blocks.
+    pub async fn mine(&self, blocks: u64) -> Result<()> {
+        let rpc = |e: alloy::transports::TransportError| ChainError::Rpc(e.to_string());
+        let _: serde_json::Value = self.provider.raw_request("anvil_mine".into(), (blocks,)).await.map_err(rpc)?;
+        Ok(())
+    }
+
+    /// The latest block's timestamp.
+    pub async fn now(&self) -> Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::Rpc(e.to_string()))?
+            .ok_or_else(|| ChainError::Inconsistent("no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+}

@@ -1,0 +1,199 @@
+//! Errors of the chain client. Contract reverts are decoded into their custom error with named
+//! arguments (`TMC.InvalidStatus(taskId: 3, current: Completed)`), so a caller sees why, not a hex blob.
+
+use std::{collections::HashMap, fmt, sync::OnceLock};
+
+use alloy::{
+    dyn_abi::{DynSolValue, JsonAbiExt},
+    json_abi::{Error as AbiError, JsonAbi},
+    primitives::{B256, Bytes, Selector},
+    sol_types::{SolError, SolInterface},
+    transports::{RpcError, TransportErrorKind},
+};
+
+use crate::types::TaskStatus;
+
+/// Errors of [`crate::Market`] and [`crate::EventStream`].
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A contract call reverted with a custom error (or a panic/require message).
+    #[error("{0}")]
+    Reverted(Revert),
+    /// A transaction was mined but failed, and re-running it gave no reason.
+    #[error("transaction {hash} reverted on chain (block {block}) without a reason")]
+    TxFailed {
+        /// Transaction hash.
+        hash: B256,
+        /// Block it was mined in.
+        block: u64,
+    },
+    /// A transaction was not mined in time.
+    #[error("transaction {hash} was not mined within {seconds} s")]
+    TxTimeout {
+        /// Transaction hash.
+        hash: B256,
+        /// How long we waited.
+        seconds: u64,
+    },
+    /// The RPC endpoint failed (after retries where the call is safe to retry).
+    #[error("RPC error: {0}")]
+    Rpc(String),
+    /// Chain state does not match what the caller expected (wrong chain id, missing event, ...).
+    #[error("{0}")]
+    Inconsistent(String),
+    /// The event cursor could not be read or written.
+    #[error("event cursor at {path}: {message}")]
+    Cursor {
+        /// Where the cursor lives.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A caller-supplied value is invalid before anything was sent.
+    #[error("invalid {field}: {message}")]
+    InvalidInput {
+        /// The field, as the caller named it.
+        field: &'static str,
+        /// What was expected.
+        message: String,
+    },
+}
+
+/// Result with [`ChainError`].
+pub type Result<T, E = ChainError> = std::result::Result<T, E>;
+
+impl ChainError {
+    /// The decoded revert, when this error is one.
+    pub fn revert(&self) -> Option<&Revert> {
+        match self {
+            ChainError::Reverted(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The custom error name of a revert (`"InvalidStatus"`), when this error is one.
+    pub fn revert_name(&self) -> Option<&str> {
+        self.revert().map(|r| r.name.as_str())
+    }
+
+    /// Decode the revert as one of a contract's typed errors (e.g. `TMC::TMCErrors`).
+    pub fn decode_revert<E: SolInterface>(&self) -> Option<E> {
+        self.revert().and_then(|r| E::abi_decode(&r.data).ok())
+    }
+
+    /// Whether retrying the same request might succeed (connection or server trouble, not a revert).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ChainError::Rpc(_) | ChainError::TxTimeout { .. })
+    }
+
+    pub(crate) fn from_rpc(contract: &'static str, err: RpcError<TransportErrorKind>) -> Self {
+        match err.as_error_resp().and_then(|e| e.as_revert_data()) {
+            Some(data) => ChainError::Reverted(Revert::decode(contract, data)),
+            None => ChainError::Rpc(err.to_string()),
+        }
+    }
+
+    pub(crate) fn from_contract(contract: &'static str, err: alloy::contract::Error) -> Self {
+        if let Some(data) = err.as_revert_data() {
+            return ChainError::Reverted(Revert::decode(contract, data));
+        }
+        match err {
+            alloy::contract::Error::TransportError(e) => ChainError::Rpc(e.to_string()),
+            other => ChainError::Rpc(other.to_string()),
+        }
+    }
+}
+
+/// A decoded revert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revert {
+    /// The contract that was called (`UMC`, `TMC`, `MMC`); the error may come from one it called.
+    pub contract: &'static str,
+    /// Error name (`InvalidStatus`), `Error` for require strings, `Panic` for panics.
+    pub name: String,
+    /// Named arguments, rendered.
+    pub args: Vec<(String, String)>,
+    /// The raw revert data.
+    pub data: Bytes,
+}
+
+impl Revert {
+    /// Decode revert data of a call to `contract` against the custom errors of all three contracts
+    /// (a call may revert with an error of a contract it called).
+    pub fn decode(contract: &'static str, data: Bytes) -> Self {
+        let unknown = |name: &str| Revert { contract, name: name.to_string(), args: vec![], data: data.clone() };
+        if data.len() < 4 {
+            return unknown("EmptyRevert");
+        }
+        let selector = Selector::from_slice(&data[..4]);
+        if let Some(err) = known_errors().get(&selector) {
+            if let Ok(values) = err.abi_decode_input(&data[4..]) {
+                let args = err
+                    .inputs
+                    .iter()
+                    .zip(values)
+                    .map(|(p, v)| (p.name.clone(), render(&p.name, &v)))
+                    .collect();
+                return Revert { contract, name: err.name.clone(), args, data };
+            }
+        }
+        if let Ok(msg) = alloy::sol_types::Revert::abi_decode(&data) {
+            return Revert { contract, name: "Error".into(), args: vec![("message".into(), msg.reason)], data };
+        }
+        if let Ok(panic) = alloy::sol_types::Panic::abi_decode(&data) {
+            return Revert { contract, name: "Panic".into(), args: vec![("code".into(), panic.to_string())], data };
+        }
+        unknown("UnknownError")
+    }
+}
+
+impl fmt::Display for Revert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} reverted: {}(", self.contract, self.name)?;
+        for (i, (k, v)) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{k}: {v}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Render one argument; task status arguments (`current`, `previous`) print their name.
+fn render(name: &str, v: &DynSolValue) -> String {
+    match v {
+        DynSolValue::Uint(n, 8) if name == "current" || name == "previous" => TaskStatus::from_u8(n.to::<u8>())
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| n.to_string()),
+        DynSolValue::Uint(n, _) => n.to_string(),
+        DynSolValue::Int(n, _) => n.to_string(),
+        DynSolValue::Address(a) => a.to_string(),
+        DynSolValue::Bool(b) => b.to_string(),
+        DynSolValue::String(s) => format!("{s:?}"),
+        DynSolValue::FixedBytes(b, _) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Selector → error for every custom error in the committed ABIs.
+fn known_errors() -> &'static HashMap<Selector, AbiError> {
+    static ERRORS: OnceLock<HashMap<Selector, AbiError>> = OnceLock::new();
+    ERRORS.get_or_init(|| {
+        let artifacts =
+            [include_str!("../artifacts/UMC.json"), include_str!("../artifacts/TMC.json"), include_str!("../artifacts/MMC.json")];
+        let mut map = HashMap::new();
+        for text in artifacts {
+            #[derive(serde::Deserialize)]
+            struct Artifact {
+                abi: JsonAbi,
+            }
+            let artifact: Artifact = serde_json::from_str(text).expect("committed artifact is valid JSON ABI");
+            for err in artifact.abi.errors() {
+                // Errors shared through Consortium appear in all three ABIs with the same selector.
+                map.entry(err.selector()).or_insert_with(|| err.clone());
+            }
+        }
+        map
+    })
+}

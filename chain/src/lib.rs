@@ -1,0 +1,30 @@
+//! # drlaas-chain
+//!
+//! The on-chain marketplace of drlaas and the Rust client that talks to it.
+//!
+//! - **UMC** registers workers (stake, expertise, hardware, price) and keeps their reputation.
+//! - **TMC** runs each task's lifecycle with its payment in escrow.
+//! - **MMC** lists trained models and pays their owners (and their parents' owners) on purchase.
+//!
+//! [`Market`] deploys and drives the contracts (every user, worker and oracle action), decoding
+//! reverts into readable [`Revert`]s. [`EventStream`] delivers the contracts' events after N
+//! confirmations, exactly once across restarts, from a persisted [`cursor`]. [`devnet`] spawns the
+//! pinned anvil from `tools/` for tests, demos and the local mode.
+
+pub mod bindings;
+pub mod cursor;
+pub mod devnet;
+mod error;
+pub mod events;
+mod market;
+mod retry;
+mod tx;
+pub mod types;
+
+pub use alloy;
+pub use error::{ChainError, Result, Revert};
+pub use events::{ChainEvent, EventPosition, EventStream, MarketEvent, StreamConfig};
+pub use market::{Contract, Deployment, Market, MarketParams};
+pub use retry::RetryPolicy;
+pub use tx::TxConfig;
+pub use types::*;

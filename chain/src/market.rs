@@ -1,0 +1,524 @@
+//! [`Market`]: deploy, wire and drive the three contracts. Every user, worker and oracle action is one
+//! method that takes the sending account explicitly (`from`); the provider's wallet must hold its key.
+
+use alloy::{
+    primitives::{
+        Address, B256, U256,
+        aliases::{U40, U96},
+    },
+    providers::{DynProvider, Provider},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    bindings::{
+        MMC::{self, MMCInstance},
+        TMC::{self, TMCInstance},
+        UMC::{self, UMCInstance},
+    },
+    error::{ChainError, Result},
+    retry::RetryPolicy,
+    tx::{TxConfig, transact},
+    types::{
+        Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo, WorkerProfile,
+    },
+};
+
+/// Where the three contracts live on one chain. Serializable, so a deployment can be saved and reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Worker registry.
+    pub umc: Address,
+    /// Task lifecycle.
+    pub tmc: Address,
+    /// Model market.
+    pub mmc: Address,
+    /// Block of the first deployment transaction: event scans start here.
+    pub block: u64,
+}
+
+/// Parameters the consortium sets at deployment (and can change later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketParams {
+    /// Stake a worker must keep bonded to be assigned tasks.
+    pub min_stake: U256,
+    /// Seconds between an unstake request and the withdrawal.
+    pub unstake_cooldown: u64,
+    /// Fraction of stake slashed per failed task, in basis points (≤ 5000).
+    pub slash_bps: u16,
+    /// Seconds after a deadline during which oracles may still settle a submitted result.
+    pub verification_window: u64,
+    /// Assignments a task gets before a failure refunds it.
+    pub max_attempts: u8,
+}
+
+impl Default for MarketParams {
+    /// 1 ETH minimum stake, 7-day unstake cooldown, 10 % slash, 1-day verification window, 3 attempts.
+    fn default() -> Self {
+        MarketParams {
+            min_stake: U256::from(10u64).pow(U256::from(18u64)),
+            unstake_cooldown: 7 * 24 * 3600,
+            slash_bps: 1_000,
+            verification_window: 24 * 3600,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// One of the three contracts, for calls that exist on each (withdraw, credits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Contract {
+    /// Worker registry.
+    Umc,
+    /// Task lifecycle.
+    Tmc,
+    /// Model market.
+    Mmc,
+}
+
+/// A client of one drlaas deployment.
+#[derive(Clone, Debug)]
+pub struct Market {
+    provider: DynProvider,
+    deployment: Deployment,
+    umc: UMCInstance<DynProvider>,
+    tmc: TMCInstance<DynProvider>,
+    mmc: MMCInstance<DynProvider>,
+    tx: TxConfig,
+    retry: RetryPolicy,
+}
+
+fn u96(field: &'static str, v: U256) -> Result<U96> {
+    if v > U256::from(U96::MAX) {
+        return Err(ChainError::InvalidInput { field, message: format!("{v} wei does not fit in 96 bits") });
+    }
+    Ok(U96::from_limbs([v.as_limbs()[0], v.as_limbs()[1]]))
+}
+
+fn u40(field: &'static str, v: u64) -> Result<U40> {
+    if v >= 1 << 40 {
+        return Err(ChainError::InvalidInput { field, message: format!("{v} does not fit in 40 bits") });
+    }
+    Ok(U40::from(v))
+}
+
+impl Market {
+    /// Deploy UMC, TMC and MMC from `admin` and allow TMC and MMC to move reputation in UMC.
+    /// `admin` becomes the consortium admin of all three (it can add oracles with [`Market::set_oracle`]).
+    pub async fn deploy(provider: DynProvider, admin: Address, params: MarketParams) -> Result<Market> {
+        let chain_id = provider.get_chain_id().await.map_err(|e| ChainError::from_rpc("UMC", e))?;
+        let tx = TxConfig::default();
+        let deploy_err = |c: &'static str| move |e| ChainError::from_contract(c, e);
+        let umc = UMC::deploy_builder(
+            provider.clone(),
+            admin,
+            u96("minStake", params.min_stake)?,
+            u40("unstakeCooldown", params.unstake_cooldown)?,
+            params.slash_bps,
+        )
+        .from(admin);
+        let umc_receipt = umc.send().await.map_err(deploy_err("UMC"))?.get_receipt().await;
+        let umc_receipt = umc_receipt.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        let umc_addr = umc_receipt
+            .contract_address
+            .ok_or_else(|| ChainError::Inconsistent("UMC deployment receipt has no contract address".into()))?;
+        let block = umc_receipt.block_number.unwrap_or_default();
+        let tmc_addr = TMC::deploy_builder(
+            provider.clone(),
+            admin,
+            umc_addr,
+            u40("verificationWindow", params.verification_window)?,
+            params.max_attempts,
+        )
+        .from(admin)
+        .deploy()
+        .await
+        .map_err(deploy_err("TMC"))?;
+        let mmc_addr =
+            MMC::deploy_builder(provider.clone(), admin, umc_addr).from(admin).deploy().await.map_err(deploy_err("MMC"))?;
+        let market = Market::connect(provider, Deployment { chain_id, umc: umc_addr, tmc: tmc_addr, mmc: mmc_addr, block })
+            .with_tx_config(tx);
+        market.send("UMC", market.umc.setMarket(tmc_addr, true).from(admin)).await?;
+        market.send("UMC", market.umc.setMarket(mmc_addr, true).from(admin)).await?;
+        tracing::info!(umc = %umc_addr, tmc = %tmc_addr, mmc = %mmc_addr, chain_id, "deployed drlaas contracts");
+        Ok(market)
+    }
+
+    /// A client of an existing deployment.
+    pub fn connect(provider: DynProvider, deployment: Deployment) -> Market {
+        Market {
+            umc: UMC::new(deployment.umc, provider.clone()),
+            tmc: TMC::new(deployment.tmc, provider.clone()),
+            mmc: MMC::new(deployment.mmc, provider.clone()),
+            provider,
+            deployment,
+            tx: TxConfig::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Check that the provider is on the deployment's chain and the contracts have code there.
+    pub async fn verify(&self) -> Result<()> {
+        let chain_id = self.read("eth_chainId", || async { self.provider.get_chain_id().await }).await?;
+        if chain_id != self.deployment.chain_id {
+            return Err(ChainError::Inconsistent(format!(
+                "the RPC endpoint is chain {chain_id}, but the deployment is on chain {}",
+                self.deployment.chain_id
+            )));
+        }
+        for (name, addr) in [("UMC", self.deployment.umc), ("TMC", self.deployment.tmc), ("MMC", self.deployment.mmc)] {
+            let code = self.read("eth_getCode", || async { self.provider.get_code_at(addr).await }).await?;
+            if code.is_empty() {
+                return Err(ChainError::Inconsistent(format!("no {name} contract at {addr} on chain {chain_id}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Use `tx` for sending and awaiting transactions.
+    pub fn with_tx_config(mut self, tx: TxConfig) -> Self {
+        self.retry = tx.retry;
+        self.tx = tx;
+        self
+    }
+
+    /// The deployment this client talks to.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The underlying provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// Allow or revoke an oracle on TMC (sent by the admin).
+    pub async fn set_oracle(&self, admin: Address, oracle: Address, allowed: bool) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.setOracle(oracle, allowed).from(admin)).await
+    }
+
+    /// Change UMC's staking parameters and TMC's lifecycle parameters (sent by the admin).
+    pub async fn set_params(&self, admin: Address, p: MarketParams) -> Result<(TxOutcome, TxOutcome)> {
+        let a = self.umc.setParameters(
+            u96("minStake", p.min_stake)?,
+            u40("unstakeCooldown", p.unstake_cooldown)?,
+            p.slash_bps,
+        );
+        let a = self.send("UMC", a.from(admin)).await?;
+        let b = self.tmc.setParameters(u40("verificationWindow", p.verification_window)?, p.max_attempts);
+        Ok((a, self.send("TMC", b.from(admin)).await?))
+    }
+
+    // ------------------------------------------------------------------ workers
+
+    /// Register `worker` in UMC with `stake` wei bonded.
+    pub async fn register_worker(&self, worker: Address, profile: &WorkerProfile, stake: U256) -> Result<TxOutcome> {
+        let call = self.umc.registerWorker(
+            profile.expertise.to_bytes32(),
+            profile.hardware.into(),
+            u96("pricePerTask", profile.price_per_task)?,
+            profile.metadata_cid.clone(),
+        );
+        self.send("UMC", call.from(worker).value(stake)).await
+    }
+
+    /// Update `worker`'s profile.
+    pub async fn update_worker(&self, worker: Address, profile: &WorkerProfile) -> Result<TxOutcome> {
+        let call = self.umc.updateWorker(
+            profile.expertise.to_bytes32(),
+            profile.hardware.into(),
+            u96("pricePerTask", profile.price_per_task)?,
+            profile.metadata_cid.clone(),
+        );
+        self.send("UMC", call.from(worker)).await
+    }
+
+    /// Bond `amount` more wei.
+    pub async fn add_stake(&self, worker: Address, amount: U256) -> Result<TxOutcome> {
+        self.send("UMC", self.umc.addStake().from(worker).value(amount)).await
+    }
+
+    /// Start the cooldown to withdraw `amount` of stake.
+    pub async fn request_unstake(&self, worker: Address, amount: U256) -> Result<TxOutcome> {
+        self.send("UMC", self.umc.requestUnstake(u96("amount", amount)?).from(worker)).await
+    }
+
+    /// Withdraw the requested stake after the cooldown.
+    pub async fn withdraw_stake(&self, worker: Address) -> Result<TxOutcome> {
+        self.send("UMC", self.umc.withdrawStake().from(worker)).await
+    }
+
+    /// Submit the result of an assigned task: the model CID and keccak256 of the result JSON.
+    pub async fn submit_result(
+        &self,
+        worker: Address,
+        task: TaskId,
+        model_cid: &str,
+        result_hash: B256,
+    ) -> Result<TxOutcome> {
+        let call = self.tmc.submitResult(U256::from(task), model_cid.to_string(), result_hash);
+        self.send("TMC", call.from(worker)).await
+    }
+
+    // ------------------------------------------------------------------ requesters
+
+    /// Post a task with its budget in escrow. Returns the new task id.
+    pub async fn post_task(&self, requester: Address, task: &NewTask) -> Result<(TaskId, TxOutcome)> {
+        if task.spec_cid.is_empty() {
+            return Err(ChainError::InvalidInput { field: "specCid", message: "must not be empty".into() });
+        }
+        let call = self
+            .tmc
+            .postTask(task.spec_cid.clone(), task.kind as u8, task.target_milli, u40("deadline", task.deadline)?)
+            .from(requester)
+            .value(task.budget);
+        let outcome = self.send("TMC", call).await?;
+        let id = self.task_id_posted_in(outcome.hash).await?;
+        Ok((id, outcome))
+    }
+
+    /// Cancel an unassigned task (escrow credited back).
+    pub async fn cancel_task(&self, requester: Address, task: TaskId) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.cancel(U256::from(task)).from(requester)).await
+    }
+
+    // ------------------------------------------------------------------ oracles
+
+    /// Assign `task` to `worker`.
+    pub async fn assign(&self, oracle: Address, task: TaskId, worker: Address) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.assign(U256::from(task), worker).from(oracle)).await
+    }
+
+    /// Accept the submitted result: pay the worker, raise its reputation.
+    pub async fn complete(&self, oracle: Address, task: TaskId) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.complete(U256::from(task)).from(oracle)).await
+    }
+
+    /// Fail the current attempt; with `reopen` the task may go to another worker.
+    pub async fn fail(&self, oracle: Address, task: TaskId, reopen: bool) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.fail(U256::from(task), reopen).from(oracle)).await
+    }
+
+    /// Expire a task past its deadline (anyone may).
+    pub async fn expire(&self, from: Address, task: TaskId) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.expire(U256::from(task)).from(from)).await
+    }
+
+    // ------------------------------------------------------------------ model market
+
+    /// List a model. Returns the new listing id.
+    pub async fn list_model(&self, owner: Address, listing: &NewListing) -> Result<(ListingId, TxOutcome)> {
+        let call = self.mmc.list(
+            listing.model_cid.clone(),
+            listing.env_kind.index(),
+            listing.env_descriptor_hash,
+            u96("price", listing.price)?,
+            listing.parent.unwrap_or(0),
+            listing.royalty_bps,
+        );
+        let outcome = self.send("MMC", call.from(owner)).await?;
+        let receipt = self.receipt_logs(outcome.hash).await?;
+        let id = receipt
+            .iter()
+            .filter(|l| l.address() == self.deployment.mmc)
+            .find_map(|l| MMC::ModelListed::decode_log(&l.inner).ok())
+            .map(|e| e.listingId.to::<u64>())
+            .ok_or_else(|| ChainError::Inconsistent(format!("no ModelListed event in {}", outcome.hash)))?;
+        Ok((id, outcome))
+    }
+
+    /// Buy a listing at its current price.
+    pub async fn purchase(&self, buyer: Address, listing: ListingId) -> Result<TxOutcome> {
+        let price = self.listing(listing).await?.price;
+        self.send("MMC", self.mmc.purchase(U256::from(listing)).from(buyer).value(price)).await
+    }
+
+    /// Rate a bought model 1 to 5 stars.
+    pub async fn rate(&self, buyer: Address, listing: ListingId, stars: u8) -> Result<TxOutcome> {
+        self.send("MMC", self.mmc.rate(U256::from(listing), stars).from(buyer)).await
+    }
+
+    /// Take a listing off the market.
+    pub async fn delist(&self, owner: Address, listing: ListingId) -> Result<TxOutcome> {
+        self.send("MMC", self.mmc.delist(U256::from(listing)).from(owner)).await
+    }
+
+    /// Change a listing's price.
+    pub async fn set_price(&self, owner: Address, listing: ListingId, price: U256) -> Result<TxOutcome> {
+        self.send("MMC", self.mmc.setPrice(U256::from(listing), u96("price", price)?).from(owner)).await
+    }
+
+    // ------------------------------------------------------------------ payments
+
+    /// Withdraw `account`'s credits from one contract.
+    pub async fn withdraw(&self, account: Address, from: Contract) -> Result<TxOutcome> {
+        match from {
+            Contract::Umc => self.send("UMC", self.umc.withdraw().from(account)).await,
+            Contract::Tmc => self.send("TMC", self.tmc.withdraw().from(account)).await,
+            Contract::Mmc => self.send("MMC", self.mmc.withdraw().from(account)).await,
+        }
+    }
+
+    /// Withdraw `account`'s credits from every contract that holds some. Returns the transactions sent.
+    pub async fn withdraw_all(&self, account: Address) -> Result<Vec<TxOutcome>> {
+        let credits = self.credits(account).await?;
+        let mut sent = Vec::new();
+        for (contract, amount) in [(Contract::Tmc, credits.tmc), (Contract::Umc, credits.umc), (Contract::Mmc, credits.mmc)] {
+            if !amount.is_zero() {
+                sent.push(self.withdraw(account, contract).await?);
+            }
+        }
+        Ok(sent)
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// Task `id` as TMC records it.
+    pub async fn task(&self, id: TaskId) -> Result<TaskInfo> {
+        let t = self.read_call("TMC", || async { self.tmc.getTask(U256::from(id)).call().await }).await?;
+        if t.status == 0 {
+            return Err(ChainError::Inconsistent(format!("task {id} does not exist on chain")));
+        }
+        Ok(TaskInfo::from_chain(id, t))
+    }
+
+    /// Number of tasks ever posted (ids are 1..=count).
+    pub async fn task_count(&self) -> Result<u64> {
+        Ok(self.read_call("TMC", || async { self.tmc.taskCount().call().await }).await?.to::<u64>())
+    }
+
+    /// The spec CID of task `id`, from its `TaskPosted` event, checked against the stored hash.
+    pub async fn task_spec_cid(&self, id: TaskId) -> Result<String> {
+        let task = self.task(id).await?;
+        let ev = self.last_task_event::<TMC::TaskPosted>(id).await?;
+        let cid = ev.ok_or_else(|| ChainError::Inconsistent(format!("no TaskPosted event for task {id}")))?.specCid;
+        if alloy::primitives::keccak256(cid.as_bytes()) != task.spec_hash {
+            return Err(ChainError::Inconsistent(format!("spec CID of task {id} does not match its stored hash")));
+        }
+        Ok(cid)
+    }
+
+    /// The latest submitted result of task `id` (model CID, result hash), if any.
+    pub async fn task_result(&self, id: TaskId) -> Result<Option<(String, B256)>> {
+        let ev = self.last_task_event::<TMC::ResultSubmitted>(id).await?;
+        Ok(ev.map(|e| (e.modelCid, e.resultHash)))
+    }
+
+    /// `worker` as UMC records it, or `None` when not registered.
+    pub async fn worker(&self, worker: Address) -> Result<Option<WorkerInfo>> {
+        let w = self.read_call("UMC", || async { self.umc.getWorker(worker).call().await }).await?;
+        Ok((w.registeredAt != 0).then(|| WorkerInfo::from_chain(worker, w)))
+    }
+
+    /// Listing `id` as MMC records it.
+    pub async fn listing(&self, id: ListingId) -> Result<ListingInfo> {
+        let l = self.read_call("MMC", || async { self.mmc.getListing(U256::from(id)).call().await }).await?;
+        if l.owner == Address::ZERO {
+            return Err(ChainError::Inconsistent(format!("listing {id} does not exist on chain")));
+        }
+        Ok(ListingInfo::from_chain(id, l))
+    }
+
+    /// Number of listings ever made (ids are 1..=count).
+    pub async fn listing_count(&self) -> Result<u64> {
+        Ok(self.read_call("MMC", || async { self.mmc.listingCount().call().await }).await?.to::<u64>())
+    }
+
+    /// `account`'s withdrawable credits in each contract.
+    pub async fn credits(&self, account: Address) -> Result<Credits> {
+        Ok(Credits {
+            tmc: self.read_call("TMC", || async { self.tmc.credits(account).call().await }).await?,
+            umc: self.read_call("UMC", || async { self.umc.credits(account).call().await }).await?,
+            mmc: self.read_call("MMC", || async { self.mmc.credits(account).call().await }).await?,
+        })
+    }
+
+    /// Wei in escrow for task `id`.
+    pub async fn escrow(&self, id: TaskId) -> Result<U256> {
+        self.read_call("TMC", || async { self.tmc.escrowOf(U256::from(id)).call().await }).await
+    }
+
+    /// The ETH balance of `account`.
+    pub async fn balance(&self, account: Address) -> Result<U256> {
+        self.read("eth_getBalance", || async { self.provider.get_balance(account).await }).await
+    }
+
+    /// Current block number.
+    pub async fn block_number(&self) -> Result<u64> {
+        self.read("eth_blockNumber", || async { self.provider.get_block_number().await }).await
+    }
+
+    /// Whether `oracle` may settle tasks.
+    pub async fn is_oracle(&self, oracle: Address) -> Result<bool> {
+        self.read_call("TMC", || async { self.tmc.isOracle(oracle).call().await }).await
+    }
+
+    // ------------------------------------------------------------------ internal
+
+    async fn send<P, D>(&self, contract: &'static str, call: alloy::contract::CallBuilder<P, D>) -> Result<TxOutcome>
+    where
+        P: Provider,
+        D: alloy::contract::CallDecoder,
+    {
+        let outcome = transact(&self.tx, &self.provider, contract, call).await;
+        match &outcome {
+            Ok(o) => tracing::debug!(contract, hash = %o.hash, gas = o.gas_used, "transaction mined"),
+            Err(e) => tracing::debug!(contract, error = %e, "transaction failed"),
+        }
+        outcome
+    }
+
+    async fn read<T, E, F, Fut>(&self, what: &'static str, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, alloy::transports::RpcError<E>>>,
+        alloy::transports::RpcError<E>: std::fmt::Display,
+        E: std::fmt::Debug,
+    {
+        self.retry
+            .run(what, || async { f().await.map_err(|e| ChainError::Rpc(format!("{what}: {e}"))) })
+            .await
+    }
+
+    async fn read_call<T, F, Fut>(&self, contract: &'static str, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, alloy::contract::Error>>,
+    {
+        self.retry.run(contract, || async { f().await.map_err(|e| ChainError::from_contract(contract, e)) }).await
+    }
+
+    async fn receipt_logs(&self, hash: B256) -> Result<Vec<alloy::rpc::types::Log>> {
+        let receipt = self.read("eth_getTransactionReceipt", || async { self.provider.get_transaction_receipt(hash).await }).await?;
+        let receipt = receipt.ok_or_else(|| ChainError::Inconsistent(format!("no receipt for {hash}")))?;
+        Ok(receipt.inner.logs().to_vec())
+    }
+
+    async fn task_id_posted_in(&self, hash: B256) -> Result<TaskId> {
+        self.receipt_logs(hash)
+            .await?
+            .iter()
+            .filter(|l| l.address() == self.deployment.tmc)
+            .find_map(|l| TMC::TaskPosted::decode_log(&l.inner).ok())
+            .map(|e| e.taskId.to::<u64>())
+            .ok_or_else(|| ChainError::Inconsistent(format!("no TaskPosted event in {hash}")))
+    }
+
+    async fn last_task_event<E: SolEvent>(&self, id: TaskId) -> Result<Option<E>> {
+        let filter = Filter::new()
+            .address(self.deployment.tmc)
+            .event_signature(E::SIGNATURE_HASH)
+            .topic1(U256::from(id))
+            .from_block(self.deployment.block);
+        let logs = self.read("eth_getLogs", || async { self.provider.get_logs(&filter).await }).await?;
+        Ok(logs.iter().rev().find_map(|l| E::decode_log(&l.inner).ok()).map(|l| l.data))
+    }
+}

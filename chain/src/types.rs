@@ -1,0 +1,449 @@
+//! Plain Rust views of on-chain state, free of ABI details: what callers of [`crate::Market`] read and pass.
+
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+use alloy::primitives::{Address, B256, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::{MMC, TMC, UMC};
+
+/// Id of a task in TMC (1-based).
+pub type TaskId = u64;
+/// Id of a model listing in MMC (1-based).
+pub type ListingId = u64;
+
+/// Reputation in parts per million, as UMC stores it (1.0 = 1_000_000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Reputation(pub u32);
+
+impl Reputation {
+    /// Fixed-point 1.0.
+    pub const ONE: u32 = 1_000_000;
+
+    /// The reputation as a fraction in [0, 1].
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / f64::from(Self::ONE)
+    }
+}
+
+impl fmt::Display for Reputation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.4}", self.as_f64())
+    }
+}
+
+/// The environment kinds, numbered as on chain: byte `i` of a worker's expertise and a listing's
+/// `envKind` refer to kind `i`. New kinds are appended, never renumbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvKind {
+    /// Classic control, to compare with the DRL libraries everyone knows.
+    Cartpole = 0,
+    /// N agents search a walled grid for K radiation sources.
+    TargetLocalization = 1,
+    /// N agents clean every free cell of a maze.
+    MazeCleaning = 2,
+    /// N vehicles serve pickup/drop-off requests on a road grid.
+    FleetCoordination = 3,
+}
+
+impl EnvKind {
+    /// Every kind, in on-chain order.
+    pub const ALL: [EnvKind; 4] = [
+        EnvKind::Cartpole,
+        EnvKind::TargetLocalization,
+        EnvKind::MazeCleaning,
+        EnvKind::FleetCoordination,
+    ];
+
+    /// The on-chain index.
+    pub fn index(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with on-chain index `index`, if known.
+    pub fn from_index(index: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(index)).copied()
+    }
+
+    /// The name used in task specs and YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvKind::Cartpole => "cartpole",
+            EnvKind::TargetLocalization => "target-localization",
+            EnvKind::MazeCleaning => "maze-cleaning",
+            EnvKind::FleetCoordination => "fleet-coordination",
+        }
+    }
+}
+
+impl fmt::Display for EnvKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EnvKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let known: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown environment kind `{s}`: expected one of {}", known.join(", "))
+        })
+    }
+}
+
+/// A worker's self-declared expertise: a level 1..=255 per environment kind (absent = none).
+/// On chain it is one `bytes32`, byte `i` holding the level for kind `i`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expertise(pub BTreeMap<EnvKind, u8>);
+
+impl Expertise {
+    /// Expertise from `(kind, level)` pairs; level 0 means none.
+    pub fn from_levels(levels: impl IntoIterator<Item = (EnvKind, u8)>) -> Self {
+        Self(levels.into_iter().filter(|(_, l)| *l > 0).collect())
+    }
+
+    /// The level for `kind` (0 = none).
+    pub fn level(&self, kind: EnvKind) -> u8 {
+        self.0.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// The on-chain encoding.
+    pub fn to_bytes32(&self) -> B256 {
+        let mut b = [0u8; 32];
+        for (kind, level) in &self.0 {
+            b[usize::from(kind.index())] = *level;
+        }
+        B256::from(b)
+    }
+
+    /// Decode the on-chain encoding; bytes of kinds this version does not know are ignored.
+    pub fn from_bytes32(b: B256) -> Self {
+        Self::from_levels(
+            b.iter()
+                .enumerate()
+                .filter_map(|(i, l)| EnvKind::from_index(i as u8).map(|k| (k, *l))),
+        )
+    }
+}
+
+/// Summary of the compute a worker contributes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hardware {
+    /// GPUs in the node pool.
+    pub gpus: u16,
+    /// CPU cores in the node pool.
+    pub cpu_cores: u16,
+    /// Memory in GiB.
+    pub memory_gib: u32,
+}
+
+impl From<Hardware> for UMC::Hardware {
+    fn from(h: Hardware) -> Self {
+        UMC::Hardware { gpus: h.gpus, cpuCores: h.cpu_cores, memoryGiB: h.memory_gib }
+    }
+}
+
+impl From<UMC::Hardware> for Hardware {
+    fn from(h: UMC::Hardware) -> Self {
+        Hardware { gpus: h.gpus, cpu_cores: h.cpuCores, memory_gib: h.memoryGiB }
+    }
+}
+
+/// What a worker registers (or updates) in UMC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerProfile {
+    /// Levels per environment kind.
+    pub expertise: Expertise,
+    /// The node pool's compute.
+    pub hardware: Hardware,
+    /// Wei charged per task.
+    pub price_per_task: U256,
+    /// IPFS CID of the worker's public profile.
+    pub metadata_cid: String,
+}
+
+/// A worker as UMC records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerInfo {
+    /// The worker's account.
+    pub address: Address,
+    /// Bonded stake in wei.
+    pub stake: U256,
+    /// Its profile.
+    pub profile: WorkerProfile,
+    /// Reputation (starts at 0.5).
+    pub reputation: Reputation,
+    /// Tasks assigned and not yet settled.
+    pub active_tasks: u32,
+    /// Tasks completed successfully.
+    pub completed_tasks: u32,
+    /// Tasks failed or expired while assigned.
+    pub failed_tasks: u32,
+    /// Unix time of registration.
+    pub registered_at: u64,
+    /// Stake waiting for the cooldown (0 = none) and when it was requested.
+    pub unstake_amount: U256,
+    /// Unix time of the pending unstake request (0 = none).
+    pub unstake_requested_at: u64,
+}
+
+impl WorkerInfo {
+    pub(crate) fn from_chain(address: Address, w: UMC::Worker) -> Self {
+        WorkerInfo {
+            address,
+            stake: U256::from(w.stake),
+            profile: WorkerProfile {
+                expertise: Expertise::from_bytes32(w.expertise),
+                hardware: w.hardware.into(),
+                price_per_task: U256::from(w.pricePerTask),
+                metadata_cid: w.metadataCid,
+            },
+            reputation: Reputation(w.reputation),
+            active_tasks: w.activeTasks,
+            completed_tasks: w.completedTasks,
+            failed_tasks: w.failedTasks,
+            registered_at: w.registeredAt.to::<u64>(),
+            unstake_amount: U256::from(w.unstakeAmount),
+            unstake_requested_at: w.unstakeRequestedAt.to::<u64>(),
+        }
+    }
+}
+
+/// What a requester buys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// Train a policy that reaches the target.
+    Training = 0,
+    /// Deliver an existing model (possibly fine-tuned) that reaches the target.
+    ModelSharing = 1,
+}
+
+impl TaskKind {
+    pub(crate) fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(TaskKind::Training),
+            1 => Some(TaskKind::ModelSharing),
+            _ => None,
+        }
+    }
+}
+
+/// Where a task is in its life on chain (TMC.Status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaskStatus {
+    /// No such task.
+    None = 0,
+    /// Escrow funded, waiting for a worker.
+    Posted = 1,
+    /// A worker is on it.
+    Assigned = 2,
+    /// The worker submitted a result; oracles verify it.
+    Submitted = 3,
+    /// Verified and paid.
+    Completed = 4,
+    /// Failed and refunded.
+    Failed = 5,
+    /// Cancelled by the requester before assignment, refunded.
+    Cancelled = 6,
+    /// Deadline passed unsettled, refunded.
+    Expired = 7,
+}
+
+impl TaskStatus {
+    /// Status from its on-chain number.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        use TaskStatus::*;
+        [None, Posted, Assigned, Submitted, Completed, Failed, Cancelled, Expired].get(usize::from(v)).copied()
+    }
+
+    /// Whether the task is settled (no escrow left).
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::Expired)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A task to post on TMC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTask {
+    /// IPFS CID of the task spec JSON.
+    pub spec_cid: String,
+    /// Training or model sharing.
+    pub kind: TaskKind,
+    /// Mean return to reach, in thousandths.
+    pub target_milli: i32,
+    /// Unix time by which the result must be submitted.
+    pub deadline: u64,
+    /// Wei put in escrow.
+    pub budget: U256,
+}
+
+/// A task as TMC records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskInfo {
+    /// Its id.
+    pub id: TaskId,
+    /// Who posted it.
+    pub requester: Address,
+    /// Escrow (the assigned worker's price once assigned).
+    pub budget: U256,
+    /// Assigned worker (zero when none).
+    pub worker: Address,
+    /// Unix deadline.
+    pub deadline: u64,
+    /// Lifecycle status.
+    pub status: TaskStatus,
+    /// Training or model sharing.
+    pub kind: TaskKind,
+    /// Assignments made so far.
+    pub attempts: u8,
+    /// Target mean return in thousandths.
+    pub target_milli: i32,
+    /// keccak256 of the spec CID.
+    pub spec_hash: B256,
+    /// The worker's result hash (zero before submission).
+    pub result_hash: B256,
+}
+
+impl TaskInfo {
+    pub(crate) fn from_chain(id: TaskId, t: TMC::Task) -> Self {
+        TaskInfo {
+            id,
+            requester: t.requester,
+            budget: U256::from(t.budget),
+            worker: t.worker,
+            deadline: t.deadline.to::<u64>(),
+            status: TaskStatus::from_u8(t.status).unwrap_or(TaskStatus::None),
+            kind: TaskKind::from_u8(t.kind).unwrap_or(TaskKind::Training),
+            attempts: t.attempts,
+            target_milli: t.targetMilli,
+            spec_hash: t.specHash,
+            result_hash: t.resultHash,
+        }
+    }
+
+    /// Target mean return as a float.
+    pub fn target(&self) -> f64 {
+        f64::from(self.target_milli) / 1000.0
+    }
+}
+
+/// A model to list on MMC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewListing {
+    /// IPFS CID of the model artifact.
+    pub model_cid: String,
+    /// Environment kind it was trained on.
+    pub env_kind: EnvKind,
+    /// keccak256 of the canonical environment descriptor JSON.
+    pub env_descriptor_hash: B256,
+    /// Wei per purchase.
+    pub price: U256,
+    /// Listing it was warm-started from (royalty goes there).
+    pub parent: Option<ListingId>,
+    /// Royalty this listing asks of derived models, in basis points (≤ 3000).
+    pub royalty_bps: u16,
+}
+
+/// A listing as MMC records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingInfo {
+    /// Its id.
+    pub id: ListingId,
+    /// Who listed it.
+    pub owner: Address,
+    /// Wei per purchase.
+    pub price: U256,
+    /// Parent listing, if warm-started from one.
+    pub parent: Option<ListingId>,
+    /// Royalty asked of derived models, in basis points.
+    pub royalty_bps: u16,
+    /// Environment kind (None if this version does not know the index).
+    pub env_kind: Option<EnvKind>,
+    /// Whether it can be bought.
+    pub active: bool,
+    /// Purchases so far.
+    pub purchases: u32,
+    /// Sum and count of star ratings.
+    pub rating_sum: u32,
+    /// Number of ratings.
+    pub rating_count: u32,
+    /// Unix time of listing.
+    pub listed_at: u64,
+    /// keccak256 of the environment descriptor.
+    pub env_descriptor_hash: B256,
+    /// IPFS CID of the model.
+    pub model_cid: String,
+}
+
+impl ListingInfo {
+    pub(crate) fn from_chain(id: ListingId, l: MMC::Listing) -> Self {
+        ListingInfo {
+            id,
+            owner: l.owner,
+            price: U256::from(l.price),
+            parent: (l.parentId != 0).then_some(l.parentId),
+            royalty_bps: l.royaltyBps,
+            env_kind: EnvKind::from_index(l.envKind),
+            active: l.active,
+            purchases: l.purchases,
+            rating_sum: l.ratingSum,
+            rating_count: l.ratingCount,
+            listed_at: l.listedAt.to::<u64>(),
+            env_descriptor_hash: l.envDescriptorHash,
+            model_cid: l.modelCid,
+        }
+    }
+
+    /// Mean star rating, if rated.
+    pub fn mean_rating(&self) -> Option<f64> {
+        (self.rating_count > 0).then(|| f64::from(self.rating_sum) / f64::from(self.rating_count))
+    }
+}
+
+/// Withdrawable credits of one account in each contract.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credits {
+    /// Payments and refunds in TMC.
+    pub tmc: U256,
+    /// Slashed stake received in UMC.
+    pub umc: U256,
+    /// Sales and royalties in MMC.
+    pub mmc: U256,
+}
+
+impl Credits {
+    /// All credits together.
+    pub fn total(&self) -> U256 {
+        self.tmc + self.umc + self.mmc
+    }
+}
+
+/// The result of one mined transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxOutcome {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Block it was mined in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Wei paid for gas (gas used × effective gas price).
+    pub fee: U256,
+}

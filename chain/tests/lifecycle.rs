@@ -1,0 +1,197 @@
+//! Whole task lifecycles against a real anvil, with every balance checked to the wei.
+
+mod common;
+
+use common::{eth, world};
+use drlaas_chain::{
+    Contract, EnvKind, NewListing, TaskKind, TaskStatus,
+    alloy::primitives::{U256, keccak256},
+};
+
+#[tokio::test]
+async fn training_task_pays_worker_refunds_difference_and_raises_reputation() {
+    let w = world().await;
+    let (m, requester, worker) = (&w.market, w.requester, w.workers[1]); // worker price 2 ETH
+    let req_start = m.balance(requester).await.unwrap();
+    let worker_start = m.balance(worker).await.unwrap();
+
+    let task = w.new_task("5").await;
+    let (id, post) = m.post_task(requester, &task).await.unwrap();
+    assert_eq!(id, 1);
+    assert_eq!(m.escrow(id).await.unwrap(), eth("5"));
+    assert_eq!(m.task_spec_cid(id).await.unwrap(), task.spec_cid);
+
+    m.assign(w.oracle, id, worker).await.unwrap();
+    let t = m.task(id).await.unwrap();
+    assert_eq!((t.status, t.worker, t.attempts, t.budget), (TaskStatus::Assigned, worker, 1, eth("2")));
+    assert_eq!(m.credits(requester).await.unwrap().tmc, eth("3"), "difference to the price is credited back");
+
+    let result_json = br#"{"modelCid":"bafy-model","meanReturn":500.0}"#;
+    let submit = m.submit_result(worker, id, "bafy-model", keccak256(result_json)).await.unwrap();
+    assert_eq!(m.task_result(id).await.unwrap(), Some(("bafy-model".to_string(), keccak256(result_json))));
+    m.complete(w.oracle, id).await.unwrap();
+
+    let t = m.task(id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(m.escrow(id).await.unwrap(), U256::ZERO);
+    let info = m.worker(worker).await.unwrap().unwrap();
+    assert_eq!(info.reputation.0, 550_000, "0.5 + 0.1 * (1 - 0.5)");
+    assert_eq!((info.active_tasks, info.completed_tasks, info.failed_tasks), (0, 1, 0));
+
+    let req_withdraw = m.withdraw_all(requester).await.unwrap();
+    let worker_withdraw = m.withdraw_all(worker).await.unwrap();
+    assert_eq!((req_withdraw.len(), worker_withdraw.len()), (1, 1));
+    let req_fees = post.fee + req_withdraw[0].fee;
+    let worker_fees = submit.fee + worker_withdraw[0].fee;
+    assert_eq!(m.balance(requester).await.unwrap(), req_start - eth("2") - req_fees);
+    assert_eq!(m.balance(worker).await.unwrap(), worker_start + eth("2") - worker_fees);
+    assert_eq!(m.balance(m.deployment().tmc).await.unwrap(), U256::ZERO, "nothing left in TMC");
+}
+
+#[tokio::test]
+async fn model_sharing_task_and_market_purchase_pay_owner_and_parent_royalty() {
+    let w = world().await;
+    let m = &w.market;
+    let (parent_owner, owner, buyer) = (w.workers[0], w.workers[2], w.requester);
+
+    // Lineage: `owner`'s model was warm-started from `parent_owner`'s, which asks 10 % royalty.
+    let descriptor = keccak256(br#"{"kind":"maze-cleaning","grid":16,"agents":4}"#);
+    let listing = |cid: &str, price: &str, parent, royalty| NewListing {
+        model_cid: cid.into(),
+        env_kind: EnvKind::MazeCleaning,
+        env_descriptor_hash: descriptor,
+        price: eth(price),
+        parent,
+        royalty_bps: royalty,
+    };
+    let (parent_id, _) = m.list_model(parent_owner, &listing("bafy-parent", "1", None, 1_000)).await.unwrap();
+    let (child_id, _) = m.list_model(owner, &listing("bafy-child", "3", Some(parent_id), 0)).await.unwrap();
+    assert_eq!(m.listing(child_id).await.unwrap().parent, Some(parent_id));
+
+    let buyer_start = m.balance(buyer).await.unwrap();
+    let bought = m.purchase(buyer, child_id).await.unwrap();
+    assert_eq!(m.credits(owner).await.unwrap().mmc, eth("2.7"));
+    assert_eq!(m.credits(parent_owner).await.unwrap().mmc, eth("0.3"));
+    assert_eq!(m.balance(buyer).await.unwrap(), buyer_start - eth("3") - bought.fee);
+    let rated = m.rate(buyer, child_id, 5).await.unwrap();
+    let l = m.listing(child_id).await.unwrap();
+    assert_eq!((l.purchases, l.mean_rating()), (1, Some(5.0)));
+    assert_eq!(m.worker(owner).await.unwrap().unwrap().reputation.0, 510_000, "0.5 + 0.02 * 0.5");
+
+    // The escrowed way: a ModelSharing task the owner fulfils with its listed model.
+    let mut task = w.new_task("4").await;
+    task.kind = TaskKind::ModelSharing;
+    let (id, post) = m.post_task(buyer, &task).await.unwrap();
+    assert_eq!(m.task(id).await.unwrap().kind, TaskKind::ModelSharing);
+    m.assign(w.oracle, id, owner).await.unwrap(); // owner's price is 3 ETH: 1 ETH back to the buyer
+    m.submit_result(owner, id, "bafy-child", keccak256(b"result")).await.unwrap();
+    m.complete(w.oracle, id).await.unwrap();
+
+    let owner_balance = m.balance(owner).await.unwrap();
+    let owner_credits = m.credits(owner).await.unwrap();
+    assert_eq!(owner_credits.total(), eth("5.7"), "3 ETH task + 2.7 ETH sale");
+    let fees: U256 = m.withdraw_all(owner).await.unwrap().iter().map(|t| t.fee).sum();
+    assert_eq!(m.balance(owner).await.unwrap(), owner_balance + eth("5.7") - fees);
+    let buyer_fees: U256 = m.withdraw_all(buyer).await.unwrap().iter().map(|t| t.fee).sum();
+    assert_eq!(
+        m.balance(buyer).await.unwrap(),
+        buyer_start - eth("3") - eth("3") - bought.fee - rated.fee - post.fee - buyer_fees
+    );
+    m.withdraw(parent_owner, Contract::Mmc).await.unwrap();
+    for c in [m.deployment().tmc, m.deployment().mmc] {
+        assert_eq!(m.balance(c).await.unwrap(), U256::ZERO);
+    }
+}
+
+#[tokio::test]
+async fn double_completion_reverts_and_pays_once() {
+    let w = world().await;
+    let m = &w.market;
+    let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
+    m.assign(w.oracle, id, w.workers[0]).await.unwrap();
+    m.submit_result(w.workers[0], id, "bafy-model", keccak256(b"r")).await.unwrap();
+    m.complete(w.oracle, id).await.unwrap();
+    let err = m.complete(w.oracle, id).await.unwrap_err();
+    assert_eq!(err.revert_name(), Some("InvalidStatus"));
+    assert_eq!(err.to_string(), "TMC reverted: InvalidStatus(taskId: 1, current: Completed)");
+    assert_eq!(m.credits(w.workers[0]).await.unwrap().tmc, eth("1"));
+    let err = m.fail(w.oracle, id, false).await.unwrap_err();
+    assert_eq!(err.revert_name(), Some("InvalidStatus"), "a settled task cannot be failed either");
+}
+
+#[tokio::test]
+async fn expiry_refunds_requester_and_costs_a_late_worker_reputation_only() {
+    let w = world().await;
+    let m = &w.market;
+    let worker = w.workers[0];
+    let stake = m.worker(worker).await.unwrap().unwrap().stake;
+    let task = w.new_task("1").await;
+    let (id, _) = m.post_task(w.requester, &task).await.unwrap();
+    m.assign(w.oracle, id, worker).await.unwrap();
+
+    let early = m.expire(w.others[0], id).await.unwrap_err();
+    assert_eq!(early.revert_name(), Some("NotExpired"));
+    w.devnet.warp(3601).await.unwrap();
+    let late = m.submit_result(worker, id, "bafy", keccak256(b"r")).await.unwrap_err();
+    assert_eq!(late.revert_name(), Some("DeadlinePassed"));
+
+    m.expire(w.others[0], id).await.unwrap(); // anyone may expire
+    assert_eq!(m.task(id).await.unwrap().status, TaskStatus::Expired);
+    assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1"));
+    let info = m.worker(worker).await.unwrap().unwrap();
+    assert_eq!((info.reputation.0, info.active_tasks, info.failed_tasks), (450_000, 0, 1));
+    assert_eq!(info.stake, stake, "a missed deadline is not slashed");
+}
+
+#[tokio::test]
+async fn failed_attempt_slashes_to_requester_and_reopens_for_another_worker() {
+    let w = world().await;
+    let m = &w.market;
+    let (bad, good) = (w.workers[0], w.workers[1]);
+    let (id, _) = m.post_task(w.requester, &w.new_task("2").await).await.unwrap();
+    m.assign(w.oracle, id, bad).await.unwrap(); // price 1: escrow 1, 1 back
+    m.submit_result(bad, id, "bafy-bad", keccak256(b"bad")).await.unwrap();
+    m.fail(w.oracle, id, true).await.unwrap();
+
+    let t = m.task(id).await.unwrap();
+    assert_eq!((t.status, t.attempts), (TaskStatus::Posted, 1));
+    let info = m.worker(bad).await.unwrap().unwrap();
+    assert_eq!((info.stake, info.reputation.0), (eth("1.8"), 450_000), "10 % of 2 ETH slashed");
+    assert_eq!(m.credits(w.requester).await.unwrap().umc, eth("0.2"), "the slash goes to the requester");
+
+    // The escrow shrank to the first worker's price, so the next one must fit in it.
+    let err = m.assign(w.oracle, id, good).await.unwrap_err();
+    assert_eq!(err.revert_name(), Some("PriceAboveBudget"));
+    let mut cheap = common::profile("0.5");
+    cheap.metadata_cid = "bafy-cheap".into();
+    m.update_worker(good, &cheap).await.unwrap();
+    m.assign(w.oracle, id, good).await.unwrap();
+    m.submit_result(good, id, "bafy-good", keccak256(b"good")).await.unwrap();
+    m.complete(w.oracle, id).await.unwrap();
+    assert_eq!(m.credits(good).await.unwrap().tmc, eth("0.5"));
+    assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1.5"), "1 + 0.5 back from the two assignments");
+    assert_eq!(m.task(id).await.unwrap().attempts, 2);
+}
+
+#[tokio::test]
+async fn cancel_before_assignment_refunds_and_worker_exits_after_cooldown() {
+    let w = world().await;
+    let m = &w.market;
+    let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
+    m.cancel_task(w.requester, id).await.unwrap();
+    assert_eq!(m.task(id).await.unwrap().status, TaskStatus::Cancelled);
+    assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1"));
+    assert_eq!(m.assign(w.oracle, id, w.workers[0]).await.unwrap_err().revert_name(), Some("InvalidStatus"));
+
+    let worker = w.workers[2];
+    m.request_unstake(worker, eth("2")).await.unwrap();
+    assert_eq!(m.withdraw_stake(worker).await.unwrap_err().revert_name(), Some("CooldownNotOver"));
+    w.devnet.warp(7 * 24 * 3600).await.unwrap();
+    let before = m.balance(worker).await.unwrap();
+    let tx = m.withdraw_stake(worker).await.unwrap();
+    assert_eq!(m.balance(worker).await.unwrap(), before + eth("2") - tx.fee);
+    assert_eq!(m.worker(worker).await.unwrap().unwrap().stake, U256::ZERO);
+    let (id, _) = m.post_task(w.requester, &w.new_task("5").await).await.unwrap();
+    let err = m.assign(w.oracle, id, worker).await.unwrap_err();
+    assert_eq!(err.revert_name(), Some("InsufficientStake"), "an unbonded worker cannot be assigned");
+}
