@@ -10,7 +10,9 @@ import {UMC} from "./UMC.sol";
 ///         worker submits its model CID and a hash of its result; an oracle verifies it off chain and either
 ///         completes the task (worker paid, reputation up) or fails it (reputation down, stake slashed to
 ///         the requester, and the task reopened for another worker or refunded). Anyone can expire a task
-///         past its deadline (refund). CIDs live in events; storage keeps their commitments.
+///         past its deadline (refund). CIDs live in events (`TaskPosted`, `ResultSubmitted`), which only this
+///         contract can emit; storage keeps what the contract itself decides on, plus the result hash the
+///         worker is bound to.
 /// @dev    Task life: Posted -> Assigned -> Submitted -> Completed, with Posted -> Cancelled,
 ///         {Assigned, Submitted} -> Failed | Posted (reopened), {Posted, Assigned, Submitted} -> Expired.
 ///         Escrow of a task = `budget` while Posted/Assigned/Submitted, else 0.
@@ -33,7 +35,7 @@ contract TMC is Consortium {
         Expired
     }
 
-    /// @notice A task, packed into four slots.
+    /// @notice A task, packed into three slots.
     struct Task {
         // slot 0
         address requester;
@@ -45,9 +47,7 @@ contract TMC is Consortium {
         Kind kind;
         uint8 attempts;
         int32 targetMilli;
-        // slot 2: keccak256 of the spec CID (the CID itself is in TaskPosted)
-        bytes32 specHash;
-        // slot 3: the worker's hash of its result JSON (the model CID is in ResultSubmitted)
+        // slot 2: the worker's hash of its result JSON (the model CID is in ResultSubmitted)
         bytes32 resultHash;
     }
 
@@ -59,8 +59,9 @@ contract TMC is Consortium {
     uint40 public verificationWindow;
     /// @notice Attempts (assignments) a task gets before a failure refunds it.
     uint8 public maxAttempts;
-    /// @notice Number of tasks ever posted; task ids are 1..taskCount.
-    uint256 public taskCount;
+    /// @dev Id of the next task. Starts at 1 (set in the constructor) so the first post pays for a
+    ///      non-zero to non-zero write, like every later one.
+    uint256 private _nextTaskId;
 
     mapping(uint256 taskId => Task) internal _tasks;
 
@@ -135,6 +136,7 @@ contract TMC is Consortium {
     constructor(address admin_, UMC umc_, uint40 verificationWindow_, uint8 maxAttempts_) Consortium(admin_) {
         if (address(umc_) == address(0)) revert ZeroAddress();
         umc = umc_;
+        _nextTaskId = 1;
         _setParameters(verificationWindow_, maxAttempts_);
     }
 
@@ -173,7 +175,7 @@ contract TMC is Consortium {
         if (msg.value > type(uint96).max) revert ValueOutOfRange("budget", msg.value, type(uint96).max);
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
         if (bytes(specCid).length == 0) revert EmptyCid("specCid");
-        taskId = ++taskCount;
+        taskId = _nextTaskId++;
         Task storage t = _tasks[taskId];
         t.requester = msg.sender;
         t.budget = uint96(msg.value);
@@ -181,7 +183,6 @@ contract TMC is Consortium {
         t.status = Status.Posted;
         t.kind = kind;
         t.targetMilli = targetMilli;
-        t.specHash = keccak256(bytes(specCid));
         emit TaskPosted(taskId, msg.sender, kind, msg.value, targetMilli, deadline, specCid);
     }
 
@@ -295,6 +296,11 @@ contract TMC is Consortium {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @notice Number of tasks ever posted; task ids are 1..taskCount.
+    function taskCount() external view returns (uint256) {
+        return _nextTaskId - 1;
+    }
 
     /// @notice The record of task `taskId` (all zero when it does not exist).
     function getTask(uint256 taskId) external view returns (Task memory) {

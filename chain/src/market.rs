@@ -395,15 +395,10 @@ impl Market {
         Ok(self.read_call("TMC", || async { self.tmc.taskCount().call().await }).await?.to::<u64>())
     }
 
-    /// The spec CID of task `id`, from its `TaskPosted` event, checked against the stored hash.
+    /// The spec CID of task `id`, from its `TaskPosted` event (only TMC can emit it).
     pub async fn task_spec_cid(&self, id: TaskId) -> Result<String> {
-        let task = self.task(id).await?;
         let ev = self.last_task_event::<TMC::TaskPosted>(id).await?;
-        let cid = ev.ok_or_else(|| ChainError::Inconsistent(format!("no TaskPosted event for task {id}")))?.specCid;
-        if alloy::primitives::keccak256(cid.as_bytes()) != task.spec_hash {
-            return Err(ChainError::Inconsistent(format!("spec CID of task {id} does not match its stored hash")));
-        }
-        Ok(cid)
+        Ok(ev.ok_or_else(|| ChainError::Inconsistent(format!("no TaskPosted event for task {id}")))?.specCid)
     }
 
     /// The latest submitted result of task `id` (model CID, result hash), if any.

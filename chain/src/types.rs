@@ -312,8 +312,6 @@ pub struct TaskInfo {
     pub attempts: u8,
     /// Target mean return in thousandths.
     pub target_milli: i32,
-    /// keccak256 of the spec CID.
-    pub spec_hash: B256,
     /// The worker's result hash (zero before submission).
     pub result_hash: B256,
 }
@@ -330,7 +328,6 @@ impl TaskInfo {
             kind: TaskKind::from_u8(t.kind).unwrap_or(TaskKind::Training),
             attempts: t.attempts,
             target_milli: t.targetMilli,
-            spec_hash: t.specHash,
             result_hash: t.resultHash,
         }
     }

@@ -1,0 +1,156 @@
+//! Gas per lifecycle step and settled tasks per second against a real anvil.
+//!
+//! `cargo bench -p drlaas-chain --bench market` prints:
+//! - gas of every step of a training task (first task on a fresh deployment, where every storage slot
+//!   and credit is new, and the median of later tasks), and the total from post to complete;
+//! - tasks settled per second (post, assign, submit, complete: 4 transactions each, every receipt
+//!   awaited), one lane and 8 concurrent lanes, median of 5 runs.
+//!
+//! Options (after `--`): `--runs N` (default 5), `--tasks N` per run (default 40).
+
+use std::time::Instant;
+
+use drlaas_chain::{
+    Contract, Market, MarketParams, NewTask, TaskKind, TxOutcome,
+    alloy::primitives::{Address, U256, keccak256, utils::parse_ether},
+    devnet::Devnet,
+    types::{EnvKind, Expertise, Hardware, WorkerProfile},
+};
+use futures::future::try_join_all;
+
+const LANES: usize = 8;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Lane {
+    requester: Address,
+    worker: Address,
+    oracle: Address,
+}
+
+struct Steps {
+    post: TxOutcome,
+    assign: TxOutcome,
+    submit: TxOutcome,
+    complete: TxOutcome,
+}
+
+async fn setup(devnet: &Devnet) -> (Market, Vec<Lane>) {
+    let a = devnet.accounts();
+    let admin = a[0];
+    let market = Market::deploy(devnet.provider(), admin, MarketParams::default()).await.unwrap();
+    let mut lanes = Vec::new();
+    for i in 0..LANES {
+        let (requester, worker, oracle) = (a[1 + 3 * i], a[2 + 3 * i], a[3 + 3 * i]);
+        market.set_oracle(admin, oracle, true).await.unwrap();
+        let profile = WorkerProfile {
+            expertise: Expertise::from_levels([(EnvKind::Cartpole, 200)]),
+            hardware: Hardware { gpus: 1, cpu_cores: 16, memory_gib: 64 },
+            price_per_task: parse_ether("0.9").unwrap(),
+            metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
+        };
+        market.register_worker(worker, &profile, parse_ether("2").unwrap()).await.unwrap();
+        lanes.push(Lane { requester, worker, oracle });
+    }
+    (market, lanes)
+}
+
+async fn one_task(market: &Market, lane: &Lane, deadline: u64) -> Steps {
+    let task = NewTask {
+        spec_cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
+        kind: TaskKind::Training,
+        target_milli: 475_000,
+        deadline,
+        budget: parse_ether("1").unwrap(),
+    };
+    let (id, post) = market.post_task(lane.requester, &task).await.unwrap();
+    let assign = market.assign(lane.oracle, id, lane.worker).await.unwrap();
+    let cid = "bafkreih2rz6kcoz4i5z2ya3rdd7kuboqqbvqs3rc6oxhmn3mbfilkybzk4";
+    let submit = market.submit_result(lane.worker, id, cid, keccak256(cid)).await.unwrap();
+    let complete = market.complete(lane.oracle, id).await.unwrap();
+    Steps { post, assign, submit, complete }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let runs = arg("--runs", 5);
+    let tasks = arg("--tasks", 40);
+    let devnet = Devnet::spawn((1 + 3 * LANES) as u16).expect("anvil (run tools/setup.sh)");
+    let (market, lanes) = setup(&devnet).await;
+    let deadline = devnet.now().await.unwrap() + 30 * 24 * 3600;
+
+    // ---- gas per step
+    let first = one_task(&market, &lanes[0], deadline).await;
+    let first_withdraw_worker = market.withdraw(lanes[0].worker, Contract::Tmc).await.unwrap();
+    let first_withdraw_requester = market.withdraw(lanes[0].requester, Contract::Tmc).await.unwrap();
+    let mut later: Vec<Steps> = Vec::new();
+    for _ in 0..runs.max(3) {
+        later.push(one_task(&market, &lanes[0], deadline).await);
+    }
+    let later_withdraw = market.withdraw(lanes[0].worker, Contract::Tmc).await.unwrap();
+    let med = |f: fn(&Steps) -> u64| median(later.iter().map(|s| f(s) as f64).collect()) as u64;
+    let rows: [(&str, u64, u64); 4] = [
+        ("postTask", first.post.gas_used, med(|s| s.post.gas_used)),
+        ("assign", first.assign.gas_used, med(|s| s.assign.gas_used)),
+        ("submitResult", first.submit.gas_used, med(|s| s.submit.gas_used)),
+        ("complete", first.complete.gas_used, med(|s| s.complete.gas_used)),
+    ];
+    println!("gas per lifecycle step (training task, worker price < budget so assign refunds the rest)");
+    println!("  {:<26} {:>12} {:>14}", "step", "first task", "later (median)");
+    for (name, a, b) in rows {
+        println!("  {name:<26} {a:>12} {b:>14}");
+    }
+    let total_first: u64 = rows.iter().map(|r| r.1).sum();
+    let total_later: u64 = rows.iter().map(|r| r.2).sum();
+    println!("  {:<26} {:>12} {:>14}   (target < 300000)", "total post..complete", total_first, total_later);
+    println!("  {:<26} {:>12} {:>14}", "withdraw (worker)", first_withdraw_worker.gas_used, later_withdraw.gas_used);
+    println!("  {:<26} {:>12}", "withdraw (requester)", first_withdraw_requester.gas_used);
+
+    // ---- throughput
+    let mut one_lane = Vec::new();
+    let mut many_lanes = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        for _ in 0..tasks {
+            one_task(&market, &lanes[0], deadline).await;
+        }
+        one_lane.push(tasks as f64 / started.elapsed().as_secs_f64());
+
+        let per_lane = tasks.div_ceil(LANES);
+        let started = Instant::now();
+        try_join_all(lanes.iter().map(|lane| {
+            let market = market.clone();
+            async move {
+                for _ in 0..per_lane {
+                    one_task(&market, lane, deadline).await;
+                }
+                Ok::<_, ()>(())
+            }
+        }))
+        .await
+        .unwrap();
+        many_lanes.push((per_lane * LANES) as f64 / started.elapsed().as_secs_f64());
+    }
+    println!("settled tasks per second against anvil (4 tx each, every receipt awaited; median of {runs} runs)");
+    println!("  1 lane   {:>8.1} tasks/s", median(one_lane));
+    println!("  {LANES} lanes  {:>8.1} tasks/s", median(many_lanes));
+    let settled = market.task_count().await.unwrap();
+    let escrow_left = market.balance(market.deployment().tmc).await.unwrap();
+    let owed: U256 = {
+        let mut sum = U256::ZERO;
+        for lane in &lanes {
+            sum += market.credits(lane.worker).await.unwrap().tmc + market.credits(lane.requester).await.unwrap().tmc;
+        }
+        sum
+    };
+    assert_eq!(escrow_left, owed, "TMC holds exactly what it owes");
+    println!("  ({settled} tasks settled in all; TMC balance equals the credits it owes)");
+}
