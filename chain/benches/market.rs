@@ -27,7 +27,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Lane {
@@ -46,19 +50,32 @@ struct Steps {
 async fn setup(devnet: &Devnet) -> (Market, Vec<Lane>) {
     let a = devnet.accounts();
     let admin = a[0];
-    let market = Market::deploy(devnet.provider(), admin, MarketParams::default()).await.unwrap();
+    let market = Market::deploy(devnet.provider(), admin, MarketParams::default())
+        .await
+        .unwrap();
     let mut lanes = Vec::new();
     for i in 0..LANES {
         let (requester, worker, oracle) = (a[1 + 3 * i], a[2 + 3 * i], a[3 + 3 * i]);
         market.set_oracle(admin, oracle, true).await.unwrap();
         let profile = WorkerProfile {
             expertise: Expertise::from_levels([(EnvKind::Cartpole, 200)]),
-            hardware: Hardware { gpus: 1, cpu_cores: 16, memory_gib: 64 },
+            hardware: Hardware {
+                gpus: 1,
+                cpu_cores: 16,
+                memory_gib: 64,
+            },
             price_per_task: parse_ether("0.9").unwrap(),
             metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
         };
-        market.register_worker(worker, &profile, parse_ether("2").unwrap()).await.unwrap();
-        lanes.push(Lane { requester, worker, oracle });
+        market
+            .register_worker(worker, &profile, parse_ether("2").unwrap())
+            .await
+            .unwrap();
+        lanes.push(Lane {
+            requester,
+            worker,
+            oracle,
+        });
     }
     (market, lanes)
 }
@@ -74,9 +91,17 @@ async fn one_task(market: &Market, lane: &Lane, deadline: u64) -> Steps {
     let (id, post) = market.post_task(lane.requester, &task).await.unwrap();
     let assign = market.assign(lane.oracle, id, lane.worker).await.unwrap();
     let cid = "bafkreih2rz6kcoz4i5z2ya3rdd7kuboqqbvqs3rc6oxhmn3mbfilkybzk4";
-    let submit = market.submit_result(lane.worker, id, cid, keccak256(cid)).await.unwrap();
+    let submit = market
+        .submit_result(lane.worker, id, cid, keccak256(cid))
+        .await
+        .unwrap();
     let complete = market.complete(lane.oracle, id).await.unwrap();
-    Steps { post, assign, submit, complete }
+    Steps {
+        post,
+        assign,
+        submit,
+        complete,
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -103,16 +128,25 @@ async fn main() {
         ("submitResult", first.submit.gas_used, med(|s| s.submit.gas_used)),
         ("complete", first.complete.gas_used, med(|s| s.complete.gas_used)),
     ];
-    println!("gas per lifecycle step (training task, worker price < budget so assign refunds the rest)");
+    println!("gas per lifecycle step (training task, worker price < budget: complete refunds the rest)");
     println!("  {:<26} {:>12} {:>14}", "step", "first task", "later (median)");
     for (name, a, b) in rows {
         println!("  {name:<26} {a:>12} {b:>14}");
     }
     let total_first: u64 = rows.iter().map(|r| r.1).sum();
     let total_later: u64 = rows.iter().map(|r| r.2).sum();
-    println!("  {:<26} {:>12} {:>14}   (target < 300000)", "total post..complete", total_first, total_later);
-    println!("  {:<26} {:>12} {:>14}", "withdraw (worker)", first_withdraw_worker.gas_used, later_withdraw.gas_used);
-    println!("  {:<26} {:>12}", "withdraw (requester)", first_withdraw_requester.gas_used);
+    println!(
+        "  {:<26} {:>12} {:>14}   (target < 300000)",
+        "total post..complete", total_first, total_later
+    );
+    println!(
+        "  {:<26} {:>12} {:>14}",
+        "withdraw (worker)", first_withdraw_worker.gas_used, later_withdraw.gas_used
+    );
+    println!(
+        "  {:<26} {:>12}",
+        "withdraw (requester)", first_withdraw_requester.gas_used
+    );
 
     // ---- throughput
     let mut one_lane = Vec::new();

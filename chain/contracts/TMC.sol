@@ -6,10 +6,11 @@ import {UMC} from "./UMC.sol";
 
 /// @title TMC: the drlaas task lifecycle with escrowed payment
 /// @notice A requester posts a task with its budget as `msg.value` (escrow). A consortium oracle assigns the
-///         best worker; the escrow shrinks to that worker's price (the difference is credited back). The
-///         worker submits its model CID and a hash of its result; an oracle verifies it off chain and either
-///         completes the task (worker paid, reputation up) or fails it (reputation down, stake slashed to
-///         the requester, and the task reopened for another worker or refunded). Anyone can expire a task
+///         best worker at that worker's price (which must fit the budget). The worker submits its model CID
+///         and a hash of its result; an oracle verifies it off chain and either completes the task (worker
+///         paid its price, the rest of the budget refunded, reputation up) or fails it (reputation down,
+///         stake slashed to the requester, and the task reopened for another worker with the whole budget
+///         still in escrow, or refunded). Anyone can expire a task
 ///         past its deadline (refund). CIDs live in events (`TaskPosted`, `ResultSubmitted`), which only this
 ///         contract can emit; storage keeps what the contract itself decides on, plus the result hash the
 ///         worker is bound to.
@@ -47,8 +48,9 @@ contract TMC is Consortium {
         Kind kind;
         uint8 attempts;
         int32 targetMilli;
-        // slot 2: the worker's hash of its result JSON (the model CID is in ResultSubmitted)
-        bytes32 resultHash;
+        // slot 2
+        uint96 price;
+        uint64 submittedBlock;
     }
 
     /// @notice The worker registry.
@@ -77,12 +79,13 @@ contract TMC is Consortium {
     );
     /// @notice The requester cancelled an unassigned task; `refund` was credited to them.
     event TaskCancelled(uint256 indexed taskId, uint256 refund);
-    /// @notice An oracle assigned `worker` at `price` (the new escrow) on attempt `attempt` (1-based).
+    /// @notice An oracle assigned `worker` at `price` on attempt `attempt` (1-based).
     event TaskAssigned(uint256 indexed taskId, address indexed worker, uint256 price, uint8 attempt);
     /// @notice The assigned worker submitted its model CID and result hash.
     event ResultSubmitted(uint256 indexed taskId, address indexed worker, string modelCid, bytes32 resultHash);
-    /// @notice An oracle accepted the result; `payment` was credited to the worker.
-    event TaskCompleted(uint256 indexed taskId, address indexed worker, uint256 payment);
+    /// @notice An oracle accepted the result; `payment` was credited to the worker and `refund` (the budget
+    ///         left over) to the requester.
+    event TaskCompleted(uint256 indexed taskId, address indexed worker, uint256 payment, uint256 refund);
     /// @notice An oracle failed the worker's attempt; `slashed` stake went to the requester. When
     ///         `reopened` the task is Posted again for another worker, else the escrow was refunded.
     event TaskFailed(uint256 indexed taskId, address indexed worker, uint256 slashed, bool reopened);
@@ -115,7 +118,7 @@ contract TMC is Consortium {
     error EmptyCid(string field);
     /// @notice The result hash was zero.
     error ZeroResultHash();
-    /// @notice The worker's price exceeds the task's escrow.
+    /// @notice The worker's price exceeds the task's budget.
     error PriceAboveBudget(uint256 taskId, uint256 price, uint256 budget);
     /// @notice A requester cannot work on their own task.
     error SelfAssignment(uint256 taskId, address worker);
@@ -199,38 +202,38 @@ contract TMC is Consortium {
 
     // ------------------------------------------------------------------ oracles
 
-    /// @notice Assign a posted task to `worker`. The escrow shrinks to the worker's price; the rest is
-    ///         credited back to the requester.
+    /// @notice Assign a posted task to `worker` at the worker's current price, which is fixed for this
+    ///         attempt. The whole budget stays in escrow until settlement.
     /// @param taskId The task.
-    /// @param worker A registered, bonded worker whose price fits the escrow.
+    /// @param worker A registered, bonded worker whose price fits the budget.
     function assign(uint256 taskId, address worker) external onlyOracle {
         Task storage t = _task(taskId);
         _expectStatus(taskId, t, Status.Posted);
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
         if (worker == t.requester) revert SelfAssignment(taskId, worker);
-        uint96 budget = t.budget;
         uint8 attempt = t.attempts + 1;
         t.worker = worker;
         t.status = Status.Assigned;
         t.attempts = attempt;
         (uint96 price,) = umc.onTaskAssigned(worker);
-        if (price > budget) revert PriceAboveBudget(taskId, price, budget);
+        if (price > t.budget) revert PriceAboveBudget(taskId, price, t.budget);
+        t.price = price;
         emit TaskAssigned(taskId, worker, price, attempt);
-        if (price < budget) {
-            t.budget = price;
-            _credit(t.requester, budget - price);
-        }
     }
 
-    /// @notice Accept the submitted result: the escrow is credited to the worker, its reputation rises.
+    /// @notice Accept the submitted result: the worker is credited its price and the requester the rest
+    ///         of the budget; the worker's reputation rises.
     /// @param taskId The task.
     function complete(uint256 taskId) external onlyOracle {
         Task storage t = _task(taskId);
         _expectStatus(taskId, t, Status.Submitted);
         t.status = Status.Completed;
         address worker = t.worker;
-        emit TaskCompleted(taskId, worker, t.budget);
-        _credit(worker, t.budget);
+        uint256 price = t.price;
+        uint256 refund = t.budget - price;
+        emit TaskCompleted(taskId, worker, price, refund);
+        _credit(worker, price);
+        _credit(t.requester, refund);
         umc.onTaskSucceeded(worker);
     }
 
@@ -249,7 +252,8 @@ contract TMC is Consortium {
         if (reopen) {
             t.status = Status.Posted;
             t.worker = address(0);
-            t.resultHash = bytes32(0);
+            t.price = 0;
+            t.submittedBlock = 0;
         } else {
             t.status = Status.Failed;
             _credit(requester, t.budget);
@@ -260,10 +264,12 @@ contract TMC is Consortium {
 
     // ------------------------------------------------------------------ workers
 
-    /// @notice Submit the result of an assigned task, before its deadline.
+    /// @notice Submit the result of an assigned task, before its deadline. The block number is recorded:
+    ///         verifiers derive their evaluation seeds from a later block's hash, which the worker could
+    ///         not know when it trained.
     /// @param taskId The task.
     /// @param modelCid IPFS CID of the trained (or shared) model.
-    /// @param resultHash keccak256 of the trainer's result JSON.
+    /// @param resultHash keccak256 of the trainer's result JSON (binding: it is in the event log).
     function submitResult(uint256 taskId, string calldata modelCid, bytes32 resultHash) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.worker) revert NotAssignedWorker(taskId, msg.sender);
@@ -272,7 +278,7 @@ contract TMC is Consortium {
         if (bytes(modelCid).length == 0) revert EmptyCid("modelCid");
         if (resultHash == bytes32(0)) revert ZeroResultHash();
         t.status = Status.Submitted;
-        t.resultHash = resultHash;
+        t.submittedBlock = uint64(block.number);
         emit ResultSubmitted(taskId, msg.sender, modelCid, resultHash);
     }
 

@@ -55,7 +55,10 @@ impl FileCursor {
     }
 
     fn err(&self, e: impl std::fmt::Display) -> ChainError {
-        ChainError::Cursor { path: self.path.display().to_string(), message: e.to_string() }
+        ChainError::Cursor {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        }
     }
 }
 

@@ -31,11 +31,15 @@ pub fn anvil_binary() -> PathBuf {
 /// Nonces are read from the node for every transaction (`pending` count) rather than cached: alloy's
 /// cached nonce manager hands out a nonce before gas estimation, so a call that reverts at estimation
 /// leaves a gap and every later transaction of that account waits forever.
-pub fn provider_with_signers(url: reqwest::Url, signers: impl IntoIterator<Item = PrivateKeySigner>) -> Result<DynProvider> {
+pub fn provider_with_signers(
+    url: reqwest::Url,
+    signers: impl IntoIterator<Item = PrivateKeySigner>,
+) -> Result<DynProvider> {
     let mut signers = signers.into_iter();
-    let first = signers
-        .next()
-        .ok_or_else(|| ChainError::InvalidInput { field: "signers", message: "at least one key is needed".into() })?;
+    let first = signers.next().ok_or_else(|| ChainError::InvalidInput {
+        field: "signers",
+        message: "at least one key is needed".into(),
+    })?;
     let mut wallet = EthereumWallet::new(first);
     for s in signers {
         wallet.register_signer(s);
@@ -78,7 +82,11 @@ impl Devnet {
             .map(|k| PrivateKeySigner::from_bytes(&B256::from_slice(&k.to_bytes())).expect("anvil keys are valid"))
             .collect();
         let provider = provider_with_signers(anvil.endpoint_url(), signers.clone())?;
-        Ok(Devnet { anvil, provider, signers })
+        Ok(Devnet {
+            anvil,
+            provider,
+            signers,
+        })
     }
 
     /// The provider (signs for every account).
@@ -104,14 +112,22 @@ impl Devnet {
     /// Advance the chain clock by `seconds` and mine a block (`evm_increaseTime` + `evm_mine`).
     pub async fn warp(&self, seconds: u64) -> Result<()> {
         let rpc = |e: alloy::transports::TransportError| ChainError::Rpc(e.to_string());
-        let _: serde_json::Value = self.provider.raw_request("evm_increaseTime".into(), (seconds,)).await.map_err(rpc)?;
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("evm_increaseTime".into(), (seconds,))
+            .await
+            .map_err(rpc)?;
         self.mine(1).await
     }
 
     /// Mine `blocks` empty blocks.
     pub async fn mine(&self, blocks: u64) -> Result<()> {
         let rpc = |e: alloy::transports::TransportError| ChainError::Rpc(e.to_string());
-        let _: serde_json::Value = self.provider.raw_request("anvil_mine".into(), (blocks,)).await.map_err(rpc)?;
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("anvil_mine".into(), (blocks,))
+            .await
+            .map_err(rpc)?;
         Ok(())
     }
 

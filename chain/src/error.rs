@@ -121,27 +121,47 @@ impl Revert {
     /// Decode revert data of a call to `contract` against the custom errors of all three contracts
     /// (a call may revert with an error of a contract it called).
     pub fn decode(contract: &'static str, data: Bytes) -> Self {
-        let unknown = |name: &str| Revert { contract, name: name.to_string(), args: vec![], data: data.clone() };
+        let unknown = |name: &str| Revert {
+            contract,
+            name: name.to_string(),
+            args: vec![],
+            data: data.clone(),
+        };
         if data.len() < 4 {
             return unknown("EmptyRevert");
         }
         let selector = Selector::from_slice(&data[..4]);
-        if let Some(err) = known_errors().get(&selector) {
-            if let Ok(values) = err.abi_decode_input(&data[4..]) {
-                let args = err
-                    .inputs
-                    .iter()
-                    .zip(values)
-                    .map(|(p, v)| (p.name.clone(), render(&p.name, &v)))
-                    .collect();
-                return Revert { contract, name: err.name.clone(), args, data };
-            }
+        if let Some(err) = known_errors().get(&selector)
+            && let Ok(values) = err.abi_decode_input(&data[4..])
+        {
+            let args = err
+                .inputs
+                .iter()
+                .zip(values)
+                .map(|(p, v)| (p.name.clone(), render(&p.name, &v)))
+                .collect();
+            return Revert {
+                contract,
+                name: err.name.clone(),
+                args,
+                data,
+            };
         }
         if let Ok(msg) = alloy::sol_types::Revert::abi_decode(&data) {
-            return Revert { contract, name: "Error".into(), args: vec![("message".into(), msg.reason)], data };
+            return Revert {
+                contract,
+                name: "Error".into(),
+                args: vec![("message".into(), format!("{:?}", msg.reason))],
+                data,
+            };
         }
         if let Ok(panic) = alloy::sol_types::Panic::abi_decode(&data) {
-            return Revert { contract, name: "Panic".into(), args: vec![("code".into(), panic.to_string())], data };
+            return Revert {
+                contract,
+                name: "Panic".into(),
+                args: vec![("code".into(), panic.to_string())],
+                data,
+            };
         }
         unknown("UnknownError")
     }
@@ -180,8 +200,11 @@ fn render(name: &str, v: &DynSolValue) -> String {
 fn known_errors() -> &'static HashMap<Selector, AbiError> {
     static ERRORS: OnceLock<HashMap<Selector, AbiError>> = OnceLock::new();
     ERRORS.get_or_init(|| {
-        let artifacts =
-            [include_str!("../artifacts/UMC.json"), include_str!("../artifacts/TMC.json"), include_str!("../artifacts/MMC.json")];
+        let artifacts = [
+            include_str!("../artifacts/UMC.json"),
+            include_str!("../artifacts/TMC.json"),
+            include_str!("../artifacts/MMC.json"),
+        ];
         let mut map = HashMap::new();
         for text in artifacts {
             #[derive(serde::Deserialize)]
@@ -196,4 +219,52 @@ fn known_errors() -> &'static HashMap<Selector, AbiError> {
         }
         map
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::{MMC, TMC};
+    use alloy::primitives::U256;
+
+    #[test]
+    fn custom_errors_decode_with_named_arguments() {
+        let data = TMC::InvalidStatus {
+            taskId: U256::from(3),
+            current: 4,
+        }
+        .abi_encode();
+        let r = Revert::decode("TMC", data.into());
+        assert_eq!(
+            r.to_string(),
+            "TMC reverted: InvalidStatus(taskId: 3, current: Completed)"
+        );
+        let data = MMC::WrongPayment {
+            sent: U256::from(1),
+            price: U256::from(2),
+        }
+        .abi_encode();
+        assert_eq!(
+            Revert::decode("MMC", data.into()).to_string(),
+            "MMC reverted: WrongPayment(sent: 1, price: 2)"
+        );
+    }
+
+    #[test]
+    fn require_strings_panics_and_garbage_are_named() {
+        let data = alloy::sol_types::Revert::from("boom").abi_encode();
+        assert_eq!(
+            Revert::decode("TMC", data.into()).to_string(),
+            "TMC reverted: Error(message: \"boom\")"
+        );
+        let data = alloy::sol_types::Panic::from(0x11).abi_encode();
+        let r = Revert::decode("UMC", data.into());
+        assert_eq!(r.name, "Panic");
+        assert!(r.args[0].1.contains("overflow"), "{:?}", r.args);
+        assert_eq!(Revert::decode("UMC", Bytes::from_static(&[1, 2])).name, "EmptyRevert");
+        assert_eq!(
+            Revert::decode("UMC", Bytes::from_static(&[1, 2, 3, 4, 5])).name,
+            "UnknownError"
+        );
+    }
 }

@@ -97,19 +97,23 @@ impl ChainEvent {
                 ChainError::Inconsistent(format!("undecodable {c} log at block {:?}: {e}", log.block_number))
             };
             match log.address() {
-                a if a == deployment.umc => {
-                    (Contract::Umc, MarketEvent::Umc(UMC::UMCEvents::decode_raw_log(topics, data).map_err(|e| bad("UMC", e))?))
-                }
-                a if a == deployment.tmc => {
-                    (Contract::Tmc, MarketEvent::Tmc(TMC::TMCEvents::decode_raw_log(topics, data).map_err(|e| bad("TMC", e))?))
-                }
-                a if a == deployment.mmc => {
-                    (Contract::Mmc, MarketEvent::Mmc(MMC::MMCEvents::decode_raw_log(topics, data).map_err(|e| bad("MMC", e))?))
-                }
+                a if a == deployment.umc => (
+                    Contract::Umc,
+                    MarketEvent::Umc(UMC::UMCEvents::decode_raw_log(topics, data).map_err(|e| bad("UMC", e))?),
+                ),
+                a if a == deployment.tmc => (
+                    Contract::Tmc,
+                    MarketEvent::Tmc(TMC::TMCEvents::decode_raw_log(topics, data).map_err(|e| bad("TMC", e))?),
+                ),
+                a if a == deployment.mmc => (
+                    Contract::Mmc,
+                    MarketEvent::Mmc(MMC::MMCEvents::decode_raw_log(topics, data).map_err(|e| bad("MMC", e))?),
+                ),
                 _ => return Ok(None),
             }
         };
-        let missing = |what: &str| ChainError::Inconsistent(format!("log without {what} (pending logs are not supported)"));
+        let missing =
+            |what: &str| ChainError::Inconsistent(format!("log without {what} (pending logs are not supported)"));
         Ok(Some(ChainEvent {
             position: EventPosition {
                 block: log.block_number.ok_or_else(|| missing("block number"))?,
@@ -163,7 +167,12 @@ pub struct EventStream<C> {
 
 impl<C: CursorStore> EventStream<C> {
     /// Open a stream over `deployment`'s events, resuming from `store` (or from the deployment block).
-    pub async fn open(provider: DynProvider, deployment: Deployment, config: StreamConfig, mut store: C) -> Result<Self> {
+    pub async fn open(
+        provider: DynProvider,
+        deployment: Deployment,
+        config: StreamConfig,
+        mut store: C,
+    ) -> Result<Self> {
         let cursor = match store.load().await? {
             Some(c) if c.chain_id != deployment.chain_id || c.tmc != deployment.tmc => {
                 return Err(ChainError::Inconsistent(format!(
@@ -173,10 +182,23 @@ impl<C: CursorStore> EventStream<C> {
                 )));
             }
             Some(c) => c,
-            None => Cursor { chain_id: deployment.chain_id, tmc: deployment.tmc, last_acked: None, scanned_through: None },
+            None => Cursor {
+                chain_id: deployment.chain_id,
+                tmc: deployment.tmc,
+                last_acked: None,
+                scanned_through: None,
+            },
         };
         let fetched_through = cursor.scanned_through;
-        Ok(EventStream { provider, deployment, config, store, cursor, pending: VecDeque::new(), fetched_through })
+        Ok(EventStream {
+            provider,
+            deployment,
+            config,
+            store,
+            cursor,
+            pending: VecDeque::new(),
+            fetched_through,
+        })
     }
 
     /// The cursor as last persisted.
@@ -229,9 +251,14 @@ impl<C: CursorStore> EventStream<C> {
     /// Read the next confirmed block range into `pending`.
     async fn fetch(&mut self) -> Result<()> {
         let head = self.config.retry.run("eth_blockNumber", || async {
-            self.provider.get_block_number().await.map_err(|e| ChainError::Rpc(e.to_string()))
+            self.provider
+                .get_block_number()
+                .await
+                .map_err(|e| ChainError::Rpc(e.to_string()))
         });
-        let Some(safe) = head.await?.checked_sub(self.config.confirmations) else { return Ok(()) };
+        let Some(safe) = head.await?.checked_sub(self.config.confirmations) else {
+            return Ok(());
+        };
         let from = match (self.fetched_through, self.cursor.last_acked) {
             (Some(done), Some(acked)) => (done + 1).max(acked.block),
             (Some(done), None) => done + 1,
@@ -249,17 +276,22 @@ impl<C: CursorStore> EventStream<C> {
         let logs = self
             .config
             .retry
-            .run("eth_getLogs", || async { self.provider.get_logs(&filter).await.map_err(|e| ChainError::Rpc(e.to_string())) })
+            .run("eth_getLogs", || async {
+                self.provider
+                    .get_logs(&filter)
+                    .await
+                    .map_err(|e| ChainError::Rpc(e.to_string()))
+            })
             .await?;
         let mut events = Vec::with_capacity(logs.len());
         for log in &logs {
             if log.removed {
                 continue;
             }
-            if let Some(ev) = ChainEvent::decode(&self.deployment, log)? {
-                if self.cursor.last_acked.is_none_or(|acked| ev.position > acked) {
-                    events.push(ev);
-                }
+            if let Some(ev) = ChainEvent::decode(&self.deployment, log)?
+                && self.cursor.last_acked.is_none_or(|acked| ev.position > acked)
+            {
+                events.push(ev);
             }
         }
         events.sort_by_key(|e| e.position);

@@ -96,14 +96,20 @@ pub struct Market {
 
 fn u96(field: &'static str, v: U256) -> Result<U96> {
     if v > U256::from(U96::MAX) {
-        return Err(ChainError::InvalidInput { field, message: format!("{v} wei does not fit in 96 bits") });
+        return Err(ChainError::InvalidInput {
+            field,
+            message: format!("{v} wei does not fit in 96 bits"),
+        });
     }
     Ok(U96::from_limbs([v.as_limbs()[0], v.as_limbs()[1]]))
 }
 
 fn u40(field: &'static str, v: u64) -> Result<U40> {
     if v >= 1 << 40 {
-        return Err(ChainError::InvalidInput { field, message: format!("{v} does not fit in 40 bits") });
+        return Err(ChainError::InvalidInput {
+            field,
+            message: format!("{v} does not fit in 40 bits"),
+        });
     }
     Ok(U40::from(v))
 }
@@ -112,7 +118,10 @@ impl Market {
     /// Deploy UMC, TMC and MMC from `admin` and allow TMC and MMC to move reputation in UMC.
     /// `admin` becomes the consortium admin of all three (it can add oracles with [`Market::set_oracle`]).
     pub async fn deploy(provider: DynProvider, admin: Address, params: MarketParams) -> Result<Market> {
-        let chain_id = provider.get_chain_id().await.map_err(|e| ChainError::from_rpc("UMC", e))?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| ChainError::from_rpc("UMC", e))?;
         let tx = TxConfig::default();
         let deploy_err = |c: &'static str| move |e| ChainError::from_contract(c, e);
         let umc = UMC::deploy_builder(
@@ -140,12 +149,28 @@ impl Market {
         .deploy()
         .await
         .map_err(deploy_err("TMC"))?;
-        let mmc_addr =
-            MMC::deploy_builder(provider.clone(), admin, umc_addr).from(admin).deploy().await.map_err(deploy_err("MMC"))?;
-        let market = Market::connect(provider, Deployment { chain_id, umc: umc_addr, tmc: tmc_addr, mmc: mmc_addr, block })
-            .with_tx_config(tx);
-        market.send("UMC", market.umc.setMarket(tmc_addr, true).from(admin)).await?;
-        market.send("UMC", market.umc.setMarket(mmc_addr, true).from(admin)).await?;
+        let mmc_addr = MMC::deploy_builder(provider.clone(), admin, umc_addr)
+            .from(admin)
+            .deploy()
+            .await
+            .map_err(deploy_err("MMC"))?;
+        let market = Market::connect(
+            provider,
+            Deployment {
+                chain_id,
+                umc: umc_addr,
+                tmc: tmc_addr,
+                mmc: mmc_addr,
+                block,
+            },
+        )
+        .with_tx_config(tx);
+        market
+            .send("UMC", market.umc.setMarket(tmc_addr, true).from(admin))
+            .await?;
+        market
+            .send("UMC", market.umc.setMarket(mmc_addr, true).from(admin))
+            .await?;
         tracing::info!(umc = %umc_addr, tmc = %tmc_addr, mmc = %mmc_addr, chain_id, "deployed drlaas contracts");
         Ok(market)
     }
@@ -165,17 +190,27 @@ impl Market {
 
     /// Check that the provider is on the deployment's chain and the contracts have code there.
     pub async fn verify(&self) -> Result<()> {
-        let chain_id = self.read("eth_chainId", || async { self.provider.get_chain_id().await }).await?;
+        let chain_id = self
+            .read("eth_chainId", || async { self.provider.get_chain_id().await })
+            .await?;
         if chain_id != self.deployment.chain_id {
             return Err(ChainError::Inconsistent(format!(
                 "the RPC endpoint is chain {chain_id}, but the deployment is on chain {}",
                 self.deployment.chain_id
             )));
         }
-        for (name, addr) in [("UMC", self.deployment.umc), ("TMC", self.deployment.tmc), ("MMC", self.deployment.mmc)] {
-            let code = self.read("eth_getCode", || async { self.provider.get_code_at(addr).await }).await?;
+        for (name, addr) in [
+            ("UMC", self.deployment.umc),
+            ("TMC", self.deployment.tmc),
+            ("MMC", self.deployment.mmc),
+        ] {
+            let code = self
+                .read("eth_getCode", || async { self.provider.get_code_at(addr).await })
+                .await?;
             if code.is_empty() {
-                return Err(ChainError::Inconsistent(format!("no {name} contract at {addr} on chain {chain_id}")));
+                return Err(ChainError::Inconsistent(format!(
+                    "no {name} contract at {addr} on chain {chain_id}"
+                )));
             }
         }
         Ok(())
@@ -213,7 +248,9 @@ impl Market {
             p.slash_bps,
         );
         let a = self.send("UMC", a.from(admin)).await?;
-        let b = self.tmc.setParameters(u40("verificationWindow", p.verification_window)?, p.max_attempts);
+        let b = self
+            .tmc
+            .setParameters(u40("verificationWindow", p.verification_window)?, p.max_attempts);
         Ok((a, self.send("TMC", b.from(admin)).await?))
     }
 
@@ -248,7 +285,8 @@ impl Market {
 
     /// Start the cooldown to withdraw `amount` of stake.
     pub async fn request_unstake(&self, worker: Address, amount: U256) -> Result<TxOutcome> {
-        self.send("UMC", self.umc.requestUnstake(u96("amount", amount)?).from(worker)).await
+        self.send("UMC", self.umc.requestUnstake(u96("amount", amount)?).from(worker))
+            .await
     }
 
     /// Withdraw the requested stake after the cooldown.
@@ -264,7 +302,9 @@ impl Market {
         model_cid: &str,
         result_hash: B256,
     ) -> Result<TxOutcome> {
-        let call = self.tmc.submitResult(U256::from(task), model_cid.to_string(), result_hash);
+        let call = self
+            .tmc
+            .submitResult(U256::from(task), model_cid.to_string(), result_hash);
         self.send("TMC", call.from(worker)).await
     }
 
@@ -273,11 +313,19 @@ impl Market {
     /// Post a task with its budget in escrow. Returns the new task id.
     pub async fn post_task(&self, requester: Address, task: &NewTask) -> Result<(TaskId, TxOutcome)> {
         if task.spec_cid.is_empty() {
-            return Err(ChainError::InvalidInput { field: "specCid", message: "must not be empty".into() });
+            return Err(ChainError::InvalidInput {
+                field: "specCid",
+                message: "must not be empty".into(),
+            });
         }
         let call = self
             .tmc
-            .postTask(task.spec_cid.clone(), task.kind as u8, task.target_milli, u40("deadline", task.deadline)?)
+            .postTask(
+                task.spec_cid.clone(),
+                task.kind as u8,
+                task.target_milli,
+                u40("deadline", task.deadline)?,
+            )
             .from(requester)
             .value(task.budget);
         let outcome = self.send("TMC", call).await?;
@@ -287,14 +335,16 @@ impl Market {
 
     /// Cancel an unassigned task (escrow credited back).
     pub async fn cancel_task(&self, requester: Address, task: TaskId) -> Result<TxOutcome> {
-        self.send("TMC", self.tmc.cancel(U256::from(task)).from(requester)).await
+        self.send("TMC", self.tmc.cancel(U256::from(task)).from(requester))
+            .await
     }
 
     // ------------------------------------------------------------------ oracles
 
     /// Assign `task` to `worker`.
     pub async fn assign(&self, oracle: Address, task: TaskId, worker: Address) -> Result<TxOutcome> {
-        self.send("TMC", self.tmc.assign(U256::from(task), worker).from(oracle)).await
+        self.send("TMC", self.tmc.assign(U256::from(task), worker).from(oracle))
+            .await
     }
 
     /// Accept the submitted result: pay the worker, raise its reputation.
@@ -304,7 +354,8 @@ impl Market {
 
     /// Fail the current attempt; with `reopen` the task may go to another worker.
     pub async fn fail(&self, oracle: Address, task: TaskId, reopen: bool) -> Result<TxOutcome> {
-        self.send("TMC", self.tmc.fail(U256::from(task), reopen).from(oracle)).await
+        self.send("TMC", self.tmc.fail(U256::from(task), reopen).from(oracle))
+            .await
     }
 
     /// Expire a task past its deadline (anyone may).
@@ -338,12 +389,14 @@ impl Market {
     /// Buy a listing at its current price.
     pub async fn purchase(&self, buyer: Address, listing: ListingId) -> Result<TxOutcome> {
         let price = self.listing(listing).await?.price;
-        self.send("MMC", self.mmc.purchase(U256::from(listing)).from(buyer).value(price)).await
+        self.send("MMC", self.mmc.purchase(U256::from(listing)).from(buyer).value(price))
+            .await
     }
 
     /// Rate a bought model 1 to 5 stars.
     pub async fn rate(&self, buyer: Address, listing: ListingId, stars: u8) -> Result<TxOutcome> {
-        self.send("MMC", self.mmc.rate(U256::from(listing), stars).from(buyer)).await
+        self.send("MMC", self.mmc.rate(U256::from(listing), stars).from(buyer))
+            .await
     }
 
     /// Take a listing off the market.
@@ -353,7 +406,11 @@ impl Market {
 
     /// Change a listing's price.
     pub async fn set_price(&self, owner: Address, listing: ListingId, price: U256) -> Result<TxOutcome> {
-        self.send("MMC", self.mmc.setPrice(U256::from(listing), u96("price", price)?).from(owner)).await
+        self.send(
+            "MMC",
+            self.mmc.setPrice(U256::from(listing), u96("price", price)?).from(owner),
+        )
+        .await
     }
 
     // ------------------------------------------------------------------ payments
@@ -371,7 +428,11 @@ impl Market {
     pub async fn withdraw_all(&self, account: Address) -> Result<Vec<TxOutcome>> {
         let credits = self.credits(account).await?;
         let mut sent = Vec::new();
-        for (contract, amount) in [(Contract::Tmc, credits.tmc), (Contract::Umc, credits.umc), (Contract::Mmc, credits.mmc)] {
+        for (contract, amount) in [
+            (Contract::Tmc, credits.tmc),
+            (Contract::Umc, credits.umc),
+            (Contract::Mmc, credits.mmc),
+        ] {
             if !amount.is_zero() {
                 sent.push(self.withdraw(account, contract).await?);
             }
@@ -383,7 +444,9 @@ impl Market {
 
     /// Task `id` as TMC records it.
     pub async fn task(&self, id: TaskId) -> Result<TaskInfo> {
-        let t = self.read_call("TMC", || async { self.tmc.getTask(U256::from(id)).call().await }).await?;
+        let t = self
+            .read_call("TMC", || async { self.tmc.getTask(U256::from(id)).call().await })
+            .await?;
         if t.status == 0 {
             return Err(ChainError::Inconsistent(format!("task {id} does not exist on chain")));
         }
@@ -392,13 +455,18 @@ impl Market {
 
     /// Number of tasks ever posted (ids are 1..=count).
     pub async fn task_count(&self) -> Result<u64> {
-        Ok(self.read_call("TMC", || async { self.tmc.taskCount().call().await }).await?.to::<u64>())
+        Ok(self
+            .read_call("TMC", || async { self.tmc.taskCount().call().await })
+            .await?
+            .to::<u64>())
     }
 
     /// The spec CID of task `id`, from its `TaskPosted` event (only TMC can emit it).
     pub async fn task_spec_cid(&self, id: TaskId) -> Result<String> {
         let ev = self.last_task_event::<TMC::TaskPosted>(id).await?;
-        Ok(ev.ok_or_else(|| ChainError::Inconsistent(format!("no TaskPosted event for task {id}")))?.specCid)
+        Ok(ev
+            .ok_or_else(|| ChainError::Inconsistent(format!("no TaskPosted event for task {id}")))?
+            .specCid)
     }
 
     /// The latest submitted result of task `id` (model CID, result hash), if any.
@@ -409,51 +477,70 @@ impl Market {
 
     /// `worker` as UMC records it, or `None` when not registered.
     pub async fn worker(&self, worker: Address) -> Result<Option<WorkerInfo>> {
-        let w = self.read_call("UMC", || async { self.umc.getWorker(worker).call().await }).await?;
+        let w = self
+            .read_call("UMC", || async { self.umc.getWorker(worker).call().await })
+            .await?;
         Ok((w.registeredAt != 0).then(|| WorkerInfo::from_chain(worker, w)))
     }
 
     /// Listing `id` as MMC records it.
     pub async fn listing(&self, id: ListingId) -> Result<ListingInfo> {
-        let l = self.read_call("MMC", || async { self.mmc.getListing(U256::from(id)).call().await }).await?;
+        let l = self
+            .read_call("MMC", || async { self.mmc.getListing(U256::from(id)).call().await })
+            .await?;
         if l.owner == Address::ZERO {
-            return Err(ChainError::Inconsistent(format!("listing {id} does not exist on chain")));
+            return Err(ChainError::Inconsistent(format!(
+                "listing {id} does not exist on chain"
+            )));
         }
         Ok(ListingInfo::from_chain(id, l))
     }
 
     /// Number of listings ever made (ids are 1..=count).
     pub async fn listing_count(&self) -> Result<u64> {
-        Ok(self.read_call("MMC", || async { self.mmc.listingCount().call().await }).await?.to::<u64>())
+        Ok(self
+            .read_call("MMC", || async { self.mmc.listingCount().call().await })
+            .await?
+            .to::<u64>())
     }
 
     /// `account`'s withdrawable credits in each contract.
     pub async fn credits(&self, account: Address) -> Result<Credits> {
         Ok(Credits {
-            tmc: self.read_call("TMC", || async { self.tmc.credits(account).call().await }).await?,
-            umc: self.read_call("UMC", || async { self.umc.credits(account).call().await }).await?,
-            mmc: self.read_call("MMC", || async { self.mmc.credits(account).call().await }).await?,
+            tmc: self
+                .read_call("TMC", || async { self.tmc.credits(account).call().await })
+                .await?,
+            umc: self
+                .read_call("UMC", || async { self.umc.credits(account).call().await })
+                .await?,
+            mmc: self
+                .read_call("MMC", || async { self.mmc.credits(account).call().await })
+                .await?,
         })
     }
 
     /// Wei in escrow for task `id`.
     pub async fn escrow(&self, id: TaskId) -> Result<U256> {
-        self.read_call("TMC", || async { self.tmc.escrowOf(U256::from(id)).call().await }).await
+        self.read_call("TMC", || async { self.tmc.escrowOf(U256::from(id)).call().await })
+            .await
     }
 
     /// The ETH balance of `account`.
     pub async fn balance(&self, account: Address) -> Result<U256> {
-        self.read("eth_getBalance", || async { self.provider.get_balance(account).await }).await
+        self.read("eth_getBalance", || async { self.provider.get_balance(account).await })
+            .await
     }
 
     /// Current block number.
     pub async fn block_number(&self) -> Result<u64> {
-        self.read("eth_blockNumber", || async { self.provider.get_block_number().await }).await
+        self.read("eth_blockNumber", || async { self.provider.get_block_number().await })
+            .await
     }
 
     /// Whether `oracle` may settle tasks.
     pub async fn is_oracle(&self, oracle: Address) -> Result<bool> {
-        self.read_call("TMC", || async { self.tmc.isOracle(oracle).call().await }).await
+        self.read_call("TMC", || async { self.tmc.isOracle(oracle).call().await })
+            .await
     }
 
     // ------------------------------------------------------------------ internal
@@ -465,7 +552,9 @@ impl Market {
     {
         let outcome = transact(&self.tx, &self.provider, contract, call).await;
         match &outcome {
-            Ok(o) => tracing::debug!(contract, hash = %o.hash, gas = o.gas_used, "transaction mined"),
+            Ok(o) => {
+                tracing::debug!(contract, hash = %o.hash, gas = o.gas_used, "transaction mined")
+            }
             Err(e) => tracing::debug!(contract, error = %e, "transaction failed"),
         }
         outcome
@@ -479,7 +568,9 @@ impl Market {
         E: std::fmt::Debug,
     {
         self.retry
-            .run(what, || async { f().await.map_err(|e| ChainError::Rpc(format!("{what}: {e}"))) })
+            .run(what, || async {
+                f().await.map_err(|e| ChainError::Rpc(format!("{what}: {e}")))
+            })
             .await
     }
 
@@ -488,11 +579,19 @@ impl Market {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, alloy::contract::Error>>,
     {
-        self.retry.run(contract, || async { f().await.map_err(|e| ChainError::from_contract(contract, e)) }).await
+        self.retry
+            .run(contract, || async {
+                f().await.map_err(|e| ChainError::from_contract(contract, e))
+            })
+            .await
     }
 
     async fn receipt_logs(&self, hash: B256) -> Result<Vec<alloy::rpc::types::Log>> {
-        let receipt = self.read("eth_getTransactionReceipt", || async { self.provider.get_transaction_receipt(hash).await }).await?;
+        let receipt = self
+            .read("eth_getTransactionReceipt", || async {
+                self.provider.get_transaction_receipt(hash).await
+            })
+            .await?;
         let receipt = receipt.ok_or_else(|| ChainError::Inconsistent(format!("no receipt for {hash}")))?;
         Ok(receipt.inner.logs().to_vec())
     }
@@ -513,7 +612,13 @@ impl Market {
             .event_signature(E::SIGNATURE_HASH)
             .topic1(U256::from(id))
             .from_block(self.deployment.block);
-        let logs = self.read("eth_getLogs", || async { self.provider.get_logs(&filter).await }).await?;
-        Ok(logs.iter().rev().find_map(|l| E::decode_log(&l.inner).ok()).map(|l| l.data))
+        let logs = self
+            .read("eth_getLogs", || async { self.provider.get_logs(&filter).await })
+            .await?;
+        Ok(logs
+            .iter()
+            .rev()
+            .find_map(|l| E::decode_log(&l.inner).ok())
+            .map(|l| l.data))
     }
 }

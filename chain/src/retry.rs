@@ -19,14 +19,21 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// 6 attempts over about 6 s: rides out a node restart or a load balancer hiccup, not an outage.
     fn default() -> Self {
-        RetryPolicy { attempts: 6, initial_delay: Duration::from_millis(200), max_delay: Duration::from_secs(2) }
+        RetryPolicy {
+            attempts: 6,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+        }
     }
 }
 
 impl RetryPolicy {
     /// No retries at all.
-    pub const NONE: RetryPolicy =
-        RetryPolicy { attempts: 1, initial_delay: Duration::ZERO, max_delay: Duration::ZERO };
+    pub const NONE: RetryPolicy = RetryPolicy {
+        attempts: 1,
+        initial_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
 
     /// Run `op` until it succeeds, fails with a non-transient error, or attempts run out.
     pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
@@ -45,7 +52,9 @@ impl RetryPolicy {
                     attempt += 1;
                 }
                 Err(ChainError::Rpc(msg)) if attempt > 1 => {
-                    return Err(ChainError::Rpc(format!("{what}: {msg} (gave up after {attempt} attempts)")));
+                    return Err(ChainError::Rpc(format!(
+                        "{what}: {msg} (gave up after {attempt} attempts)"
+                    )));
                 }
                 other => return other,
             }

@@ -61,14 +61,20 @@ where
         let receipt = config
             .retry
             .run("eth_getTransactionReceipt", || async {
-                provider.get_transaction_receipt(hash).await.map_err(|e| ChainError::from_rpc(contract, e))
+                provider
+                    .get_transaction_receipt(hash)
+                    .await
+                    .map_err(|e| ChainError::from_rpc(contract, e))
             })
             .await?;
         if let Some(r) = receipt {
             break r;
         }
         if started.elapsed() > config.receipt_timeout {
-            return Err(ChainError::TxTimeout { hash, seconds: config.receipt_timeout.as_secs() });
+            return Err(ChainError::TxTimeout {
+                hash,
+                seconds: config.receipt_timeout.as_secs(),
+            });
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(config.max_poll_interval);

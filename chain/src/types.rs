@@ -143,13 +143,21 @@ pub struct Hardware {
 
 impl From<Hardware> for UMC::Hardware {
     fn from(h: Hardware) -> Self {
-        UMC::Hardware { gpus: h.gpus, cpuCores: h.cpu_cores, memoryGiB: h.memory_gib }
+        UMC::Hardware {
+            gpus: h.gpus,
+            cpuCores: h.cpu_cores,
+            memoryGiB: h.memory_gib,
+        }
     }
 }
 
 impl From<UMC::Hardware> for Hardware {
     fn from(h: UMC::Hardware) -> Self {
-        Hardware { gpus: h.gpus, cpu_cores: h.cpuCores, memory_gib: h.memoryGiB }
+        Hardware {
+            gpus: h.gpus,
+            cpu_cores: h.cpuCores,
+            memory_gib: h.memoryGiB,
+        }
     }
 }
 
@@ -259,12 +267,17 @@ impl TaskStatus {
     /// Status from its on-chain number.
     pub fn from_u8(v: u8) -> Option<Self> {
         use TaskStatus::*;
-        [None, Posted, Assigned, Submitted, Completed, Failed, Cancelled, Expired].get(usize::from(v)).copied()
+        [None, Posted, Assigned, Submitted, Completed, Failed, Cancelled, Expired]
+            .get(usize::from(v))
+            .copied()
     }
 
     /// Whether the task is settled (no escrow left).
     pub fn is_final(self) -> bool {
-        matches!(self, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::Expired)
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::Expired
+        )
     }
 }
 
@@ -298,8 +311,10 @@ pub struct TaskInfo {
     pub id: TaskId,
     /// Who posted it.
     pub requester: Address,
-    /// Escrow (the assigned worker's price once assigned).
+    /// Budget in escrow while the task is live.
     pub budget: U256,
+    /// The assigned worker's price, fixed at assignment (zero when unassigned).
+    pub price: U256,
     /// Assigned worker (zero when none).
     pub worker: Address,
     /// Unix deadline.
@@ -312,8 +327,8 @@ pub struct TaskInfo {
     pub attempts: u8,
     /// Target mean return in thousandths.
     pub target_milli: i32,
-    /// The worker's result hash (zero before submission).
-    pub result_hash: B256,
+    /// Block in which the current result was submitted (None before submission).
+    pub submitted_block: Option<u64>,
 }
 
 impl TaskInfo {
@@ -322,13 +337,14 @@ impl TaskInfo {
             id,
             requester: t.requester,
             budget: U256::from(t.budget),
+            price: U256::from(t.price),
             worker: t.worker,
             deadline: t.deadline.to::<u64>(),
             status: TaskStatus::from_u8(t.status).unwrap_or(TaskStatus::None),
             kind: TaskKind::from_u8(t.kind).unwrap_or(TaskKind::Training),
             attempts: t.attempts,
             target_milli: t.targetMilli,
-            result_hash: t.resultHash,
+            submitted_block: (t.submittedBlock != 0).then_some(t.submittedBlock),
         }
     }
 
@@ -443,4 +459,51 @@ pub struct TxOutcome {
     pub gas_used: u64,
     /// Wei paid for gas (gas used × effective gas price).
     pub fee: U256,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expertise_round_trips_through_bytes32() {
+        let e = Expertise::from_levels([
+            (EnvKind::Cartpole, 7),
+            (EnvKind::FleetCoordination, 255),
+            (EnvKind::MazeCleaning, 0),
+        ]);
+        let b = e.to_bytes32();
+        assert_eq!(b[0], 7);
+        assert_eq!(b[3], 255);
+        assert_eq!(b[2], 0);
+        assert_eq!(Expertise::from_bytes32(b), e);
+        assert_eq!(
+            e.level(EnvKind::MazeCleaning),
+            0,
+            "level 0 means none and is not stored"
+        );
+    }
+
+    #[test]
+    fn unknown_env_kind_names_the_known_ones() {
+        assert_eq!("maze-cleaning".parse::<EnvKind>(), Ok(EnvKind::MazeCleaning));
+        let err = "mujoco".parse::<EnvKind>().unwrap_err();
+        assert_eq!(
+            err,
+            "unknown environment kind `mujoco`: expected one of cartpole, target-localization, maze-cleaning, fleet-coordination"
+        );
+        for k in EnvKind::ALL {
+            assert_eq!(EnvKind::from_index(k.index()), Some(k));
+        }
+        assert_eq!(EnvKind::from_index(4), None);
+    }
+
+    #[test]
+    fn task_status_numbers_match_the_contract() {
+        assert_eq!(TaskStatus::from_u8(3), Some(TaskStatus::Submitted));
+        assert_eq!(TaskStatus::from_u8(7), Some(TaskStatus::Expired));
+        assert_eq!(TaskStatus::from_u8(8), None);
+        assert!(TaskStatus::Cancelled.is_final() && !TaskStatus::Assigned.is_final());
+        assert_eq!(Reputation(550_000).to_string(), "0.5500");
+    }
 }

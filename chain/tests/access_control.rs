@@ -28,7 +28,10 @@ async fn roles_are_enforced_with_readable_errors() {
     // Only oracles settle.
     let err = m.assign(stranger, id, worker).await.unwrap_err();
     assert_eq!(err.to_string(), format!("TMC reverted: NotOracle(caller: {stranger})"));
-    assert_eq!(err.decode_revert::<TMC::TMCErrors>(), Some(TMC::TMCErrors::NotOracle(TMC::NotOracle { caller: stranger })));
+    assert_eq!(
+        err.decode_revert::<TMC::TMCErrors>(),
+        Some(TMC::TMCErrors::NotOracle(TMC::NotOracle { caller: stranger }))
+    );
     // Only the requester cancels.
     assert_eq!(name(m.cancel_task(stranger, id).await), "NotRequester");
     // Only the admin manages oracles and parameters.
@@ -41,18 +44,35 @@ async fn roles_are_enforced_with_readable_errors() {
 
     m.assign(w.oracle, id, worker).await.unwrap();
     // Only the assigned worker submits; not before assignment or twice.
-    assert_eq!(name(m.submit_result(w.workers[1], id, "bafy", keccak256(b"r")).await), "NotAssignedWorker");
+    assert_eq!(
+        name(m.submit_result(w.workers[1], id, "bafy", keccak256(b"r")).await),
+        "NotAssignedWorker"
+    );
     assert_eq!(name(m.submit_result(worker, id, "", keccak256(b"r")).await), "EmptyCid");
-    assert_eq!(name(m.submit_result(worker, id, "bafy", B256::ZERO).await), "ZeroResultHash");
-    assert_eq!(name(m.complete(w.oracle, id).await), "InvalidStatus", "nothing submitted yet");
+    assert_eq!(
+        name(m.submit_result(worker, id, "bafy", B256::ZERO).await),
+        "ZeroResultHash"
+    );
+    assert_eq!(
+        name(m.complete(w.oracle, id).await),
+        "InvalidStatus",
+        "nothing submitted yet"
+    );
     assert_eq!(name(m.complete(stranger, id).await), "NotOracle");
     assert_eq!(name(m.fail(stranger, id, false).await), "NotOracle");
     m.submit_result(worker, id, "bafy", keccak256(b"r")).await.unwrap();
-    assert_eq!(name(m.submit_result(worker, id, "bafy", keccak256(b"r")).await), "InvalidStatus");
+    assert_eq!(
+        name(m.submit_result(worker, id, "bafy", keccak256(b"r")).await),
+        "InvalidStatus"
+    );
     // A revoked oracle is an oracle no more.
     m.set_oracle(w.admin, w.oracle, false).await.unwrap();
     assert_eq!(name(m.complete(w.oracle, id).await), "NotOracle");
-    assert_eq!(m.task(id).await.unwrap().status, TaskStatus::Submitted, "nothing changed");
+    assert_eq!(
+        m.task(id).await.unwrap().status,
+        TaskStatus::Submitted,
+        "nothing changed"
+    );
 
     // Only markets move reputation: calling UMC's hooks directly is refused.
     let umc = UMC::new(m.deployment().umc, m.provider().clone());
@@ -61,12 +81,21 @@ async fn roles_are_enforced_with_readable_errors() {
     assert_eq!(drlaas_chain::Revert::decode("UMC", data).name, "NotMarket");
 
     // Workers: no double registration, withdrawing needs credits, unstake needs a request.
-    assert_eq!(name(m.register_worker(worker, &profile("1"), eth("2")).await), "AlreadyRegistered");
-    assert_eq!(name(m.register_worker(stranger, &profile("1"), eth("0.5")).await), "InsufficientStake");
+    assert_eq!(
+        name(m.register_worker(worker, &profile("1"), eth("2")).await),
+        "AlreadyRegistered"
+    );
+    assert_eq!(
+        name(m.register_worker(stranger, &profile("1"), eth("0.5")).await),
+        "InsufficientStake"
+    );
     assert_eq!(name(m.update_worker(stranger, &profile("1")).await), "NotRegistered");
     assert_eq!(name(m.withdraw_stake(worker).await), "NoUnstakeRequest");
     assert_eq!(name(m.request_unstake(worker, eth("3")).await), "AmountExceedsStake");
-    assert_eq!(name(m.withdraw(stranger, drlaas_chain::Contract::Tmc).await), "NothingToWithdraw");
+    assert_eq!(
+        name(m.withdraw(stranger, drlaas_chain::Contract::Tmc).await),
+        "NothingToWithdraw"
+    );
 
     // Market: only owners delist or reprice; no self purchase; rating needs a purchase.
     let listing = NewListing {
@@ -87,10 +116,19 @@ async fn roles_are_enforced_with_readable_errors() {
     assert_eq!(name(m.rate(stranger, lid, 6).await), "InvalidRating");
     m.rate(stranger, lid, 4).await.unwrap();
     assert_eq!(name(m.rate(stranger, lid, 4).await), "AlreadyRated");
-    let too_much_royalty = NewListing { royalty_bps: 3_001, ..listing.clone() };
+    let too_much_royalty = NewListing {
+        royalty_bps: 3_001,
+        ..listing.clone()
+    };
     let err = m.list_model(worker, &too_much_royalty).await.unwrap_err();
-    assert_eq!(err.to_string(), "MMC reverted: ValueOutOfRange(field: \"royaltyBps\", value: 3001, max: 3000)");
-    let orphan = NewListing { parent: Some(99), ..listing };
+    assert_eq!(
+        err.to_string(),
+        "MMC reverted: ValueOutOfRange(field: \"royaltyBps\", value: 3001, max: 3000)"
+    );
+    let orphan = NewListing {
+        parent: Some(99),
+        ..listing
+    };
     assert_eq!(name(m.list_model(worker, &orphan).await), "ListingNotFound");
 }
 
@@ -111,8 +149,17 @@ async fn bad_task_input_is_rejected_before_or_by_the_contract() {
     assert_eq!(err.to_string(), "invalid specCid: must not be empty");
     let mut t = w.new_task("1").await;
     t.deadline = 1 << 41;
-    assert!(matches!(m.post_task(w.requester, &t).await, Err(ChainError::InvalidInput { field: "deadline", .. })));
-    assert!(m.task(99).await.unwrap_err().to_string().contains("task 99 does not exist"));
+    assert!(matches!(
+        m.post_task(w.requester, &t).await,
+        Err(ChainError::InvalidInput { field: "deadline", .. })
+    ));
+    assert!(
+        m.task(99)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("task 99 does not exist")
+    );
     assert_eq!(name(m.cancel_task(w.requester, 99).await), "TaskNotFound");
 }
 
@@ -122,8 +169,15 @@ async fn unreachable_rpc_gives_a_clear_error_after_bounded_retries() {
     let deployment = *w.market.deployment();
     // A port nothing listens on.
     let dead = provider_with_signers("http://127.0.0.1:9".parse().unwrap(), w.devnet.signers().to_vec()).unwrap();
-    let fast = RetryPolicy { attempts: 3, initial_delay: std::time::Duration::from_millis(10), ..Default::default() };
-    let market = Market::connect(dead, deployment).with_tx_config(TxConfig { retry: fast, ..Default::default() });
+    let fast = RetryPolicy {
+        attempts: 3,
+        initial_delay: std::time::Duration::from_millis(10),
+        ..Default::default()
+    };
+    let market = Market::connect(dead, deployment).with_tx_config(TxConfig {
+        retry: fast,
+        ..Default::default()
+    });
     let started = std::time::Instant::now();
     let err = market.task(1).await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
@@ -146,6 +200,9 @@ async fn verify_detects_wrong_chain_or_missing_contracts() {
     assert!(err.to_string().contains("but the deployment is on chain"), "{err}");
     let mut missing = *w.market.deployment();
     missing.mmc = w.others[0];
-    let err = Market::connect(w.devnet.provider(), missing).verify().await.unwrap_err();
+    let err = Market::connect(w.devnet.provider(), missing)
+        .verify()
+        .await
+        .unwrap_err();
     assert!(err.to_string().starts_with("no MMC contract at"), "{err}");
 }

@@ -13,7 +13,12 @@ use drlaas_chain::{
 use std::time::Duration;
 
 fn config(confirmations: u64) -> StreamConfig {
-    StreamConfig { confirmations, poll_interval: Duration::from_millis(10), max_blocks_per_query: 3, ..Default::default() }
+    StreamConfig {
+        confirmations,
+        poll_interval: Duration::from_millis(10),
+        max_blocks_per_query: 3,
+        ..Default::default()
+    }
 }
 
 /// Drain every event confirmed now, acknowledging each.
@@ -41,18 +46,28 @@ async fn resumed_stream_neither_misses_nor_repeats() {
 
     // Everything so far: deployment wiring, oracle, three worker registrations.
     let mut all = Vec::new();
-    let mut stream = EventStream::open(m.provider().clone(), *m.deployment(), config(0), FileCursor::new(&cursor_path))
-        .await
-        .unwrap();
+    let mut stream = EventStream::open(
+        m.provider().clone(),
+        *m.deployment(),
+        config(0),
+        FileCursor::new(&cursor_path),
+    )
+    .await
+    .unwrap();
     all.extend(drain(&mut stream, m, 0).await);
     let before_tasks = all.len();
-    assert!(before_tasks >= 5, "deployment and registrations emit events, got {before_tasks}");
+    assert!(
+        before_tasks >= 5,
+        "deployment and registrations emit events, got {before_tasks}"
+    );
 
     // Three tasks; the consumer stops half-way through the second (after acknowledging some events).
     for _ in 0..3 {
         let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
         m.assign(w.oracle, id, w.workers[0]).await.unwrap();
-        m.submit_result(w.workers[0], id, "bafy", keccak256(b"r")).await.unwrap();
+        m.submit_result(w.workers[0], id, "bafy", keccak256(b"r"))
+            .await
+            .unwrap();
         m.complete(w.oracle, id).await.unwrap();
     }
     for _ in 0..4 {
@@ -65,16 +80,26 @@ async fn resumed_stream_neither_misses_nor_repeats() {
     assert_eq!(stream.next().await.unwrap(), unacked);
     drop(stream);
 
-    let mut resumed =
-        EventStream::open(m.provider().clone(), *m.deployment(), config(0), FileCursor::new(&cursor_path))
-            .await
-            .unwrap();
+    let mut resumed = EventStream::open(
+        m.provider().clone(),
+        *m.deployment(),
+        config(0),
+        FileCursor::new(&cursor_path),
+    )
+    .await
+    .unwrap();
     assert_eq!(resumed.next().await.unwrap(), unacked);
     all.extend(drain(&mut resumed, m, 0).await);
 
     // Compare with a single uninterrupted reader from the start.
-    let mut fresh =
-        EventStream::open(m.provider().clone(), *m.deployment(), config(0), MemoryCursor::default()).await.unwrap();
+    let mut fresh = EventStream::open(
+        m.provider().clone(),
+        *m.deployment(),
+        config(0),
+        MemoryCursor::default(),
+    )
+    .await
+    .unwrap();
     let fresh = drain(&mut fresh, m, 0).await;
     assert_eq!(all, fresh, "restart must neither miss nor repeat an event");
     let positions: Vec<_> = all.iter().map(|e| e.position).collect();
@@ -91,16 +116,28 @@ async fn resumed_stream_neither_misses_nor_repeats() {
 async fn events_wait_for_confirmations() {
     let w = world().await;
     let m = &w.market;
-    let mut stream =
-        EventStream::open(m.provider().clone(), *m.deployment(), config(3), MemoryCursor::default()).await.unwrap();
+    let mut stream = EventStream::open(
+        m.provider().clone(),
+        *m.deployment(),
+        config(3),
+        MemoryCursor::default(),
+    )
+    .await
+    .unwrap();
     drain(&mut stream, m, 3).await;
     w.devnet.mine(3).await.unwrap();
     drain(&mut stream, m, 3).await; // everything before the task is now confirmed and consumed
 
     let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
-    assert!(stream.try_next().await.unwrap().is_none(), "0 confirmations: not delivered");
+    assert!(
+        stream.try_next().await.unwrap().is_none(),
+        "0 confirmations: not delivered"
+    );
     w.devnet.mine(2).await.unwrap();
-    assert!(stream.try_next().await.unwrap().is_none(), "2 confirmations: not delivered");
+    assert!(
+        stream.try_next().await.unwrap().is_none(),
+        "2 confirmations: not delivered"
+    );
     w.devnet.mine(1).await.unwrap();
     let ev = stream.try_next().await.unwrap().expect("3 confirmations: delivered");
     match ev.event {
@@ -117,10 +154,14 @@ async fn cursor_of_another_deployment_is_refused() {
     let w = world().await;
     let m = &w.market;
     let cursor = MemoryCursor::default();
-    let mut stream = EventStream::open(m.provider().clone(), *m.deployment(), config(0), cursor.clone()).await.unwrap();
+    let mut stream = EventStream::open(m.provider().clone(), *m.deployment(), config(0), cursor.clone())
+        .await
+        .unwrap();
     drain(&mut stream, m, 0).await;
     let mut other = *m.deployment();
     other.tmc = w.others[0];
-    let err = EventStream::open(m.provider().clone(), other, config(0), cursor).await.unwrap_err();
+    let err = EventStream::open(m.provider().clone(), other, config(0), cursor)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not to this deployment"), "{err}");
 }

@@ -23,13 +23,32 @@ async fn training_task_pays_worker_refunds_difference_and_raises_reputation() {
 
     m.assign(w.oracle, id, worker).await.unwrap();
     let t = m.task(id).await.unwrap();
-    assert_eq!((t.status, t.worker, t.attempts, t.budget), (TaskStatus::Assigned, worker, 1, eth("2")));
-    assert_eq!(m.credits(requester).await.unwrap().tmc, eth("3"), "difference to the price is credited back");
+    assert_eq!(
+        (t.status, t.worker, t.attempts, t.price),
+        (TaskStatus::Assigned, worker, 1, eth("2"))
+    );
+    assert_eq!(
+        m.escrow(id).await.unwrap(),
+        eth("5"),
+        "the whole budget stays in escrow until settlement"
+    );
 
     let result_json = br#"{"modelCid":"bafy-model","meanReturn":500.0}"#;
-    let submit = m.submit_result(worker, id, "bafy-model", keccak256(result_json)).await.unwrap();
-    assert_eq!(m.task_result(id).await.unwrap(), Some(("bafy-model".to_string(), keccak256(result_json))));
+    let submit = m
+        .submit_result(worker, id, "bafy-model", keccak256(result_json))
+        .await
+        .unwrap();
+    assert_eq!(m.task(id).await.unwrap().submitted_block, Some(submit.block));
+    assert_eq!(
+        m.task_result(id).await.unwrap(),
+        Some(("bafy-model".to_string(), keccak256(result_json)))
+    );
     m.complete(w.oracle, id).await.unwrap();
+    assert_eq!(
+        m.credits(requester).await.unwrap().tmc,
+        eth("3"),
+        "the budget left over goes back"
+    );
 
     let t = m.task(id).await.unwrap();
     assert_eq!(t.status, TaskStatus::Completed);
@@ -45,7 +64,11 @@ async fn training_task_pays_worker_refunds_difference_and_raises_reputation() {
     let worker_fees = submit.fee + worker_withdraw[0].fee;
     assert_eq!(m.balance(requester).await.unwrap(), req_start - eth("2") - req_fees);
     assert_eq!(m.balance(worker).await.unwrap(), worker_start + eth("2") - worker_fees);
-    assert_eq!(m.balance(m.deployment().tmc).await.unwrap(), U256::ZERO, "nothing left in TMC");
+    assert_eq!(
+        m.balance(m.deployment().tmc).await.unwrap(),
+        U256::ZERO,
+        "nothing left in TMC"
+    );
 }
 
 #[tokio::test]
@@ -64,8 +87,14 @@ async fn model_sharing_task_and_market_purchase_pay_owner_and_parent_royalty() {
         parent,
         royalty_bps: royalty,
     };
-    let (parent_id, _) = m.list_model(parent_owner, &listing("bafy-parent", "1", None, 1_000)).await.unwrap();
-    let (child_id, _) = m.list_model(owner, &listing("bafy-child", "3", Some(parent_id), 0)).await.unwrap();
+    let (parent_id, _) = m
+        .list_model(parent_owner, &listing("bafy-parent", "1", None, 1_000))
+        .await
+        .unwrap();
+    let (child_id, _) = m
+        .list_model(owner, &listing("bafy-child", "3", Some(parent_id), 0))
+        .await
+        .unwrap();
     assert_eq!(m.listing(child_id).await.unwrap().parent, Some(parent_id));
 
     let buyer_start = m.balance(buyer).await.unwrap();
@@ -76,15 +105,21 @@ async fn model_sharing_task_and_market_purchase_pay_owner_and_parent_royalty() {
     let rated = m.rate(buyer, child_id, 5).await.unwrap();
     let l = m.listing(child_id).await.unwrap();
     assert_eq!((l.purchases, l.mean_rating()), (1, Some(5.0)));
-    assert_eq!(m.worker(owner).await.unwrap().unwrap().reputation.0, 510_000, "0.5 + 0.02 * 0.5");
+    assert_eq!(
+        m.worker(owner).await.unwrap().unwrap().reputation.0,
+        510_000,
+        "0.5 + 0.02 * 0.5"
+    );
 
     // The escrowed way: a ModelSharing task the owner fulfils with its listed model.
     let mut task = w.new_task("4").await;
     task.kind = TaskKind::ModelSharing;
     let (id, post) = m.post_task(buyer, &task).await.unwrap();
     assert_eq!(m.task(id).await.unwrap().kind, TaskKind::ModelSharing);
-    m.assign(w.oracle, id, owner).await.unwrap(); // owner's price is 3 ETH: 1 ETH back to the buyer
-    m.submit_result(owner, id, "bafy-child", keccak256(b"result")).await.unwrap();
+    m.assign(w.oracle, id, owner).await.unwrap(); // owner's price is 3 ETH: 1 ETH goes back to the buyer
+    m.submit_result(owner, id, "bafy-child", keccak256(b"result"))
+        .await
+        .unwrap();
     m.complete(w.oracle, id).await.unwrap();
 
     let owner_balance = m.balance(owner).await.unwrap();
@@ -109,14 +144,23 @@ async fn double_completion_reverts_and_pays_once() {
     let m = &w.market;
     let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
     m.assign(w.oracle, id, w.workers[0]).await.unwrap();
-    m.submit_result(w.workers[0], id, "bafy-model", keccak256(b"r")).await.unwrap();
+    m.submit_result(w.workers[0], id, "bafy-model", keccak256(b"r"))
+        .await
+        .unwrap();
     m.complete(w.oracle, id).await.unwrap();
     let err = m.complete(w.oracle, id).await.unwrap_err();
     assert_eq!(err.revert_name(), Some("InvalidStatus"));
-    assert_eq!(err.to_string(), "TMC reverted: InvalidStatus(taskId: 1, current: Completed)");
+    assert_eq!(
+        err.to_string(),
+        "TMC reverted: InvalidStatus(taskId: 1, current: Completed)"
+    );
     assert_eq!(m.credits(w.workers[0]).await.unwrap().tmc, eth("1"));
     let err = m.fail(w.oracle, id, false).await.unwrap_err();
-    assert_eq!(err.revert_name(), Some("InvalidStatus"), "a settled task cannot be failed either");
+    assert_eq!(
+        err.revert_name(),
+        Some("InvalidStatus"),
+        "a settled task cannot be failed either"
+    );
 }
 
 #[tokio::test]
@@ -139,7 +183,10 @@ async fn expiry_refunds_requester_and_costs_a_late_worker_reputation_only() {
     assert_eq!(m.task(id).await.unwrap().status, TaskStatus::Expired);
     assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1"));
     let info = m.worker(worker).await.unwrap().unwrap();
-    assert_eq!((info.reputation.0, info.active_tasks, info.failed_tasks), (450_000, 0, 1));
+    assert_eq!(
+        (info.reputation.0, info.active_tasks, info.failed_tasks),
+        (450_000, 0, 1)
+    );
     assert_eq!(info.stake, stake, "a missed deadline is not slashed");
 }
 
@@ -147,30 +194,54 @@ async fn expiry_refunds_requester_and_costs_a_late_worker_reputation_only() {
 async fn failed_attempt_slashes_to_requester_and_reopens_for_another_worker() {
     let w = world().await;
     let m = &w.market;
-    let (bad, good) = (w.workers[0], w.workers[1]);
+    let (bad, good, pricey) = (w.workers[0], w.workers[1], w.workers[2]);
     let (id, _) = m.post_task(w.requester, &w.new_task("2").await).await.unwrap();
-    m.assign(w.oracle, id, bad).await.unwrap(); // price 1: escrow 1, 1 back
+    m.assign(w.oracle, id, bad).await.unwrap(); // price 1 of a 2 ETH budget
     m.submit_result(bad, id, "bafy-bad", keccak256(b"bad")).await.unwrap();
     m.fail(w.oracle, id, true).await.unwrap();
 
     let t = m.task(id).await.unwrap();
     assert_eq!((t.status, t.attempts), (TaskStatus::Posted, 1));
     let info = m.worker(bad).await.unwrap().unwrap();
-    assert_eq!((info.stake, info.reputation.0), (eth("1.8"), 450_000), "10 % of 2 ETH slashed");
-    assert_eq!(m.credits(w.requester).await.unwrap().umc, eth("0.2"), "the slash goes to the requester");
+    assert_eq!(
+        (info.stake, info.reputation.0),
+        (eth("1.8"), 450_000),
+        "10 % of 2 ETH slashed"
+    );
+    assert_eq!(
+        m.credits(w.requester).await.unwrap().umc,
+        eth("0.2"),
+        "the slash goes to the requester"
+    );
 
-    // The escrow shrank to the first worker's price, so the next one must fit in it.
-    let err = m.assign(w.oracle, id, good).await.unwrap_err();
-    assert_eq!(err.revert_name(), Some("PriceAboveBudget"));
-    let mut cheap = common::profile("0.5");
-    cheap.metadata_cid = "bafy-cheap".into();
-    m.update_worker(good, &cheap).await.unwrap();
-    m.assign(w.oracle, id, good).await.unwrap();
-    m.submit_result(good, id, "bafy-good", keccak256(b"good")).await.unwrap();
+    // The whole budget is still in escrow: a pricier worker fits, one above the budget does not.
+    assert_eq!(m.escrow(id).await.unwrap(), eth("2"));
+    let err = m.assign(w.oracle, id, pricey).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "TMC reverted: PriceAboveBudget(taskId: {id}, price: {}, budget: {})",
+            eth("3"),
+            eth("2")
+        )
+    );
+    m.assign(w.oracle, id, good).await.unwrap(); // price 2
+    m.submit_result(good, id, "bafy-good", keccak256(b"good"))
+        .await
+        .unwrap();
     m.complete(w.oracle, id).await.unwrap();
-    assert_eq!(m.credits(good).await.unwrap().tmc, eth("0.5"));
-    assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1.5"), "1 + 0.5 back from the two assignments");
+    assert_eq!(m.credits(good).await.unwrap().tmc, eth("2"));
+    assert_eq!(
+        m.credits(w.requester).await.unwrap().tmc,
+        U256::ZERO,
+        "the second worker took the whole budget"
+    );
     assert_eq!(m.task(id).await.unwrap().attempts, 2);
+    assert_eq!(
+        m.credits(bad).await.unwrap().total(),
+        U256::ZERO,
+        "the failed worker is paid nothing"
+    );
 }
 
 #[tokio::test]
@@ -181,11 +252,17 @@ async fn cancel_before_assignment_refunds_and_worker_exits_after_cooldown() {
     m.cancel_task(w.requester, id).await.unwrap();
     assert_eq!(m.task(id).await.unwrap().status, TaskStatus::Cancelled);
     assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1"));
-    assert_eq!(m.assign(w.oracle, id, w.workers[0]).await.unwrap_err().revert_name(), Some("InvalidStatus"));
+    assert_eq!(
+        m.assign(w.oracle, id, w.workers[0]).await.unwrap_err().revert_name(),
+        Some("InvalidStatus")
+    );
 
     let worker = w.workers[2];
     m.request_unstake(worker, eth("2")).await.unwrap();
-    assert_eq!(m.withdraw_stake(worker).await.unwrap_err().revert_name(), Some("CooldownNotOver"));
+    assert_eq!(
+        m.withdraw_stake(worker).await.unwrap_err().revert_name(),
+        Some("CooldownNotOver")
+    );
     w.devnet.warp(7 * 24 * 3600).await.unwrap();
     let before = m.balance(worker).await.unwrap();
     let tx = m.withdraw_stake(worker).await.unwrap();
@@ -193,5 +270,9 @@ async fn cancel_before_assignment_refunds_and_worker_exits_after_cooldown() {
     assert_eq!(m.worker(worker).await.unwrap().unwrap().stake, U256::ZERO);
     let (id, _) = m.post_task(w.requester, &w.new_task("5").await).await.unwrap();
     let err = m.assign(w.oracle, id, worker).await.unwrap_err();
-    assert_eq!(err.revert_name(), Some("InsufficientStake"), "an unbonded worker cannot be assigned");
+    assert_eq!(
+        err.revert_name(),
+        Some("InsufficientStake"),
+        "an unbonded worker cannot be assigned"
+    );
 }

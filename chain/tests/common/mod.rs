@@ -25,7 +25,11 @@ pub fn eth(s: &str) -> U256 {
 pub fn profile(price: &str) -> WorkerProfile {
     WorkerProfile {
         expertise: Expertise::from_levels([(EnvKind::Cartpole, 200), (EnvKind::MazeCleaning, 120)]),
-        hardware: Hardware { gpus: 1, cpu_cores: 16, memory_gib: 64 },
+        hardware: Hardware {
+            gpus: 1,
+            cpu_cores: 16,
+            memory_gib: 64,
+        },
         price_per_task: eth(price),
         metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
     }
@@ -34,17 +38,33 @@ pub fn profile(price: &str) -> WorkerProfile {
 /// anvil + deployed contracts; account 0 admin, 1 oracle, 2 requester, 3..6 workers (registered with
 /// 2 ETH stake at prices 1, 2, 3 ETH), the rest unregistered.
 pub async fn world() -> World {
-    let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
     let devnet = Devnet::spawn(12).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
     let (admin, oracle, requester) = (accounts[0], accounts[1], accounts[2]);
-    let market = Market::deploy(devnet.provider(), admin, MarketParams::default()).await.unwrap();
+    let market = Market::deploy(devnet.provider(), admin, MarketParams::default())
+        .await
+        .unwrap();
     market.set_oracle(admin, oracle, true).await.unwrap();
     let workers = accounts[3..6].to_vec();
     for (i, w) in workers.iter().enumerate() {
-        market.register_worker(*w, &profile(&(i + 1).to_string()), eth("2")).await.unwrap();
+        market
+            .register_worker(*w, &profile(&(i + 1).to_string()), eth("2"))
+            .await
+            .unwrap();
     }
-    World { market, admin, oracle, requester, workers, others: accounts[6..].to_vec(), devnet }
+    World {
+        market,
+        admin,
+        oracle,
+        requester,
+        workers,
+        others: accounts[6..].to_vec(),
+        devnet,
+    }
 }
 
 impl World {

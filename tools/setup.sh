@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the pinned non-Rust tools drlaas needs, idempotently (fast when already present):
+#   - anvil and forge 1.7.1 (Foundry, from their npm packages) and solc-js 0.8.30 behind tools/bin/solc.
+# Everything lands in tools/node_modules; nothing outside the checkout is touched.
+set -euo pipefail
+tools="$(cd "$(dirname "$0")" && pwd)"
+cd "$tools"
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but not installed ($2)" >&2; exit 1; }; }
+need node "Node.js 18 or newer"
+need npm "npm, shipped with Node.js"
+need cargo "the Rust toolchain (rustup), 1.89 or newer"
+
+# Reinstall only when the lockfile changed since the last install.
+stamp=node_modules/.drlaas-lock.sha256
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/anvil ]; then
+  echo "setup: installing pinned tools (npm ci in tools/)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+# Smoke-check the binaries: a broken download must fail here, not in the middle of a test.
+node_modules/.bin/anvil --version | head -n1 | sed 's/^/setup: /'
+node_modules/.bin/forge --version | head -n1 | sed 's/^/setup: /'
+bin/solc --version | tail -n1 | sed 's/^/setup: solc-js /'
