@@ -50,7 +50,7 @@ struct Steps {
 async fn setup(devnet: &Devnet) -> (Market, Vec<Lane>) {
     let a = devnet.accounts();
     let admin = a[0];
-    let market = Market::deploy(devnet.provider(), admin, MarketParams::default())
+    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
         .await
         .unwrap();
     let mut lanes = Vec::new();

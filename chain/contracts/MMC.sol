@@ -66,7 +66,12 @@ contract MMC is Consortium {
     event PriceChanged(uint256 indexed listingId, uint256 price);
     /// @notice `buyer` bought the model; `royalty` of `price` went to `parentOwner`.
     event ModelPurchased(
-        uint256 indexed listingId, address indexed buyer, address indexed owner, uint256 price, uint256 royalty, address parentOwner
+        uint256 indexed listingId,
+        address indexed buyer,
+        address indexed owner,
+        uint256 price,
+        uint256 royalty,
+        address parentOwner
     );
     /// @notice `buyer` rated the model `stars` (1-5).
     event ModelRated(uint256 indexed listingId, address indexed buyer, uint8 stars);

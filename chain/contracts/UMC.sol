@@ -61,10 +61,17 @@ contract UMC is Consortium {
 
     /// @notice A worker registered.
     event WorkerRegistered(
-        address indexed worker, uint256 stake, uint256 pricePerTask, bytes32 expertise, Hardware hardware, string metadataCid
+        address indexed worker,
+        uint256 stake,
+        uint256 pricePerTask,
+        bytes32 expertise,
+        Hardware hardware,
+        string metadataCid
     );
     /// @notice A worker changed its profile.
-    event WorkerUpdated(address indexed worker, uint256 pricePerTask, bytes32 expertise, Hardware hardware, string metadataCid);
+    event WorkerUpdated(
+        address indexed worker, uint256 pricePerTask, bytes32 expertise, Hardware hardware, string metadataCid
+    );
     /// @notice A worker added stake; `stake` is the new bonded total.
     event StakeAdded(address indexed worker, uint256 amount, uint256 stake);
     /// @notice A worker asked to withdraw `amount`; it can do so at `availableAt`.
@@ -149,10 +156,12 @@ contract UMC is Consortium {
     /// @param hardware The node pool's GPUs, CPU cores and memory.
     /// @param pricePerTask Wei the worker charges per task.
     /// @param metadataCid IPFS CID of the worker's public profile.
-    function registerWorker(bytes32 expertise, Hardware calldata hardware, uint96 pricePerTask, string calldata metadataCid)
-        external
-        payable
-    {
+    function registerWorker(
+        bytes32 expertise,
+        Hardware calldata hardware,
+        uint96 pricePerTask,
+        string calldata metadataCid
+    ) external payable {
         Worker storage w = _workers[msg.sender];
         if (w.registeredAt != 0) revert AlreadyRegistered(msg.sender);
         if (msg.value < minStake) revert InsufficientStake(msg.value, minStake);
@@ -172,9 +181,12 @@ contract UMC is Consortium {
     /// @param hardware The node pool's GPUs, CPU cores and memory.
     /// @param pricePerTask Wei the worker charges per task.
     /// @param metadataCid IPFS CID of the worker's public profile.
-    function updateWorker(bytes32 expertise, Hardware calldata hardware, uint96 pricePerTask, string calldata metadataCid)
-        external
-    {
+    function updateWorker(
+        bytes32 expertise,
+        Hardware calldata hardware,
+        uint96 pricePerTask,
+        string calldata metadataCid
+    ) external {
         Worker storage w = _registered(msg.sender);
         w.pricePerTask = pricePerTask;
         w.hardware = hardware;
@@ -255,7 +267,11 @@ contract UMC is Consortium {
     /// @param beneficiary Who receives the slashed stake.
     /// @param slash Whether to slash (a missed deadline only costs reputation).
     /// @return slashed Wei slashed.
-    function onTaskFailed(address worker, address beneficiary, bool slash) external onlyMarket returns (uint256 slashed) {
+    function onTaskFailed(address worker, address beneficiary, bool slash)
+        external
+        onlyMarket
+        returns (uint256 slashed)
+    {
         Worker storage w = _registered(worker);
         uint32 active = w.activeTasks - 1;
         w.activeTasks = active;

@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut log = Log(Vec::new());
 
     println!("anvil at {}; deploying UMC, TMC, MMC", devnet.endpoint());
-    let market = Market::deploy(devnet.provider(), admin, MarketParams::default()).await?;
+    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default()).await?;
     let d = market.deployment();
     println!("  UMC {}  TMC {}  MMC {}", d.umc, d.tmc, d.mmc);
     log.add("setOracle", market.set_oracle(admin, oracle, true).await?);

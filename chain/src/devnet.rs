@@ -1,5 +1,5 @@
-//! A throwaway dev chain: the pinned anvil from `tools/` on a free port, with funded accounts whose keys
-//! are all in the provider's wallet. Used by tests, benchmarks, the demo and the local mode.
+//! A throwaway dev chain: the pinned anvil from `tools/` on a free port, with funded accounts and a
+//! wallet holding all their keys. Used by tests, benchmarks, the demo and the local mode.
 
 use std::path::PathBuf;
 
@@ -26,32 +26,22 @@ pub fn anvil_binary() -> PathBuf {
     PathBuf::from("anvil")
 }
 
-/// A provider for `url` whose wallet signs for every key in `signers` (the first is the default sender).
-///
-/// Nonces are read from the node for every transaction (`pending` count) rather than cached: alloy's
-/// cached nonce manager hands out a nonce before gas estimation, so a call that reverts at estimation
-/// leaves a gap and every later transaction of that account waits forever.
-pub fn provider_with_signers(
-    url: reqwest::Url,
-    signers: impl IntoIterator<Item = PrivateKeySigner>,
-) -> Result<DynProvider> {
-    let mut signers = signers.into_iter();
-    let first = signers.next().ok_or_else(|| ChainError::InvalidInput {
-        field: "signers",
-        message: "at least one key is needed".into(),
-    })?;
-    let mut wallet = EthereumWallet::new(first);
+/// A plain HTTP provider for `url`: reads only. Transactions are filled and signed by
+/// [`crate::Market`] itself with the wallet it is given.
+pub fn http_provider(url: reqwest::Url) -> DynProvider {
+    ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_http(url)
+        .erased()
+}
+
+/// A wallet that signs for every key in `signers`.
+pub fn wallet(signers: impl IntoIterator<Item = PrivateKeySigner>) -> EthereumWallet {
+    let mut wallet = EthereumWallet::default();
     for s in signers {
         wallet.register_signer(s);
     }
-    Ok(ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(wallet)
-        .connect_http(url)
-        .erased())
+    wallet
 }
 
 /// A running anvil and a provider that can sign for all of its accounts.
@@ -81,7 +71,7 @@ impl Devnet {
             .iter()
             .map(|k| PrivateKeySigner::from_bytes(&B256::from_slice(&k.to_bytes())).expect("anvil keys are valid"))
             .collect();
-        let provider = provider_with_signers(anvil.endpoint_url(), signers.clone())?;
+        let provider = http_provider(anvil.endpoint_url());
         Ok(Devnet {
             anvil,
             provider,
@@ -89,9 +79,14 @@ impl Devnet {
         })
     }
 
-    /// The provider (signs for every account).
+    /// The provider.
     pub fn provider(&self) -> DynProvider {
         self.provider.clone()
+    }
+
+    /// A wallet with every account's key.
+    pub fn wallet(&self) -> EthereumWallet {
+        wallet(self.signers.iter().cloned())
     }
 
     /// The funded accounts, in anvil's order.

@@ -35,9 +35,12 @@ pub enum ChainError {
         /// How long we waited.
         seconds: u64,
     },
-    /// The RPC endpoint failed (after retries where the call is safe to retry).
+    /// The RPC endpoint could not be reached or failed at the transport level (after retries).
     #[error("RPC error: {0}")]
     Rpc(String),
+    /// The node answered with an error that is not a contract revert (insufficient funds, bad nonce, ...).
+    #[error("the node rejected the request: {0}")]
+    Rejected(String),
     /// Chain state does not match what the caller expected (wrong chain id, missing event, ...).
     #[error("{0}")]
     Inconsistent(String),
@@ -87,8 +90,11 @@ impl ChainError {
     }
 
     pub(crate) fn from_rpc(contract: &'static str, err: RpcError<TransportErrorKind>) -> Self {
-        match err.as_error_resp().and_then(|e| e.as_revert_data()) {
-            Some(data) => ChainError::Reverted(Revert::decode(contract, data)),
+        match err.as_error_resp() {
+            Some(resp) => match resp.as_revert_data() {
+                Some(data) => ChainError::Reverted(Revert::decode(contract, data)),
+                None => ChainError::Rejected(resp.to_string()),
+            },
             None => ChainError::Rpc(err.to_string()),
         }
     }
@@ -98,8 +104,8 @@ impl ChainError {
             return ChainError::Reverted(Revert::decode(contract, data));
         }
         match err {
-            alloy::contract::Error::TransportError(e) => ChainError::Rpc(e.to_string()),
-            other => ChainError::Rpc(other.to_string()),
+            alloy::contract::Error::TransportError(e) => ChainError::from_rpc(contract, e),
+            other => ChainError::Rejected(other.to_string()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! method that takes the sending account explicitly (`from`); the provider's wallet must hold its key.
 
 use alloy::{
+    network::EthereumWallet,
     primitives::{
         Address, B256, U256,
         aliases::{U40, U96},
@@ -20,7 +21,7 @@ use crate::{
     },
     error::{ChainError, Result},
     retry::RetryPolicy,
-    tx::{TxConfig, transact},
+    tx::{Sender, TxConfig},
     types::{
         Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo, WorkerProfile,
     },
@@ -90,7 +91,7 @@ pub struct Market {
     umc: UMCInstance<DynProvider>,
     tmc: TMCInstance<DynProvider>,
     mmc: MMCInstance<DynProvider>,
-    tx: TxConfig,
+    sender: Sender,
     retry: RetryPolicy,
 }
 
@@ -117,73 +118,90 @@ fn u40(field: &'static str, v: u64) -> Result<U40> {
 impl Market {
     /// Deploy UMC, TMC and MMC from `admin` and allow TMC and MMC to move reputation in UMC.
     /// `admin` becomes the consortium admin of all three (it can add oracles with [`Market::set_oracle`]).
-    pub async fn deploy(provider: DynProvider, admin: Address, params: MarketParams) -> Result<Market> {
+    /// `wallet` signs every transaction this client sends; it must hold `admin`'s key.
+    pub async fn deploy(
+        provider: DynProvider,
+        wallet: EthereumWallet,
+        admin: Address,
+        params: MarketParams,
+    ) -> Result<Market> {
         let chain_id = provider
             .get_chain_id()
             .await
             .map_err(|e| ChainError::from_rpc("UMC", e))?;
-        let tx = TxConfig::default();
-        let deploy_err = |c: &'static str| move |e| ChainError::from_contract(c, e);
+        let sender = Sender {
+            provider: provider.clone(),
+            wallet: wallet.clone(),
+            chain_id,
+            config: TxConfig::default(),
+        };
+        let created = |name: &'static str, receipt: alloy::rpc::types::TransactionReceipt| {
+            receipt
+                .contract_address
+                .ok_or_else(|| ChainError::Inconsistent(format!("{name} deployment receipt has no contract address")))
+        };
         let umc = UMC::deploy_builder(
             provider.clone(),
             admin,
             u96("minStake", params.min_stake)?,
             u40("unstakeCooldown", params.unstake_cooldown)?,
             params.slash_bps,
-        )
-        .from(admin);
-        let umc_receipt = umc.send().await.map_err(deploy_err("UMC"))?.get_receipt().await;
-        let umc_receipt = umc_receipt.map_err(|e| ChainError::Rpc(e.to_string()))?;
-        let umc_addr = umc_receipt
-            .contract_address
-            .ok_or_else(|| ChainError::Inconsistent("UMC deployment receipt has no contract address".into()))?;
-        let block = umc_receipt.block_number.unwrap_or_default();
-        let tmc_addr = TMC::deploy_builder(
+        );
+        let (first, receipt) = sender
+            .transact_receipt("UMC", umc.from(admin).into_transaction_request())
+            .await?;
+        let umc = created("UMC", receipt)?;
+        let tmc = TMC::deploy_builder(
             provider.clone(),
             admin,
-            umc_addr,
+            umc,
             u40("verificationWindow", params.verification_window)?,
             params.max_attempts,
-        )
-        .from(admin)
-        .deploy()
-        .await
-        .map_err(deploy_err("TMC"))?;
-        let mmc_addr = MMC::deploy_builder(provider.clone(), admin, umc_addr)
-            .from(admin)
-            .deploy()
-            .await
-            .map_err(deploy_err("MMC"))?;
-        let market = Market::connect(
-            provider,
-            Deployment {
-                chain_id,
-                umc: umc_addr,
-                tmc: tmc_addr,
-                mmc: mmc_addr,
-                block,
-            },
-        )
-        .with_tx_config(tx);
-        market
-            .send("UMC", market.umc.setMarket(tmc_addr, true).from(admin))
-            .await?;
-        market
-            .send("UMC", market.umc.setMarket(mmc_addr, true).from(admin))
-            .await?;
-        tracing::info!(umc = %umc_addr, tmc = %tmc_addr, mmc = %mmc_addr, chain_id, "deployed drlaas contracts");
+        );
+        let tmc = created(
+            "TMC",
+            sender
+                .transact_receipt("TMC", tmc.from(admin).into_transaction_request())
+                .await?
+                .1,
+        )?;
+        let mmc = MMC::deploy_builder(provider.clone(), admin, umc);
+        let mmc = created(
+            "MMC",
+            sender
+                .transact_receipt("MMC", mmc.from(admin).into_transaction_request())
+                .await?
+                .1,
+        )?;
+        let deployment = Deployment {
+            chain_id,
+            umc,
+            tmc,
+            mmc,
+            block: first.block,
+        };
+        let market = Market::connect(provider, wallet, deployment);
+        market.send("UMC", market.umc.setMarket(tmc, true).from(admin)).await?;
+        market.send("UMC", market.umc.setMarket(mmc, true).from(admin)).await?;
+        tracing::info!(%umc, %tmc, %mmc, chain_id, "deployed drlaas contracts");
         Ok(market)
     }
 
-    /// A client of an existing deployment.
-    pub fn connect(provider: DynProvider, deployment: Deployment) -> Market {
+    /// A client of an existing deployment; `wallet` signs the transactions it sends.
+    pub fn connect(provider: DynProvider, wallet: EthereumWallet, deployment: Deployment) -> Market {
+        let sender = Sender {
+            provider: provider.clone(),
+            wallet,
+            chain_id: deployment.chain_id,
+            config: TxConfig::default(),
+        };
         Market {
             umc: UMC::new(deployment.umc, provider.clone()),
             tmc: TMC::new(deployment.tmc, provider.clone()),
             mmc: MMC::new(deployment.mmc, provider.clone()),
             provider,
             deployment,
-            tx: TxConfig::default(),
+            sender,
             retry: RetryPolicy::default(),
         }
     }
@@ -219,7 +237,7 @@ impl Market {
     /// Use `tx` for sending and awaiting transactions.
     pub fn with_tx_config(mut self, tx: TxConfig) -> Self {
         self.retry = tx.retry;
-        self.tx = tx;
+        self.sender.config = tx;
         self
     }
 
@@ -550,7 +568,7 @@ impl Market {
         P: Provider,
         D: alloy::contract::CallDecoder,
     {
-        let outcome = transact(&self.tx, &self.provider, contract, call).await;
+        let outcome = self.sender.transact(contract, call.into_transaction_request()).await;
         match &outcome {
             Ok(o) => {
                 tracing::debug!(contract, hash = %o.hash, gas = o.gas_used, "transaction mined")

@@ -11,7 +11,7 @@ use drlaas_chain::{
         providers::Provider,
     },
     bindings::{TMC, UMC},
-    devnet::provider_with_signers,
+    devnet::http_provider,
 };
 
 fn name(r: Result<impl std::fmt::Debug, ChainError>) -> String {
@@ -76,7 +76,7 @@ async fn roles_are_enforced_with_readable_errors() {
 
     // Only markets move reputation: calling UMC's hooks directly is refused.
     let umc = UMC::new(m.deployment().umc, m.provider().clone());
-    let err = umc.onTaskSucceeded(worker).from(stranger).send().await.unwrap_err();
+    let err = umc.onTaskSucceeded(worker).from(stranger).call().await.unwrap_err();
     let data = err.as_revert_data().expect("revert data");
     assert_eq!(drlaas_chain::Revert::decode("UMC", data).name, "NotMarket");
 
@@ -168,13 +168,13 @@ async fn unreachable_rpc_gives_a_clear_error_after_bounded_retries() {
     let w = world().await;
     let deployment = *w.market.deployment();
     // A port nothing listens on.
-    let dead = provider_with_signers("http://127.0.0.1:9".parse().unwrap(), w.devnet.signers().to_vec()).unwrap();
+    let dead = http_provider("http://127.0.0.1:9".parse().unwrap());
     let fast = RetryPolicy {
         attempts: 3,
         initial_delay: std::time::Duration::from_millis(10),
         ..Default::default()
     };
-    let market = Market::connect(dead, deployment).with_tx_config(TxConfig {
+    let market = Market::connect(dead, w.devnet.wallet(), deployment).with_tx_config(TxConfig {
         retry: fast,
         ..Default::default()
     });
@@ -196,11 +196,14 @@ async fn verify_detects_wrong_chain_or_missing_contracts() {
     w.market.verify().await.unwrap();
     let mut wrong = *w.market.deployment();
     wrong.chain_id += 1;
-    let err = Market::connect(w.devnet.provider(), wrong).verify().await.unwrap_err();
+    let err = Market::connect(w.devnet.provider(), w.devnet.wallet(), wrong)
+        .verify()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("but the deployment is on chain"), "{err}");
     let mut missing = *w.market.deployment();
     missing.mmc = w.others[0];
-    let err = Market::connect(w.devnet.provider(), missing)
+    let err = Market::connect(w.devnet.provider(), w.devnet.wallet(), missing)
         .verify()
         .await
         .unwrap_err();

@@ -45,7 +45,7 @@ pub async fn world() -> World {
     let devnet = Devnet::spawn(12).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
     let (admin, oracle, requester) = (accounts[0], accounts[1], accounts[2]);
-    let market = Market::deploy(devnet.provider(), admin, MarketParams::default())
+    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
         .await
         .unwrap();
     market.set_oracle(admin, oracle, true).await.unwrap();
