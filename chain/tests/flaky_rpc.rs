@@ -11,11 +11,7 @@ use std::sync::{
 };
 
 use common::world;
-use drlaas_chain::{
-    Market, RetryPolicy, TxConfig,
-    alloy::{network::ReceiptResponse, providers::Provider},
-    devnet::http_provider,
-};
+use drlaas_chain::{Market, RetryPolicy, TxConfig, alloy::providers::Provider, devnet::http_provider};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{TcpListener, TcpStream},
