@@ -1,11 +1,10 @@
 //! Errors of the chain client. Contract reverts are decoded into their custom error with named
 //! arguments (`TMC.InvalidStatus(taskId: 3, current: Completed)`), so a caller sees why, not a hex blob.
 
-use std::{collections::HashMap, fmt, sync::OnceLock};
+use std::fmt;
 
 use alloy::{
     dyn_abi::{DynSolValue, JsonAbiExt},
-    json_abi::{Error as AbiError, JsonAbi},
     primitives::{B256, Bytes, Selector},
     sol_types::{SolError, SolInterface},
     transports::{RpcError, TransportErrorKind},
@@ -137,7 +136,7 @@ impl Revert {
             return unknown("EmptyRevert");
         }
         let selector = Selector::from_slice(&data[..4]);
-        if let Some(err) = known_errors().get(&selector)
+        if let Some(err) = crate::abi::error(selector)
             && let Ok(values) = err.abi_decode_input(&data[4..])
         {
             let args = err
@@ -200,31 +199,6 @@ fn render(name: &str, v: &DynSolValue) -> String {
         DynSolValue::FixedBytes(b, _) => b.to_string(),
         other => format!("{other:?}"),
     }
-}
-
-/// Selector → error for every custom error in the committed ABIs.
-fn known_errors() -> &'static HashMap<Selector, AbiError> {
-    static ERRORS: OnceLock<HashMap<Selector, AbiError>> = OnceLock::new();
-    ERRORS.get_or_init(|| {
-        let artifacts = [
-            include_str!("../artifacts/UMC.json"),
-            include_str!("../artifacts/TMC.json"),
-            include_str!("../artifacts/MMC.json"),
-        ];
-        let mut map = HashMap::new();
-        for text in artifacts {
-            #[derive(serde::Deserialize)]
-            struct Artifact {
-                abi: JsonAbi,
-            }
-            let artifact: Artifact = serde_json::from_str(text).expect("committed artifact is valid JSON ABI");
-            for err in artifact.abi.errors() {
-                // Errors shared through Consortium appear in all three ABIs with the same selector.
-                map.entry(err.selector()).or_insert_with(|| err.clone());
-            }
-        }
-        map
-    })
 }
 
 #[cfg(test)]

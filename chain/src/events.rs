@@ -10,7 +10,7 @@
 use std::{cmp::Ordering, collections::VecDeque, fmt, time::Duration};
 
 use alloy::{
-    primitives::{Address, B256},
+    primitives::{Address, B256, IntoLogData},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
     sol_types::SolEventInterface,
@@ -66,10 +66,16 @@ pub enum MarketEvent {
 
 impl MarketEvent {
     /// The event's name (`TaskPosted`, ...).
-    pub fn name(&self) -> String {
-        let debug = format!("{self:?}");
-        // `Tmc(TaskPosted(TaskPosted { .. }))` -> `TaskPosted`
-        debug.split(['(', ' ', '{']).nth(1).unwrap_or("Unknown").to_string()
+    pub fn name(&self) -> &'static str {
+        let data = match self {
+            MarketEvent::Umc(e) => e.to_log_data(),
+            MarketEvent::Tmc(e) => e.to_log_data(),
+            MarketEvent::Mmc(e) => e.to_log_data(),
+        };
+        data.topics()
+            .first()
+            .and_then(|t| crate::abi::event_name(*t))
+            .unwrap_or("Unknown")
     }
 }
 

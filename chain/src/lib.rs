@@ -11,6 +11,7 @@
 //! confirmations, exactly once across restarts, from a persisted [`cursor`]. [`devnet`] spawns the
 //! pinned anvil from `tools/` for tests, demos and the local mode.
 
+mod abi;
 pub mod bindings;
 pub mod cursor;
 pub mod devnet;
