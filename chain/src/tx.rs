@@ -162,7 +162,9 @@ impl Sender {
         hash: alloy::primitives::B256,
     ) -> Result<TransactionReceipt> {
         let started = Instant::now();
-        let mut pause = Duration::from_millis(2);
+        // Start at 1 ms and grow by half each time: a dev chain answers within milliseconds, a real one
+        // within a block time, and neither is overshot by more than half a pause.
+        let mut pause = Duration::from_millis(1);
         loop {
             let receipt = self
                 .config
@@ -184,7 +186,7 @@ impl Sender {
                 });
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(self.config.max_poll_interval);
+            pause = (pause * 3 / 2).min(self.config.max_poll_interval);
         }
     }
 }
