@@ -254,27 +254,42 @@ impl<C: CursorStore> EventStream<C> {
         Ok(())
     }
 
-    /// Read the next confirmed block range into `pending`.
+    /// Read confirmed block ranges into `pending` until one holds events or the confirmed head is
+    /// reached (so catching up over a long, quiet history takes one call, not one poll per range).
     async fn fetch(&mut self) -> Result<()> {
         let head = self.config.retry.run("eth_blockNumber", || async {
             self.provider
                 .get_block_number()
                 .await
-                .map_err(|e| ChainError::Rpc(e.to_string()))
+                .map_err(|e| ChainError::from_rpc("eth_blockNumber", e))
         });
         let Some(safe) = head.await?.checked_sub(self.config.confirmations) else {
             return Ok(());
         };
-        let from = match (self.fetched_through, self.cursor.last_acked) {
-            (Some(done), Some(acked)) => (done + 1).max(acked.block),
-            (Some(done), None) => done + 1,
-            (None, Some(acked)) => acked.block,
-            (None, None) => self.deployment.block,
-        };
-        if from > safe {
-            return Ok(());
+        while self.pending.is_empty() {
+            let from = match (self.fetched_through, self.cursor.last_acked) {
+                (Some(done), Some(acked)) => (done + 1).max(acked.block),
+                (Some(done), None) => done + 1,
+                (None, Some(acked)) => acked.block,
+                (None, None) => self.deployment.block,
+            };
+            if from > safe {
+                break;
+            }
+            let to = safe.min(from + self.config.max_blocks_per_query - 1);
+            self.fetch_range(from, to).await?;
         }
-        let to = safe.min(from + self.config.max_blocks_per_query - 1);
+        if self.pending.is_empty() && self.fetched_through != self.cursor.scanned_through {
+            // Nothing to hand out: remember the quiet range so a restart does not rescan it.
+            let mut next = self.cursor;
+            next.scanned_through = self.fetched_through;
+            self.store.save(&next).await?;
+            self.cursor = next;
+        }
+        Ok(())
+    }
+
+    async fn fetch_range(&mut self, from: u64, to: u64) -> Result<()> {
         let filter = Filter::new()
             .address(vec![self.deployment.umc, self.deployment.tmc, self.deployment.mmc])
             .from_block(from)
@@ -286,14 +301,11 @@ impl<C: CursorStore> EventStream<C> {
                 self.provider
                     .get_logs(&filter)
                     .await
-                    .map_err(|e| ChainError::Rpc(e.to_string()))
+                    .map_err(|e| ChainError::from_rpc("eth_getLogs", e))
             })
             .await?;
         let mut events = Vec::with_capacity(logs.len());
-        for log in &logs {
-            if log.removed {
-                continue;
-            }
+        for log in logs.iter().filter(|l| !l.removed) {
             if let Some(ev) = ChainEvent::decode(&self.deployment, log)?
                 && self.cursor.last_acked.is_none_or(|acked| ev.position > acked)
             {
@@ -304,13 +316,6 @@ impl<C: CursorStore> EventStream<C> {
         tracing::debug!(from, to, events = events.len(), "fetched chain events");
         self.pending.extend(events);
         self.fetched_through = Some(to);
-        if self.pending.is_empty() {
-            // Nothing to hand out: remember the empty range so a restart does not rescan it.
-            let mut next = self.cursor;
-            next.scanned_through = Some(to);
-            self.store.save(&next).await?;
-            self.cursor = next;
-        }
         Ok(())
     }
 

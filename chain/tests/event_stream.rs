@@ -165,3 +165,23 @@ async fn cursor_of_another_deployment_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("not to this deployment"), "{err}");
 }
+
+#[tokio::test]
+async fn a_long_quiet_history_is_crossed_in_one_call() {
+    let w = world().await;
+    let m = &w.market;
+    let mut stream = EventStream::open(
+        m.provider().clone(),
+        *m.deployment(),
+        config(0),
+        MemoryCursor::default(),
+    )
+    .await
+    .unwrap();
+    drain(&mut stream, m, 0).await;
+    w.devnet.mine(60).await.unwrap(); // 20 empty ranges of 3 blocks
+    let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
+    let ev = stream.try_next().await.unwrap().expect("delivered by a single call");
+    assert_eq!(ev.event.name(), "TaskPosted");
+    assert!(matches!(ev.event, MarketEvent::Tmc(TMC::TMCEvents::TaskPosted(ref p)) if p.taskId.to::<u64>() == id));
+}
