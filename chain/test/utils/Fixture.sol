@@ -10,6 +10,7 @@ import {MMC} from "../../contracts/MMC.sol";
 /// @notice The deployment every drlaas test starts from: UMC (min stake 1 ether, cooldown 7 days, slash
 ///         10 %), TMC (verification window 1 day, 3 attempts) and MMC, both allowed as markets in UMC, and
 ///         one oracle. Plus helpers to register workers and drive tasks.
+// forge-lint: disable-next-item(unsafe-typecast) -- casts of constants and of bound()ed fuzz inputs
 abstract contract Fixture is Test {
     uint96 internal constant MIN_STAKE = 1 ether;
     uint40 internal constant COOLDOWN = 7 days;

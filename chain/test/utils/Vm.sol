@@ -25,8 +25,7 @@ interface Vm {
     function expectEmit() external;
     function expectEmit(address emitter) external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
-    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
-        external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     function expectCall(address callee, bytes calldata data) external;
 
     // ---------------------------------------------------------------- logs
@@ -43,6 +42,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function addr(uint256 privateKey) external pure returns (address keyAddr);
     function label(address account, string calldata newLabel) external;
+    function toString(uint256 value) external pure returns (string memory stringifiedValue);
 
     // ---------------------------------------------------------------- assertions
     function assertTrue(bool condition, string calldata error) external pure;
