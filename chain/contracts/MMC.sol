@@ -33,10 +33,12 @@ contract MMC is Consortium {
         string modelCid;
     }
 
-    /// @notice What a buyer has done with a listing.
+    /// @notice What a buyer has done with a listing. A free copy can be rated, but its rating does not
+    ///         move the owner's reputation: otherwise an owner's own accounts could rate it up for gas only.
     enum Purchase {
         None,
         Bought,
+        BoughtFree,
         Rated
     }
 
@@ -167,7 +169,7 @@ contract MMC is Consortium {
         address owner = l.owner;
         if (msg.sender == owner) revert SelfPurchase(listingId);
         if (purchaseOf[listingId][msg.sender] != Purchase.None) revert AlreadyPurchased(listingId, msg.sender);
-        purchaseOf[listingId][msg.sender] = Purchase.Bought;
+        purchaseOf[listingId][msg.sender] = msg.value == 0 ? Purchase.BoughtFree : Purchase.Bought;
         l.purchases += 1;
         uint256 royalty;
         address parentOwner;
@@ -181,7 +183,8 @@ contract MMC is Consortium {
         if (royalty != 0) _credit(parentOwner, royalty);
     }
 
-    /// @notice Rate a model you bought, once: 1 to 5 stars. Moves the owner's reputation in UMC a little.
+    /// @notice Rate a model you bought, once: 1 to 5 stars. A paid purchase's rating moves the owner's
+    ///         reputation in UMC a little (a free copy's only counts in the listing's rating).
     /// @param listingId The listing.
     /// @param stars 1 to 5.
     function rate(uint256 listingId, uint8 stars) external {
@@ -194,7 +197,7 @@ contract MMC is Consortium {
         l.ratingSum += stars;
         l.ratingCount += 1;
         emit ModelRated(listingId, msg.sender, stars);
-        umc.onModelRated(l.owner, stars);
+        if (p == Purchase.Bought) umc.onModelRated(l.owner, stars);
     }
 
     /// @notice The listing `listingId` (all zero when it does not exist).

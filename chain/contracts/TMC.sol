@@ -114,6 +114,8 @@ contract TMC is Consortium {
     error DeadlinePassed(uint256 taskId, uint256 deadline);
     /// @notice The task cannot expire before `availableAt`.
     error NotExpired(uint256 taskId, uint256 availableAt);
+    /// @notice The verification window of the submitted result closed at `closedAt`: only `expire` remains.
+    error VerificationWindowClosed(uint256 taskId, uint256 closedAt);
     /// @notice A CID argument (`field`) was empty.
     error EmptyCid(string field);
     /// @notice The result hash was zero.
@@ -227,6 +229,7 @@ contract TMC is Consortium {
     function complete(uint256 taskId) external onlyOracle {
         Task storage t = _task(taskId);
         _expectStatus(taskId, t, Status.Submitted);
+        _expectVerificationWindowOpen(taskId, t);
         t.status = Status.Completed;
         address worker = t.worker;
         uint256 price = t.price;
@@ -237,15 +240,23 @@ contract TMC is Consortium {
         umc.onTaskSucceeded(worker);
     }
 
-    /// @notice Fail the current attempt (bad or missing result): the worker's reputation drops and its stake
-    ///         is slashed to the requester. With `reopen`, attempts left and the deadline not passed, the
-    ///         task goes back to Posted for another worker; otherwise the escrow is refunded.
+    /// @notice Fail the current attempt (a result that fails verification, or a worker that crashed before
+    ///         its deadline): the worker's reputation drops and its stake is slashed to the requester. With
+    ///         `reopen`, attempts left and the deadline not passed, the task goes back to Posted for another
+    ///         worker; otherwise the escrow is refunded. A worker that simply missed its deadline is not
+    ///         failed but expired (reputation only), so the outcome never depends on who calls first.
     /// @param taskId The task.
     /// @param reopen Whether to offer the task to another worker.
     function fail(uint256 taskId, bool reopen) external onlyOracle {
         Task storage t = _task(taskId);
         Status s = t.status;
-        if (s != Status.Assigned && s != Status.Submitted) revert InvalidStatus(taskId, s);
+        if (s == Status.Assigned) {
+            if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
+        } else if (s == Status.Submitted) {
+            _expectVerificationWindowOpen(taskId, t);
+        } else {
+            revert InvalidStatus(taskId, s);
+        }
         address worker = t.worker;
         address requester = t.requester;
         reopen = reopen && t.attempts < maxAttempts && block.timestamp <= t.deadline;
@@ -329,6 +340,11 @@ contract TMC is Consortium {
 
     function _expectStatus(uint256 taskId, Task storage t, Status expected) internal view {
         if (t.status != expected) revert InvalidStatus(taskId, t.status);
+    }
+
+    function _expectVerificationWindowOpen(uint256 taskId, Task storage t) internal view {
+        uint256 closedAt = uint256(t.deadline) + verificationWindow;
+        if (block.timestamp > closedAt) revert VerificationWindowClosed(taskId, closedAt);
     }
 
     function _setParameters(uint40 verificationWindow_, uint8 maxAttempts_) internal {

@@ -108,6 +108,8 @@ contract UMC is Consortium {
     error NotMarket(address caller);
     /// @notice The worker has `active` tasks; stake cannot leave while work is in flight.
     error HasActiveTasks(address worker, uint32 active);
+    /// @notice A market reported the end of a task `worker` was not on (a market bug; nothing changes).
+    error NoActiveTask(address worker);
     /// @notice No unstake was requested, or it was for zero wei.
     error NoUnstakeRequest(address worker);
     /// @notice The unstake cooldown ends at `availableAt`.
@@ -253,9 +255,7 @@ contract UMC is Consortium {
     /// @notice A market settled `worker`'s task as successful: reputation up by ETA_TASK.
     /// @param worker The worker.
     function onTaskSucceeded(address worker) external onlyMarket {
-        Worker storage w = _registered(worker);
-        uint32 active = w.activeTasks - 1;
-        w.activeTasks = active;
+        (Worker storage w, uint32 active) = _endTask(worker);
         w.completedTasks += 1;
         emit TaskEnded(worker, Outcome.Succeeded, active);
         _moveReputation(worker, w, true, ETA_TASK);
@@ -272,9 +272,7 @@ contract UMC is Consortium {
         onlyMarket
         returns (uint256 slashed)
     {
-        Worker storage w = _registered(worker);
-        uint32 active = w.activeTasks - 1;
-        w.activeTasks = active;
+        (Worker storage w, uint32 active) = _endTask(worker);
         w.failedTasks += 1;
         emit TaskEnded(worker, Outcome.Failed, active);
         _moveReputation(worker, w, false, ETA_TASK);
@@ -293,9 +291,7 @@ contract UMC is Consortium {
     ///         settled a submitted result in time): the task counter drops, reputation stays.
     /// @param worker The worker.
     function onTaskReleased(address worker) external onlyMarket {
-        Worker storage w = _registered(worker);
-        uint32 active = w.activeTasks - 1;
-        w.activeTasks = active;
+        (Worker storage w, uint32 active) = _endTask(worker);
         emit TaskEnded(worker, Outcome.Released, active);
     }
 
@@ -332,6 +328,13 @@ contract UMC is Consortium {
     }
 
     // ------------------------------------------------------------------ internal
+
+    function _endTask(address worker) internal returns (Worker storage w, uint32 active) {
+        w = _registered(worker);
+        if (w.activeTasks == 0) revert NoActiveTask(worker);
+        active = w.activeTasks - 1;
+        w.activeTasks = active;
+    }
 
     function _registered(address account) internal view returns (Worker storage w) {
         w = _workers[account];

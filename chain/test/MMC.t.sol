@@ -320,9 +320,22 @@ contract MMCTest is Fixture {
         vm.recordLogs();
         _buy(buyer, id, 0);
         assertEq(vm.getRecordedLogs().length, 1, "ModelPurchased only; no zero credit");
-        assertTrue(mmc.purchaseOf(id, buyer) == MMC.Purchase.Bought);
+        assertTrue(mmc.purchaseOf(id, buyer) == MMC.Purchase.BoughtFree);
         assertEq(mmc.credits(author), 0);
         assertEq(address(mmc).balance, 0);
+    }
+
+    function test_rate_freeCopyCountsInListingButNotInReputation() public {
+        uint256 id = _list(worker, 0, 0, 0);
+        _buy(buyer, id, 0);
+        vm.recordLogs();
+        _rate(buyer, id, 5);
+        assertEq(vm.getRecordedLogs().length, 1, "ModelRated only; UMC is not called");
+        MMC.Listing memory l = mmc.getListing(id);
+        assertEq(l.ratingSum, 5);
+        assertEq(l.ratingCount, 1);
+        assertTrue(mmc.purchaseOf(id, buyer) == MMC.Purchase.Rated);
+        assertEq(umc.reputationOf(worker), 500_000, "a free copy cannot be used to farm reputation");
     }
 
     function test_purchase_revertsOnWrongPayment() public {

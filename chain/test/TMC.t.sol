@@ -532,6 +532,24 @@ contract TMCTest is Fixture {
         assertTrue(_status(taskId) == TMC.Status.Completed);
     }
 
+    function test_complete_revertsAfterVerificationWindow() public {
+        uint256 taskId = _submitted();
+        vm.warp(DEADLINE + VERIFICATION_WINDOW + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(TMC.VerificationWindowClosed.selector, taskId, DEADLINE + VERIFICATION_WINDOW)
+        );
+        _complete(taskId);
+        vm.expectRevert(
+            abi.encodeWithSelector(TMC.VerificationWindowClosed.selector, taskId, DEADLINE + VERIFICATION_WINDOW)
+        );
+        _fail(taskId, false);
+        // Only expiry remains: the requester is refunded, the worker keeps its reputation.
+        tmc.expire(taskId);
+        assertTrue(_status(taskId) == TMC.Status.Expired);
+        assertEq(tmc.credits(requester), BUDGET);
+        assertEq(umc.reputationOf(worker), 500_000);
+    }
+
     function test_complete_revertsForNonOracle() public {
         uint256 taskId = _submitted();
         vm.expectRevert(abi.encodeWithSelector(TMC.NotOracle.selector, worker));
@@ -740,6 +758,24 @@ contract TMCTest is Fixture {
         _fail(taskId, true);
         assertTrue(_status(taskId) == TMC.Status.Posted);
         assertEq(umc.credits(requester), 0.2 ether);
+    }
+
+    function test_fail_assignedPastDeadlineRevertsSoOnlyExpiryApplies() public {
+        uint256 taskId = _assigned();
+        vm.warp(DEADLINE + 1);
+        vm.expectRevert(abi.encodeWithSelector(TMC.DeadlinePassed.selector, taskId, DEADLINE));
+        _fail(taskId, false);
+        tmc.expire(taskId);
+        assertEq(umc.stakeOf(worker), STAKE, "a missed deadline is never slashed, whoever calls first");
+        assertEq(umc.reputationOf(worker), 450_000);
+    }
+
+    function test_fail_submittedPastDeadlineWithinWindowRefunds() public {
+        uint256 taskId = _submitted();
+        vm.warp(DEADLINE + 1);
+        _fail(taskId, true); // reopen is denied past the deadline
+        assertTrue(_status(taskId) == TMC.Status.Failed);
+        assertEq(tmc.credits(requester), BUDGET);
     }
 
     function test_fail_sameWorkerCanBeReassigned() public {

@@ -757,14 +757,18 @@ contract UMCTest is Fixture {
         umc.onTaskSucceeded(stranger);
     }
 
-    function test_onTaskSucceeded_panicsWithoutActiveTask() public {
+    function test_onTaskEnd_revertsWithoutActiveTask() public {
         _register(worker, STAKE, PRICE);
-        vm.expectRevert(abi.encodeWithSignature("Panic(uint256)", 0x11));
-        vm.prank(market);
+        vm.startPrank(market);
+        vm.expectRevert(abi.encodeWithSelector(UMC.NoActiveTask.selector, worker));
         umc.onTaskSucceeded(worker);
+        vm.expectRevert(abi.encodeWithSelector(UMC.NoActiveTask.selector, worker));
+        umc.onTaskFailed(worker, market, true);
+        vm.expectRevert(abi.encodeWithSelector(UMC.NoActiveTask.selector, worker));
+        umc.onTaskReleased(worker);
+        vm.stopPrank();
+        assertEq(umc.reputationOf(worker), 500_000);
     }
-
-    // ================================================================ onTaskFailed
 
     function test_onTaskFailed_lowersReputationAndSlashes() public {
         _register(worker, STAKE, PRICE);
