@@ -291,7 +291,7 @@ contract UMC is Consortium {
     ///         settled a submitted result in time): the task counter drops, reputation stays.
     /// @param worker The worker.
     function onTaskReleased(address worker) external onlyMarket {
-        (Worker storage w, uint32 active) = _endTask(worker);
+        (, uint32 active) = _endTask(worker);
         emit TaskEnded(worker, Outcome.Released, active);
     }
 
