@@ -35,6 +35,8 @@ abstract contract Consortium {
     error Reentrancy();
     /// @notice `withdraw` was called with no credits.
     error NothingToWithdraw(address account);
+    /// @notice A value does not fit its field (`field` names it): `value` is above `max`.
+    error ValueOutOfRange(string field, uint256 value, uint256 max);
     /// @notice Sending `amount` wei to `to` failed.
     error TransferFailed(address to, uint256 amount);
 

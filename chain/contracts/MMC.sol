@@ -98,8 +98,6 @@ contract MMC is Consortium {
     error InvalidRating(uint8 stars);
     /// @notice The model CID was empty.
     error EmptyCid();
-    /// @notice A value does not fit its field (`field` names it).
-    error ValueOutOfRange(string field, uint256 value, uint256 max);
 
     /// @param admin_ The consortium account.
     /// @param umc_ The worker registry.

@@ -124,8 +124,6 @@ contract TMC is Consortium {
     error PriceAboveBudget(uint256 taskId, uint256 price, uint256 budget);
     /// @notice A requester cannot work on their own task.
     error SelfAssignment(uint256 taskId, address worker);
-    /// @notice A value does not fit its field (`field` names it).
-    error ValueOutOfRange(string field, uint256 value, uint256 max);
     /// @notice `field` must not be zero.
     error ZeroValue(string field);
 

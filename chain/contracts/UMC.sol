@@ -116,8 +116,6 @@ contract UMC is Consortium {
     error CooldownNotOver(uint256 availableAt);
     /// @notice The amount asked for (`requested`) exceeds the bonded stake (`stake`).
     error AmountExceedsStake(uint256 requested, uint256 stake);
-    /// @notice A value does not fit its field (`field` names it).
-    error ValueOutOfRange(string field, uint256 value, uint256 max);
 
     modifier onlyMarket() {
         if (!isMarket[msg.sender]) revert NotMarket(msg.sender);

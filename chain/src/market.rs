@@ -272,6 +272,25 @@ impl Market {
         Ok((a, self.send("TMC", b.from(admin)).await?))
     }
 
+    /// Propose `new_admin` as the consortium admin of all three contracts (sent by the current admin).
+    /// Nothing changes until `new_admin` calls [`Market::accept_admin`].
+    pub async fn transfer_admin(&self, admin: Address, new_admin: Address) -> Result<[TxOutcome; 3]> {
+        Ok([
+            self.send("UMC", self.umc.transferAdmin(new_admin).from(admin)).await?,
+            self.send("TMC", self.tmc.transferAdmin(new_admin).from(admin)).await?,
+            self.send("MMC", self.mmc.transferAdmin(new_admin).from(admin)).await?,
+        ])
+    }
+
+    /// Accept the admin role of all three contracts proposed by [`Market::transfer_admin`].
+    pub async fn accept_admin(&self, new_admin: Address) -> Result<[TxOutcome; 3]> {
+        Ok([
+            self.send("UMC", self.umc.acceptAdmin().from(new_admin)).await?,
+            self.send("TMC", self.tmc.acceptAdmin().from(new_admin)).await?,
+            self.send("MMC", self.mmc.acceptAdmin().from(new_admin)).await?,
+        ])
+    }
+
     // ------------------------------------------------------------------ workers
 
     /// Register `worker` in UMC with `stake` wei bonded.

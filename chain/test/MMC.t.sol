@@ -136,7 +136,7 @@ contract MMCTest is Fixture {
     }
 
     function test_list_revertsOnRoyaltyAboveMax() public {
-        vm.expectRevert(abi.encodeWithSelector(MMC.ValueOutOfRange.selector, "royaltyBps", 3_001, 3_000));
+        vm.expectRevert(abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "royaltyBps", 3_001, 3_000));
         _list(worker, LIST_PRICE, 0, 3_001);
     }
 

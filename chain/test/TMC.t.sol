@@ -173,7 +173,7 @@ contract TMCTest is Fixture {
         uint256 tooMuch = uint256(type(uint96).max) + 1;
         vm.deal(requester, tooMuch);
         vm.expectRevert(
-            abi.encodeWithSelector(TMC.ValueOutOfRange.selector, "budget", tooMuch, uint256(type(uint96).max))
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "budget", tooMuch, uint256(type(uint96).max))
         );
         _post(requester, tooMuch, DEADLINE);
     }

@@ -53,7 +53,7 @@ contract UMCTest is Fixture {
     }
 
     function test_constructor_revertsOnSlashAboveMax() public {
-        vm.expectRevert(abi.encodeWithSelector(UMC.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
+        vm.expectRevert(abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
         new UMC(admin, MIN_STAKE, COOLDOWN, 5_001);
     }
 
@@ -182,7 +182,7 @@ contract UMCTest is Fixture {
     }
 
     function test_setParameters_revertsOnSlashAboveMax() public {
-        vm.expectRevert(abi.encodeWithSelector(UMC.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
+        vm.expectRevert(abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
         vm.prank(admin);
         umc.setParameters(5 ether, 1 days, 5_001);
     }
@@ -237,7 +237,7 @@ contract UMCTest is Fixture {
         uint256 tooMuch = uint256(type(uint96).max) + 1;
         vm.deal(worker, tooMuch);
         vm.expectRevert(
-            abi.encodeWithSelector(UMC.ValueOutOfRange.selector, "stake", tooMuch, uint256(type(uint96).max))
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "stake", tooMuch, uint256(type(uint96).max))
         );
         _register(worker, tooMuch, PRICE);
     }
@@ -316,7 +316,7 @@ contract UMCTest is Fixture {
         vm.deal(worker, more);
         vm.expectRevert(
             abi.encodeWithSelector(
-                UMC.ValueOutOfRange.selector, "stake", uint256(type(uint96).max) + 1, uint256(type(uint96).max)
+                Consortium.ValueOutOfRange.selector, "stake", uint256(type(uint96).max) + 1, uint256(type(uint96).max)
             )
         );
         vm.prank(worker);

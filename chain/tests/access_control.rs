@@ -34,9 +34,19 @@ async fn roles_are_enforced_with_readable_errors() {
     );
     // Only the requester cancels.
     assert_eq!(name(m.cancel_task(stranger, id).await), "NotRequester");
-    // Only the admin manages oracles and parameters.
+    // Only the admin manages oracles and parameters, and hands the role over in two steps.
     assert_eq!(name(m.set_oracle(stranger, stranger, true).await), "NotAdmin");
     assert_eq!(name(m.set_params(stranger, Default::default()).await), "NotAdmin");
+    assert_eq!(name(m.transfer_admin(stranger, stranger).await), "NotAdmin");
+    let successor = w.others[1];
+    m.transfer_admin(w.admin, successor).await.unwrap();
+    assert_eq!(name(m.accept_admin(stranger).await), "NotPendingAdmin");
+    m.set_oracle(w.admin, stranger, false)
+        .await
+        .expect("still admin until the successor accepts");
+    m.accept_admin(successor).await.unwrap();
+    assert_eq!(name(m.set_oracle(w.admin, stranger, true).await), "NotAdmin");
+    m.set_oracle(successor, w.admin, false).await.unwrap();
     // Unregistered workers cannot be assigned; requesters cannot work on their own task.
     assert_eq!(name(m.assign(w.oracle, id, stranger).await), "NotRegistered");
     m.register_worker(w.requester, &profile("0.1"), eth("1")).await.unwrap();
@@ -66,7 +76,7 @@ async fn roles_are_enforced_with_readable_errors() {
         "InvalidStatus"
     );
     // A revoked oracle is an oracle no more.
-    m.set_oracle(w.admin, w.oracle, false).await.unwrap();
+    m.set_oracle(successor, w.oracle, false).await.unwrap();
     assert_eq!(name(m.complete(w.oracle, id).await), "NotOracle");
     assert_eq!(
         m.task(id).await.unwrap().status,
