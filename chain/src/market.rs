@@ -1,5 +1,6 @@
 //! [`Market`]: deploy, wire and drive the three contracts. Every user, worker and oracle action is one
-//! method that takes the sending account explicitly (`from`); the provider's wallet must hold its key.
+//! method that takes the sending account explicitly (`from`); the wallet the client was given must hold
+//! its key. Transactions are signed locally (see `tx.rs`), so the RPC endpoint needs no keys.
 
 use alloy::{
     network::EthereumWallet,
@@ -20,7 +21,6 @@ use crate::{
         UMC::{self, UMCInstance},
     },
     error::{ChainError, Result},
-    retry::RetryPolicy,
     tx::{Sender, TxConfig},
     types::{
         Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo, WorkerProfile,
@@ -92,7 +92,6 @@ pub struct Market {
     tmc: TMCInstance<DynProvider>,
     mmc: MMCInstance<DynProvider>,
     sender: Sender,
-    retry: RetryPolicy,
 }
 
 fn u96(field: &'static str, v: U256) -> Result<U96> {
@@ -202,7 +201,6 @@ impl Market {
             provider,
             deployment,
             sender,
-            retry: RetryPolicy::default(),
         }
     }
 
@@ -236,7 +234,6 @@ impl Market {
 
     /// Use `tx` for sending and awaiting transactions.
     pub fn with_tx_config(mut self, tx: TxConfig) -> Self {
-        self.retry = tx.retry;
         self.sender.config = tx;
         self
     }
@@ -604,7 +601,9 @@ impl Market {
         alloy::transports::RpcError<E>: std::fmt::Display,
         E: std::fmt::Debug,
     {
-        self.retry
+        self.sender
+            .config
+            .retry
             .run(what, || async {
                 f().await.map_err(|e| ChainError::Rpc(format!("{what}: {e}")))
             })
@@ -616,7 +615,9 @@ impl Market {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, alloy::contract::Error>>,
     {
-        self.retry
+        self.sender
+            .config
+            .retry
             .run(contract, || async {
                 f().await.map_err(|e| ChainError::from_contract(contract, e))
             })
