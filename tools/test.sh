@@ -10,7 +10,7 @@ tools/setup.sh
 echo "== forge test (chain/contracts)"
 (cd chain && ../tools/node_modules/.bin/forge test)
 
-for crate in drlaas-chain; do
+for crate in drlaas-chain drlaas-envs; do
   echo "== cargo test -p $crate"
   cargo test -p "$crate"
 done

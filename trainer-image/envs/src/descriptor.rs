@@ -1,0 +1,576 @@
+//! Environment descriptors: what a task asks to train on, as plain serde data.
+//!
+//! The operator (which must not link torch) reads descriptors from task specs, validates them and
+//! compares them for recruitment (DESIGN §6: similarity is 0 unless kind and observation/action shapes
+//! match, then a weighted sum over [`EnvDescriptor::features`]). The trainer turns the same descriptor
+//! into a running [`VecEnv`] with [`EnvDescriptor::make`]. JSON form:
+//! `{"kind": "maze-cleaning", "grid": 8, "agents": 2, "horizon": 200}`; omitted fields take the
+//! documented defaults, unknown fields are rejected so a typo never silently trains the default.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cartpole::CartPole;
+use crate::fleet_coordination::FleetCoordination;
+use crate::maze_cleaning::{MazeCleaning, guaranteed_free_cells};
+use crate::target_localization::TargetLocalization;
+use crate::vec_env::VecEnv;
+
+/// Smallest grid side accepted (smaller grids leave no room for a maze or a search).
+pub const MIN_GRID: u32 = 4;
+/// Largest grid side accepted (64×64 planes are already 16 KiB per channel per agent).
+pub const MAX_GRID: u32 = 64;
+/// Largest horizon accepted (an episode must end in a bounded time for evaluation).
+pub const MAX_HORIZON: u32 = 100_000;
+/// Most agents per environment.
+pub const MAX_AGENTS: u32 = 64;
+
+/// An invalid descriptor: which field (as a path in the task spec) and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {message}")]
+pub struct EnvError {
+    /// The offending field, e.g. `environment.grid`.
+    pub field: String,
+    /// What was expected instead.
+    pub message: String,
+}
+
+impl EnvError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: format!("environment.{field}"),
+            message: message.into(),
+        }
+    }
+}
+
+/// One similarity feature of a descriptor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feature {
+    /// Compared by equality.
+    Categorical(String),
+    /// Compared by `min / max`.
+    Numeric(f64),
+}
+
+/// Which environment, with its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EnvDescriptor {
+    /// Classic CartPole-v1.
+    Cartpole(CartpoleParams),
+    /// Agents search a walled grid for radiation sources.
+    TargetLocalization(TargetLocalizationParams),
+    /// Agents clean every cell of a maze.
+    MazeCleaning(MazeCleaningParams),
+    /// Vehicles serve pickup/drop-off requests on a road grid.
+    FleetCoordination(FleetCoordinationParams),
+}
+
+/// CartPole parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CartpoleParams {
+    /// Steps after which an episode is truncated. Default 500 (CartPole-v1).
+    pub horizon: u32,
+}
+
+impl Default for CartpoleParams {
+    fn default() -> Self {
+        Self { horizon: 500 }
+    }
+}
+
+/// Target-localization parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TargetLocalizationParams {
+    /// Grid side G. Default 8.
+    pub grid: u32,
+    /// Searching agents N. Default 2.
+    pub agents: u32,
+    /// Radiation sources K. Default 2.
+    pub targets: u32,
+    /// Fraction of cells turned into walls, in [0, 0.5]; walls that would disconnect the free cells are
+    /// skipped, so this is an upper bound. Default 0.1.
+    pub wall_density: f64,
+    /// Steps before truncation. Default 100.
+    pub horizon: u32,
+}
+
+impl Default for TargetLocalizationParams {
+    fn default() -> Self {
+        Self {
+            grid: 8,
+            agents: 2,
+            targets: 2,
+            wall_density: 0.1,
+            horizon: 100,
+        }
+    }
+}
+
+/// Maze-cleaning parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct MazeCleaningParams {
+    /// Grid side G. Default 8.
+    pub grid: u32,
+    /// Cleaning agents N. Default 2.
+    pub agents: u32,
+    /// Steps before truncation. Default 200.
+    pub horizon: u32,
+}
+
+impl Default for MazeCleaningParams {
+    fn default() -> Self {
+        Self {
+            grid: 8,
+            agents: 2,
+            horizon: 200,
+        }
+    }
+}
+
+/// Fleet-coordination parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct FleetCoordinationParams {
+    /// Grid side G. Default 8.
+    pub grid: u32,
+    /// Vehicles N. Default 3.
+    pub agents: u32,
+    /// Probability that a new request appears each step, in [0, 1]. Default 0.2.
+    pub request_rate: f64,
+    /// Most requests waiting at once; new ones are dropped beyond it. Default 4.
+    pub max_waiting: u32,
+    /// Episode length (fleet episodes only end at the horizon). Default 200.
+    pub horizon: u32,
+}
+
+impl Default for FleetCoordinationParams {
+    fn default() -> Self {
+        Self {
+            grid: 8,
+            agents: 3,
+            request_rate: 0.2,
+            max_waiting: 4,
+            horizon: 200,
+        }
+    }
+}
+
+fn check_grid(grid: u32) -> Result<(), EnvError> {
+    if !(MIN_GRID..=MAX_GRID).contains(&grid) {
+        return Err(EnvError::new(
+            "grid",
+            format!("a grid side between {MIN_GRID} and {MAX_GRID}, got {grid}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_agents(agents: u32) -> Result<(), EnvError> {
+    if !(1..=MAX_AGENTS).contains(&agents) {
+        return Err(EnvError::new(
+            "agents",
+            format!("between 1 and {MAX_AGENTS} agents, got {agents}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_horizon(horizon: u32) -> Result<(), EnvError> {
+    if !(1..=MAX_HORIZON).contains(&horizon) {
+        return Err(EnvError::new(
+            "horizon",
+            format!("between 1 and {MAX_HORIZON} steps, got {horizon}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Free cells a target-localization grid always keeps (walls are at most `floor(density·G²)`).
+pub(crate) fn tl_min_free_cells(grid: u32, wall_density: f64) -> u64 {
+    let cells = u64::from(grid) * u64::from(grid);
+    cells - (wall_density * cells as f64).floor() as u64
+}
+
+impl EnvDescriptor {
+    /// The kind's name, as in JSON and on chain.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Cartpole(_) => "cartpole",
+            Self::TargetLocalization(_) => "target-localization",
+            Self::MazeCleaning(_) => "maze-cleaning",
+            Self::FleetCoordination(_) => "fleet-coordination",
+        }
+    }
+
+    /// Checks every parameter; the error names the first offending field.
+    pub fn validate(&self) -> Result<(), EnvError> {
+        match self {
+            Self::Cartpole(p) => check_horizon(p.horizon),
+            Self::TargetLocalization(p) => {
+                check_grid(p.grid)?;
+                check_agents(p.agents)?;
+                if p.targets == 0 || p.targets > MAX_AGENTS {
+                    return Err(EnvError::new(
+                        "targets",
+                        format!("between 1 and {MAX_AGENTS} targets, got {}", p.targets),
+                    ));
+                }
+                if !(0.0..=0.5).contains(&p.wall_density) {
+                    return Err(EnvError::new(
+                        "wallDensity",
+                        format!("a density in [0, 0.5], got {}", p.wall_density),
+                    ));
+                }
+                let free = tl_min_free_cells(p.grid, p.wall_density);
+                if u64::from(p.agents) + u64::from(p.targets) > free {
+                    return Err(EnvError::new(
+                        "agents",
+                        format!(
+                            "agents + targets ({}) at most the {free} free cells a {g}x{g} grid with wall density {d} keeps",
+                            p.agents + p.targets,
+                            g = p.grid,
+                            d = p.wall_density,
+                        ),
+                    ));
+                }
+                check_horizon(p.horizon)
+            }
+            Self::MazeCleaning(p) => {
+                check_grid(p.grid)?;
+                check_agents(p.agents)?;
+                let free = guaranteed_free_cells(p.grid as usize);
+                if p.agents as usize > free {
+                    return Err(EnvError::new(
+                        "agents",
+                        format!(
+                            "at most {free} agents (the free cells every {0}x{0} maze has), got {1}",
+                            p.grid, p.agents
+                        ),
+                    ));
+                }
+                check_horizon(p.horizon)
+            }
+            Self::FleetCoordination(p) => {
+                check_grid(p.grid)?;
+                check_agents(p.agents)?;
+                if p.agents > p.grid * p.grid {
+                    return Err(EnvError::new(
+                        "agents",
+                        format!("at most {} vehicles (one per cell), got {}", p.grid * p.grid, p.agents),
+                    ));
+                }
+                if !(0.0..=1.0).contains(&p.request_rate) {
+                    return Err(EnvError::new(
+                        "requestRate",
+                        format!("a probability in [0, 1], got {}", p.request_rate),
+                    ));
+                }
+                if !(1..=1024).contains(&p.max_waiting) {
+                    return Err(EnvError::new(
+                        "maxWaiting",
+                        format!("between 1 and 1024, got {}", p.max_waiting),
+                    ));
+                }
+                check_horizon(p.horizon)
+            }
+        }
+    }
+
+    /// Observation shape of one agent, without building the environment.
+    pub fn obs_shape(&self) -> Vec<usize> {
+        let planes = |c: usize, g: u32| vec![c, g as usize, g as usize];
+        match self {
+            Self::Cartpole(_) => vec![4],
+            Self::TargetLocalization(p) => planes(crate::target_localization::CHANNELS, p.grid),
+            Self::MazeCleaning(p) => planes(crate::maze_cleaning::CHANNELS, p.grid),
+            Self::FleetCoordination(p) => planes(crate::fleet_coordination::CHANNELS, p.grid),
+        }
+    }
+
+    /// Discrete actions per agent, without building the environment.
+    pub fn num_actions(&self) -> usize {
+        match self {
+            Self::Cartpole(_) => 2,
+            _ => crate::grid::NUM_MOVES,
+        }
+    }
+
+    /// Agents per environment, without building the environment.
+    pub fn agents(&self) -> usize {
+        match self {
+            Self::Cartpole(_) => 1,
+            Self::TargetLocalization(p) => p.agents as usize,
+            Self::MazeCleaning(p) => p.agents as usize,
+            Self::FleetCoordination(p) => p.agents as usize,
+        }
+    }
+
+    /// The parameters that define similarity between two descriptors of the same kind (DESIGN §6).
+    /// The kind itself is listed first as a categorical feature.
+    pub fn features(&self) -> Vec<(&'static str, Feature)> {
+        let mut f = vec![("kind", Feature::Categorical(self.kind_name().to_owned()))];
+        let area = |g: u32| Feature::Numeric(f64::from(g) * f64::from(g));
+        let num = |x: u32| Feature::Numeric(f64::from(x));
+        match self {
+            Self::Cartpole(p) => f.push(("horizon", num(p.horizon))),
+            Self::TargetLocalization(p) => f.extend([
+                ("gridArea", area(p.grid)),
+                ("agents", num(p.agents)),
+                ("targets", num(p.targets)),
+                ("wallDensity", Feature::Numeric(p.wall_density)),
+                ("horizon", num(p.horizon)),
+            ]),
+            Self::MazeCleaning(p) => f.extend([
+                ("gridArea", area(p.grid)),
+                ("agents", num(p.agents)),
+                ("horizon", num(p.horizon)),
+            ]),
+            Self::FleetCoordination(p) => f.extend([
+                ("gridArea", area(p.grid)),
+                ("agents", num(p.agents)),
+                ("requestRate", Feature::Numeric(p.request_rate)),
+                ("maxWaiting", num(p.max_waiting)),
+                ("horizon", num(p.horizon)),
+            ]),
+        }
+        f
+    }
+
+    /// Validates, then builds `num_envs` copies seeded from `seed` (already reset).
+    pub fn make(&self, num_envs: usize, seed: u64) -> Result<Box<dyn VecEnv>, EnvError> {
+        self.validate()?;
+        if num_envs == 0 {
+            return Err(EnvError {
+                field: "numEnvs".into(),
+                message: "at least one environment".into(),
+            });
+        }
+        Ok(match self {
+            Self::Cartpole(p) => Box::new(CartPole::new(num_envs, p.horizon, seed)),
+            Self::TargetLocalization(p) => Box::new(TargetLocalization::new(p, num_envs, seed)),
+            Self::MazeCleaning(p) => Box::new(MazeCleaning::new(p, num_envs, seed)),
+            Self::FleetCoordination(p) => Box::new(FleetCoordination::new(p, num_envs, seed)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vec_env::obs_len;
+
+    fn parse(json: &str) -> Result<EnvDescriptor, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    fn invalid(json: &str) -> EnvError {
+        parse(json).expect("parses").validate().expect_err(json)
+    }
+
+    #[test]
+    fn kind_names_are_the_on_chain_names() {
+        for (json, name) in [
+            (r#"{"kind":"cartpole"}"#, "cartpole"),
+            (r#"{"kind":"target-localization"}"#, "target-localization"),
+            (r#"{"kind":"maze-cleaning"}"#, "maze-cleaning"),
+            (r#"{"kind":"fleet-coordination"}"#, "fleet-coordination"),
+        ] {
+            let d = parse(json).unwrap();
+            assert_eq!(d.kind_name(), name);
+            assert_eq!(serde_json::to_value(&d).unwrap()["kind"], name);
+        }
+    }
+
+    #[test]
+    fn defaults_applied_and_json_round_trips() {
+        let d = parse(r#"{"kind":"maze-cleaning","agents":3}"#).unwrap();
+        assert_eq!(
+            d,
+            EnvDescriptor::MazeCleaning(MazeCleaningParams {
+                grid: 8,
+                agents: 3,
+                horizon: 200
+            })
+        );
+        let all = [
+            EnvDescriptor::Cartpole(CartpoleParams::default()),
+            EnvDescriptor::TargetLocalization(TargetLocalizationParams::default()),
+            EnvDescriptor::MazeCleaning(MazeCleaningParams::default()),
+            EnvDescriptor::FleetCoordination(FleetCoordinationParams::default()),
+        ];
+        for d in all {
+            d.validate().expect("defaults are valid");
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(parse(&json).unwrap(), d, "{json}");
+        }
+        let json =
+            serde_json::to_value(EnvDescriptor::TargetLocalization(TargetLocalizationParams::default())).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind":"target-localization","grid":8,"agents":2,"targets":2,"wallDensity":0.1,"horizon":100})
+        );
+        let json = serde_json::to_value(EnvDescriptor::FleetCoordination(FleetCoordinationParams::default())).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind":"fleet-coordination","grid":8,"agents":3,"requestRate":0.2,"maxWaiting":4,"horizon":200})
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_rejected() {
+        let err = parse(r#"{"kind":"maze-cleaning","gird":8}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `gird`"), "{err}");
+        let err = parse(r#"{"kind":"cartpole","wallDensity":0.1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `wallDensity`"), "{err}");
+        let err = parse(r#"{"kind":"pong"}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `pong`"), "{err}");
+        assert!(parse(r#"{"grid":8}"#).is_err());
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let cases = [
+            (r#"{"kind":"maze-cleaning","grid":0}"#, "environment.grid"),
+            (r#"{"kind":"maze-cleaning","grid":3}"#, "environment.grid"),
+            (r#"{"kind":"maze-cleaning","grid":65}"#, "environment.grid"),
+            (r#"{"kind":"maze-cleaning","agents":0}"#, "environment.agents"),
+            (r#"{"kind":"maze-cleaning","grid":4,"agents":12}"#, "environment.agents"),
+            (r#"{"kind":"maze-cleaning","horizon":0}"#, "environment.horizon"),
+            (r#"{"kind":"cartpole","horizon":0}"#, "environment.horizon"),
+            (r#"{"kind":"cartpole","horizon":100001}"#, "environment.horizon"),
+            (r#"{"kind":"target-localization","grid":100}"#, "environment.grid"),
+            (r#"{"kind":"target-localization","agents":0}"#, "environment.agents"),
+            (r#"{"kind":"target-localization","agents":65}"#, "environment.agents"),
+            (r#"{"kind":"target-localization","targets":0}"#, "environment.targets"),
+            (
+                r#"{"kind":"target-localization","wallDensity":0.6}"#,
+                "environment.wallDensity",
+            ),
+            (
+                r#"{"kind":"target-localization","wallDensity":-0.1}"#,
+                "environment.wallDensity",
+            ),
+            (
+                r#"{"kind":"target-localization","grid":4,"wallDensity":0.5,"agents":4,"targets":5}"#,
+                "environment.agents",
+            ),
+            (r#"{"kind":"target-localization","horizon":0}"#, "environment.horizon"),
+            (r#"{"kind":"fleet-coordination","grid":2}"#, "environment.grid"),
+            (r#"{"kind":"fleet-coordination","agents":0}"#, "environment.agents"),
+            (
+                r#"{"kind":"fleet-coordination","grid":4,"agents":17}"#,
+                "environment.agents",
+            ),
+            (
+                r#"{"kind":"fleet-coordination","requestRate":1.5}"#,
+                "environment.requestRate",
+            ),
+            (
+                r#"{"kind":"fleet-coordination","requestRate":-0.5}"#,
+                "environment.requestRate",
+            ),
+            (
+                r#"{"kind":"fleet-coordination","maxWaiting":0}"#,
+                "environment.maxWaiting",
+            ),
+            (r#"{"kind":"fleet-coordination","horizon":0}"#, "environment.horizon"),
+        ];
+        for (json, field) in cases {
+            let err = invalid(json);
+            assert_eq!(err.field, field, "{json}");
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("invalid {field}: ")), "{text}");
+            assert!(!err.message.is_empty());
+        }
+        let err = invalid(r#"{"kind":"maze-cleaning","grid":0}"#);
+        assert_eq!(
+            err.to_string(),
+            "invalid environment.grid: a grid side between 4 and 64, got 0"
+        );
+        // Boundaries that are allowed.
+        for json in [
+            r#"{"kind":"maze-cleaning","grid":4,"agents":11}"#,
+            r#"{"kind":"maze-cleaning","grid":64}"#,
+            r#"{"kind":"target-localization","grid":4,"wallDensity":0.5,"agents":4,"targets":4}"#,
+            r#"{"kind":"fleet-coordination","grid":4,"agents":16,"requestRate":1.0}"#,
+            r#"{"kind":"fleet-coordination","requestRate":0.0}"#,
+        ] {
+            parse(json)
+                .unwrap()
+                .validate()
+                .unwrap_or_else(|e| panic!("{json}: {e}"));
+        }
+    }
+
+    #[test]
+    fn make_matches_static_shapes() {
+        for json in [
+            r#"{"kind":"cartpole"}"#,
+            r#"{"kind":"target-localization","grid":4,"wallDensity":0.5,"agents":4,"targets":4}"#,
+            r#"{"kind":"target-localization","grid":12,"agents":3}"#,
+            r#"{"kind":"maze-cleaning","grid":4,"agents":11}"#,
+            r#"{"kind":"maze-cleaning","grid":5,"agents":9}"#,
+            r#"{"kind":"maze-cleaning","grid":64}"#,
+            r#"{"kind":"fleet-coordination","grid":4,"agents":16}"#,
+        ] {
+            let d = parse(json).unwrap();
+            let mut env = d.make(3, 1).unwrap();
+            assert_eq!(env.obs_shape(), d.obs_shape(), "{json}");
+            assert_eq!(env.num_actions(), d.num_actions());
+            assert_eq!(env.agents(), d.agents());
+            assert_eq!(env.num_envs(), 3);
+            let rows = 3 * env.agents();
+            let mut obs = vec![0.0; rows * obs_len(env.as_ref())];
+            env.reset(2, &mut obs);
+            let (mut r, mut dn) = (vec![0.0; rows], vec![false; rows]);
+            for _ in 0..50 {
+                env.step(&vec![1; rows], &mut obs, &mut r, &mut dn);
+            }
+        }
+        assert_eq!(
+            parse(r#"{"kind":"cartpole"}"#).unwrap().make(0, 1).unwrap_err().field,
+            "numEnvs"
+        );
+        assert_eq!(
+            parse(r#"{"kind":"maze-cleaning","grid":0}"#)
+                .unwrap()
+                .make(1, 1)
+                .unwrap_err()
+                .field,
+            "environment.grid"
+        );
+    }
+
+    #[test]
+    fn features_describe_similarity_parameters() {
+        let d = parse(r#"{"kind":"target-localization","grid":10}"#).unwrap();
+        let f = d.features();
+        let names: Vec<_> = f.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            ["kind", "gridArea", "agents", "targets", "wallDensity", "horizon"]
+        );
+        assert_eq!(f[0].1, Feature::Categorical("target-localization".into()));
+        assert_eq!(f[1].1, Feature::Numeric(100.0));
+        assert_eq!(f[4].1, Feature::Numeric(0.1));
+        for json in [
+            r#"{"kind":"cartpole"}"#,
+            r#"{"kind":"maze-cleaning"}"#,
+            r#"{"kind":"fleet-coordination"}"#,
+        ] {
+            let f = parse(json).unwrap().features();
+            assert!(matches!(f[0].1, Feature::Categorical(_)));
+            assert!(
+                f[1..]
+                    .iter()
+                    .all(|(_, v)| matches!(v, Feature::Numeric(x) if *x >= 0.0))
+            );
+        }
+    }
+}
