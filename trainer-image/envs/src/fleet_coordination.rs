@@ -10,9 +10,9 @@
 //! target, other vehicles' drop-off targets (count per cell).
 
 use crate::descriptor::FleetCoordinationParams;
-use crate::grid::{Episode, NUM_MOVES, move_pos};
+use crate::grid::move_pos;
+use crate::grid_vec::{Dims, Episode, GridEpisode, GridVec};
 use crate::rng::Rng;
-use crate::vec_env::{EpisodeStats, VecEnv, check_step_buffers};
 
 /// Observation channels.
 pub const CHANNELS: usize = 5;
@@ -30,8 +30,9 @@ struct Request {
     dropoff: usize,
 }
 
+/// One fleet-coordination environment.
 #[derive(Debug, Clone)]
-struct Fleet {
+pub struct Fleet {
     pos: Vec<usize>,
     /// Drop-off cell of the request each vehicle carries.
     cargo: Vec<Option<usize>>,
@@ -47,23 +48,6 @@ struct Fleet {
 }
 
 impl Fleet {
-    fn reset(&mut self, g: usize, agents: usize, scratch: &mut Vec<usize>) {
-        scratch.clear();
-        scratch.extend(0..g * g);
-        self.pos.clear();
-        for i in 0..agents {
-            let j = i + self.rng.index(scratch.len() - i);
-            scratch.swap(i, j);
-            self.pos.push(scratch[i]);
-        }
-        self.cargo.clear();
-        self.cargo.resize(agents, None);
-        self.waiting.clear();
-        self.episode = Episode::default();
-        (self.requested, self.delivered, self.waiting_steps) = (0, 0, 0);
-        self.rebuild_base(g);
-    }
-
     fn rebuild_base(&mut self, g: usize) {
         let gg = g * g;
         self.base.fill(0.0);
@@ -77,8 +61,80 @@ impl Fleet {
             self.base[PICKUPS * gg + r.pickup] += 1.0;
         }
     }
+}
 
-    fn write_obs(&self, gg: usize, out: &mut [f32]) {
+/// Fleet-coordination parameters beyond the grid, agents and horizon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    request_rate: f64,
+    max_waiting: usize,
+    /// An open grid: vehicles are only stopped by its edges.
+    no_walls: Vec<bool>,
+}
+
+impl GridEpisode for Fleet {
+    const CHANNELS: usize = CHANNELS;
+    type Config = Config;
+
+    fn rng_mut(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    fn episode_mut(&mut self) -> &mut Episode {
+        &mut self.episode
+    }
+
+    fn reset(&mut self, d: Dims, _cfg: &Config, scratch: &mut Vec<usize>) {
+        scratch.clear();
+        scratch.extend(0..d.gg);
+        self.pos.clear();
+        for i in 0..d.agents {
+            let j = i + self.rng.index(scratch.len() - i);
+            scratch.swap(i, j);
+            self.pos.push(scratch[i]);
+        }
+        self.cargo.clear();
+        self.cargo.resize(d.agents, None);
+        self.waiting.clear();
+        self.episode = Episode::default();
+        (self.requested, self.delivered, self.waiting_steps) = (0, 0, 0);
+        self.rebuild_base(d.g);
+    }
+
+    fn step(&mut self, d: Dims, cfg: &Config, actions: &[u32]) -> (f32, bool) {
+        let gg = d.gg;
+        let mut delivered = 0u32;
+        for (a, &action) in actions.iter().enumerate() {
+            let p = move_pos(d.g, &cfg.no_walls, self.pos[a], action);
+            self.pos[a] = p;
+            if self.cargo[a] == Some(p) {
+                self.cargo[a] = None;
+                delivered += 1;
+            }
+            if self.cargo[a].is_none()
+                && let Some(i) = self.waiting.iter().position(|r| r.pickup == p)
+            {
+                self.cargo[a] = Some(self.waiting.remove(i).dropoff);
+            }
+        }
+        if self.waiting.len() < cfg.max_waiting && self.rng.chance(cfg.request_rate) {
+            let pickup = self.rng.index(gg);
+            let dropoff = (pickup + 1 + self.rng.index(gg - 1)) % gg; // uniform over the other cells
+            self.waiting.push(Request { pickup, dropoff });
+            self.requested += 1;
+        }
+        self.delivered += delivered;
+        self.waiting_steps += self.waiting.len() as u32;
+        // Episodes only end at the horizon.
+        (delivered as f32 - WAIT_PENALTY * self.waiting.len() as f32, false)
+    }
+
+    fn continue_episode(&mut self, d: Dims, _cfg: &Config) {
+        self.rebuild_base(d.g);
+    }
+
+    fn write_obs(&self, d: Dims, out: &mut [f32]) {
+        let gg = d.gg;
         for (a, row) in out.chunks_exact_mut(CHANNELS * gg).enumerate() {
             row.copy_from_slice(&self.base);
             let p = self.pos[a];
@@ -93,19 +149,7 @@ impl Fleet {
 }
 
 /// `num_envs` fleet-coordination environments.
-#[derive(Debug)]
-pub struct FleetCoordination {
-    g: usize,
-    agents: usize,
-    request_rate: f64,
-    max_waiting: usize,
-    horizon: u32,
-    /// An open grid: vehicles are only stopped by its edges.
-    no_walls: Vec<bool>,
-    envs: Vec<Fleet>,
-    scratch: Vec<usize>,
-    finished: Vec<EpisodeStats>,
-}
+pub type FleetCoordination = GridVec<Fleet>;
 
 impl FleetCoordination {
     /// Builds and resets `num_envs` environments (parameters must have been validated).
@@ -122,117 +166,21 @@ impl FleetCoordination {
             waiting_steps: 0,
             rng: Rng::new(0),
         };
-        let mut env = Self {
-            g,
-            agents,
+        let cfg = Config {
             request_rate: p.request_rate,
             max_waiting: p.max_waiting as usize,
-            horizon: p.horizon,
             no_walls: vec![false; g * g],
-            envs: vec![proto; num_envs],
-            scratch: Vec::new(),
-            finished: Vec::new(),
         };
-        env.reseed(seed);
-        env
-    }
-
-    fn reseed(&mut self, seed: u64) {
-        self.finished.clear();
-        for (i, f) in self.envs.iter_mut().enumerate() {
-            f.rng = Rng::stream(seed, i as u64);
-            f.reset(self.g, self.agents, &mut self.scratch);
-        }
-    }
-}
-
-impl VecEnv for FleetCoordination {
-    fn num_envs(&self) -> usize {
-        self.envs.len()
-    }
-
-    fn agents(&self) -> usize {
-        self.agents
-    }
-
-    fn obs_shape(&self) -> Vec<usize> {
-        vec![CHANNELS, self.g, self.g]
-    }
-
-    fn num_actions(&self) -> usize {
-        NUM_MOVES
-    }
-
-    fn reset(&mut self, seed: u64, obs: &mut [f32]) {
-        let gg = self.g * self.g;
-        let per_env = self.agents * CHANNELS * gg;
-        assert_eq!(
-            obs.len(),
-            self.envs.len() * per_env,
-            "obs.len() must be num_envs * agents * obs_len"
-        );
-        self.reseed(seed);
-        for (f, out) in self.envs.iter().zip(obs.chunks_exact_mut(per_env)) {
-            f.write_obs(gg, out);
-        }
-    }
-
-    fn step(&mut self, actions: &[u32], obs: &mut [f32], rewards: &mut [f32], dones: &mut [bool]) {
-        check_step_buffers(self, actions, obs, rewards, dones);
-        let (g, n) = (self.g, self.agents);
-        let gg = g * g;
-        let per_env = n * CHANNELS * gg;
-        for (e, (f, out)) in self.envs.iter_mut().zip(obs.chunks_exact_mut(per_env)).enumerate() {
-            let mut delivered = 0u32;
-            for a in 0..n {
-                let p = move_pos(g, &self.no_walls, f.pos[a], actions[e * n + a]);
-                f.pos[a] = p;
-                if f.cargo[a] == Some(p) {
-                    f.cargo[a] = None;
-                    delivered += 1;
-                }
-                if f.cargo[a].is_none()
-                    && let Some(i) = f.waiting.iter().position(|r| r.pickup == p)
-                {
-                    f.cargo[a] = Some(f.waiting.remove(i).dropoff);
-                }
-            }
-            if f.waiting.len() < self.max_waiting && f.rng.chance(self.request_rate) {
-                let pickup = f.rng.index(gg);
-                let dropoff = (pickup + 1 + f.rng.index(gg - 1)) % gg; // uniform over the other cells
-                f.waiting.push(Request { pickup, dropoff });
-                f.requested += 1;
-            }
-            f.delivered += delivered;
-            f.waiting_steps += f.waiting.len() as u32;
-            let reward = delivered as f32 - WAIT_PENALTY * f.waiting.len() as f32;
-            f.episode.steps += 1;
-            f.episode.ret += reward;
-            let done = f.episode.steps >= self.horizon;
-            rewards[e * n..(e + 1) * n].fill(reward);
-            dones[e * n..(e + 1) * n].fill(done);
-            if done {
-                self.finished.push(EpisodeStats {
-                    episode_return: f.episode.ret,
-                    length: f.episode.steps,
-                });
-                f.reset(g, n, &mut self.scratch);
-            } else {
-                f.rebuild_base(g);
-            }
-            f.write_obs(gg, out);
-        }
-    }
-
-    fn drain_finished(&mut self) -> Vec<EpisodeStats> {
-        std::mem::take(&mut self.finished)
+        GridVec::from_proto(g, agents, p.horizon, cfg, proto, num_envs, seed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::NUM_MOVES;
     use crate::testing::{Buffers, check_determinism, run_random};
+    use crate::vec_env::VecEnv;
 
     fn params(grid: u32, agents: u32, request_rate: f64, max_waiting: u32, horizon: u32) -> FleetCoordinationParams {
         FleetCoordinationParams {

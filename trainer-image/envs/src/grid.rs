@@ -76,25 +76,20 @@ pub fn is_connected(g: usize, walls: &[bool]) -> bool {
     }
 }
 
-/// Writes agent `me`'s observation: the base planes, then `self_plane[pos] = 1` and the agent removed
-/// from `team_plane` (which counts every agent in the base).
+/// Writes every agent's observation row: the base planes, then `self_plane[pos] = 1` and the agent
+/// removed from `team_plane` (which counts every agent in the base). `out` holds one row per `pos`.
 #[inline]
 pub(crate) fn emit_agent_obs(
     base: &[f32],
+    pos: &[usize],
     out: &mut [f32],
     gg: usize,
     self_plane: usize,
     team_plane: usize,
-    pos: usize,
 ) {
-    out.copy_from_slice(base);
-    out[self_plane * gg + pos] = 1.0;
-    out[team_plane * gg + pos] -= 1.0;
-}
-
-/// Per-environment episode bookkeeping shared by the grid environments.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Episode {
-    pub steps: u32,
-    pub ret: f32,
+    for (row, &p) in out.chunks_exact_mut(base.len()).zip(pos) {
+        row.copy_from_slice(base);
+        row[self_plane * gg + p] = 1.0;
+        row[team_plane * gg + p] -= 1.0;
+    }
 }

@@ -26,6 +26,7 @@ pub mod cartpole;
 pub mod descriptor;
 pub mod fleet_coordination;
 pub mod grid;
+mod grid_vec;
 pub mod maze_cleaning;
 pub mod rng;
 pub mod target_localization;

@@ -9,9 +9,9 @@
 //! Observation per agent, `[4, G, G]`: walls, dirty, self position, teammates (count per cell).
 
 use crate::descriptor::MazeCleaningParams;
-use crate::grid::{Episode, NUM_MOVES, emit_agent_obs, move_pos, sample_free_cells};
+use crate::grid::{emit_agent_obs, move_pos, sample_free_cells};
+use crate::grid_vec::{Dims, Episode, GridEpisode, GridVec};
 use crate::rng::Rng;
-use crate::vec_env::{EpisodeStats, VecEnv, check_step_buffers};
 
 /// Observation channels.
 pub const CHANNELS: usize = 4;
@@ -70,8 +70,9 @@ pub fn generate_maze(g: usize, rng: &mut Rng, walls: &mut [bool]) {
     }
 }
 
+/// One maze-cleaning environment.
 #[derive(Debug, Clone)]
-struct Maze {
+pub struct Maze {
     walls: Vec<bool>,
     dirty: Vec<bool>,
     dirty_left: usize,
@@ -82,11 +83,22 @@ struct Maze {
     rng: Rng,
 }
 
-impl Maze {
-    fn reset(&mut self, g: usize, agents: usize, scratch: &mut Vec<usize>) {
-        let gg = g * g;
-        generate_maze(g, &mut self.rng, &mut self.walls);
-        sample_free_cells(&mut self.rng, &self.walls, agents, scratch, &mut self.pos);
+impl GridEpisode for Maze {
+    const CHANNELS: usize = CHANNELS;
+    type Config = ();
+
+    fn rng_mut(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    fn episode_mut(&mut self) -> &mut Episode {
+        &mut self.episode
+    }
+
+    fn reset(&mut self, d: Dims, _cfg: &(), scratch: &mut Vec<usize>) {
+        let gg = d.gg;
+        generate_maze(d.g, &mut self.rng, &mut self.walls);
+        sample_free_cells(&mut self.rng, &self.walls, d.agents, scratch, &mut self.pos);
         self.base.fill(0.0);
         self.dirty_left = 0;
         for c in 0..gg {
@@ -109,24 +121,34 @@ impl Maze {
         self.episode = Episode::default();
     }
 
-    fn write_obs(&self, gg: usize, out: &mut [f32]) {
-        let ol = CHANNELS * gg;
-        for (a, row) in out.chunks_exact_mut(ol).enumerate() {
-            emit_agent_obs(&self.base, row, gg, SELF, TEAM, self.pos[a]);
+    fn step(&mut self, d: Dims, _cfg: &(), actions: &[u32]) -> (f32, bool) {
+        let gg = d.gg;
+        let mut cleaned = 0u32;
+        for (a, &action) in actions.iter().enumerate() {
+            let old = self.pos[a];
+            let new = move_pos(d.g, &self.walls, old, action);
+            if new != old {
+                self.base[TEAM * gg + old] -= 1.0;
+                self.base[TEAM * gg + new] += 1.0;
+                self.pos[a] = new;
+            }
+            if self.dirty[new] {
+                self.dirty[new] = false;
+                self.base[DIRTY * gg + new] = 0.0;
+                self.dirty_left -= 1;
+                cleaned += 1;
+            }
         }
+        (cleaned as f32 - STEP_PENALTY, self.dirty_left == 0)
+    }
+
+    fn write_obs(&self, d: Dims, out: &mut [f32]) {
+        emit_agent_obs(&self.base, &self.pos, out, d.gg, SELF, TEAM);
     }
 }
 
 /// `num_envs` maze-cleaning environments.
-#[derive(Debug)]
-pub struct MazeCleaning {
-    g: usize,
-    agents: usize,
-    horizon: u32,
-    envs: Vec<Maze>,
-    scratch: Vec<usize>,
-    finished: Vec<EpisodeStats>,
-}
+pub type MazeCleaning = GridVec<Maze>;
 
 impl MazeCleaning {
     /// Builds and resets `num_envs` environments (parameters must have been validated).
@@ -142,107 +164,16 @@ impl MazeCleaning {
             episode: Episode::default(),
             rng: Rng::new(0),
         };
-        let mut env = Self {
-            g,
-            agents,
-            horizon: p.horizon,
-            envs: vec![proto; num_envs],
-            scratch: Vec::new(),
-            finished: Vec::new(),
-        };
-        env.reseed(seed);
-        env
-    }
-
-    fn reseed(&mut self, seed: u64) {
-        self.finished.clear();
-        for (i, m) in self.envs.iter_mut().enumerate() {
-            m.rng = Rng::stream(seed, i as u64);
-            m.reset(self.g, self.agents, &mut self.scratch);
-        }
-    }
-}
-
-impl VecEnv for MazeCleaning {
-    fn num_envs(&self) -> usize {
-        self.envs.len()
-    }
-
-    fn agents(&self) -> usize {
-        self.agents
-    }
-
-    fn obs_shape(&self) -> Vec<usize> {
-        vec![CHANNELS, self.g, self.g]
-    }
-
-    fn num_actions(&self) -> usize {
-        NUM_MOVES
-    }
-
-    fn reset(&mut self, seed: u64, obs: &mut [f32]) {
-        let gg = self.g * self.g;
-        let per_env = self.agents * CHANNELS * gg;
-        assert_eq!(
-            obs.len(),
-            self.envs.len() * per_env,
-            "obs.len() must be num_envs * agents * obs_len"
-        );
-        self.reseed(seed);
-        for (m, out) in self.envs.iter().zip(obs.chunks_exact_mut(per_env)) {
-            m.write_obs(gg, out);
-        }
-    }
-
-    fn step(&mut self, actions: &[u32], obs: &mut [f32], rewards: &mut [f32], dones: &mut [bool]) {
-        check_step_buffers(self, actions, obs, rewards, dones);
-        let (g, n) = (self.g, self.agents);
-        let gg = g * g;
-        let per_env = n * CHANNELS * gg;
-        for (e, (m, out)) in self.envs.iter_mut().zip(obs.chunks_exact_mut(per_env)).enumerate() {
-            let mut cleaned = 0u32;
-            for a in 0..n {
-                let old = m.pos[a];
-                let new = move_pos(g, &m.walls, old, actions[e * n + a]);
-                if new != old {
-                    m.base[TEAM * gg + old] -= 1.0;
-                    m.base[TEAM * gg + new] += 1.0;
-                    m.pos[a] = new;
-                }
-                if m.dirty[new] {
-                    m.dirty[new] = false;
-                    m.base[DIRTY * gg + new] = 0.0;
-                    m.dirty_left -= 1;
-                    cleaned += 1;
-                }
-            }
-            let reward = cleaned as f32 - STEP_PENALTY;
-            m.episode.steps += 1;
-            m.episode.ret += reward;
-            let done = m.dirty_left == 0 || m.episode.steps >= self.horizon;
-            rewards[e * n..(e + 1) * n].fill(reward);
-            dones[e * n..(e + 1) * n].fill(done);
-            if done {
-                self.finished.push(EpisodeStats {
-                    episode_return: m.episode.ret,
-                    length: m.episode.steps,
-                });
-                m.reset(g, n, &mut self.scratch);
-            }
-            m.write_obs(gg, out);
-        }
-    }
-
-    fn drain_finished(&mut self) -> Vec<EpisodeStats> {
-        std::mem::take(&mut self.finished)
+        GridVec::from_proto(g, agents, p.horizon, (), proto, num_envs, seed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::is_connected;
+    use crate::grid::{NUM_MOVES, is_connected};
     use crate::testing::{Buffers, check_determinism, run_random};
+    use crate::vec_env::VecEnv;
 
     fn params(grid: u32, agents: u32, horizon: u32) -> MazeCleaningParams {
         MazeCleaningParams { grid, agents, horizon }

@@ -11,9 +11,9 @@
 //! latest reading at each cell where one was taken; 0 elsewhere).
 
 use crate::descriptor::TargetLocalizationParams;
-use crate::grid::{Episode, NUM_MOVES, emit_agent_obs, move_pos, sample_free_cells};
+use crate::grid::{emit_agent_obs, move_pos, sample_free_cells};
+use crate::grid_vec::{Dims, Episode, GridEpisode, GridVec};
 use crate::rng::Rng;
-use crate::vec_env::{EpisodeStats, VecEnv, check_step_buffers};
 
 /// Observation channels.
 pub const CHANNELS: usize = 5;
@@ -85,8 +85,9 @@ pub fn generate_walls(g: usize, density: f64, rng: &mut Rng, walls: &mut [bool],
     }
 }
 
+/// One target-localization environment.
 #[derive(Debug, Clone)]
-struct Search {
+pub struct Search {
     walls: Vec<bool>,
     visited: Vec<bool>,
     sources: Vec<usize>,
@@ -99,36 +100,6 @@ struct Search {
 }
 
 impl Search {
-    fn reset(&mut self, p: &Dims, scratch: &mut Vec<usize>) {
-        let (g, gg) = (p.g, p.g * p.g);
-        generate_walls(g, p.density, &mut self.rng, &mut self.walls, scratch);
-        // Agents and sources on distinct free cells: the first `targets` draws are sources.
-        let mut cells = std::mem::take(&mut self.pos);
-        sample_free_cells(&mut self.rng, &self.walls, p.targets + p.agents, scratch, &mut cells);
-        self.sources.clear();
-        self.sources.extend_from_slice(&cells[..p.targets]);
-        cells.drain(..p.targets);
-        self.pos = cells;
-        self.found.clear();
-        self.found.resize(p.targets, false);
-        self.found_count = 0;
-        self.visited.fill(false);
-        self.base.fill(0.0);
-        for c in 0..gg {
-            if self.walls[c] {
-                self.base[WALLS * gg + c] = 1.0;
-            }
-        }
-        for a in 0..p.agents {
-            let q = self.pos[a];
-            self.visited[q] = true;
-            self.base[VISITED * gg + q] = 1.0;
-            self.base[TEAM * gg + q] += 1.0;
-        }
-        self.take_readings(g);
-        self.episode = Episode::default();
-    }
-
     fn intensity(&self, g: usize, cell: usize) -> f32 {
         let (r, c) = ((cell / g) as f32, (cell % g) as f32);
         let mut sum = 0.0;
@@ -149,160 +120,125 @@ impl Search {
             self.base[READINGS * gg + q] = reading;
         }
     }
+}
 
-    fn write_obs(&self, gg: usize, out: &mut [f32]) {
-        for (a, row) in out.chunks_exact_mut(CHANNELS * gg).enumerate() {
-            emit_agent_obs(&self.base, row, gg, SELF, TEAM, self.pos[a]);
+/// Target-localization parameters beyond the grid, agents and horizon.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    targets: usize,
+    density: f64,
+}
+
+impl GridEpisode for Search {
+    const CHANNELS: usize = CHANNELS;
+    type Config = Config;
+
+    fn rng_mut(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    fn episode_mut(&mut self) -> &mut Episode {
+        &mut self.episode
+    }
+
+    fn reset(&mut self, d: Dims, cfg: &Config, scratch: &mut Vec<usize>) {
+        let (g, gg) = (d.g, d.gg);
+        generate_walls(g, cfg.density, &mut self.rng, &mut self.walls, scratch);
+        // Agents and sources on distinct free cells: the first `targets` draws are sources.
+        let mut cells = std::mem::take(&mut self.pos);
+        sample_free_cells(&mut self.rng, &self.walls, cfg.targets + d.agents, scratch, &mut cells);
+        self.sources.clear();
+        self.sources.extend_from_slice(&cells[..cfg.targets]);
+        cells.drain(..cfg.targets);
+        self.pos = cells;
+        self.found.clear();
+        self.found.resize(cfg.targets, false);
+        self.found_count = 0;
+        self.visited.fill(false);
+        self.base.fill(0.0);
+        for c in 0..gg {
+            if self.walls[c] {
+                self.base[WALLS * gg + c] = 1.0;
+            }
         }
+        for a in 0..d.agents {
+            let q = self.pos[a];
+            self.visited[q] = true;
+            self.base[VISITED * gg + q] = 1.0;
+            self.base[TEAM * gg + q] += 1.0;
+        }
+        self.take_readings(g);
+        self.episode = Episode::default();
+    }
+
+    fn step(&mut self, d: Dims, cfg: &Config, actions: &[u32]) -> (f32, bool) {
+        let gg = d.gg;
+        let mut located = 0u32;
+        for (a, &action) in actions.iter().enumerate() {
+            let old = self.pos[a];
+            let new = move_pos(d.g, &self.walls, old, action);
+            if new != old {
+                self.base[TEAM * gg + old] -= 1.0;
+                self.base[TEAM * gg + new] += 1.0;
+                self.pos[a] = new;
+                if !self.visited[new] {
+                    self.visited[new] = true;
+                    self.base[VISITED * gg + new] = 1.0;
+                }
+                for k in 0..cfg.targets {
+                    if !self.found[k] && self.sources[k] == new {
+                        self.found[k] = true;
+                        self.found_count += 1;
+                        located += 1;
+                    }
+                }
+            }
+        }
+        (located as f32 - STEP_PENALTY, self.found_count == cfg.targets)
+    }
+
+    fn continue_episode(&mut self, d: Dims, _cfg: &Config) {
+        self.take_readings(d.g);
+    }
+
+    fn write_obs(&self, d: Dims, out: &mut [f32]) {
+        emit_agent_obs(&self.base, &self.pos, out, d.gg, SELF, TEAM);
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Dims {
-    g: usize,
-    agents: usize,
-    targets: usize,
-    density: f64,
-    horizon: u32,
-}
-
 /// `num_envs` target-localization environments.
-#[derive(Debug)]
-pub struct TargetLocalization {
-    dims: Dims,
-    envs: Vec<Search>,
-    scratch: Vec<usize>,
-    finished: Vec<EpisodeStats>,
-}
+pub type TargetLocalization = GridVec<Search>;
 
 impl TargetLocalization {
     /// Builds and resets `num_envs` environments (parameters must have been validated).
     pub fn new(p: &TargetLocalizationParams, num_envs: usize, seed: u64) -> Self {
-        let dims = Dims {
-            g: p.grid as usize,
-            agents: p.agents as usize,
+        let (g, agents) = (p.grid as usize, p.agents as usize);
+        let cfg = Config {
             targets: p.targets as usize,
             density: p.wall_density,
-            horizon: p.horizon,
         };
-        let gg = dims.g * dims.g;
+        let gg = g * g;
         let proto = Search {
             walls: vec![false; gg],
             visited: vec![false; gg],
-            sources: Vec::with_capacity(dims.targets),
-            found: Vec::with_capacity(dims.targets),
+            sources: Vec::with_capacity(cfg.targets),
+            found: Vec::with_capacity(cfg.targets),
             found_count: 0,
-            pos: Vec::with_capacity(dims.agents + dims.targets),
+            pos: Vec::with_capacity(agents + cfg.targets),
             base: vec![0.0; CHANNELS * gg],
             episode: Episode::default(),
             rng: Rng::new(0),
         };
-        let mut env = Self {
-            dims,
-            envs: vec![proto; num_envs],
-            scratch: Vec::new(),
-            finished: Vec::new(),
-        };
-        env.reseed(seed);
-        env
-    }
-
-    fn reseed(&mut self, seed: u64) {
-        self.finished.clear();
-        for (i, s) in self.envs.iter_mut().enumerate() {
-            s.rng = Rng::stream(seed, i as u64);
-            s.reset(&self.dims, &mut self.scratch);
-        }
-    }
-}
-
-impl VecEnv for TargetLocalization {
-    fn num_envs(&self) -> usize {
-        self.envs.len()
-    }
-
-    fn agents(&self) -> usize {
-        self.dims.agents
-    }
-
-    fn obs_shape(&self) -> Vec<usize> {
-        vec![CHANNELS, self.dims.g, self.dims.g]
-    }
-
-    fn num_actions(&self) -> usize {
-        NUM_MOVES
-    }
-
-    fn reset(&mut self, seed: u64, obs: &mut [f32]) {
-        let gg = self.dims.g * self.dims.g;
-        let per_env = self.dims.agents * CHANNELS * gg;
-        assert_eq!(
-            obs.len(),
-            self.envs.len() * per_env,
-            "obs.len() must be num_envs * agents * obs_len"
-        );
-        self.reseed(seed);
-        for (s, out) in self.envs.iter().zip(obs.chunks_exact_mut(per_env)) {
-            s.write_obs(gg, out);
-        }
-    }
-
-    fn step(&mut self, actions: &[u32], obs: &mut [f32], rewards: &mut [f32], dones: &mut [bool]) {
-        check_step_buffers(self, actions, obs, rewards, dones);
-        let d = self.dims;
-        let (g, n, gg) = (d.g, d.agents, d.g * d.g);
-        let per_env = n * CHANNELS * gg;
-        for (e, (s, out)) in self.envs.iter_mut().zip(obs.chunks_exact_mut(per_env)).enumerate() {
-            let mut located = 0u32;
-            for a in 0..n {
-                let old = s.pos[a];
-                let new = move_pos(g, &s.walls, old, actions[e * n + a]);
-                if new != old {
-                    s.base[TEAM * gg + old] -= 1.0;
-                    s.base[TEAM * gg + new] += 1.0;
-                    s.pos[a] = new;
-                    if !s.visited[new] {
-                        s.visited[new] = true;
-                        s.base[VISITED * gg + new] = 1.0;
-                    }
-                    for k in 0..d.targets {
-                        if !s.found[k] && s.sources[k] == new {
-                            s.found[k] = true;
-                            s.found_count += 1;
-                            located += 1;
-                        }
-                    }
-                }
-            }
-            let reward = located as f32 - STEP_PENALTY;
-            s.episode.steps += 1;
-            s.episode.ret += reward;
-            let done = s.found_count == d.targets || s.episode.steps >= d.horizon;
-            rewards[e * n..(e + 1) * n].fill(reward);
-            dones[e * n..(e + 1) * n].fill(done);
-            if done {
-                self.finished.push(EpisodeStats {
-                    episode_return: s.episode.ret,
-                    length: s.episode.steps,
-                });
-                s.reset(&d, &mut self.scratch);
-            } else {
-                s.take_readings(g);
-            }
-            s.write_obs(gg, out);
-        }
-    }
-
-    fn drain_finished(&mut self) -> Vec<EpisodeStats> {
-        std::mem::take(&mut self.finished)
+        GridVec::from_proto(g, agents, p.horizon, cfg, proto, num_envs, seed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::is_connected;
+    use crate::grid::{NUM_MOVES, is_connected};
     use crate::testing::{Buffers, check_determinism, run_random};
+    use crate::vec_env::VecEnv;
 
     fn params(grid: u32, agents: u32, targets: u32, wall_density: f64, horizon: u32) -> TargetLocalizationParams {
         TargetLocalizationParams {
