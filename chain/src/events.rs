@@ -10,7 +10,7 @@
 use std::{cmp::Ordering, collections::VecDeque, fmt, time::Duration};
 
 use alloy::{
-    primitives::{Address, B256, IntoLogData},
+    primitives::{B256, IntoLogData},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
     sol_types::SolEventInterface,
@@ -317,10 +317,5 @@ impl<C: CursorStore> EventStream<C> {
         self.pending.extend(events);
         self.fetched_through = Some(to);
         Ok(())
-    }
-
-    /// Addresses this stream reads.
-    pub fn addresses(&self) -> [Address; 3] {
-        [self.deployment.umc, self.deployment.tmc, self.deployment.mmc]
     }
 }

@@ -86,7 +86,6 @@ pub enum Contract {
 /// A client of one drlaas deployment.
 #[derive(Clone, Debug)]
 pub struct Market {
-    provider: DynProvider,
     deployment: Deployment,
     umc: UMCInstance<DynProvider>,
     tmc: TMCInstance<DynProvider>,
@@ -128,12 +127,7 @@ impl Market {
             .get_chain_id()
             .await
             .map_err(|e| ChainError::from_rpc("UMC", e))?;
-        let sender = Sender {
-            provider: provider.clone(),
-            wallet: wallet.clone(),
-            chain_id,
-            config: TxConfig::default(),
-        };
+        let sender = Sender::new(provider.clone(), wallet, chain_id);
         let created = |name: &'static str, receipt: alloy::rpc::types::TransactionReceipt| {
             receipt
                 .contract_address
@@ -179,7 +173,7 @@ impl Market {
             mmc,
             block: first.block,
         };
-        let market = Market::connect(provider, wallet, deployment);
+        let market = Market::with_sender(sender, deployment);
         market.send("UMC", market.umc.setMarket(tmc, true).from(admin)).await?;
         market.send("UMC", market.umc.setMarket(mmc, true).from(admin)).await?;
         tracing::info!(%umc, %tmc, %mmc, chain_id, "deployed drlaas contracts");
@@ -188,17 +182,15 @@ impl Market {
 
     /// A client of an existing deployment; `wallet` signs the transactions it sends.
     pub fn connect(provider: DynProvider, wallet: EthereumWallet, deployment: Deployment) -> Market {
-        let sender = Sender {
-            provider: provider.clone(),
-            wallet,
-            chain_id: deployment.chain_id,
-            config: TxConfig::default(),
-        };
+        Market::with_sender(Sender::new(provider, wallet, deployment.chain_id), deployment)
+    }
+
+    fn with_sender(sender: Sender, deployment: Deployment) -> Market {
+        let provider = sender.provider.clone();
         Market {
             umc: UMC::new(deployment.umc, provider.clone()),
             tmc: TMC::new(deployment.tmc, provider.clone()),
-            mmc: MMC::new(deployment.mmc, provider.clone()),
-            provider,
+            mmc: MMC::new(deployment.mmc, provider),
             deployment,
             sender,
         }
@@ -207,7 +199,7 @@ impl Market {
     /// Check that the provider is on the deployment's chain and the contracts have code there.
     pub async fn verify(&self) -> Result<()> {
         let chain_id = self
-            .read("eth_chainId", || async { self.provider.get_chain_id().await })
+            .read("eth_chainId", || async { self.sender.provider.get_chain_id().await })
             .await?;
         if chain_id != self.deployment.chain_id {
             return Err(ChainError::Inconsistent(format!(
@@ -221,7 +213,7 @@ impl Market {
             ("MMC", self.deployment.mmc),
         ] {
             let code = self
-                .read("eth_getCode", || async { self.provider.get_code_at(addr).await })
+                .read("eth_getCode", || async { self.sender.provider.get_code_at(addr).await })
                 .await?;
             if code.is_empty() {
                 return Err(ChainError::Inconsistent(format!(
@@ -245,7 +237,7 @@ impl Market {
 
     /// The underlying provider.
     pub fn provider(&self) -> &DynProvider {
-        &self.provider
+        &self.sender.provider
     }
 
     // ------------------------------------------------------------------ admin
@@ -561,14 +553,18 @@ impl Market {
 
     /// The ETH balance of `account`.
     pub async fn balance(&self, account: Address) -> Result<U256> {
-        self.read("eth_getBalance", || async { self.provider.get_balance(account).await })
-            .await
+        self.read("eth_getBalance", || async {
+            self.sender.provider.get_balance(account).await
+        })
+        .await
     }
 
     /// Current block number.
     pub async fn block_number(&self) -> Result<u64> {
-        self.read("eth_blockNumber", || async { self.provider.get_block_number().await })
-            .await
+        self.read("eth_blockNumber", || async {
+            self.sender.provider.get_block_number().await
+        })
+        .await
     }
 
     /// Whether `oracle` may settle tasks.
@@ -627,7 +623,7 @@ impl Market {
     async fn receipt_logs(&self, hash: B256) -> Result<Vec<alloy::rpc::types::Log>> {
         let receipt = self
             .read("eth_getTransactionReceipt", || async {
-                self.provider.get_transaction_receipt(hash).await
+                self.sender.provider.get_transaction_receipt(hash).await
             })
             .await?;
         let receipt = receipt.ok_or_else(|| ChainError::Inconsistent(format!("no receipt for {hash}")))?;
@@ -651,7 +647,7 @@ impl Market {
             .topic1(U256::from(id))
             .from_block(self.deployment.block);
         let logs = self
-            .read("eth_getLogs", || async { self.provider.get_logs(&filter).await })
+            .read("eth_getLogs", || async { self.sender.provider.get_logs(&filter).await })
             .await?;
         Ok(logs
             .iter()

@@ -57,6 +57,15 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
+    pub fn new(provider: DynProvider, wallet: EthereumWallet, chain_id: u64) -> Self {
+        Sender {
+            provider,
+            wallet,
+            chain_id,
+            config: TxConfig::default(),
+        }
+    }
+
     /// Send `request` (its `from` must be a key of the wallet) and wait until it is mined.
     pub async fn transact(&self, contract: &'static str, request: TransactionRequest) -> Result<TxOutcome> {
         self.transact_receipt(contract, request)
