@@ -39,6 +39,16 @@ impl Rng {
         Self::new(splitmix64(&mut sm))
     }
 
+    /// The generator's state, to store in a checkpoint.
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator continuing from a [`Rng::state`] (all-zero states are refused: xoshiro's fixed point).
+    pub fn from_state(s: [u64; 4]) -> Option<Self> {
+        (s != [0; 4]).then_some(Self { s })
+    }
+
     /// The next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {

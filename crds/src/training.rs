@@ -1,0 +1,271 @@
+//! The training part of a task: what to train, with which algorithm, for how long.
+//!
+//! This is the `task.json` the trainer reads (DESIGN §5) and the training part of a `DRLTask` spec.
+//! JSON form (every field but `environment` may be omitted):
+//!
+//! ```json
+//! {
+//!   "environment": {"kind": "cartpole"},
+//!   "algorithm": "ppo",
+//!   "ppo": {"numEnvs": 8, "learningRate": 0.001},
+//!   "network": {"hidden": [64, 64]},
+//!   "totalEnvSteps": 200000,
+//!   "targetMeanReturn": 475,
+//!   "seed": 1
+//! }
+//! ```
+
+use drlaas_envs::EnvDescriptor;
+use serde::{Deserialize, Serialize};
+
+use crate::hyperparameters::{DqnConfig, NetworkConfig, PpoConfig};
+
+/// Largest run accepted, in env steps (a bound so a typo cannot book a worker for a year).
+pub const MAX_TOTAL_ENV_STEPS: u64 = 10_000_000_000;
+
+/// An invalid spec: the field (as a path in the spec) and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {message}")]
+pub struct SpecError {
+    /// The offending field, e.g. `ppo.gamma` or `environment.grid`.
+    pub field: String,
+    /// What was expected instead.
+    pub message: String,
+}
+
+impl SpecError {
+    /// An error about `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<drlaas_envs::EnvError> for SpecError {
+    fn from(e: drlaas_envs::EnvError) -> Self {
+        Self {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// The learning algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// Proximal Policy Optimization (on-policy actor-critic).
+    #[default]
+    Ppo,
+    /// Deep Q-Network (off-policy, replay buffer).
+    Dqn,
+}
+
+impl Algorithm {
+    /// The name used in JSON and in model manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ppo => "ppo",
+            Self::Dqn => "dqn",
+        }
+    }
+}
+
+/// What to train and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// The environment and its parameters.
+    pub environment: EnvDescriptor,
+    /// Learning algorithm. Default `ppo`.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// PPO settings; only with `algorithm: ppo`. Omitted fields take their defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
+    /// DQN settings; only with `algorithm: dqn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dqn: Option<DqnConfig>,
+    /// Network shape. Default: MLP `[64, 64]` tanh; grids add convolutions `[16, 32]`.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Environment transitions to train for (a step of a multi-agent environment counts once).
+    /// Default 1,000,000.
+    #[serde(default = "default_total_env_steps")]
+    pub total_env_steps: u64,
+    /// Stop early once the mean team return of the last `returnWindow` training episodes reaches this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mean_return: Option<f64>,
+    /// Episodes in the moving window of the early-stop criterion. Default 100.
+    #[serde(default = "default_return_window")]
+    pub return_window: u32,
+    /// Seed of the environments, weights and sampling: the same spec and seed give the same model on CPU.
+    #[serde(default)]
+    pub seed: u64,
+    /// Episodes of the final greedy evaluation reported as `meanReturn`. Default 100.
+    #[serde(default = "default_eval_episodes")]
+    pub eval_episodes: u32,
+    /// Write a checkpoint every this many updates (0 = only the final model). Default 50.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u32,
+}
+
+fn default_total_env_steps() -> u64 {
+    1_000_000
+}
+fn default_return_window() -> u32 {
+    100
+}
+fn default_eval_episodes() -> u32 {
+    100
+}
+fn default_checkpoint_every() -> u32 {
+    50
+}
+
+impl TrainingSpec {
+    /// A spec with every default for `environment`.
+    pub fn new(environment: EnvDescriptor) -> Self {
+        Self {
+            environment,
+            algorithm: Algorithm::default(),
+            ppo: None,
+            dqn: None,
+            network: NetworkConfig::default(),
+            total_env_steps: default_total_env_steps(),
+            target_mean_return: None,
+            return_window: default_return_window(),
+            seed: 0,
+            eval_episodes: default_eval_episodes(),
+            checkpoint_every: default_checkpoint_every(),
+        }
+    }
+
+    /// Parses and validates a spec; serde errors keep their line/column and name the field.
+    pub fn from_json(json: &str) -> Result<Self, SpecError> {
+        let spec: Self = serde_json::from_str(json).map_err(|e| SpecError::new("spec", e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks every field; the error names the first offending one.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        self.environment.validate()?;
+        match self.algorithm {
+            Algorithm::Ppo if self.dqn.is_some() => {
+                return Err(SpecError::new(
+                    "dqn",
+                    "no dqn settings with algorithm ppo (remove them or set algorithm: dqn)",
+                ));
+            }
+            Algorithm::Dqn if self.ppo.is_some() => {
+                return Err(SpecError::new(
+                    "ppo",
+                    "no ppo settings with algorithm dqn (remove them or set algorithm: ppo)",
+                ));
+            }
+            Algorithm::Ppo => self.ppo_config().validate()?,
+            Algorithm::Dqn => self.dqn_config().validate()?,
+        }
+        self.network.validate()?;
+        if self.total_env_steps == 0 || self.total_env_steps > MAX_TOTAL_ENV_STEPS {
+            return Err(SpecError::new(
+                "totalEnvSteps",
+                format!("an integer in [1, {MAX_TOTAL_ENV_STEPS}], got {}", self.total_env_steps),
+            ));
+        }
+        if let Some(target) = self.target_mean_return
+            && !target.is_finite()
+        {
+            return Err(SpecError::new(
+                "targetMeanReturn",
+                format!("a finite number, got {target}"),
+            ));
+        }
+        if self.return_window == 0 || self.return_window > 100_000 {
+            return Err(SpecError::new(
+                "returnWindow",
+                format!("an integer in [1, 100000], got {}", self.return_window),
+            ));
+        }
+        if self.eval_episodes > 100_000 {
+            return Err(SpecError::new(
+                "evalEpisodes",
+                format!("at most 100000 episodes, got {}", self.eval_episodes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// PPO settings with defaults filled in.
+    pub fn ppo_config(&self) -> PpoConfig {
+        self.ppo.clone().unwrap_or_default()
+    }
+
+    /// DQN settings with defaults filled in.
+    pub fn dqn_config(&self) -> DqnConfig {
+        self.dqn.clone().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_spec_takes_defaults() {
+        let spec = TrainingSpec::from_json(r#"{"environment": {"kind": "cartpole"}}"#).unwrap();
+        assert_eq!(spec.algorithm, Algorithm::Ppo);
+        assert_eq!(spec.total_env_steps, 1_000_000);
+        assert_eq!(spec.ppo_config(), PpoConfig::default());
+        let round_trip: TrainingSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(round_trip, spec);
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        let cases = [
+            (
+                r#"{"environment": {"kind": "maze-cleaning", "grid": 0}}"#,
+                "environment.grid",
+            ),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "totalEnvSteps": 0}"#,
+                "totalEnvSteps",
+            ),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "ppo": {"numEnvs": 0}}"#,
+                "ppo.numEnvs",
+            ),
+            (r#"{"environment": {"kind": "cartpole"}, "dqn": {}}"#, "dqn"),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "algorithm": "dqn", "dqn": {"gamma": 2}}"#,
+                "dqn.gamma",
+            ),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "network": {"hidden": [0]}}"#,
+                "network.hidden[0]",
+            ),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "returnWindow": 0}"#,
+                "returnWindow",
+            ),
+        ];
+        for (json, field) in cases {
+            let err = TrainingSpec::from_json(json).unwrap_err();
+            assert_eq!(err.field, field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn serde_errors_say_what_is_wrong() {
+        let err = TrainingSpec::from_json(r#"{"environment": {"kind": "cartpole"}, "algorithm": "a2c"}"#).unwrap_err();
+        assert!(err.message.contains("unknown variant `a2c`"), "{err}");
+        let err = TrainingSpec::from_json(r#"{"environment": {"kind": "cartpole"}, "totalSteps": 5}"#).unwrap_err();
+        assert!(err.message.contains("unknown field `totalSteps`"), "{err}");
+        let err = TrainingSpec::from_json(r#"{"algorithm": "ppo"}"#).unwrap_err();
+        assert!(err.message.contains("missing field `environment`"), "{err}");
+    }
+}

@@ -1,0 +1,214 @@
+//! Evaluation: play a fixed number of episodes with a model (PPO policies sample their actions, DQN
+//! takes the argmax; either can be chosen), or with random actions as the baseline.
+//!
+//! Episodes are split evenly over the vector's environments in advance (environment `e` plays episodes
+//! `e, e + E, ...`), rather than taking whichever finish first, which would favour short episodes and
+//! bias the mean. Seeded, so a verifier replaying the same seed gets the same figure.
+
+use std::path::Path;
+
+use drlaas_crds::Algorithm;
+use drlaas_envs::{EnvDescriptor, Rng};
+use serde::Serialize;
+use tch::{Device, Tensor};
+
+use crate::artifact::{self, Manifest};
+use crate::dqn::argmax;
+use crate::learner::EnvRunner;
+use crate::network::Network;
+use crate::params::{ParamBuilder, ParamStore};
+use crate::ppo::sample;
+
+/// Most environments stepped together during an evaluation.
+const MAX_EVAL_ENVS: usize = 16;
+
+/// Outcome of an evaluation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    /// Mean team return.
+    pub mean_return: f64,
+    /// Standard deviation of the returns.
+    pub std_return: f64,
+    /// Episodes played.
+    pub episodes: u32,
+    /// Mean episode length.
+    pub mean_length: f64,
+    /// Evaluation seed.
+    pub seed: u64,
+}
+
+/// A policy network with its weights, ready to act.
+#[derive(Debug)]
+pub struct Policy {
+    network: Network,
+    params: ParamStore,
+    device: Device,
+}
+
+impl Policy {
+    /// Rebuilds the policy described by `manifest` and loads its `policy.*` tensors.
+    pub fn from_artifact(art: &artifact::Artifact, device: Device) -> Result<Self, String> {
+        let m: &Manifest = &art.manifest;
+        let mut builder = ParamBuilder::default();
+        let network = Network::declare(&mut builder, "policy", &m.obs_shape, &m.network, m.num_actions, 1.0);
+        let mut params = builder.build(device);
+        let names: Vec<String> = params.entries().iter().map(|e| e.name.clone()).collect();
+        for name in names {
+            let tensor = art
+                .tensors
+                .get(&name)
+                .ok_or_else(|| format!("model lacks tensor `{name}` its manifest implies"))?;
+            if !params.load_named(&name, tensor) {
+                return Err(format!(
+                    "tensor `{name}` has shape {:?}, the manifest implies another",
+                    tensor.size()
+                ));
+            }
+        }
+        Ok(Self {
+            network,
+            params,
+            device,
+        })
+    }
+
+    /// Reads a model file and rebuilds its policy.
+    pub fn load(path: &Path, device: Device) -> Result<(Self, Manifest), String> {
+        let art = artifact::read(path).map_err(|e| e.to_string())?;
+        let policy = Self::from_artifact(&art, device)?;
+        Ok((policy, art.manifest))
+    }
+
+    /// Plays `episodes` episodes of `environment`.
+    pub fn evaluate(
+        &self,
+        environment: &EnvDescriptor,
+        selection: ActionSelection,
+        episodes: u32,
+        seed: u64,
+    ) -> Result<Evaluation, String> {
+        evaluate(
+            &self.network,
+            &self.params,
+            environment,
+            selection,
+            episodes,
+            seed,
+            self.device,
+        )
+    }
+}
+
+/// How a network's outputs become actions during evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionSelection {
+    /// The highest output (Q-values; deterministic policies).
+    Greedy,
+    /// A sample from softmax(logits), seeded (stochastic policies: PPO's argmax can loop forever in a
+    /// maze that its sampled policy clears).
+    Sample,
+}
+
+impl ActionSelection {
+    /// How a model trained by `algorithm` acts: PPO samples its policy, DQN is greedy.
+    pub fn for_algorithm(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Ppo => Self::Sample,
+            Algorithm::Dqn => Self::Greedy,
+        }
+    }
+}
+
+/// Plays `episodes` episodes of `environment` with `network` and its `params`.
+pub fn evaluate(
+    network: &Network,
+    params: &ParamStore,
+    environment: &EnvDescriptor,
+    selection: ActionSelection,
+    episodes: u32,
+    seed: u64,
+    device: Device,
+) -> Result<Evaluation, String> {
+    let num_actions = environment.num_actions();
+    let mut outputs = Vec::new();
+    let mut rng = Rng::stream(seed, 0x4556_414c);
+    let _guard = tch::no_grad_guard();
+    play(environment, episodes, seed, |runner| {
+        let rows = runner.rows();
+        outputs.resize(rows * num_actions, 0.0);
+        let out: Tensor = network.forward(params.leaves(), &runner.obs_tensor(device));
+        out.to_device(Device::Cpu).copy_data(&mut outputs, rows * num_actions);
+        for row in 0..rows {
+            let row_outputs = &outputs[row * num_actions..(row + 1) * num_actions];
+            runner.actions[row] = match selection {
+                ActionSelection::Greedy => argmax(row_outputs),
+                ActionSelection::Sample => sample(row_outputs, &mut rng).0,
+            } as u32;
+        }
+    })
+}
+
+/// Plays `episodes` episodes of `environment` with uniformly random actions: the baseline a trained
+/// policy must beat.
+pub fn evaluate_random(environment: &EnvDescriptor, episodes: u32, seed: u64) -> Result<Evaluation, String> {
+    let num_actions = environment.num_actions();
+    let mut rng = Rng::stream(seed, 0x5241_4e44);
+    play(environment, episodes, seed, |runner| {
+        for action in runner.actions.iter_mut() {
+            *action = rng.index(num_actions) as u32;
+        }
+    })
+}
+
+/// Steps `environment` with actions from `act` until every environment has played its quota.
+fn play(
+    environment: &EnvDescriptor,
+    episodes: u32,
+    seed: u64,
+    mut act: impl FnMut(&mut EnvRunner),
+) -> Result<Evaluation, String> {
+    if episodes == 0 {
+        return Err("evaluation needs at least 1 episode".into());
+    }
+    let num_envs = (episodes as usize).min(MAX_EVAL_ENVS);
+    let env = environment.make(num_envs, seed).map_err(|e| e.to_string())?;
+    let agents = env.agents();
+    let mut runner = EnvRunner::new(env);
+    runner.reset(seed);
+    // Environment e plays episodes e, e + num_envs, ...: its quota is fixed before anything runs.
+    let quota: Vec<u32> = (0..num_envs)
+        .map(|e| (episodes as usize / num_envs + usize::from(e < episodes as usize % num_envs)) as u32)
+        .collect();
+    let mut played = vec![0u32; num_envs];
+    let (mut running_return, mut running_length) = (vec![0.0f64; num_envs], vec![0u64; num_envs]);
+    let (mut returns, mut lengths) = (Vec::new(), Vec::new());
+    while played.iter().zip(&quota).any(|(p, q)| p < q) {
+        act(&mut runner);
+        runner.step();
+        for e in 0..num_envs {
+            if played[e] >= quota[e] {
+                continue;
+            }
+            running_return[e] += f64::from(runner.rewards[e * agents]);
+            running_length[e] += 1;
+            if runner.dones[e * agents] {
+                returns.push(running_return[e]);
+                lengths.push(running_length[e] as f64);
+                (running_return[e], running_length[e]) = (0.0, 0);
+                played[e] += 1;
+            }
+        }
+    }
+    let n = returns.len() as f64;
+    let mean_return = returns.iter().sum::<f64>() / n;
+    let std_return = (returns.iter().map(|r| (r - mean_return).powi(2)).sum::<f64>() / n).sqrt();
+    Ok(Evaluation {
+        mean_return,
+        std_return,
+        episodes,
+        mean_length: lengths.iter().sum::<f64>() / n,
+        seed,
+    })
+}

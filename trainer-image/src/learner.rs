@@ -1,0 +1,189 @@
+//! What the training loop needs from an algorithm, and the environment vector it steps.
+//!
+//! The loop in [`crate::train`] owns time: iterations, checkpoints, early stopping, progress. A
+//! [`Learner`] (PPO, DQN) owns its networks and optimizer and turns one iteration's worth of
+//! environment steps into parameter updates.
+
+use std::collections::HashMap;
+
+use drlaas_envs::{VecEnv, obs_len};
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::network::Network;
+use crate::params::ParamStore;
+
+/// A vector of environments and the flat buffers it is stepped with.
+#[derive(Debug)]
+pub struct EnvRunner {
+    env: Box<dyn VecEnv>,
+    /// Current observation of every agent row, `rows × obs_len`.
+    pub obs: Vec<f32>,
+    /// Actions to take in the next [`EnvRunner::step`], one per row.
+    pub actions: Vec<u32>,
+    /// Team rewards of the last step, one per row.
+    pub rewards: Vec<f32>,
+    /// Whether the last step ended the row's episode (its `obs` is then a new episode's first).
+    pub dones: Vec<bool>,
+}
+
+impl EnvRunner {
+    /// Buffers sized for `env`; call [`EnvRunner::reset`] before stepping.
+    pub fn new(env: Box<dyn VecEnv>) -> Self {
+        let rows = env.num_envs() * env.agents();
+        Self {
+            obs: vec![0.0; rows * obs_len(env.as_ref())],
+            actions: vec![0; rows],
+            rewards: vec![0.0; rows],
+            dones: vec![false; rows],
+            env,
+        }
+    }
+
+    /// Agent rows: environments × agents.
+    pub fn rows(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// Environments in the vector.
+    pub fn num_envs(&self) -> usize {
+        self.env.num_envs()
+    }
+
+    /// Floats in one row's observation.
+    pub fn obs_len(&self) -> usize {
+        self.obs.len() / self.rows()
+    }
+
+    /// Re-seeds every environment and discards unfinished episodes.
+    pub fn reset(&mut self, seed: u64) {
+        self.env.reset(seed, &mut self.obs);
+        self.dones.fill(false);
+        let _ = self.env.drain_finished();
+    }
+
+    /// Applies `actions`; fills `obs`, `rewards`, `dones`.
+    pub fn step(&mut self) {
+        self.env
+            .step(&self.actions, &mut self.obs, &mut self.rewards, &mut self.dones);
+    }
+
+    /// Returns of the episodes that finished since the last call.
+    pub fn drain_finished(&mut self) -> Vec<f32> {
+        self.env.drain_finished().iter().map(|e| e.episode_return).collect()
+    }
+
+    /// The current observations as a `[rows, obs_len]` tensor on `device`.
+    pub fn obs_tensor(&self, device: Device) -> Tensor {
+        Tensor::from_slice(&self.obs)
+            .view([self.rows() as i64, self.obs_len() as i64])
+            .to_device(device)
+    }
+}
+
+/// Where the run is, for schedules (learning-rate annealing, ε decay).
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Index of this iteration, from 0.
+    pub iteration: u64,
+    /// Iterations the whole run has.
+    pub iterations: u64,
+    /// Env steps taken before this iteration.
+    pub env_steps: u64,
+    /// Env steps the whole run has.
+    pub total_env_steps: u64,
+}
+
+impl Schedule {
+    /// Fraction of the run still ahead, in (0, 1]: multiply a learning rate by it to anneal linearly.
+    pub fn remaining(&self) -> f64 {
+        1.0 - self.iteration as f64 / self.iterations as f64
+    }
+}
+
+/// Diagnostics of one iteration, as in the progress lines (absent fields are not the algorithm's).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateStats {
+    /// Learning rate used.
+    pub learning_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entropy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approx_kl: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip_fraction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explained_variance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub td_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
+}
+
+/// Training state beyond the parameters that a checkpoint must carry for an exact resume.
+#[derive(Debug, Default)]
+pub struct LearnerState {
+    /// Named tensors (optimizer moments, target network, replay buffer).
+    pub tensors: Vec<(String, Tensor)>,
+    /// Small values (step counters, RNG state) as JSON.
+    pub values: serde_json::Value,
+}
+
+/// An algorithm: networks, optimizer and the update rule.
+pub trait Learner: std::fmt::Debug {
+    /// Env steps one iteration takes (the vector steps times the number of environments).
+    fn env_steps_per_iteration(&self) -> u64;
+    /// Collects one iteration of experience from `runner` and learns from it.
+    fn iterate(&mut self, runner: &mut EnvRunner, schedule: Schedule) -> UpdateStats;
+    /// All parameters (`policy.*` and any others, e.g. `value.*`).
+    fn params(&self) -> &ParamStore;
+    /// All parameters, to load a warm start or a checkpoint into.
+    fn params_mut(&mut self) -> &mut ParamStore;
+    /// The network whose argmax is the greedy action (policy logits or Q-values).
+    fn policy(&self) -> &Network;
+    /// Called after weights were loaded into [`Learner::params_mut`] from elsewhere (a warm start).
+    fn params_loaded(&mut self) {}
+    /// State for a checkpoint.
+    fn save_state(&self) -> LearnerState;
+    /// Restores [`Learner::save_state`]'s output.
+    fn restore_state(&mut self, tensors: &HashMap<String, Tensor>, values: &serde_json::Value) -> Result<(), String>;
+}
+
+/// Takes a tensor out of a checkpoint's map, with a clear error when it is missing.
+pub fn take<'a>(tensors: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor, String> {
+    tensors
+        .get(name)
+        .ok_or_else(|| format!("checkpoint lacks tensor `{name}`"))
+}
+
+/// Copies a tensor to a CPU `Vec<f32>`.
+pub fn to_vec(t: &Tensor) -> Vec<f32> {
+    let t = t
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous()
+        .flatten(0, -1);
+    let n = t.numel();
+    let mut out = vec![0.0f32; n];
+    t.copy_data(&mut out, n);
+    out
+}
+
+/// `1 − Var(y − ŷ) / Var(y)`: how much of the returns' variance the value function explains.
+pub fn explained_variance(predicted: &[f32], actual: &[f32]) -> f64 {
+    let n = actual.len() as f64;
+    let mean = |xs: &mut dyn Iterator<Item = f64>| xs.sum::<f64>() / n;
+    let mean_y = mean(&mut actual.iter().map(|&y| f64::from(y)));
+    let var_y = mean(&mut actual.iter().map(|&y| (f64::from(y) - mean_y).powi(2)));
+    let diffs: Vec<f64> = actual.iter().zip(predicted).map(|(&y, &p)| f64::from(y - p)).collect();
+    let mean_d = diffs.iter().sum::<f64>() / n;
+    let var_d = diffs.iter().map(|d| (d - mean_d).powi(2)).sum::<f64>() / n;
+    if var_y == 0.0 { f64::NAN } else { 1.0 - var_d / var_y }
+}

@@ -1,0 +1,102 @@
+//! Progress of a run: one line per iteration with the diagnostics RL users look for (DESIGN §5).
+//!
+//! Pods and local processes get JSON lines on stderr; a person at a terminal gets a progress bar. Tests
+//! and benchmarks collect the lines to draw learning curves.
+
+use std::io::Write;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::learner::UpdateStats;
+
+/// One iteration's progress.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressLine {
+    /// Iterations done (1-based).
+    pub update: u64,
+    /// Iterations the run has.
+    pub updates: u64,
+    /// Env steps so far.
+    pub env_steps: u64,
+    /// Training episodes finished so far.
+    pub episodes: u64,
+    /// Mean team return over the last `returnWindow` training episodes (absent before the first).
+    pub mean_return: Option<f64>,
+    /// Env steps per second over the run so far.
+    pub sps: f64,
+    /// Seconds since the run started (including time before a resume).
+    pub wall_seconds: f64,
+    /// The algorithm's diagnostics.
+    #[serde(flatten)]
+    pub stats: UpdateStats,
+}
+
+/// Where progress goes.
+pub trait ProgressSink {
+    /// Reports one iteration.
+    fn update(&mut self, line: &ProgressLine);
+    /// The run is over.
+    fn finish(&mut self) {}
+}
+
+/// JSON lines on stderr.
+#[derive(Debug, Default)]
+pub struct JsonLines;
+
+impl ProgressSink for JsonLines {
+    fn update(&mut self, line: &ProgressLine) {
+        let text = serde_json::to_string(line).expect("progress serializes");
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+}
+
+/// A progress bar for terminals.
+#[derive(Debug)]
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    /// A bar over `total_env_steps`.
+    pub fn new(total_env_steps: u64) -> Self {
+        let bar = ProgressBar::new(total_env_steps);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} env steps  {msg}  [{elapsed_precise} < {eta}]")
+                .expect("valid template"),
+        );
+        Self(bar)
+    }
+}
+
+impl ProgressSink for Bar {
+    fn update(&mut self, line: &ProgressLine) {
+        self.0.set_position(line.env_steps);
+        let mean = line.mean_return.map_or_else(|| "-".to_owned(), |m| format!("{m:.2}"));
+        self.0.set_message(format!(
+            "return {mean}  episodes {}  {:.0} sps",
+            line.episodes, line.sps
+        ));
+    }
+
+    fn finish(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Discards progress.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl ProgressSink for Silent {
+    fn update(&mut self, _: &ProgressLine) {}
+}
+
+/// Keeps every line (tests, learning curves).
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<ProgressLine>);
+
+impl ProgressSink for Collect {
+    fn update(&mut self, line: &ProgressLine) {
+        self.0.push(line.clone());
+    }
+}

@@ -1,0 +1,405 @@
+//! The training run: iterations, checkpoints, resume, warm start, early stop, final evaluation and the
+//! model artifact.
+//!
+//! Checkpoints are segment boundaries. Every `checkpointEvery` iterations the environments are
+//! re-seeded from `(seed, segment)`, whether or not a file is written, so the environment state after a
+//! boundary depends only on the seed. Together with the parameters, Adam moments, sampler RNG, replay
+//! buffer and episode window stored in the checkpoint, a resumed run replays the uninterrupted run
+//! exactly on a CPU (GPU kernels are not bit-reproducible). The cost is that episodes running at a
+//! boundary are cut short, once every `checkpointEvery` iterations.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use drlaas_crds::{Algorithm, TrainingSpec};
+use drlaas_envs::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tch::Device;
+
+use crate::artifact::{self, Manifest, Metrics};
+use crate::dqn::Dqn;
+use crate::evaluate::{self, ActionSelection, Evaluation};
+use crate::learner::{EnvRunner, Learner, Schedule};
+use crate::ppo::Ppo;
+use crate::progress::{ProgressLine, ProgressSink};
+
+/// File name of the final model in the output directory.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// File name of the result in the output directory.
+pub const RESULT_FILE: &str = "result.json";
+
+/// How to run, beyond the spec.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Output directory (model, checkpoints, result).
+    pub out_dir: PathBuf,
+    /// Where the networks run.
+    pub device: Device,
+    /// A model to initialize matching tensors from, and the name (CID or path) to record as parent.
+    pub warm_start: Option<(PathBuf, String)>,
+    /// A checkpoint to continue from.
+    pub resume: Option<PathBuf>,
+    /// Stop after this many iterations in total, without evaluating or writing a model (tests of
+    /// resume; a preempted pod behaves the same).
+    pub stop_after: Option<u64>,
+}
+
+/// Why a run failed. `Spec` errors are the requester's (exit code 2), the others the worker's.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The spec, a warm-start model or a checkpoint does not fit.
+    #[error("{0}")]
+    Spec(String),
+    /// Reading or writing files failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// How many tensors a warm start reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmStart {
+    /// Tensors copied from the parent model.
+    pub reused: usize,
+    /// Tensors of this run's networks.
+    pub total: usize,
+}
+
+/// When the early-stop criterion was first met.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetReached {
+    /// Env steps from the start of training.
+    pub env_steps: u64,
+    /// Seconds from the start of training.
+    pub wall_seconds: f64,
+}
+
+/// The result of a run (DESIGN §5), printed last on stdout and written to `result.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainResult {
+    /// CID of the stored model (set once the model is added to the content store).
+    pub model_cid: Option<String>,
+    /// Path of the model file.
+    pub model_path: String,
+    /// SHA-256 of the model file.
+    pub model_sha256: String,
+    /// Mean team return of the final evaluation.
+    pub mean_return: f64,
+    /// Episodes of that evaluation.
+    pub eval_episodes: u32,
+    /// Mean team return of the last `returnWindow` training episodes.
+    pub train_mean_return: Option<f64>,
+    /// Env steps trained.
+    pub env_steps: u64,
+    /// Training episodes finished.
+    pub train_episodes: u64,
+    /// Seconds of training (across resumes), evaluation excluded.
+    pub wall_seconds: f64,
+    /// Env steps per second of training.
+    pub sps: f64,
+    /// Device the networks ran on (`cpu`, `cuda:0`).
+    pub device: String,
+    /// Set when `targetMeanReturn` was reached.
+    pub target_reached: Option<TargetReached>,
+    /// CIDs of the checkpoints (set once they are stored).
+    pub checkpoint_cids: Vec<String>,
+    /// Paths of the checkpoints written.
+    pub checkpoint_paths: Vec<String>,
+    /// CID or path of the warm-start model.
+    pub parent_model_cid: Option<String>,
+    /// Tensors reused by the warm start.
+    pub warm_start: Option<WarmStart>,
+}
+
+/// Loop state that a checkpoint carries besides the learner's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RunState {
+    spec: TrainingSpec,
+    iteration: u64,
+    env_steps: u64,
+    episodes: u64,
+    window: VecDeque<f32>,
+    wall_seconds: f64,
+    target_reached: Option<TargetReached>,
+    checkpoint_paths: Vec<String>,
+    parent_model: Option<String>,
+    warm_start: Option<WarmStart>,
+}
+
+/// Label of a device in results.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Runs `spec` to the end (or to `stop_after`); `Ok(None)` when stopped early by `stop_after`.
+pub fn train(
+    spec: &TrainingSpec,
+    options: &TrainOptions,
+    progress: &mut dyn ProgressSink,
+) -> Result<Option<TrainResult>, TrainError> {
+    spec.validate().map_err(|e| TrainError::Spec(e.to_string()))?;
+    let io = |what: &str, e: std::io::Error| TrainError::Io(format!("{what}: {e}"));
+    let checkpoint_dir = options.out_dir.join("checkpoints");
+    std::fs::create_dir_all(&checkpoint_dir).map_err(|e| io(&checkpoint_dir.display().to_string(), e))?;
+
+    let env = &spec.environment;
+    let (obs_shape, num_actions, agents) = (env.obs_shape(), env.num_actions(), env.agents());
+    tch::manual_seed(spec.seed as i64);
+    let mut learner: Box<dyn Learner> = match spec.algorithm {
+        Algorithm::Ppo => Box::new(Ppo::new(
+            spec.ppo_config(),
+            &spec.network,
+            &obs_shape,
+            num_actions,
+            agents,
+            spec.seed,
+            options.device,
+        )),
+        Algorithm::Dqn => Box::new(Dqn::new(
+            spec.dqn_config(),
+            &spec.network,
+            &obs_shape,
+            num_actions,
+            agents,
+            spec.seed,
+            options.device,
+        )),
+    };
+    let num_envs = match spec.algorithm {
+        Algorithm::Ppo => spec.ppo_config().num_envs,
+        Algorithm::Dqn => spec.dqn_config().num_envs,
+    } as usize;
+    let steps_per_iteration = learner.env_steps_per_iteration();
+    let iterations = spec.total_env_steps.div_ceil(steps_per_iteration);
+
+    let mut state = RunState {
+        spec: spec.clone(),
+        iteration: 0,
+        env_steps: 0,
+        episodes: 0,
+        window: VecDeque::new(),
+        wall_seconds: 0.0,
+        target_reached: None,
+        checkpoint_paths: Vec::new(),
+        parent_model: None,
+        warm_start: None,
+    };
+    if let Some((path, name)) = &options.warm_start {
+        state.warm_start = Some(warm_start(learner.as_mut(), path)?);
+        state.parent_model = Some(name.clone());
+    }
+    if let Some(path) = &options.resume {
+        state = resume(learner.as_mut(), path, spec)?;
+    }
+
+    let mut runner = EnvRunner::new(
+        env.make(num_envs, spec.seed)
+            .map_err(|e| TrainError::Spec(e.to_string()))?,
+    );
+    let started = Instant::now();
+    let elapsed = |state: &RunState| state.wall_seconds + started.elapsed().as_secs_f64();
+    let window_len = spec.return_window as usize;
+    while state.iteration < iterations && state.target_reached.is_none() {
+        if options.stop_after.is_some_and(|n| state.iteration >= n) {
+            return Ok(None);
+        }
+        if let Some(segment) = segment_start(state.iteration, spec.checkpoint_every) {
+            runner.reset(Rng::stream(spec.seed, segment).next_u64());
+        }
+        let schedule = Schedule {
+            iteration: state.iteration,
+            iterations,
+            env_steps: state.env_steps,
+            total_env_steps: spec.total_env_steps,
+        };
+        let stats = learner.iterate(&mut runner, schedule);
+        state.iteration += 1;
+        state.env_steps += steps_per_iteration;
+        for episode_return in runner.drain_finished() {
+            state.episodes += 1;
+            state.window.push_back(episode_return);
+            if state.window.len() > window_len {
+                state.window.pop_front();
+            }
+        }
+        let mean_return = window_mean(&state.window);
+        let wall_seconds = elapsed(&state);
+        if let (Some(target), Some(mean)) = (spec.target_mean_return, mean_return)
+            && state.window.len() == window_len
+            && mean >= target
+        {
+            state.target_reached = Some(TargetReached {
+                env_steps: state.env_steps,
+                wall_seconds,
+            });
+        }
+        progress.update(&ProgressLine {
+            update: state.iteration,
+            updates: iterations,
+            env_steps: state.env_steps,
+            episodes: state.episodes,
+            mean_return,
+            sps: state.env_steps as f64 / wall_seconds.max(1e-9),
+            wall_seconds,
+            stats,
+        });
+        if spec.checkpoint_every > 0
+            && state.iteration % u64::from(spec.checkpoint_every) == 0
+            && state.iteration < iterations
+            && state.target_reached.is_none()
+        {
+            let path = checkpoint_dir.join(format!("ckpt-{:06}.safetensors", state.iteration));
+            let mut saved = state.clone();
+            saved.wall_seconds = wall_seconds;
+            saved.checkpoint_paths.push(path.display().to_string());
+            write_checkpoint(learner.as_ref(), &saved, &path)?;
+            state.checkpoint_paths = saved.checkpoint_paths;
+        }
+    }
+    progress.finish();
+    let wall_seconds = elapsed(&state);
+
+    let evaluation = evaluate::evaluate(
+        learner.policy(),
+        learner.params(),
+        env,
+        ActionSelection::for_algorithm(spec.algorithm),
+        spec.eval_episodes.max(1),
+        eval_seed(spec.seed),
+        options.device,
+    )
+    .map_err(TrainError::Spec)?;
+    let model_path = options.out_dir.join(MODEL_FILE);
+    let manifest = manifest(spec, &state, Some(&evaluation), wall_seconds);
+    let model_sha256 = artifact::write(&model_path, &manifest, &learner.params().named(""), None)
+        .map_err(|e| TrainError::Io(e.to_string()))?;
+    let result = TrainResult {
+        model_cid: None,
+        model_path: model_path.display().to_string(),
+        model_sha256,
+        mean_return: evaluation.mean_return,
+        eval_episodes: evaluation.episodes,
+        train_mean_return: window_mean(&state.window),
+        env_steps: state.env_steps,
+        train_episodes: state.episodes,
+        wall_seconds,
+        sps: state.env_steps as f64 / wall_seconds.max(1e-9),
+        device: device_name(options.device),
+        target_reached: state.target_reached,
+        checkpoint_cids: Vec::new(),
+        checkpoint_paths: state.checkpoint_paths,
+        parent_model_cid: state.parent_model,
+        warm_start: state.warm_start,
+    };
+    let result_path = options.out_dir.join(RESULT_FILE);
+    let text = serde_json::to_string_pretty(&result).expect("result serializes");
+    std::fs::write(&result_path, text).map_err(|e| io(&result_path.display().to_string(), e))?;
+    Ok(Some(result))
+}
+
+/// Seed of the final evaluation: distinct from every training segment's.
+pub fn eval_seed(seed: u64) -> u64 {
+    Rng::stream(seed, u64::MAX).next_u64()
+}
+
+/// The segment that starts at `iteration`, if one does.
+fn segment_start(iteration: u64, checkpoint_every: u32) -> Option<u64> {
+    match checkpoint_every {
+        0 => (iteration == 0).then_some(0),
+        every => iteration
+            .is_multiple_of(u64::from(every))
+            .then(|| iteration / u64::from(every)),
+    }
+}
+
+fn window_mean(window: &VecDeque<f32>) -> Option<f64> {
+    (!window.is_empty()).then(|| window.iter().map(|&r| f64::from(r)).sum::<f64>() / window.len() as f64)
+}
+
+fn manifest(spec: &TrainingSpec, state: &RunState, evaluation: Option<&Evaluation>, wall_seconds: f64) -> Manifest {
+    Manifest {
+        format: artifact::FORMAT.into(),
+        environment: spec.environment.clone(),
+        algorithm: spec.algorithm,
+        network: spec.network.clone(),
+        obs_shape: spec.environment.obs_shape(),
+        num_actions: spec.environment.num_actions(),
+        metrics: Metrics {
+            mean_return: evaluation.map(|e| e.mean_return),
+            eval_episodes: evaluation.map_or(0, |e| e.episodes),
+            train_mean_return: window_mean(&state.window),
+            env_steps: state.env_steps,
+            train_episodes: state.episodes,
+            wall_seconds,
+        },
+        parent_model: state.parent_model.clone(),
+        seed: spec.seed,
+        trainer_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+fn write_checkpoint(learner: &dyn Learner, state: &RunState, path: &Path) -> Result<(), TrainError> {
+    let learner_state = learner.save_state();
+    let mut tensors = learner.params().named("");
+    tensors.extend(learner_state.tensors);
+    let values = json!({ "run": state, "learner": learner_state.values });
+    let manifest = manifest(&state.spec, state, None, state.wall_seconds);
+    artifact::write(path, &manifest, &tensors, Some(&values)).map_err(|e| TrainError::Io(e.to_string()))?;
+    Ok(())
+}
+
+fn resume(learner: &mut dyn Learner, path: &Path, spec: &TrainingSpec) -> Result<RunState, TrainError> {
+    let bad = |message: String| TrainError::Spec(format!("cannot resume from {}: {message}", path.display()));
+    let art = artifact::read(path).map_err(|e| TrainError::Spec(e.to_string()))?;
+    let values = art
+        .checkpoint
+        .ok_or_else(|| bad("it is a model, not a checkpoint".into()))?;
+    let state: RunState =
+        serde_json::from_value(values["run"].clone()).map_err(|e| bad(format!("bad run state: {e}")))?;
+    if &state.spec != spec {
+        return Err(bad("it was written for a different task spec".into()));
+    }
+    let names: Vec<String> = learner.params().entries().iter().map(|e| e.name.clone()).collect();
+    for name in names {
+        let tensor = art
+            .tensors
+            .get(&name)
+            .ok_or_else(|| bad(format!("lacks tensor `{name}`")))?;
+        if !learner.params_mut().load_named(&name, tensor) {
+            return Err(bad(format!("tensor `{name}` has the wrong shape")));
+        }
+    }
+    learner.restore_state(&art.tensors, &values["learner"]).map_err(bad)?;
+    Ok(state)
+}
+
+fn warm_start(learner: &mut dyn Learner, path: &Path) -> Result<WarmStart, TrainError> {
+    let art = artifact::read(path).map_err(|e| TrainError::Spec(format!("warm start: {e}")))?;
+    let total = learner.params().entries().len();
+    let mut reused = 0;
+    for (name, tensor) in &art.tensors {
+        if !name.starts_with("train.") && learner.params_mut().load_named(name, tensor) {
+            reused += 1;
+        }
+    }
+    if reused == 0 {
+        return Err(TrainError::Spec(format!(
+            "warm start: {} shares no tensor with this network (it was trained on {} with observations {:?} and {} actions)",
+            path.display(),
+            art.manifest.environment.kind_name(),
+            art.manifest.obs_shape,
+            art.manifest.num_actions,
+        )));
+    }
+    learner.params_loaded();
+    Ok(WarmStart { reused, total })
+}
