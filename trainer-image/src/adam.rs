@@ -80,14 +80,15 @@ impl Adam {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::Init;
     use crate::params::ParamBuilder;
-    use tch::{Device, nn::Init};
+    use tch::Device;
 
     #[test]
     fn minimizes_a_quadratic() {
         let mut b = ParamBuilder::default();
         b.add("x".into(), vec![2], Init::Const(3.0));
-        let store = b.build(Device::Cpu);
+        let store = b.build(Device::Cpu, 0);
         let mut adam = Adam::new(&store);
         for _ in 0..500 {
             let x = &store.leaves()[0];
@@ -102,7 +103,7 @@ mod tests {
     fn clips_the_global_norm() {
         let mut b = ParamBuilder::default();
         b.add("x".into(), vec![1], Init::Const(0.0));
-        let store = b.build(Device::Cpu);
+        let store = b.build(Device::Cpu, 0);
         let mut adam = Adam::new(&store);
         let loss = &store.leaves()[0] * 1000.0;
         adam.minimize(&store, &loss.sum(Kind::Float), 0.1, 0.5);

@@ -104,7 +104,7 @@ impl Replay {
 }
 
 impl Dqn {
-    /// A fresh learner: weights from torch's generator (seed it first), exploration from `seed`.
+    /// A fresh learner: weights and exploration seeded from `seed`.
     pub fn new(
         config: DqnConfig,
         network: &NetworkConfig,
@@ -116,7 +116,7 @@ impl Dqn {
     ) -> Self {
         let mut builder = ParamBuilder::default();
         let q = Network::declare(&mut builder, "policy", obs_shape, network, num_actions, 1.0);
-        let params = builder.build(device);
+        let params = builder.build(device, seed);
         let num_envs = config.num_envs as usize;
         let obs_len = obs_shape.iter().product();
         Self {

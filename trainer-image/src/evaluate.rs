@@ -52,7 +52,7 @@ impl Policy {
         let m: &Manifest = &art.manifest;
         let mut builder = ParamBuilder::default();
         let network = Network::declare(&mut builder, "policy", &m.obs_shape, &m.network, m.num_actions, 1.0);
-        let mut params = builder.build(device);
+        let mut params = builder.build(device, 0);
         let names: Vec<String> = params.entries().iter().map(|e| e.name.clone()).collect();
         for name in names {
             let tensor = art

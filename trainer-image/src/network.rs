@@ -7,9 +7,9 @@
 //! gain on the output layer (0.01 for policy logits, 1 for values).
 
 use drlaas_crds::{Activation, NetworkConfig};
-use tch::{Tensor, nn::Init};
+use tch::Tensor;
 
-use crate::params::ParamBuilder;
+use crate::params::{Init, ParamBuilder};
 
 #[derive(Debug, Clone, Copy)]
 enum Layer {
@@ -121,12 +121,11 @@ mod tests {
 
     #[test]
     fn mlp_and_cnn_shapes() {
-        tch::manual_seed(1);
         let config = NetworkConfig::default();
         let mut params = ParamBuilder::default();
         let mlp = Network::declare(&mut params, "policy", &[4], &config, 2, 0.01);
         let cnn = Network::declare(&mut params, "value", &[3, 9, 9], &config, 1, 1.0);
-        let store = params.build(Device::Cpu);
+        let store = params.build(Device::Cpu, 1);
         let names: Vec<&str> = store.entries().iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             &names[..6],

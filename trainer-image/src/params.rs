@@ -7,7 +7,8 @@
 //! the backward pass). Names (`policy.0.weight`, `value.2.bias`, ...) are kept for the artifact and for
 //! warm starts.
 
-use tch::{Device, Kind, Tensor, nn::Init};
+use drlaas_envs::Rng;
+use tch::{Device, Kind, Tensor};
 
 /// One named parameter: where it lives in the flat buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,19 @@ impl ParamEntry {
     pub fn numel(&self) -> i64 {
         self.shape.iter().product()
     }
+}
+
+/// How a parameter starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// A (semi-)orthogonal matrix scaled by `gain` (Saxe et al. 2014), over the first dimension against
+    /// the others.
+    Orthogonal {
+        /// Scale of the matrix.
+        gain: f64,
+    },
+    /// Every element equal to this.
+    Const(f64),
 }
 
 /// Collects parameter declarations before the flat buffer is allocated.
@@ -49,14 +63,17 @@ impl ParamBuilder {
         self.entries.len() - 1
     }
 
-    /// Allocates and initializes the buffer on the CPU (so the same seed gives the same weights on any
-    /// device), then moves it to `device`. Uses torch's global generator: seed it first.
-    pub fn build(self, device: Device) -> ParamStore {
+    /// Allocates and initializes the buffer on the CPU from `seed`, then moves it to `device`.
+    ///
+    /// The random numbers come from our own generator, not torch's global one, so the same seed gives
+    /// the same weights on every device and whatever else runs in the process.
+    pub fn build(self, device: Device, seed: u64) -> ParamStore {
+        let mut rng = Rng::stream(seed, 0x494e_4954);
         let parts: Vec<Tensor> = self
             .entries
             .iter()
             .zip(&self.inits)
-            .map(|(e, &init)| tch::nn::init(init, &e.shape, Device::Cpu).flatten(0, -1))
+            .map(|(e, &init)| initial_values(init, &e.shape, &mut rng))
             .collect();
         let flat = if parts.is_empty() {
             Tensor::zeros([0], (Kind::Float, Device::Cpu))
@@ -78,6 +95,30 @@ impl ParamBuilder {
             flat,
             leaves,
             entries: self.entries,
+        }
+    }
+}
+
+/// Flat initial values of one parameter.
+fn initial_values(init: Init, shape: &[i64], rng: &mut Rng) -> Tensor {
+    let numel: i64 = shape.iter().product();
+    match init {
+        Init::Const(value) => Tensor::full([numel], value, (Kind::Float, Device::Cpu)),
+        Init::Orthogonal { gain } => {
+            let rows = shape[0];
+            let cols = numel / rows.max(1);
+            let normal: Vec<f32> = (0..numel).map(|_| rng.normal_f32()).collect();
+            let mut a = Tensor::from_slice(&normal).view([rows, cols]);
+            if rows < cols {
+                a = a.tr();
+            }
+            let (q, r) = Tensor::linalg_qr(&a, "reduced");
+            // Fixing the signs by R's diagonal makes Q uniformly distributed (Mezzadri 2007).
+            let mut q = q * r.diag(0).sign();
+            if rows < cols {
+                q = q.tr();
+            }
+            (q * gain).contiguous().view([numel])
         }
     }
 }
@@ -106,7 +147,18 @@ impl ParamStore {
     /// Gradient of `loss` with respect to every parameter, as one flat tensor laid out like the buffer.
     pub fn gradient(&self, loss: &Tensor) -> Tensor {
         let grads = Tensor::run_backward(&[loss], &self.leaves, false, false);
-        let flat: Vec<Tensor> = grads.iter().map(|g| g.flatten(0, -1)).collect();
+        // A parameter the loss does not touch gets an undefined gradient: count it as zero.
+        let flat: Vec<Tensor> = grads
+            .iter()
+            .zip(&self.leaves)
+            .map(|(g, leaf)| {
+                if g.defined() {
+                    g.flatten(0, -1)
+                } else {
+                    leaf.zeros_like().flatten(0, -1)
+                }
+            })
+            .collect();
         Tensor::cat(&flat, 0)
     }
 
@@ -164,12 +216,17 @@ mod tests {
 
     #[test]
     fn views_alias_the_flat_buffer_and_names_round_trip() {
-        tch::manual_seed(0);
         let mut b = ParamBuilder::default();
         let w = b.add("policy.0.weight".into(), vec![3, 2], Init::Orthogonal { gain: 1.0 });
         let bias = b.add("policy.0.bias".into(), vec![3], Init::Const(0.5));
-        let mut store = b.build(Device::Cpu);
+        let mut store = b.build(Device::Cpu, 0);
         assert_eq!(store.flat().size(), vec![9]);
+        // Orthogonal: WᵀW = I for the 3×2 weight.
+        let weight = &store.leaves()[w];
+        let gram = Vec::<f32>::try_from(weight.tr().matmul(weight).flatten(0, -1)).unwrap();
+        for (got, want) in gram.iter().zip([1.0, 0.0, 0.0, 1.0]) {
+            assert!((got - want).abs() < 1e-5, "{gram:?}");
+        }
         let leaves = store.leaves();
         assert_eq!(leaves[w].size(), vec![3, 2]);
         assert!(leaves[w].requires_grad());

@@ -51,7 +51,7 @@ struct Rollout {
 }
 
 impl Ppo {
-    /// A fresh learner: weights from torch's generator (seed it first), sampling from `seed`.
+    /// A fresh learner: weights and sampling seeded from `seed`.
     pub fn new(
         config: PpoConfig,
         network: &NetworkConfig,
@@ -64,7 +64,7 @@ impl Ppo {
         let mut builder = ParamBuilder::default();
         let policy = Network::declare(&mut builder, "policy", obs_shape, network, num_actions, 0.01);
         let value = Network::declare(&mut builder, "value", obs_shape, network, 1, 1.0);
-        let params = builder.build(device);
+        let params = builder.build(device, seed);
         let adam = Adam::new(&params);
         let num_envs = config.num_envs as usize;
         let rows = num_envs * agents;

@@ -153,7 +153,6 @@ pub fn train(
 
     let env = &spec.environment;
     let (obs_shape, num_actions, agents) = (env.obs_shape(), env.num_actions(), env.agents());
-    tch::manual_seed(spec.seed as i64);
     let mut learner: Box<dyn Learner> = match spec.algorithm {
         Algorithm::Ppo => Box::new(Ppo::new(
             spec.ppo_config(),
