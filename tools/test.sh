@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The test command of the README: contract tests (forge: unit, fuzz, invariant) and the Rust tests of
-# every crate, each crate on its own so a failure names it. Installs the pinned tools first if needed.
+# every crate, each crate on its own so a failure names it. Installs the pinned tools (npm tools, the
+# torch venv libtorch comes from) first if needed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 tools/setup.sh
+# shellcheck source=tools/torch-env.sh
+source tools/torch-env.sh
 
 echo "== forge test (chain/contracts)"
 (cd chain && ../tools/node_modules/.bin/forge test)
 
-for crate in drlaas-chain drlaas-envs; do
+for crate in drlaas-chain drlaas-crds drlaas-envs drlaas-trainer; do
   echo "== cargo test -p $crate"
   cargo test -p "$crate"
 done

@@ -204,7 +204,7 @@ impl Learner for Dqn {
             epsilon = self.epsilon(env_steps, schedule.total_env_steps);
             tch::no_grad(|| {
                 let views = self.params.leaves();
-                let q = self.q.forward(&views, &runner.obs_tensor(self.device));
+                let q = self.q.forward(views, &runner.obs_tensor(self.device));
                 q.to_device(Device::Cpu)
                     .copy_data(&mut self.q_values, rows * self.num_actions);
             });

@@ -143,9 +143,9 @@ mod tests {
         assert_eq!(first_hidden.shape, vec![64, 32 * 5 * 5]);
 
         let views = store.leaves();
-        let out = mlp.forward(&views, &Tensor::zeros([5, 4], (Kind::Float, Device::Cpu)));
+        let out = mlp.forward(views, &Tensor::zeros([5, 4], (Kind::Float, Device::Cpu)));
         assert_eq!(out.size(), vec![5, 2]);
-        let out = cnn.forward(&views, &Tensor::ones([7, 3 * 9 * 9], (Kind::Float, Device::Cpu)));
+        let out = cnn.forward(views, &Tensor::ones([7, 3 * 9 * 9], (Kind::Float, Device::Cpu)));
         assert_eq!(out.size(), vec![7, 1]);
     }
 }

@@ -102,8 +102,8 @@ impl Ppo {
         let r = &mut self.rollout;
         for t in 0..self.config.num_steps as usize {
             let obs = runner.obs_tensor(self.device);
-            let logits = self.policy.forward(&views, &obs);
-            let values = self.value.forward(&views, &obs);
+            let logits = self.policy.forward(views, &obs);
+            let values = self.value.forward(views, &obs);
             logits.to_device(Device::Cpu).copy_data(&mut r.logits, rows * actions);
             values
                 .to_device(Device::Cpu)
@@ -129,15 +129,11 @@ impl Ppo {
         let (gamma, lambda) = (self.config.gamma as f32, self.config.gae_lambda as f32);
         let r = &self.rollout;
         let mut advantages = vec![0.0; rows * steps];
-        for row in 0..rows {
+        for (row, &bootstrap) in next_values.iter().enumerate().take(rows) {
             let mut last = 0.0;
             for t in (0..steps).rev() {
                 let i = t * rows + row;
-                let next_value = if t + 1 == steps {
-                    next_values[row]
-                } else {
-                    r.values[i + rows]
-                };
+                let next_value = if t + 1 == steps { bootstrap } else { r.values[i + rows] };
                 let nonterminal = 1.0 - r.dones[i];
                 let delta = r.rewards[i] + gamma * next_value * nonterminal - r.values[i];
                 last = delta + gamma * lambda * nonterminal * last;
@@ -279,7 +275,7 @@ impl Learner for Ppo {
         self.collect(runner);
         let next_values = tch::no_grad(|| {
             let views = self.params.leaves();
-            to_vec(&self.value.forward(&views, &runner.obs_tensor(self.device)))
+            to_vec(&self.value.forward(views, &runner.obs_tensor(self.device)))
         });
         let (advantages, returns) = self.advantages(&next_values);
         self.learn(&advantages, &returns, learning_rate)

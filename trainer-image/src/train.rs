@@ -252,7 +252,7 @@ pub fn train(
             stats,
         });
         if spec.checkpoint_every > 0
-            && state.iteration % u64::from(spec.checkpoint_every) == 0
+            && state.iteration.is_multiple_of(u64::from(spec.checkpoint_every))
             && state.iteration < iterations
             && state.target_reached.is_none()
         {
