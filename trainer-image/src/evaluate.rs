@@ -109,6 +109,8 @@ pub enum ActionSelection {
     /// A sample from softmax(logits), seeded (stochastic policies: PPO's argmax can loop forever in a
     /// maze that its sampled policy clears).
     Sample,
+    /// Uniformly random actions, ignoring the network: the baseline to compare a model with.
+    Random,
 }
 
 impl ActionSelection {
@@ -131,6 +133,9 @@ pub fn evaluate(
     seed: u64,
     device: Device,
 ) -> Result<Evaluation, String> {
+    if selection == ActionSelection::Random {
+        return evaluate_random(environment, episodes, seed);
+    }
     let num_actions = environment.num_actions();
     let mut outputs = Vec::new();
     let mut rng = Rng::stream(seed, 0x4556_414c);
@@ -145,6 +150,7 @@ pub fn evaluate(
             runner.actions[row] = match selection {
                 ActionSelection::Greedy => argmax(row_outputs),
                 ActionSelection::Sample => sample(row_outputs, &mut rng).0,
+                ActionSelection::Random => unreachable!("handled by evaluate_random"),
             } as u32;
         }
     })

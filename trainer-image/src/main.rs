@@ -1,7 +1,8 @@
 //! `drlaas-trainer`: the command a trainer pod or local process runs (DESIGN §5).
 //!
 //! Exit codes: 0 the model was stored; 2 the input is wrong (task spec, arguments, an incompatible
-//! warm-start model or checkpoint): retrying will not help; 1 anything else (I/O, a crash): a retry
+//! warm-start model or checkpoint): retrying will not help; 3 stopped early on purpose
+//! (`--stop-after-updates`), resume from the last checkpoint; 1 anything else (I/O, a crash): a retry
 //! may. On failure the termination log holds `{"error": ...}`.
 
 use std::io::IsTerminal;
@@ -68,7 +69,8 @@ enum Command {
         /// Evaluation seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// How actions are chosen; default: sample for PPO models, greedy for DQN models.
+        /// How actions are chosen; default: sample for PPO models, greedy for DQN models; `random` gives
+        /// the baseline on the model's environment.
         #[arg(long, value_enum)]
         policy: Option<ActionSelection>,
         #[command(flatten)]

@@ -186,3 +186,48 @@ fn cuda_request_without_a_gpu_is_an_input_error() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("no CUDA device is visible"));
 }
+
+#[test]
+fn stop_early_then_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = write_spec(
+        dir.path(),
+        r#"{"environment": {"kind": "cartpole"}, "ppo": {"numEnvs": 2, "numSteps": 8}, "totalEnvSteps": 160,
+            "checkpointEvery": 2, "evalEpisodes": 1}"#,
+    );
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let stopped = trainer(&[
+        "train",
+        "--task",
+        &task,
+        "--out",
+        out,
+        "--stop-after-updates",
+        "5",
+        "--progress",
+        "none",
+    ]);
+    assert_eq!(stopped.status.code(), Some(3), "stopped on purpose is not success");
+    assert!(!Path::new(out).join("model.safetensors").exists());
+    let checkpoint = format!("{out}/checkpoints/ckpt-000004.safetensors");
+    let resumed = trainer(&[
+        "train",
+        "--task",
+        &task,
+        "--out",
+        out,
+        "--resume",
+        &checkpoint,
+        "--progress",
+        "none",
+    ]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let result: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(result["envSteps"], 160);
+    assert_eq!(
+        result["checkpointPaths"].as_array().unwrap().len(),
+        4,
+        "updates 2, 4, 6, 8 of 10"
+    );
+}
