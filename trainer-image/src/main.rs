@@ -185,11 +185,13 @@ fn run(command: Command) -> Result<(), Failure> {
                 ProgressMode::None => Box::new(Silent),
             };
             let Some(result) = train::train(&spec, &options, sink.as_mut())? else {
-                eprintln!(
-                    "stopped after {} updates as asked; resume from the last checkpoint",
-                    stop_after_updates.unwrap_or(0)
-                );
-                return Ok(());
+                return Err(Failure {
+                    code: 3,
+                    message: format!(
+                        "stopped after {} updates as asked, no model written; resume from the last checkpoint",
+                        stop_after_updates.unwrap_or(0)
+                    ),
+                });
             };
             if let Some(path) = termination_log {
                 std::fs::write(&path, termination_summary(&result))
