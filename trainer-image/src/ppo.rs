@@ -6,8 +6,9 @@
 //! Hyperparameters: [`PpoConfig`]. Every agent row of a multi-agent environment is one sample of the
 //! shared policy, so `numEnvs × agents × numSteps` rows make a batch.
 //!
-//! Speed on a CPU comes from doing little per step: one forward pass per network for the whole vector,
-//! actions sampled in Rust from the logits (no tensor round trips), GAE in Rust, and one flat optimizer.
+//! Speed on a CPU comes from doing little per step: one policy forward pass for the whole vector,
+//! actions sampled in Rust from the logits (no tensor round trips), the rollout's values in one batched
+//! pass afterwards, GAE in Rust, and one flat optimizer.
 
 use std::collections::HashMap;
 
@@ -94,7 +95,8 @@ impl Ppo {
         }
     }
 
-    /// Steps the environments `numSteps` times with the current policy.
+    /// Steps the environments `numSteps` times with the current policy. Values are not computed here:
+    /// [`Ppo::evaluate_values`] does the whole rollout in one batched pass afterwards.
     fn collect(&mut self, runner: &mut EnvRunner) {
         let (rows, obs_len, actions) = (self.rows, self.obs_len, self.num_actions);
         let _guard = tch::no_grad_guard();
@@ -103,11 +105,7 @@ impl Ppo {
         for t in 0..self.config.num_steps as usize {
             let obs = runner.obs_tensor(self.device);
             let logits = self.policy.forward(views, &obs);
-            let values = self.value.forward(views, &obs);
             logits.to_device(Device::Cpu).copy_data(&mut r.logits, rows * actions);
-            values
-                .to_device(Device::Cpu)
-                .copy_data(&mut r.values[t * rows..(t + 1) * rows], rows);
             r.obs[t * rows * obs_len..(t + 1) * rows * obs_len].copy_from_slice(&runner.obs);
             for row in 0..rows {
                 let (action, logprob) = sample(&r.logits[row * actions..(row + 1) * actions], &mut self.rng);
@@ -121,6 +119,21 @@ impl Ppo {
                 r.dones[t * rows + row] = f32::from(u8::from(runner.dones[row]));
             }
         }
+    }
+
+    /// Values of every rollout observation (into the rollout) and of the observation after the last
+    /// step (returned, for bootstrapping), in one forward pass.
+    fn evaluate_values(&mut self, runner: &EnvRunner) -> Vec<f32> {
+        let n = self.rollout.values.len();
+        let obs = Tensor::cat(
+            &[Tensor::from_slice(&self.rollout.obs), Tensor::from_slice(&runner.obs)],
+            0,
+        )
+        .view([(n + self.rows) as i64, self.obs_len as i64])
+        .to_device(self.device);
+        let values = tch::no_grad(|| to_vec(&self.value.forward(self.params.leaves(), &obs)));
+        self.rollout.values.copy_from_slice(&values[..n]);
+        values[n..].to_vec()
     }
 
     /// Generalized advantage estimates and returns, bootstrapped from the value of the final observation.
@@ -273,10 +286,7 @@ impl Learner for Ppo {
             self.config.learning_rate
         };
         self.collect(runner);
-        let next_values = tch::no_grad(|| {
-            let views = self.params.leaves();
-            to_vec(&self.value.forward(views, &runner.obs_tensor(self.device)))
-        });
+        let next_values = self.evaluate_values(runner);
         let (advantages, returns) = self.advantages(&next_values);
         self.learn(&advantages, &returns, learning_rate)
     }
