@@ -37,21 +37,23 @@ impl Adam {
     pub fn minimize(&mut self, store: &ParamStore, loss: &Tensor, lr: f64, max_grad_norm: f64) {
         let mut grad = store.gradient(loss);
         let flat = store.flat().shallow_clone();
+        // Written to launch few kernels (each costs microseconds of overhead on small networks).
         tch::no_grad(|| {
-            let norm = grad.norm();
-            let scale = (max_grad_norm / (&norm + 1e-6)).clamp_max(1.0);
-            grad *= &scale;
+            // Clip: scale = max / max(‖g‖, max), i.e. min(1, max / ‖g‖).
+            let scale = grad.norm().clamp_min(max_grad_norm).reciprocal() * max_grad_norm;
+            grad *= scale;
             self.step += 1;
             let t = self.step as i32;
-            self.m *= self.beta1;
-            self.m += &grad * (1.0 - self.beta1);
-            self.v *= self.beta2;
-            self.v += grad.square() * (1.0 - self.beta2);
+            let _ = self.m.lerp_(&grad, 1.0 - self.beta1);
+            let _ = self.v.g_mul_scalar_(self.beta2);
+            let _ = self.v.addcmul_(&grad, &(&grad * (1.0 - self.beta2)));
             let bias1 = 1.0 - self.beta1.powi(t);
             let bias2 = 1.0 - self.beta2.powi(t);
-            let denom = (&self.v / bias2).sqrt() + self.eps;
+            let mut denom = self.v.sqrt();
+            let _ = denom.g_div_scalar_(bias2.sqrt());
+            let _ = denom.g_add_scalar_(self.eps);
             let mut params = flat;
-            params -= &self.m / denom * (lr / bias1);
+            let _ = params.addcdiv_(&(&self.m * (-lr / bias1)), &denom);
         });
     }
 

@@ -219,12 +219,20 @@ impl Learner for Dqn {
             runner.step();
             for row in 0..rows {
                 let span = row * obs_len..(row + 1) * obs_len;
+                // A time limit is not a terminal state: bootstrap. The state it would have reached was
+                // replaced by the next episode's first observation, so the last state stands in for it.
+                let truncated = runner.truncated()[row];
+                let next = if truncated {
+                    &obs_before[span.clone()]
+                } else {
+                    &runner.obs[span.clone()]
+                };
                 self.replay.push(
-                    &obs_before[span.clone()],
+                    &obs_before[span],
                     runner.actions[row],
                     runner.rewards[row],
-                    &runner.obs[span],
-                    runner.dones[row],
+                    next,
+                    runner.dones[row] && !truncated,
                 );
             }
             let before = env_steps;

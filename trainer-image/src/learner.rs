@@ -68,6 +68,11 @@ impl EnvRunner {
             .step(&self.actions, &mut self.obs, &mut self.rewards, &mut self.dones);
     }
 
+    /// Rows whose last step hit the horizon rather than a terminal state (see [`VecEnv::truncated`]).
+    pub fn truncated(&self) -> &[bool] {
+        self.env.truncated()
+    }
+
     /// Returns of the episodes that finished since the last call.
     pub fn drain_finished(&mut self) -> Vec<f32> {
         self.env.drain_finished().iter().map(|e| e.episode_return).collect()

@@ -47,6 +47,7 @@ struct Rollout {
     logprobs: Vec<f32>,
     rewards: Vec<f32>,
     dones: Vec<f32>,
+    truncated: Vec<bool>,
     values: Vec<f32>,
     logits: Vec<f32>,
 }
@@ -78,6 +79,7 @@ impl Ppo {
                 logprobs: vec![0.0; n],
                 rewards: vec![0.0; n],
                 dones: vec![0.0; n],
+                truncated: vec![false; n],
                 values: vec![0.0; n],
                 logits: vec![0.0; rows * num_actions],
             },
@@ -118,6 +120,7 @@ impl Ppo {
                 r.rewards[t * rows + row] = runner.rewards[row];
                 r.dones[t * rows + row] = f32::from(u8::from(runner.dones[row]));
             }
+            r.truncated[t * rows..(t + 1) * rows].copy_from_slice(runner.truncated());
         }
     }
 
@@ -147,9 +150,15 @@ impl Ppo {
             for t in (0..steps).rev() {
                 let i = t * rows + row;
                 let next_value = if t + 1 == steps { bootstrap } else { r.values[i + rows] };
-                let nonterminal = 1.0 - r.dones[i];
-                let delta = r.rewards[i] + gamma * next_value * nonterminal - r.values[i];
-                last = delta + gamma * lambda * nonterminal * last;
+                if r.truncated[i] {
+                    // The time limit cut the episode; the state it would have reached was replaced by
+                    // the next episode's first observation, so bootstrap from the last state's value.
+                    last = r.rewards[i] + (gamma - 1.0) * r.values[i];
+                } else {
+                    let nonterminal = 1.0 - r.dones[i];
+                    let delta = r.rewards[i] + gamma * next_value * nonterminal - r.values[i];
+                    last = delta + gamma * lambda * nonterminal * last;
+                }
                 advantages[i] = last;
             }
         }
@@ -392,5 +401,9 @@ mod tests {
         // t=2: δ = 1 + .5·8 − 4 = 1; t=1 (terminal): δ = 1 − 2 = −1; t=0: δ = 1 + .5·2 − 0 = 2, A = 2 + .25·(−1).
         assert_eq!(adv, vec![1.75, -1.0, 1.0]);
         assert_eq!(ret, vec![1.75, 1.0, 5.0]);
+        // The same episode end as a time limit: t=1 bootstraps from its own value, δ = 1 + (.5 − 1)·2 = 0.
+        ppo.rollout.truncated = vec![false, true, false];
+        let (adv, _) = ppo.advantages(&[8.0]);
+        assert_eq!(adv, vec![2.0, 0.0, 1.0]);
     }
 }

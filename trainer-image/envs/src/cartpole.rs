@@ -30,6 +30,7 @@ pub struct CartPole {
     theta: Vec<f64>,
     theta_dot: Vec<f64>,
     steps: Vec<u32>,
+    truncated: Vec<bool>,
     rngs: Vec<Rng>,
     finished: Vec<EpisodeStats>,
 }
@@ -44,6 +45,7 @@ impl CartPole {
             theta: vec![0.0; num_envs],
             theta_dot: vec![0.0; num_envs],
             steps: vec![0; num_envs],
+            truncated: vec![false; num_envs],
             rngs: Vec::new(),
             finished: Vec::new(),
         };
@@ -55,6 +57,7 @@ impl CartPole {
         let n = self.x.len();
         self.rngs = (0..n).map(|i| Rng::stream(seed, i as u64)).collect();
         self.finished.clear();
+        self.truncated.fill(false);
         for i in 0..n {
             self.reset_one(i);
         }
@@ -125,6 +128,7 @@ impl VecEnv for CartPole {
             let done = terminated || self.steps[i] >= self.horizon;
             rewards[i] = 1.0;
             dones[i] = done;
+            self.truncated[i] = done && !terminated;
             if done {
                 // Reward is 1 per step, so the return equals the length.
                 let length = self.steps[i];
@@ -136,6 +140,10 @@ impl VecEnv for CartPole {
             }
             self.write_obs(i, obs);
         }
+    }
+
+    fn truncated(&self) -> &[bool] {
+        &self.truncated
     }
 
     fn drain_finished(&mut self) -> Vec<EpisodeStats> {
@@ -186,6 +194,28 @@ mod tests {
         let eps = run_random(&mut CartPole::new(4, 5, 1), 100, 2);
         assert!(!eps.is_empty());
         assert!(eps.iter().all(|e| e.length == 5));
+    }
+
+    #[test]
+    fn truncation_is_flagged_apart_from_termination() {
+        let mut env = CartPole::new(2, 5, 1);
+        let mut obs = vec![0.0; 8];
+        env.reset(1, &mut obs);
+        let (mut rewards, mut dones) = (vec![0.0; 2], vec![false; 2]);
+        for step in 1..=5 {
+            env.step(&[0, 1], &mut obs, &mut rewards, &mut dones);
+            assert_eq!(dones, [step == 5; 2]);
+            assert_eq!(env.truncated(), [step == 5; 2]);
+        }
+        // Always pushing right makes the pole fall long before step 500: terminated, not truncated.
+        let mut env = CartPole::new(1, 500, 1);
+        let mut obs = vec![0.0; 4];
+        env.reset(1, &mut obs);
+        let (mut rewards, mut dones) = (vec![0.0], vec![false]);
+        while !dones[0] {
+            env.step(&[1], &mut obs, &mut rewards, &mut dones);
+        }
+        assert_eq!(env.truncated(), [false]);
     }
 
     #[test]

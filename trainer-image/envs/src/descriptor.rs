@@ -573,4 +573,23 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn grid_horizon_is_a_truncation_for_every_agent_row() {
+        let d: EnvDescriptor =
+            serde_json::from_str(r#"{"kind": "maze-cleaning", "grid": 8, "agents": 2, "horizon": 3}"#).unwrap();
+        let mut env = d.make(2, 4).unwrap();
+        let rows = 4;
+        let mut obs = vec![0.0; rows * crate::obs_len(env.as_ref())];
+        env.reset(4, &mut obs);
+        let (mut rewards, mut dones) = (vec![0.0; rows], vec![false; rows]);
+        for step in 1..=3 {
+            env.step(&[0; 4], &mut obs, &mut rewards, &mut dones);
+            assert_eq!(
+                env.truncated(),
+                [step == 3; 4],
+                "an 8x8 maze is not clean after {step} steps"
+            );
+        }
+    }
 }

@@ -65,6 +65,7 @@ pub struct GridVec<E: GridEpisode> {
     cfg: E::Config,
     pub(crate) envs: Vec<E>,
     scratch: Vec<usize>,
+    truncated: Vec<bool>,
     finished: Vec<EpisodeStats>,
 }
 
@@ -85,6 +86,7 @@ impl<E: GridEpisode> GridVec<E> {
             cfg,
             envs: vec![proto; num_envs],
             scratch: Vec::new(),
+            truncated: vec![false; num_envs * agents],
             finished: Vec::new(),
         };
         env.reseed(seed);
@@ -93,6 +95,7 @@ impl<E: GridEpisode> GridVec<E> {
 
     fn reseed(&mut self, seed: u64) {
         self.finished.clear();
+        self.truncated.fill(false);
         for (i, s) in self.envs.iter_mut().enumerate() {
             *s.rng_mut() = Rng::stream(seed, i as u64);
             s.reset(self.dims, &self.cfg, &mut self.scratch);
@@ -146,7 +149,8 @@ impl<E: GridEpisode> VecEnv for GridVec<E> {
             episode.ret += reward;
             let done = terminated || episode.steps >= self.horizon;
             rewards[rows.clone()].fill(reward);
-            dones[rows].fill(done);
+            dones[rows.clone()].fill(done);
+            self.truncated[rows].fill(done && !terminated);
             if done {
                 self.finished.push(EpisodeStats {
                     episode_return: episode.ret,
@@ -158,6 +162,10 @@ impl<E: GridEpisode> VecEnv for GridVec<E> {
             }
             s.write_obs(d, out);
         }
+    }
+
+    fn truncated(&self) -> &[bool] {
+        &self.truncated
     }
 
     fn drain_finished(&mut self) -> Vec<EpisodeStats> {

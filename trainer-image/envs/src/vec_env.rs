@@ -38,6 +38,10 @@ pub trait VecEnv: Send + std::fmt::Debug {
     /// truncated) are reset automatically: `obs` then holds the new episode's first observation and
     /// `dones` marks every agent row of that environment.
     fn step(&mut self, actions: &[u32], obs: &mut [f32], rewards: &mut [f32], dones: &mut [bool]);
+    /// For every agent row, whether the last [`VecEnv::step`] ended its episode at the horizon rather
+    /// than by reaching a terminal state. Learners bootstrap the value of such an episode's last state
+    /// instead of treating it as worth nothing (a time limit is not part of the task).
+    fn truncated(&self) -> &[bool];
     /// Team return and length of every episode that finished since the last call.
     fn drain_finished(&mut self) -> Vec<EpisodeStats>;
 }
