@@ -10,14 +10,12 @@ use std::collections::HashMap;
 
 use drlaas_crds::{DqnConfig, NetworkConfig};
 use drlaas_envs::Rng;
-use serde_json::json;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::adam::Adam;
 use crate::learner::{EnvRunner, Learner, LearnerState, Schedule, UpdateStats, take, to_vec};
 use crate::network::Network;
 use crate::params::{ParamBuilder, ParamStore};
-use crate::ppo::rng_from_json;
 
 /// Vector steps in one iteration (one progress line, the unit of `checkpointEvery`).
 pub const VECTOR_STEPS_PER_ITERATION: u64 = 128;
@@ -277,35 +275,25 @@ impl Learner for Dqn {
     }
 
     fn save_state(&self) -> LearnerState {
-        let (m, v, step) = self.adam.state();
+        let mut state = LearnerState::of_optimizer(&self.adam, &self.rng);
         let r = &self.replay;
         let n = r.len as i64;
         let rows = |data: &[f32], width: usize| Tensor::from_slice(&data[..r.len * width]).view([n, width as i64]);
-        LearnerState {
-            tensors: vec![
-                ("train.adam.m".into(), m),
-                ("train.adam.v".into(), v),
-                ("train.target".into(), self.target.to_device(Device::Cpu)),
-                ("train.replay.obs".into(), rows(&r.obs, r.obs_len)),
-                ("train.replay.nextObs".into(), rows(&r.next_obs, r.obs_len)),
-                ("train.replay.actions".into(), rows(&r.actions, 1)),
-                ("train.replay.rewards".into(), rows(&r.rewards, 1)),
-                ("train.replay.dones".into(), rows(&r.dones, 1)),
-            ],
-            values: json!({
-                "adamStep": step,
-                "rng": self.rng.state(),
-                "replayLen": r.len,
-                "replayNext": r.next,
-            }),
-        }
+        state.tensors.extend([
+            ("train.target".into(), self.target.to_device(Device::Cpu)),
+            ("train.replay.obs".into(), rows(&r.obs, r.obs_len)),
+            ("train.replay.nextObs".into(), rows(&r.next_obs, r.obs_len)),
+            ("train.replay.actions".into(), rows(&r.actions, 1)),
+            ("train.replay.rewards".into(), rows(&r.rewards, 1)),
+            ("train.replay.dones".into(), rows(&r.dones, 1)),
+        ]);
+        state.values["replayLen"] = r.len.into();
+        state.values["replayNext"] = r.next.into();
+        state
     }
 
     fn restore_state(&mut self, tensors: &HashMap<String, Tensor>, values: &serde_json::Value) -> Result<(), String> {
-        let step = values["adamStep"].as_u64().ok_or("checkpoint lacks adamStep")?;
-        self.adam
-            .restore(take(tensors, "train.adam.m")?, take(tensors, "train.adam.v")?, step)?;
-        self.rng = rng_from_json(&values["rng"])?;
+        self.rng = LearnerState::restore_optimizer(tensors, values, &mut self.adam)?;
         let target = take(tensors, "train.target")?;
         if target.size() != self.target.size() {
             return Err("checkpoint target network does not match the network".into());

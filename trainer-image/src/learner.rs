@@ -6,10 +6,12 @@
 
 use std::collections::HashMap;
 
-use drlaas_envs::{VecEnv, obs_len};
+use drlaas_envs::{Rng, VecEnv, obs_len};
 use serde::Serialize;
+use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
+use crate::adam::Adam;
 use crate::network::Network;
 use crate::params::ParamStore;
 
@@ -159,6 +161,33 @@ pub trait Learner: std::fmt::Debug {
     fn save_state(&self) -> LearnerState;
     /// Restores [`Learner::save_state`]'s output.
     fn restore_state(&mut self, tensors: &HashMap<String, Tensor>, values: &serde_json::Value) -> Result<(), String>;
+}
+
+impl LearnerState {
+    /// What every learner checkpoints: Adam's moments and step count, and the sampler's generator.
+    pub fn of_optimizer(adam: &Adam, rng: &Rng) -> Self {
+        let (m, v, step) = adam.state();
+        Self {
+            tensors: vec![("train.adam.m".into(), m), ("train.adam.v".into(), v)],
+            values: json!({ "adamStep": step, "rng": rng.state() }),
+        }
+    }
+
+    /// Restores what [`LearnerState::of_optimizer`] saved into `adam`; returns the generator.
+    pub fn restore_optimizer(
+        tensors: &HashMap<String, Tensor>,
+        values: &serde_json::Value,
+        adam: &mut Adam,
+    ) -> Result<Rng, String> {
+        let step = values["adamStep"].as_u64().ok_or("checkpoint lacks adamStep")?;
+        adam.restore(take(tensors, "train.adam.m")?, take(tensors, "train.adam.v")?, step)?;
+        let words: Vec<u64> =
+            serde_json::from_value(values["rng"].clone()).map_err(|e| format!("bad rng state: {e}"))?;
+        let state: [u64; 4] = words
+            .try_into()
+            .map_err(|_| "rng state must have 4 words".to_string())?;
+        Rng::from_state(state).ok_or_else(|| "rng state is all zeros".to_string())
+    }
 }
 
 /// Takes a tensor out of a checkpoint's map, with a clear error when it is missing.

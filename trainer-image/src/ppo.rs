@@ -14,11 +14,10 @@ use std::collections::HashMap;
 
 use drlaas_crds::{NetworkConfig, PpoConfig};
 use drlaas_envs::Rng;
-use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
 use crate::adam::Adam;
-use crate::learner::{EnvRunner, Learner, LearnerState, Schedule, UpdateStats, explained_variance, take, to_vec};
+use crate::learner::{EnvRunner, Learner, LearnerState, Schedule, UpdateStats, explained_variance, to_vec};
 use crate::network::Network;
 use crate::params::{ParamBuilder, ParamStore};
 
@@ -313,18 +312,11 @@ impl Learner for Ppo {
     }
 
     fn save_state(&self) -> LearnerState {
-        let (m, v, step) = self.adam.state();
-        LearnerState {
-            tensors: vec![("train.adam.m".into(), m), ("train.adam.v".into(), v)],
-            values: json!({ "adamStep": step, "rng": self.rng.state() }),
-        }
+        LearnerState::of_optimizer(&self.adam, &self.rng)
     }
 
     fn restore_state(&mut self, tensors: &HashMap<String, Tensor>, values: &serde_json::Value) -> Result<(), String> {
-        let step = values["adamStep"].as_u64().ok_or("checkpoint lacks adamStep")?;
-        self.adam
-            .restore(take(tensors, "train.adam.m")?, take(tensors, "train.adam.v")?, step)?;
-        self.rng = rng_from_json(&values["rng"])?;
+        self.rng = LearnerState::restore_optimizer(tensors, values, &mut self.adam)?;
         Ok(())
     }
 }
@@ -359,15 +351,6 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
     for i in (1..items.len()).rev() {
         items.swap(i, rng.index(i + 1));
     }
-}
-
-/// Reads an [`Rng`] state written as a JSON array of four words.
-pub fn rng_from_json(value: &serde_json::Value) -> Result<Rng, String> {
-    let words: Vec<u64> = serde_json::from_value(value.clone()).map_err(|e| format!("bad rng state: {e}"))?;
-    let state: [u64; 4] = words
-        .try_into()
-        .map_err(|_| "rng state must have 4 words".to_string())?;
-    Rng::from_state(state).ok_or_else(|| "rng state is all zeros".to_string())
 }
 
 #[cfg(test)]
