@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use drlaas_crds::{DqnConfig, NetworkConfig};
-use drlaas_envs::Rng;
+use drlaas_envs::{EnvDescriptor, Rng};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::adam::Adam;
@@ -106,12 +106,15 @@ impl Dqn {
     pub fn new(
         config: DqnConfig,
         network: &NetworkConfig,
-        obs_shape: &[usize],
-        num_actions: usize,
-        agents: usize,
+        environment: &EnvDescriptor,
         seed: u64,
         device: Device,
     ) -> Self {
+        let (obs_shape, num_actions, agents) = (
+            &environment.obs_shape(),
+            environment.num_actions(),
+            environment.agents(),
+        );
         let mut builder = ParamBuilder::default();
         let q = Network::declare(&mut builder, "policy", obs_shape, network, num_actions, 1.0);
         let params = builder.build(device, seed);
@@ -184,6 +187,10 @@ impl Dqn {
 }
 
 impl Learner for Dqn {
+    fn num_envs(&self) -> usize {
+        self.num_envs
+    }
+
     fn env_steps_per_iteration(&self) -> u64 {
         self.num_envs as u64 * VECTOR_STEPS_PER_ITERATION
     }
@@ -348,12 +355,11 @@ mod tests {
 
     #[test]
     fn epsilon_falls_linearly_then_stays() {
+        let cartpole: EnvDescriptor = serde_json::from_str(r#"{"kind": "cartpole"}"#).unwrap();
         let dqn = Dqn::new(
             DqnConfig::default(),
             &NetworkConfig::default(),
-            &[4],
-            2,
-            1,
+            &cartpole,
             0,
             Device::Cpu,
         );

@@ -145,6 +145,8 @@ pub struct LearnerState {
 
 /// An algorithm: networks, optimizer and the update rule.
 pub trait Learner: std::fmt::Debug {
+    /// Environments stepped together (each multi-agent environment adds one row per agent).
+    fn num_envs(&self) -> usize;
     /// Env steps one iteration takes (the vector steps times the number of environments).
     fn env_steps_per_iteration(&self) -> u64;
     /// Collects one iteration of experience from `runner` and learns from it.

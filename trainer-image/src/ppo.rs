@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use drlaas_crds::{NetworkConfig, PpoConfig};
-use drlaas_envs::Rng;
+use drlaas_envs::{EnvDescriptor, Rng};
 use tch::{Device, Kind, Tensor};
 
 use crate::adam::Adam;
@@ -56,12 +56,15 @@ impl Ppo {
     pub fn new(
         config: PpoConfig,
         network: &NetworkConfig,
-        obs_shape: &[usize],
-        num_actions: usize,
-        agents: usize,
+        environment: &EnvDescriptor,
         seed: u64,
         device: Device,
     ) -> Self {
+        let (obs_shape, num_actions, agents) = (
+            &environment.obs_shape(),
+            environment.num_actions(),
+            environment.agents(),
+        );
         let mut builder = ParamBuilder::default();
         let policy = Network::declare(&mut builder, "policy", obs_shape, network, num_actions, 0.01);
         let value = Network::declare(&mut builder, "value", obs_shape, network, 1, 1.0);
@@ -283,6 +286,10 @@ impl Ppo {
 }
 
 impl Learner for Ppo {
+    fn num_envs(&self) -> usize {
+        self.num_envs
+    }
+
     fn env_steps_per_iteration(&self) -> u64 {
         self.num_envs as u64 * u64::from(self.config.num_steps)
     }
@@ -357,6 +364,10 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
 mod tests {
     use super::*;
 
+    fn cartpole() -> EnvDescriptor {
+        serde_json::from_str(r#"{"kind": "cartpole"}"#).unwrap()
+    }
+
     #[test]
     fn sampling_follows_the_softmax() {
         let mut rng = Rng::new(3);
@@ -376,7 +387,7 @@ mod tests {
             gae_lambda: 0.5,
             ..PpoConfig::default()
         };
-        let mut ppo = Ppo::new(config, &NetworkConfig::default(), &[1], 2, 1, 0, Device::Cpu);
+        let mut ppo = Ppo::new(config, &NetworkConfig::default(), &cartpole(), 0, Device::Cpu);
         ppo.rollout.rewards = vec![1.0, 1.0, 1.0];
         ppo.rollout.values = vec![0.0, 2.0, 4.0];
         ppo.rollout.dones = vec![0.0, 1.0, 0.0];

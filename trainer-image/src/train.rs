@@ -152,31 +152,22 @@ pub fn train(
     std::fs::create_dir_all(&checkpoint_dir).map_err(|e| io(&checkpoint_dir.display().to_string(), e))?;
 
     let env = &spec.environment;
-    let (obs_shape, num_actions, agents) = (env.obs_shape(), env.num_actions(), env.agents());
     let mut learner: Box<dyn Learner> = match spec.algorithm {
         Algorithm::Ppo => Box::new(Ppo::new(
             spec.ppo_config(),
             &spec.network,
-            &obs_shape,
-            num_actions,
-            agents,
+            env,
             spec.seed,
             options.device,
         )),
         Algorithm::Dqn => Box::new(Dqn::new(
             spec.dqn_config(),
             &spec.network,
-            &obs_shape,
-            num_actions,
-            agents,
+            env,
             spec.seed,
             options.device,
         )),
     };
-    let num_envs = match spec.algorithm {
-        Algorithm::Ppo => spec.ppo_config().num_envs,
-        Algorithm::Dqn => spec.dqn_config().num_envs,
-    } as usize;
     let steps_per_iteration = learner.env_steps_per_iteration();
     let iterations = spec.total_env_steps.div_ceil(steps_per_iteration);
 
@@ -201,7 +192,7 @@ pub fn train(
     }
 
     let mut runner = EnvRunner::new(
-        env.make(num_envs, spec.seed)
+        env.make(learner.num_envs(), spec.seed)
             .map_err(|e| TrainError::Spec(e.to_string()))?,
     );
     let started = Instant::now();
