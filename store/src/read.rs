@@ -46,7 +46,7 @@ pub fn read_file<S: BlockSource>(source: Arc<S>, root: Cid) -> BoxStream<'static
             Ok(Some(chunk)) => Some((Ok(chunk), walk)),
             Ok(None) => None,
             Err(e) => {
-                walk.state = State::Done;
+                walk.state = State::Ended;
                 Some((Err(e), walk))
             }
         }
@@ -57,7 +57,10 @@ pub fn read_file<S: BlockSource>(source: Arc<S>, root: Cid) -> BoxStream<'static
 enum State {
     Start,
     Walking(FileVisit),
+    /// Every block was read: check the total, then end.
     Done,
+    /// Nothing more to yield (the end was checked, or an error was yielded).
+    Ended,
 }
 
 /// A spawned fetch that is cancelled when the reader is dropped half way.
@@ -85,7 +88,14 @@ impl<S: BlockSource> Walk<S> {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
         loop {
             match std::mem::replace(&mut self.state, State::Done) {
-                State::Done => return self.finish(),
+                State::Ended => {
+                    self.state = State::Ended;
+                    return Ok(None);
+                }
+                State::Done => {
+                    self.state = State::Ended;
+                    return self.finish();
+                }
                 State::Start => {
                     let block = self.fetch(self.root).await?;
                     let content = if self.root.codec() == RAW {

@@ -120,18 +120,19 @@ impl KuboClient {
     pub async fn add(&self, body: Body, options: ImportOptions) -> Result<Cid> {
         const OP: &str = "add";
         options.validate()?;
-        let query = [
-            (
-                "cid-version",
-                (if options.cid_version == Version::V0 { "0" } else { "1" }).to_string(),
-            ),
+        let v0 = options.cid_version == Version::V0;
+        let mut query = vec![
+            ("cid-version", (if v0 { "0" } else { "1" }).to_string()),
             ("raw-leaves", options.raw_leaves.to_string()),
             ("chunker", format!("size-{}", options.chunk_size)),
             ("hash", "sha2-256".to_string()),
             ("pin", "true".to_string()),
             ("progress", "false".to_string()),
-            ("cid-base", "base32".to_string()),
         ];
+        // js-ipfs prints CIDv1 in base58 unless asked, and refuses the option for CIDv0.
+        if !v0 {
+            query.push(("cid-base", "base32".to_string()));
+        }
         // js-ipfs rejects a part without a content type.
         let part = Part::stream(body)
             .file_name("content")
