@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the pinned non-Rust tools drlaas needs, idempotently (fast when already present):
-#   - anvil and forge 1.7.1 (Foundry, from their npm packages) and solc-js 0.8.30 behind tools/bin/solc.
-# Everything lands in tools/node_modules; nothing outside the checkout is touched.
+#   - anvil and forge 1.7.1 (Foundry, from their npm packages) and solc-js 0.8.30 behind tools/bin/solc;
+#   - the js-ipfs node of tests and the local mode (tools/ipfs.sh install).
+# Everything lands in tools/node_modules and tools/ipfs/node_modules; nothing outside the checkout is
+# touched.
 set -euo pipefail
 tools="$(cd "$(dirname "$0")" && pwd)"
 cd "$tools"
@@ -20,7 +22,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/
   echo "$want" > "$stamp"
 fi
 
+"$tools/ipfs.sh" install
+
 # Smoke-check the binaries: a broken download must fail here, not in the middle of a test.
 node_modules/.bin/anvil --version | head -n1 | sed 's/^/setup: /'
 node_modules/.bin/forge --version | head -n1 | sed 's/^/setup: /'
 bin/solc --version | tail -n1 | sed 's/^/setup: solc-js /'
+node -e "console.log('setup: js-ipfs ' + require('./ipfs/node_modules/ipfs/package.json').version)"
+

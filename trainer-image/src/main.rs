@@ -1,6 +1,6 @@
 //! `drlaas-trainer`: the command a trainer pod or local process runs (DESIGN §5).
 //!
-//! Exit codes: 0 the model was stored; 2 the input is wrong (task spec, arguments, an incompatible
+//! Exit codes: 0 the model was written (and, with `--store`, stored under its CID); 2 the input is wrong (task spec, arguments, an incompatible
 //! warm-start model or checkpoint): retrying will not help; 3 stopped early on purpose
 //! (`--stop-after-updates`), resume from the last checkpoint; 1 anything else (I/O, a crash): a retry
 //! may. On failure the termination log holds `{"error": ...}`.
@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use drlaas_crds::TrainingSpec;
 use drlaas_trainer::evaluate::{ActionSelection, Policy};
 use drlaas_trainer::progress::{Bar, JsonLines, ProgressSink, Silent};
+use drlaas_trainer::store::{ModelRef, ModelStore, OpenError};
 use drlaas_trainer::train::{self, TrainError, TrainOptions, TrainResult};
 use drlaas_trainer::{artifact, device};
 
@@ -40,12 +41,15 @@ enum Command {
         /// Output directory: model.safetensors, checkpoints/, result.json.
         #[arg(long)]
         out: PathBuf,
-        /// Initialize every matching tensor from this model (knowledge transfer).
-        #[arg(long, value_name = "PATH")]
-        warm_start: Option<PathBuf>,
-        /// Continue from this checkpoint (same task spec).
-        #[arg(long, value_name = "PATH")]
-        resume: Option<PathBuf>,
+        /// Initialize every matching tensor from this model (knowledge transfer): a file, or a CID
+        /// fetched from --store.
+        #[arg(long, value_name = "CID|PATH")]
+        warm_start: Option<String>,
+        /// Continue from this checkpoint (same task spec): a file, or a CID fetched from --store.
+        #[arg(long, value_name = "CID|PATH")]
+        resume: Option<String>,
+        #[command(flatten)]
+        store: StoreArg,
         /// Also write the compact result (or error) here, e.g. /dev/termination-log.
         #[arg(long, value_name = "PATH")]
         termination_log: Option<PathBuf>,
@@ -60,9 +64,11 @@ enum Command {
     },
     /// Play episodes with a model and print the mean return as JSON.
     Evaluate {
-        /// Model file.
-        #[arg(long, value_name = "PATH")]
-        model: PathBuf,
+        /// Model: a file, or a CID fetched from --store.
+        #[arg(long, value_name = "CID|PATH")]
+        model: String,
+        #[command(flatten)]
+        store: StoreArg,
         /// Episodes to play.
         #[arg(long, default_value_t = 100)]
         episodes: u32,
@@ -78,10 +84,34 @@ enum Command {
     },
     /// Print a model's manifest and tensors as JSON.
     Inspect {
-        /// Model or checkpoint file.
-        #[arg(long, value_name = "PATH")]
-        model: PathBuf,
+        /// Model or checkpoint: a file, or a CID fetched from --store.
+        #[arg(long, value_name = "CID|PATH")]
+        model: String,
+        #[command(flatten)]
+        store: StoreArg,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct StoreArg {
+    /// Content store for models and checkpoints: an IPFS API (`http://HOST:5001` or
+    /// `/ip4/HOST/tcp/5001`) or a local store directory. With it, `train` stores the model and each
+    /// checkpoint and reports their CIDs, and CIDs are accepted wherever a model is read.
+    #[arg(long, alias = "ipfs-api", value_name = "ADDRESS", env = "DRLAAS_STORE")]
+    store: Option<String>,
+}
+
+impl StoreArg {
+    fn open(&self) -> Result<Option<ModelStore>, Failure> {
+        self.store
+            .as_deref()
+            .map(ModelStore::open)
+            .transpose()
+            .map_err(|e| match e {
+                OpenError::Address(m) => Failure::input(m),
+                OpenError::Unavailable(m) => Failure::runtime(m),
+            })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,33 +188,43 @@ fn run(command: Command) -> Result<(), Failure> {
             out,
             warm_start,
             resume,
+            store,
             termination_log,
             runtime,
             progress,
             stop_after_updates,
         } => {
+            let store = store.open()?;
+            let inputs = out.join("inputs");
+            let warm_start = warm_start
+                .map(|arg| ModelRef::parse(&arg).resolve(store.as_ref(), &inputs, "--warm-start"))
+                .transpose()
+                .map_err(Failure::input)?;
+            let resume = resume
+                .map(|arg| ModelRef::parse(&arg).resolve(store.as_ref(), &inputs, "--resume"))
+                .transpose()
+                .map_err(Failure::input)?
+                .map(|(path, _)| path);
             let text = std::fs::read_to_string(&task)
                 .map_err(|e| Failure::input(format!("--task {}: {e}", task.display())))?;
             let spec =
                 TrainingSpec::from_json(&text).map_err(|e| Failure::input(format!("{}: {e}", task.display())))?;
             let device = runtime.apply()?;
             let options = TrainOptions {
-                out_dir: out,
+                out_dir: out.clone(),
                 device,
-                warm_start: warm_start.map(|p| {
-                    let name = p.display().to_string();
-                    (p, name)
-                }),
+                warm_start,
                 resume,
                 stop_after: stop_after_updates,
             };
-            let mut sink: Box<dyn ProgressSink> = match progress {
+            let sink: Box<dyn ProgressSink> = match progress {
                 ProgressMode::Auto if std::io::stderr().is_terminal() => Box::new(Bar::new(spec.total_env_steps)),
                 ProgressMode::Auto | ProgressMode::Json => Box::new(JsonLines),
                 ProgressMode::Bar => Box::new(Bar::new(spec.total_env_steps)),
                 ProgressMode::None => Box::new(Silent),
             };
-            let Some(result) = train::train(&spec, &options, sink.as_mut())? else {
+            let mut sink = Storing::new(sink, store.as_ref());
+            let Some(mut result) = train::train(&spec, &options, &mut sink)? else {
                 return Err(Failure {
                     code: 3,
                     message: format!(
@@ -193,6 +233,10 @@ fn run(command: Command) -> Result<(), Failure> {
                     ),
                 });
             };
+            if let Some(store) = &store {
+                sink.store_outputs(store, &mut result).map_err(Failure::runtime)?;
+                train::write_result(&out, &result)?;
+            }
             if let Some(path) = termination_log {
                 std::fs::write(&path, termination_summary(&result))
                     .map_err(|e| Failure::runtime(format!("--termination-log {}: {e}", path.display())))?;
@@ -206,23 +250,26 @@ fn run(command: Command) -> Result<(), Failure> {
             seed,
             policy: selection,
             runtime,
+            store,
         } => {
             let device = runtime.apply()?;
-            let (policy, manifest) = Policy::load(&model, device).map_err(Failure::input)?;
+            let (path, name) = fetch_model(&model, &store)?;
+            let (policy, manifest) = Policy::load(&path, device).map_err(Failure::input)?;
             let selection = selection.unwrap_or(ActionSelection::for_algorithm(manifest.algorithm));
             let evaluation = policy
                 .evaluate(&manifest.environment, selection, episodes, seed)
                 .map_err(Failure::input)?;
             let mut json = serde_json::to_value(&evaluation).expect("evaluation serializes");
-            json["model"] = model.display().to_string().into();
+            json["model"] = name.into();
             json["environment"] = serde_json::to_value(&manifest.environment).expect("descriptor serializes");
             json["device"] = train::device_name(device).into();
             json["policy"] = serde_json::to_value(selection).expect("selection serializes");
             println!("{json}");
             Ok(())
         }
-        Command::Inspect { model } => {
-            println!("{}", inspect(&model)?);
+        Command::Inspect { model, store } => {
+            let (path, name) = fetch_model(&model, &store)?;
+            println!("{}", inspect(&path, &name)?);
             Ok(())
         }
     }
@@ -239,7 +286,18 @@ impl Runtime {
     }
 }
 
-fn inspect(path: &Path) -> Result<String, Failure> {
+/// The file for a `--model` argument, fetched into a temporary directory when it is a CID, and the
+/// name to report (the CID, or the path as given).
+fn fetch_model(arg: &str, store: &StoreArg) -> Result<(PathBuf, String), Failure> {
+    let store = store.open()?;
+    let dir = std::env::temp_dir().join(format!("drlaas-trainer-{}", std::process::id()));
+    let resolved = ModelRef::parse(arg)
+        .resolve(store.as_ref(), &dir, "--model")
+        .map_err(Failure::input)?;
+    Ok(resolved)
+}
+
+fn inspect(path: &Path, name: &str) -> Result<String, Failure> {
     let art = artifact::read(path).map_err(|e| Failure::input(e.to_string()))?;
     let mut tensors: Vec<(String, Vec<i64>)> = art.tensors.iter().map(|(n, t)| (n.clone(), t.size())).collect();
     tensors.sort();
@@ -249,6 +307,7 @@ fn inspect(path: &Path) -> Result<String, Failure> {
         .map(|(_, s)| s.iter().product::<i64>())
         .sum();
     let json = serde_json::json!({
+        "model": name,
         "manifest": art.manifest,
         "checkpoint": art.checkpoint.is_some(),
         "parameters": parameters,
@@ -280,4 +339,62 @@ fn truncate(mut text: String) -> String {
         text.truncate(end);
     }
     text
+}
+
+/// Passes progress on, and stores each checkpoint as soon as it is written when a store is given, so
+/// that a run cut short can resume from its last checkpoint's CID on another machine. A checkpoint
+/// that cannot be stored now is retried once training is over.
+struct Storing<'a> {
+    inner: Box<dyn ProgressSink>,
+    store: Option<&'a ModelStore>,
+    /// The checkpoints this process wrote, in order, with their CIDs once stored.
+    written: Vec<(PathBuf, Option<String>)>,
+}
+
+impl<'a> Storing<'a> {
+    fn new(inner: Box<dyn ProgressSink>, store: Option<&'a ModelStore>) -> Self {
+        Storing {
+            inner,
+            store,
+            written: Vec::new(),
+        }
+    }
+
+    /// Stores the model and any checkpoint of this process not stored yet, and records their CIDs
+    /// (checkpoints from before a resume were stored by the run that wrote them).
+    fn store_outputs(&mut self, store: &ModelStore, result: &mut TrainResult) -> Result<(), String> {
+        let mut cids = Vec::new();
+        for (path, cid) in &mut self.written {
+            if cid.is_none() {
+                *cid = Some(store.put(path)?);
+            }
+            cids.extend(cid.clone());
+        }
+        result.checkpoint_cids = cids;
+        result.model_cid = Some(store.put(Path::new(&result.model_path))?);
+        Ok(())
+    }
+}
+
+impl ProgressSink for Storing<'_> {
+    fn update(&mut self, line: &drlaas_trainer::progress::ProgressLine) {
+        self.inner.update(line);
+    }
+
+    fn checkpoint(&mut self, path: &Path) {
+        self.inner.checkpoint(path);
+        let Some(store) = self.store else { return };
+        let cid = match store.put(path) {
+            Ok(cid) => Some(cid),
+            Err(e) => {
+                eprintln!("{}", serde_json::json!({ "warning": e, "retry": "after training" }));
+                None
+            }
+        };
+        self.written.push((path.to_path_buf(), cid));
+    }
+
+    fn finish(&mut self) {
+        self.inner.finish();
+    }
 }

@@ -37,6 +37,9 @@ pub struct ProgressLine {
 pub trait ProgressSink {
     /// Reports one iteration.
     fn update(&mut self, line: &ProgressLine);
+    /// A checkpoint was written to `path` (a run that stores its outputs stores it now, so a run
+    /// cut short can resume elsewhere).
+    fn checkpoint(&mut self, _path: &std::path::Path) {}
     /// The run is over.
     fn finish(&mut self) {}
 }

@@ -105,7 +105,8 @@ pub struct TrainResult {
     pub device: String,
     /// Set when `targetMeanReturn` was reached.
     pub target_reached: Option<TargetReached>,
-    /// CIDs of the checkpoints (set once they are stored).
+    /// CIDs of the checkpoints this process wrote, in order, once stored (empty without a store;
+    /// checkpoints from before a resume keep the CIDs their own run reported).
     pub checkpoint_cids: Vec<String>,
     /// Paths of the checkpoints written.
     pub checkpoint_paths: Vec<String>,
@@ -253,6 +254,7 @@ pub fn train(
             saved.checkpoint_paths.push(path.display().to_string());
             write_checkpoint(learner.as_ref(), &saved, &path)?;
             state.checkpoint_paths = saved.checkpoint_paths;
+            progress.checkpoint(&path);
         }
     }
     progress.finish();
@@ -290,10 +292,15 @@ pub fn train(
         parent_model_cid: state.parent_model,
         warm_start: state.warm_start,
     };
-    let result_path = options.out_dir.join(RESULT_FILE);
-    let text = serde_json::to_string_pretty(&result).expect("result serializes");
-    std::fs::write(&result_path, text).map_err(|e| io(&result_path.display().to_string(), e))?;
+    write_result(&options.out_dir, &result)?;
     Ok(Some(result))
+}
+
+/// Writes `result.json` into the output directory (again, once the model's CID is known).
+pub fn write_result(out_dir: &Path, result: &TrainResult) -> Result<(), TrainError> {
+    let result_path = out_dir.join(RESULT_FILE);
+    let text = serde_json::to_string_pretty(result).expect("result serializes");
+    std::fs::write(&result_path, text).map_err(|e| TrainError::Io(format!("{}: {e}", result_path.display())))
 }
 
 /// Seed of the final evaluation: distinct from every training segment's.

@@ -1,0 +1,179 @@
+//! The trainer with a content store: the model and every checkpoint are stored under CIDs that match
+//! their files, and CIDs work wherever a model is read (warm start, resume, evaluate, inspect), on a
+//! local store directory and on a real IPFS node (js-ipfs from `tools/`).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use drlaas_store::devnode::DevNode;
+use drlaas_store::{ContentStore, ImportOptions, IpfsStore, cid_of};
+use serde_json::Value;
+
+const SPEC: &str = r#"{"environment": {"kind": "cartpole"}, "ppo": {"numEnvs": 4, "numSteps": 16},
+    "totalEnvSteps": 640, "checkpointEvery": 4, "evalEpisodes": 3}"#;
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drlaas-trainer"))
+        .args(args)
+        .env_remove("DRLAAS_STORE")
+        .output()
+        .unwrap()
+}
+
+fn last_json(output: &Output) -> Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// The CID a file gets with the store's default import settings.
+fn cid_of_file(path: &str) -> String {
+    cid_of(&std::fs::read(path).unwrap(), ImportOptions::default())
+        .unwrap()
+        .to_string()
+}
+
+fn train(dir: &Path, out: &str, store: &str, extra: &[&str]) -> Output {
+    let task = dir.join("task.json");
+    std::fs::write(&task, SPEC).unwrap();
+    let out = dir.join(out);
+    let mut args = vec![
+        "train",
+        "--task",
+        task.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(["--store", store, "--progress", "none", "--device", "cpu"]);
+    args.extend(extra);
+    trainer(&args)
+}
+
+#[test]
+fn a_local_store_gets_the_model_and_checkpoints_and_serves_them_by_cid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+
+    let result = last_json(&train(dir.path(), "first", store, &[]));
+    let model_cid = result["modelCid"].as_str().unwrap().to_string();
+    assert_eq!(model_cid, cid_of_file(result["modelPath"].as_str().unwrap()));
+    let paths = result["checkpointPaths"].as_array().unwrap();
+    let cids = result["checkpointCids"].as_array().unwrap();
+    assert_eq!(cids.len(), 2);
+    for (path, cid) in paths.iter().zip(cids) {
+        assert_eq!(cid.as_str().unwrap(), cid_of_file(path.as_str().unwrap()));
+    }
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("first/result.json")).unwrap()).unwrap();
+    assert_eq!(file["modelCid"], result["modelCid"], "result.json carries the CIDs too");
+
+    // Evaluate and inspect by CID.
+    let evaluation = last_json(&trainer(&[
+        "evaluate",
+        "--model",
+        &model_cid,
+        "--store",
+        store,
+        "--episodes",
+        "2",
+    ]));
+    assert_eq!(evaluation["model"], model_cid.as_str());
+    let inspected: Value =
+        serde_json::from_slice(&trainer(&["inspect", "--model", &model_cid, "--ipfs-api", store]).stdout).unwrap();
+    assert_eq!(inspected["model"], model_cid.as_str());
+    assert_eq!(inspected["sha256"], result["modelSha256"]);
+
+    // Warm start from the CID: the parent is recorded by CID.
+    let warm = last_json(&train(dir.path(), "warm", store, &["--warm-start", &model_cid]));
+    assert_eq!(warm["parentModelCid"], model_cid.as_str());
+    assert_eq!(warm["warmStart"]["reused"], warm["warmStart"]["total"]);
+
+    // Resume from a checkpoint CID (as on another machine) finishes the run: same steps, and the
+    // same evaluation as the uninterrupted run (the manifest's timings differ, so the files do too).
+    let ckpt = cids[1].as_str().unwrap();
+    let resumed = last_json(&train(dir.path(), "resumed", store, &["--resume", ckpt]));
+    assert_eq!(resumed["envSteps"], 640);
+    assert_eq!(resumed["meanReturn"], result["meanReturn"]);
+    assert_eq!(
+        resumed["checkpointCids"].as_array().unwrap().len(),
+        0,
+        "no checkpoint after update 8 of 10"
+    );
+}
+
+#[test]
+fn cids_need_a_store_and_a_bad_store_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.json");
+    std::fs::write(&task, SPEC).unwrap();
+    let out = dir.path().join("out");
+    let base = [
+        "train",
+        "--task",
+        task.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
+
+    let mut args = base.to_vec();
+    args.extend([
+        "--warm-start",
+        "bafkreiee3cmhp4guaqppw27zdilpajepf7kxhzvpaxaz7fv63opyql3yqi",
+    ]);
+    let run = trainer(&args);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("pass --store"));
+
+    let mut args = base.to_vec();
+    args.extend(["--store", "/ip4/127.0.0.1/udp/5001"]);
+    let run = trainer(&args);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("ipfs api address"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // Nothing listens on port 9: the run stops before training, and a retry may succeed (exit 1).
+    let mut args = base.to_vec();
+    args.extend(["--store", "http://127.0.0.1:9"]);
+    let run = trainer(&args);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("unreachable"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!out.join("model.safetensors").exists());
+}
+
+#[test]
+fn an_ipfs_node_gets_the_model_under_the_cid_computed_here() {
+    let node = DevNode::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let result = last_json(&train(dir.path(), "out", node.api(), &[]));
+    let model_cid = result["modelCid"].as_str().unwrap().to_string();
+    assert_eq!(model_cid, cid_of_file(result["modelPath"].as_str().unwrap()));
+    assert_eq!(result["checkpointCids"].as_array().unwrap().len(), 2);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pinned = runtime.block_on(async {
+        let store = IpfsStore::connect(node.api()).unwrap();
+        store.has(&drlaas_store::cid::parse(&model_cid).unwrap()).await.unwrap()
+    });
+    assert!(pinned, "the model is pinned on the node");
+
+    let evaluation = last_json(&trainer(&[
+        "evaluate",
+        "--model",
+        &model_cid,
+        "--ipfs-api",
+        node.api(),
+        "--episodes",
+        "2",
+    ]));
+    assert_eq!(evaluation["model"], model_cid.as_str());
+}
