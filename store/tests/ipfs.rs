@@ -172,3 +172,27 @@ async fn a_block_corrupted_on_the_node_is_detected_and_no_data_is_returned() {
     let err = ipfs.get_bytes(&stored.cid).await.unwrap_err();
     assert!(matches!(err, StoreError::Integrity { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_longer_than_the_timeout_succeeds_while_it_keeps_moving() {
+    let node = DevNode::start().unwrap();
+    let mut config = IpfsConfig::new(node.api()).unwrap();
+    config.timeout = Duration::from_secs(1);
+    let ipfs = IpfsStore::new(KuboClient::new(config).unwrap());
+    // 3 s of upload in 15 pieces, each well within the 1 s timeout.
+    let bytes = pattern(15 * 64 * 1024);
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let source = bytes.clone();
+    let feeder = tokio::spawn(async move {
+        for piece in source.chunks(64 * 1024) {
+            tokio::io::AsyncWriteExt::write_all(&mut writer, piece).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let started = Instant::now();
+    let stored = ipfs.put_reader(reader).await.unwrap();
+    feeder.await.unwrap();
+    assert!(started.elapsed() > Duration::from_secs(2), "the upload really was slow");
+    assert_eq!(stored.cid, cid_of(&bytes, ImportOptions::default()).unwrap());
+    assert!(ipfs.get_bytes(&stored.cid).await.unwrap() == bytes);
+}

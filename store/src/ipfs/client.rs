@@ -59,23 +59,30 @@ pub struct NodeInfo {
 #[derive(Debug, Clone)]
 pub struct KuboClient {
     http: reqwest::Client,
+    /// For `add`: reqwest's read timeout runs from the start of a request until its answer, so an
+    /// upload longer than the timeout would fail however steadily it moves. Uploads instead time out
+    /// when the node stops taking bytes, or stops answering once it has them all (see
+    /// [`IpfsStore`](crate::IpfsStore)).
+    uploads: reqwest::Client,
     config: IpfsConfig,
 }
 
 impl KuboClient {
     /// A client with the given settings.
     pub fn new(config: IpfsConfig) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.timeout)
-            // The node is in the cluster or on this machine: never send its traffic to a proxy.
-            .no_proxy()
-            .build()
-            .map_err(|e| StoreError::Config {
-                field: "ipfs client",
-                message: e.to_string(),
-            })?;
-        Ok(KuboClient { http, config })
+        // The node is in the cluster or on this machine: never send its traffic to a proxy.
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .no_proxy()
+        };
+        let build_error = |e: reqwest::Error| StoreError::Config {
+            field: "ipfs client",
+            message: e.to_string(),
+        };
+        let http = builder().read_timeout(config.timeout).build().map_err(build_error)?;
+        let uploads = builder().build().map_err(build_error)?;
+        Ok(KuboClient { http, uploads, config })
     }
 
     /// A client with default settings for the API at `address`.
@@ -86,6 +93,11 @@ impl KuboClient {
     /// The settings in use.
     pub fn config(&self) -> &IpfsConfig {
         &self.config
+    }
+
+    /// The node's API root as people write it (`http://HOST:PORT`), for messages.
+    pub fn node_url(&self) -> String {
+        node_url(&self.config.api)
     }
 
     /// The node's version string (`0.18.1` for js-ipfs, `0.3x.y` for Kubo).
@@ -116,7 +128,8 @@ impl KuboClient {
     }
 
     /// Adds one file from `body` with the given import settings and pins it; returns the root CID
-    /// the node computed. Sent once: the body is consumed, so retrying is up to the caller.
+    /// the node computed. Sent once: the body is consumed, so retrying is up to the caller. No
+    /// timeout applies but the connect timeout: the caller bounds how long the node may stall.
     pub async fn add(&self, body: Body, options: ImportOptions) -> Result<Cid> {
         const OP: &str = "add";
         options.validate()?;
@@ -138,7 +151,12 @@ impl KuboClient {
             .file_name("content")
             .mime_str("application/octet-stream")
             .expect("a constant MIME type parses");
-        let request = self.post(OP).query(&query).multipart(Form::new().part("file", part));
+        let url = self.config.api.join(OP).expect("RPC command names are valid URL paths");
+        let request = self
+            .uploads
+            .post(url)
+            .query(&query)
+            .multipart(Form::new().part("file", part));
         let response = self.send(OP, request).await?;
         let text = response.text().await.map_err(|e| self.transport(OP, e))?;
         // One JSON object per line (progress lines first, when asked for); the file's is the last.
@@ -157,7 +175,7 @@ impl KuboClient {
         let response = self
             .retrying(OP, || self.send(OP, self.post(OP).query(&[arg(cid)])))
             .await?;
-        let url = self.config.api.to_string();
+        let url = self.node_url();
         Ok(response
             .bytes_stream()
             .map_err(move |e| transport_error(&url, OP, e, None))
@@ -275,13 +293,13 @@ impl KuboClient {
     }
 
     fn transport(&self, op: &'static str, e: reqwest::Error) -> StoreError {
-        transport_error(self.config.api.as_str(), op, e, Some(self.config.timeout))
+        transport_error(&self.node_url(), op, e, Some(self.config.timeout))
     }
 }
 
 /// Maps a transport failure to an error that says whether the node was away or slow.
 fn transport_error(url: &str, op: &'static str, e: reqwest::Error, timeout: Option<Duration>) -> StoreError {
-    let url = url.trim_end_matches('/').trim_end_matches("/api/v0").to_string();
+    let url = url.to_string();
     if e.is_timeout() {
         return StoreError::Timeout {
             url,
@@ -297,6 +315,14 @@ fn transport_error(url: &str, op: &'static str, e: reqwest::Error, timeout: Opti
         source = inner.source();
     }
     StoreError::Unreachable { url, op, reason }
+}
+
+/// `http://HOST:PORT/api/v0/` without the RPC path.
+fn node_url(api: &Url) -> String {
+    api.as_str()
+        .trim_end_matches('/')
+        .trim_end_matches("/api/v0")
+        .to_string()
 }
 
 /// `pin/rm` and `pin/ls` answer "not pinned" as an error; it is an answer, not a failure.

@@ -54,6 +54,14 @@ impl IpfsStore {
         &self.client
     }
 
+    fn add_timeout(&self) -> StoreError {
+        StoreError::Timeout {
+            url: self.client.node_url(),
+            op: "add",
+            after: self.client.config().timeout,
+        }
+    }
+
     /// Repeats a whole put while the node is unreachable: adding is idempotent (same bytes, same
     /// CID), so a retry can never store anything twice.
     async fn put_retrying<R, F, Fut>(&self, mut open: F) -> Result<Stored>
@@ -88,6 +96,7 @@ impl ContentStore for IpfsStore {
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
+        let timeout = self.client.config().timeout;
         let mut importer = Importer::new(self.options)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(UPLOAD_QUEUE);
         let body = Body::wrap_stream(stream::unfold(rx, |mut rx| async move {
@@ -116,16 +125,26 @@ impl ContentStore for IpfsStore {
             chunk.truncate(n);
             let chunk = Bytes::from(chunk);
             importer.push(&chunk, |_| Ok(()))?;
-            if tx.send(Ok(chunk)).await.is_err() {
+            // The node must keep taking bytes: a stall of a whole timeout ends the put.
+            match tokio::time::timeout(timeout, tx.send(Ok(chunk))).await {
+                Ok(Ok(())) => {}
                 // The upload ended early; its error is reported below.
-                break;
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    upload.abort();
+                    return Err(self.add_timeout());
+                }
             }
         }
         drop(tx);
-        let node_cid = upload.await.map_err(|e| StoreError::Protocol {
-            op: "add",
-            reason: e.to_string(),
-        })??;
+        // Once it has every byte, the node must answer within the timeout.
+        let node_cid = match tokio::time::timeout(timeout, upload).await {
+            Ok(joined) => joined.map_err(|e| StoreError::Protocol {
+                op: "add",
+                reason: e.to_string(),
+            })??,
+            Err(_) => return Err(self.add_timeout()),
+        };
         let size = importer.bytes();
         let local = importer.finish(|_| Ok(()))?;
         if node_cid != local {
