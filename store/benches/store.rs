@@ -68,6 +68,16 @@ async fn drain(store: &impl ContentStore, cid: &drlaas_store::Cid) -> usize {
     n
 }
 
+/// Puts `data` and reads it back verified; returns put and get MiB/s and the CID.
+async fn put_then_get(store: &impl ContentStore, data: Bytes) -> (f64, f64, drlaas_store::Cid) {
+    let size = data.len();
+    let mut cid = None;
+    let put = timed(size, async { cid = Some(store.put_bytes(data).await.unwrap().cid) }).await;
+    let cid = cid.unwrap();
+    let get = timed(size, async { assert_eq!(drain(store, &cid).await, size) }).await;
+    (put, get, cid)
+}
+
 fn report(label: &str, samples: Vec<f64>) {
     let runs = samples.len();
     println!("  {label:<34} {:>8.1} MiB/s  (median of {runs})", median(samples));
@@ -105,17 +115,10 @@ async fn main() {
         for _ in 0..runs {
             let dir = tempfile::tempdir().unwrap();
             let store = LocalStore::open(dir.path()).unwrap();
-            let data = content(*size, seed);
+            let (put, get, _) = put_then_get(&store, content(*size, seed)).await;
             seed += 1;
-            let mut cid = None;
-            puts.push(
-                timed(*size, async {
-                    cid = Some(store.put_bytes(data.clone()).await.unwrap().cid)
-                })
-                .await,
-            );
-            let cid = cid.unwrap();
-            gets.push(timed(*size, async { assert_eq!(drain(&store, &cid).await, *size) }).await);
+            puts.push(put);
+            gets.push(get);
         }
         report(&format!("put {name}"), puts);
         report(&format!("get {name} (verified)"), gets);
@@ -130,17 +133,10 @@ async fn main() {
     for (size, name) in &sizes {
         let (mut puts, mut gets, mut cats) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
-            let data = content(*size, seed);
+            let (put, get, cid) = put_then_get(&store, content(*size, seed)).await;
             seed += 1;
-            let mut cid = None;
-            puts.push(
-                timed(*size, async {
-                    cid = Some(store.put_bytes(data.clone()).await.unwrap().cid)
-                })
-                .await,
-            );
-            let cid = cid.unwrap();
-            gets.push(timed(*size, async { assert_eq!(drain(&store, &cid).await, *size) }).await);
+            puts.push(put);
+            gets.push(get);
             cats.push(
                 timed(*size, async {
                     let mut stream = store.client().cat(&cid).await.unwrap();

@@ -19,6 +19,13 @@ fn store_on(node: &DevNode, version: Version) -> IpfsStore {
         .unwrap()
 }
 
+/// A CIDv1 store on `node` whose calls time out after `timeout`.
+fn store_with_timeout(node: &DevNode, timeout: Duration) -> IpfsStore {
+    let mut config = IpfsConfig::new(node.api()).unwrap();
+    config.timeout = timeout;
+    IpfsStore::new(KuboClient::new(config).unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trips_every_size_in_both_cid_versions_with_the_local_cid() {
     let node = DevNode::start().unwrap();
@@ -92,9 +99,7 @@ async fn files_stream_to_and_from_the_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_gives_a_clear_error_within_the_timeout() {
     let node = DevNode::start().unwrap();
-    let mut config = IpfsConfig::new(node.api()).unwrap();
-    config.timeout = Duration::from_secs(5);
-    let ipfs = IpfsStore::new(KuboClient::new(config).unwrap());
+    let ipfs = store_with_timeout(&node, Duration::from_secs(5));
     let stored = ipfs.put_bytes(Bytes::from_static(b"0123456789")).await.unwrap();
     node.stop().unwrap();
 
@@ -120,9 +125,7 @@ async fn a_stopped_node_gives_a_clear_error_within_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_the_node_lacks_times_out_instead_of_hanging() {
     let node = DevNode::start().unwrap();
-    let mut config = IpfsConfig::new(node.api()).unwrap();
-    config.timeout = Duration::from_secs(2);
-    let ipfs = IpfsStore::new(KuboClient::new(config).unwrap());
+    let ipfs = store_with_timeout(&node, Duration::from_secs(2));
     // Never added: js-ipfs would wait for it forever.
     let absent = cid_of(b"not on this node", ImportOptions::default()).unwrap();
     let started = Instant::now();
@@ -176,9 +179,7 @@ async fn a_block_corrupted_on_the_node_is_detected_and_no_data_is_returned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_longer_than_the_timeout_succeeds_while_it_keeps_moving() {
     let node = DevNode::start().unwrap();
-    let mut config = IpfsConfig::new(node.api()).unwrap();
-    config.timeout = Duration::from_secs(1);
-    let ipfs = IpfsStore::new(KuboClient::new(config).unwrap());
+    let ipfs = store_with_timeout(&node, Duration::from_secs(1));
     // 3 s of upload in 15 pieces, each well within the 1 s timeout.
     let bytes = pattern(15 * 64 * 1024);
     let (mut writer, reader) = tokio::io::duplex(64 * 1024);
