@@ -13,7 +13,7 @@ source tools/torch-env.sh
 echo "== forge test (chain/contracts)"
 (cd chain && ../tools/node_modules/.bin/forge test)
 
-for crate in drlaas-chain drlaas-crds drlaas-store drlaas-envs drlaas-trainer; do
+for crate in drlaas-chain drlaas-crds drlaas-store drlaas-envs drlaas-trainer drlaas-operator; do
   echo "== cargo test -p $crate"
   cargo test -p "$crate"
 done

@@ -1,0 +1,7 @@
+//! The drlaas operator.
+//!
+//! [`core`] is the marketplace's logic as plain functions over plain data, with no I/O: environment
+//! similarity, worker recruitment, the task state machine and the settlement decision. The controllers
+//! (cluster) and the local mode (one machine) both drive it; only their edges differ.
+
+pub mod core;
