@@ -11,6 +11,7 @@ use crate::training::SpecError;
 
 /// Proximal Policy Optimization (clipped surrogate, GAE) settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct PpoConfig {
     /// Environments stepped together (each multi-agent environment adds one row per agent). Default 8.
@@ -107,6 +108,7 @@ impl PpoConfig {
 
 /// Deep Q-Network settings (replay buffer, target network, double DQN, linear ε schedule).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DqnConfig {
     /// Environments stepped together. Default 4.
@@ -188,6 +190,7 @@ impl DqnConfig {
 
 /// Nonlinearity of the hidden layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
     /// tanh (the PPO paper's choice for vector observations).
@@ -199,6 +202,7 @@ pub enum Activation {
 /// Network shape. Vector observations get an MLP of `hidden` layers; grid observations `[C, G, G]` get
 /// 3×3 convolutions with `convChannels` (the second and later with stride 2) followed by the same MLP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NetworkConfig {
     /// Hidden layer widths of the MLP (and of the head after the convolutions). Default `[64, 64]`.

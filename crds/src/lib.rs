@@ -1,11 +1,26 @@
 //! drlaas resource types.
 //!
-//! Plain serde types shared by the operator and the trainer. They link neither kube nor torch (DESIGN §2):
-//! the trainer image reads a [`TrainingSpec`] from `task.json`, the operator reads the same type as the
-//! training part of a `DRLTask` spec and validates it before any escrow moves.
+//! Plain serde types shared by the operator and the trainer. By default they link neither kube nor
+//! torch (DESIGN §2): the trainer image reads a [`TrainingSpec`] from `task.json`, the operator reads
+//! the same type as the `training` part of a `DRLTask` spec and validates it before any escrow moves.
+//!
+//! With the `kube` feature (the operator's), the custom resources themselves: [`task::DRLTask`] and
+//! [`worker::Worker`], their schemas with CEL rules and printer columns, and [`crds`], the
+//! CustomResourceDefinitions committed in `crds/generated/` and printed by `drlaas crd`.
 
 pub mod hyperparameters;
+#[cfg(feature = "kube")]
+pub mod task;
 pub mod training;
+#[cfg(feature = "kube")]
+pub mod worker;
+
+/// The CustomResourceDefinitions of every drlaas resource.
+#[cfg(feature = "kube")]
+pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
+    use kube::CustomResourceExt;
+    vec![task::DRLTask::crd(), worker::Worker::crd()]
+}
 
 pub use hyperparameters::{Activation, DqnConfig, NetworkConfig, PpoConfig};
 pub use training::{Algorithm, SpecError, TrainingSpec};

@@ -54,6 +54,7 @@ impl From<drlaas_envs::EnvError> for SpecError {
 
 /// The learning algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     /// Proximal Policy Optimization (on-policy actor-critic).
@@ -75,6 +76,7 @@ impl Algorithm {
 
 /// What to train and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrainingSpec {
     /// The environment and its parameters.

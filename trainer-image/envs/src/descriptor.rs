@@ -54,6 +54,7 @@ pub enum Feature {
 
 /// Which environment, with its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum EnvDescriptor {
     /// Classic CartPole-v1.
@@ -68,6 +69,7 @@ pub enum EnvDescriptor {
 
 /// CartPole parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CartpoleParams {
     /// Steps after which an episode is truncated. Default 500 (CartPole-v1).
@@ -82,6 +84,7 @@ impl Default for CartpoleParams {
 
 /// Target-localization parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TargetLocalizationParams {
     /// Grid side G. Default 8.
@@ -111,6 +114,7 @@ impl Default for TargetLocalizationParams {
 
 /// Maze-cleaning parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct MazeCleaningParams {
     /// Grid side G. Default 8.
@@ -133,6 +137,7 @@ impl Default for MazeCleaningParams {
 
 /// Fleet-coordination parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct FleetCoordinationParams {
     /// Grid side G. Default 8.

@@ -1,0 +1,227 @@
+//! The `DRLTask` resource (group `drlaas.io`, version `v1alpha1`, namespaced, short name `drlt`):
+//! a requester's order for a trained policy, from admission to settlement (DESIGN §3, §4).
+//!
+//! The spec is immutable once created: it is what the escrow on chain pays for. To change a task,
+//! delete it (which cancels or fails it on chain) and create another.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use kube::core::Rule;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::training::TrainingSpec;
+
+/// What the requester buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum TaskKind {
+    /// Train a policy that reaches the target.
+    #[default]
+    Training,
+    /// Deliver an existing model of a similar environment (possibly fine-tuned) that reaches it.
+    ModelSharing,
+}
+
+/// A task for a trained DRL policy.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "drlaas.io",
+    version = "v1alpha1",
+    kind = "DRLTask",
+    plural = "drltasks",
+    shortname = "drlt",
+    category = "drlaas",
+    namespaced,
+    status = "DRLTaskStatus",
+    cel,
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Env", type_ = "string", json_path = ".spec.training.environment.kind"),
+    printcolumn(name = "Worker", type_ = "string", json_path = ".status.worker"),
+    printcolumn(name = "Return", type_ = "number", json_path = ".status.progress.meanReturn"),
+    printcolumn(name = "Target", type_ = "number", json_path = ".spec.training.targetMeanReturn"),
+    printcolumn(name = "Model", type_ = "string", json_path = ".status.modelCid", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.spec == oldSelf.spec").message("spec is immutable once created: the escrow pays for it; delete the task and create another"),
+    validation = Rule::new("has(self.spec.payment) != has(self.spec.chainTaskId)").message("exactly one of spec.payment (post the task from a wallet) and spec.chainTaskId (a task already on chain) is required"),
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DRLTaskSpec {
+    /// `Training` (default) or `ModelSharing`.
+    #[serde(default)]
+    pub kind: TaskKind,
+    /// What to train and how: the same type the trainer reads (environment, algorithm,
+    /// hyperparameters, `totalEnvSteps`, `targetMeanReturn`, `evalEpisodes`, `seed`, ...).
+    pub training: TrainingSpec,
+    /// What the trainer pod gets.
+    #[serde(default)]
+    pub resources: TaskResources,
+    /// Who pays, for a task posted from Kubernetes. Absent for a task mirrored from chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Payment>,
+    /// The on-chain task id, for a task mirrored from chain (set by the operator's chain watcher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_task_id: Option<u64>,
+    /// Initial weights: `none` (default), `auto` (buy the most similar model listed on chain) or a
+    /// model CID.
+    #[serde(default = "default_warm_start")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self == 'none' || self == 'auto' || self.matches('^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58,})$')",
+        "message": "warmStart must be none, auto or a model CID (Qm… or b…)"
+    }]))]
+    pub warm_start: String,
+    /// Lowest on-chain reputation a worker needs, in [0, 1]. Default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub min_reputation: f64,
+    /// Seconds from admission until the result must be on chain. Default 3600 (one hour).
+    #[serde(default = "default_deadline_seconds")]
+    #[schemars(range(min = 60, max = 31_536_000))]
+    pub deadline_seconds: u64,
+    /// Attempts (workers) before the task fails and the escrow is refunded. Default 3.
+    #[serde(default = "default_max_attempts")]
+    #[schemars(range(min = 1, max = 10))]
+    pub max_attempts: u32,
+}
+
+fn default_warm_start() -> String {
+    "none".into()
+}
+fn default_deadline_seconds() -> u64 {
+    3600
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+
+/// Resources of the trainer pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TaskResources {
+    /// Whole GPUs (`nvidia.com/gpu`). Default 0.
+    #[schemars(range(max = 8))]
+    pub gpu: u32,
+    /// CPU request and limit, as a Kubernetes quantity. Default `"2"`.
+    pub cpu: String,
+    /// Memory request and limit, as a Kubernetes quantity. Default `"4Gi"`.
+    pub memory: String,
+}
+
+impl Default for TaskResources {
+    fn default() -> Self {
+        TaskResources { gpu: 0, cpu: "2".into(), memory: "4Gi".into() }
+    }
+}
+
+/// Escrow for a task posted from Kubernetes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Payment {
+    /// The budget in wei, as a decimal string (wei amounts exceed 2^53).
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,29}$"))]
+    pub amount_wei: String,
+    /// The requester's signing key: a Secret in the task's namespace.
+    pub wallet_secret_ref: SecretKeyRef,
+}
+
+/// A key of a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    pub name: String,
+    /// The key holding the hex private key. Default `privateKey`.
+    #[serde(default = "default_secret_key")]
+    pub key: String,
+}
+
+fn default_secret_key() -> String {
+    "privateKey".into()
+}
+
+/// Where a task is; see the operator's state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TaskPhase {
+    Pending,
+    Funded,
+    Assigned,
+    Training,
+    Verifying,
+    Settled,
+}
+
+/// How a settled task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TaskOutcome {
+    Paid,
+    Refunded,
+    Expired,
+    Cancelled,
+}
+
+/// What the operator reports about a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DRLTaskStatus {
+    /// The phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<TaskPhase>,
+    /// How it ended, once settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<TaskOutcome>,
+    /// The spec generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `EscrowFunded`, `WorkerAssigned`, `Training`, `Verifying`, `Settled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The on-chain task id, once posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_task_id: Option<u64>,
+    /// The worker of the current (or last) attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Attempts started.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Training progress from the trainer's progress lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// CID of the submitted model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_cid: Option<String>,
+    /// The operator's own evaluation of the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
+    /// Transactions sent for the task, by action (`post`, `assign`, `complete`, ...), as hashes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transactions: BTreeMap<String, String>,
+    /// A human-readable note on the last transition or on why the task waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Training progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub env_steps: u64,
+    pub total_env_steps: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_return: Option<f64>,
+    pub sps: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+}
+
+/// The verifier's evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    pub mean_return: f64,
+    pub episodes: u32,
+    /// The block whose hash seeded the evaluation (after the result was submitted).
+    pub seed_block: u64,
+    pub passed: bool,
+}

@@ -1,0 +1,133 @@
+//! The custom resources' schemas: the committed CRD YAML is what the types generate, and the CEL
+//! rules reject bad objects with messages that say what to do (evaluated here with kube's CEL
+//! engine, the rules the API server runs).
+
+use drlaas_crds::task::DRLTask;
+use drlaas_crds::worker::Worker;
+use serde_json::json;
+
+const GENERATED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/generated/drlaas.io.yaml");
+
+/// Every CRD as one YAML stream, as `drlaas crd` prints it.
+fn rendered() -> String {
+    drlaas_crds::crds()
+        .iter()
+        .map(|crd| serde_saphyr::to_string(crd).expect("a CRD serializes"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[test]
+fn committed_crds_are_up_to_date() {
+    let now = rendered();
+    if std::env::var_os("DRLAAS_UPDATE_CRDS").is_some() {
+        std::fs::write(GENERATED, &now).unwrap();
+    }
+    let committed = std::fs::read_to_string(GENERATED).unwrap_or_default();
+    assert!(
+        committed == now,
+        "crds/generated/drlaas.io.yaml is stale: run `DRLAAS_UPDATE_CRDS=1 cargo test -p drlaas-crds --features kube --test schema` and commit it"
+    );
+}
+
+fn task(spec: serde_json::Value) -> DRLTask {
+    serde_json::from_value(json!({
+        "apiVersion": "drlaas.io/v1alpha1",
+        "kind": "DRLTask",
+        "metadata": {"name": "maze", "namespace": "team-a"},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn good_spec() -> serde_json::Value {
+    json!({
+        "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}, "targetMeanReturn": 20.0},
+        "payment": {"amountWei": "1000000000000000000", "walletSecretRef": {"name": "requester-wallet"}},
+    })
+}
+
+fn cel_errors(result: Result<(), impl std::fmt::Display>) -> String {
+    match result {
+        Ok(()) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_good_task_passes_and_defaults_are_filled() {
+    let t = task(good_spec());
+    assert_eq!(cel_errors(t.validate_cel()), "");
+    assert_eq!(t.spec.warm_start, "none");
+    assert_eq!(t.spec.max_attempts, 3);
+    assert_eq!(t.spec.resources.cpu, "2");
+}
+
+#[test]
+fn cel_rejects_bad_tasks_with_clear_messages() {
+    let mut both = good_spec();
+    both["chainTaskId"] = json!(7);
+    let err = cel_errors(task(both).validate_cel());
+    assert!(err.contains("exactly one of spec.payment"), "{err}");
+
+    let mut neither = good_spec();
+    neither.as_object_mut().unwrap().remove("payment");
+    assert!(cel_errors(task(neither).validate_cel()).contains("exactly one of spec.payment"));
+
+    let mut warm = good_spec();
+    warm["warmStart"] = json!("latest");
+    let err = cel_errors(task(warm).validate_cel());
+    assert!(err.contains("warmStart must be none, auto or a model CID"), "{err}");
+
+    let mut by_cid = good_spec();
+    by_cid["warmStart"] = json!("bafybeib4ks7u5sdpjo5cdng23hpz43jekwfys6qqbzznnch3e4tzgh2cma");
+    assert_eq!(cel_errors(task(by_cid).validate_cel()), "");
+}
+
+#[test]
+fn the_spec_cannot_change_once_created() {
+    let old = task(good_spec());
+    let mut changed = good_spec();
+    changed["minReputation"] = json!(0.5);
+    let err = cel_errors(task(changed).validate_cel_update(&old));
+    assert!(err.contains("spec is immutable once created"), "{err}");
+    assert_eq!(cel_errors(task(good_spec()).validate_cel_update(&old)), "");
+}
+
+fn worker(expertise: serde_json::Value) -> Worker {
+    serde_json::from_value(json!({
+        "apiVersion": "drlaas.io/v1alpha1",
+        "kind": "Worker",
+        "metadata": {"name": "lab-a"},
+        "spec": {
+            "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "nodeSelector": {"drlaas.io/pool": "lab-a"},
+            "capacity": {"gpus": 2, "cpuCores": 32, "memoryGib": 128},
+            "expertise": expertise,
+            "pricePerTaskWei": "100000000000000000",
+            "keySecretRef": {"name": "lab-a-key"},
+        },
+    }))
+    .unwrap()
+}
+
+#[test]
+fn worker_expertise_names_known_kinds_with_levels_in_range() {
+    assert_eq!(cel_errors(worker(json!({"maze-cleaning": 0.9, "cartpole": 0.5})).validate_cel()), "");
+    for bad in [json!({"chess": 0.9}), json!({"maze-cleaning": 1.5})] {
+        let err = cel_errors(worker(bad.clone()).validate_cel());
+        assert!(err.contains("expertise keys must be environment kinds"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn kubectl_shows_phase_worker_return_and_age() {
+    let yaml = rendered();
+    for column in ["name: Phase", "name: Worker", "name: Return", "name: Age", "name: Reputation"] {
+        assert!(yaml.contains(column), "missing printer column {column}");
+    }
+    assert!(yaml.contains("- drlt") && yaml.contains("scope: Namespaced") && yaml.contains("scope: Cluster"));
+    // OpenAPI ranges and patterns the API server checks besides CEL.
+    assert!(yaml.contains("pattern: ^0x[0-9a-fA-F]{40}$"));
+    assert!(yaml.contains("maximum: 1.0") || yaml.contains("maximum: 1"));
+}
