@@ -206,10 +206,12 @@ pub enum Activation {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NetworkConfig {
     /// Hidden layer widths of the MLP (and of the head after the convolutions). Default `[64, 64]`.
+    #[cfg_attr(feature = "schema", schemars(length(max = 8)))]
     pub hidden: Vec<u32>,
     /// Hidden-layer nonlinearity. Default `tanh`.
     pub activation: Activation,
     /// Output channels of the 3×3 convolutions for grid observations. Default `[16, 32]`.
+    #[cfg_attr(feature = "schema", schemars(length(max = 8)))]
     pub conv_channels: Vec<u32>,
 }
 

@@ -15,6 +15,16 @@ pub mod training;
 #[cfg(feature = "kube")]
 pub mod worker;
 
+/// Every CRD as one YAML stream: what `crds/generated/drlaas.io.yaml` holds and `drlaas crd` prints.
+#[cfg(feature = "kube")]
+pub fn crds_yaml() -> String {
+    crds()
+        .iter()
+        .map(|crd| serde_saphyr::to_string(crd).expect("a CRD serializes to YAML"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
 /// The CustomResourceDefinitions of every drlaas resource.
 #[cfg(feature = "kube")]
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {

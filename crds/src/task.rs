@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
-use kube::core::Rule;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +65,7 @@ pub struct DRLTaskSpec {
     /// Initial weights: `none` (default), `auto` (buy the most similar model listed on chain) or a
     /// model CID.
     #[serde(default = "default_warm_start")]
-    #[schemars(extend("x-kubernetes-validations" = [{
+    #[schemars(length(max = 128), extend("x-kubernetes-validations" = [{
         "rule": "self == 'none' || self == 'auto' || self.matches('^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58,})$')",
         "message": "warmStart must be none, auto or a model CID (Qm… or b…)"
     }]))]
@@ -103,14 +102,20 @@ pub struct TaskResources {
     #[schemars(range(max = 8))]
     pub gpu: u32,
     /// CPU request and limit, as a Kubernetes quantity. Default `"2"`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?m?$"), length(max = 16))]
     pub cpu: String,
     /// Memory request and limit, as a Kubernetes quantity. Default `"4Gi"`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([kMGT]i?)?$"), length(max = 16))]
     pub memory: String,
 }
 
 impl Default for TaskResources {
     fn default() -> Self {
-        TaskResources { gpu: 0, cpu: "2".into(), memory: "4Gi".into() }
+        TaskResources {
+            gpu: 0,
+            cpu: "2".into(),
+            memory: "4Gi".into(),
+        }
     }
 }
 
@@ -119,7 +124,7 @@ impl Default for TaskResources {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Payment {
     /// The budget in wei, as a decimal string (wei amounts exceed 2^53).
-    #[schemars(regex(pattern = r"^[1-9][0-9]{0,29}$"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,29}$"), length(max = 30))]
     pub amount_wei: String,
     /// The requester's signing key: a Secret in the task's namespace.
     pub wallet_secret_ref: SecretKeyRef,
@@ -130,9 +135,11 @@ pub struct Payment {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretKeyRef {
     /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// The key holding the hex private key. Default `privateKey`.
     #[serde(default = "default_secret_key")]
+    #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
 

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Toleration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
-use kube::core::Rule;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +32,7 @@ use crate::task::SecretKeyRef;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkerSpec {
     /// The worker's account on chain (registered in UMC with its stake).
-    #[schemars(regex(pattern = r"^0x[0-9a-fA-F]{40}$"))]
+    #[schemars(regex(pattern = r"^0x[0-9a-fA-F]{40}$"), length(max = 42))]
     pub address: String,
     /// Labels that select the worker's nodes; trainer pods get this as their nodeSelector.
     #[serde(default)]
@@ -46,16 +45,17 @@ pub struct WorkerSpec {
     /// Declared expertise per environment kind, in [0, 1] (recruitment discounts it by the
     /// worker's record).
     #[serde(default)]
-    #[schemars(extend("x-kubernetes-validations" = [{
+    #[schemars(extend("maxProperties" = 8, "x-kubernetes-validations" = [{
         "rule": "self.all(k, k in ['cartpole', 'target-localization', 'maze-cleaning', 'fleet-coordination'] && self[k] >= 0.0 && self[k] <= 1.0)",
         "message": "expertise keys must be environment kinds (cartpole, target-localization, maze-cleaning, fleet-coordination) with levels in [0, 1]"
     }]))]
     pub expertise: BTreeMap<String, f64>,
     /// Price per task in wei, as a decimal string.
-    #[schemars(regex(pattern = r"^(0|[1-9][0-9]{0,29})$"))]
+    #[schemars(regex(pattern = r"^(0|[1-9][0-9]{0,29})$"), length(max = 30))]
     pub price_per_task_wei: String,
     /// Trainer image for this pool (default: the operator's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
     pub image: Option<String>,
     /// The worker's signing key, with which its results are submitted on chain: a Secret in the
     /// operator's namespace.
@@ -71,6 +71,7 @@ pub struct WorkerCapacity {
     pub gpus: u32,
     /// GPU model, e.g. `H100` (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub gpu_model: Option<String>,
     /// CPU cores available to drlaas across the pool.
     #[schemars(range(min = 1))]

@@ -8,13 +8,8 @@ use serde_json::json;
 
 const GENERATED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/generated/drlaas.io.yaml");
 
-/// Every CRD as one YAML stream, as `drlaas crd` prints it.
 fn rendered() -> String {
-    drlaas_crds::crds()
-        .iter()
-        .map(|crd| serde_saphyr::to_string(crd).expect("a CRD serializes"))
-        .collect::<Vec<_>>()
-        .join("---\n")
+    drlaas_crds::crds_yaml()
 }
 
 #[test]
@@ -45,6 +40,17 @@ fn good_spec() -> serde_json::Value {
         "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}, "targetMeanReturn": 20.0},
         "payment": {"amountWei": "1000000000000000000", "walletSecretRef": {"name": "requester-wallet"}},
     })
+}
+
+/// The CEL verdict on a task object that need not deserialize (what the API server checks).
+fn cel_on_raw_task(spec: serde_json::Value) -> String {
+    use kube::CustomResourceExt;
+    let crd = DRLTask::crd();
+    let version = &crd.spec.versions[0];
+    let schema = serde_json::to_value(version.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap();
+    let object =
+        json!({"apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTask", "metadata": {"name": "t"}, "spec": spec});
+    cel_errors(kube::core::cel::Validator::new().validate(&schema, &object, None))
 }
 
 fn cel_errors(result: Result<(), impl std::fmt::Display>) -> String {
@@ -78,6 +84,12 @@ fn cel_rejects_bad_tasks_with_clear_messages() {
     warm["warmStart"] = json!("latest");
     let err = cel_errors(task(warm).validate_cel());
     assert!(err.contains("warmStart must be none, auto or a model CID"), "{err}");
+
+    // Rejected by serde as well, so checked on the raw object as the API server sees it.
+    let mut cartpole_grid = good_spec();
+    cartpole_grid["training"]["environment"] = json!({"kind": "cartpole", "grid": 8});
+    let err = cel_on_raw_task(cartpole_grid);
+    assert!(err.contains("cartpole takes only horizon"), "{err}");
 
     let mut by_cid = good_spec();
     by_cid["warmStart"] = json!("bafybeib4ks7u5sdpjo5cdng23hpz43jekwfys6qqbzznnch3e4tzgh2cma");
@@ -113,7 +125,10 @@ fn worker(expertise: serde_json::Value) -> Worker {
 
 #[test]
 fn worker_expertise_names_known_kinds_with_levels_in_range() {
-    assert_eq!(cel_errors(worker(json!({"maze-cleaning": 0.9, "cartpole": 0.5})).validate_cel()), "");
+    assert_eq!(
+        cel_errors(worker(json!({"maze-cleaning": 0.9, "cartpole": 0.5})).validate_cel()),
+        ""
+    );
     for bad in [json!({"chess": 0.9}), json!({"maze-cleaning": 1.5})] {
         let err = cel_errors(worker(bad.clone()).validate_cel());
         assert!(err.contains("expertise keys must be environment kinds"), "{bad}: {err}");
@@ -123,7 +138,13 @@ fn worker_expertise_names_known_kinds_with_levels_in_range() {
 #[test]
 fn kubectl_shows_phase_worker_return_and_age() {
     let yaml = rendered();
-    for column in ["name: Phase", "name: Worker", "name: Return", "name: Age", "name: Reputation"] {
+    for column in [
+        "name: Phase",
+        "name: Worker",
+        "name: Return",
+        "name: Age",
+        "name: Reputation",
+    ] {
         assert!(yaml.contains(column), "missing printer column {column}");
     }
     assert!(yaml.contains("- drlt") && yaml.contains("scope: Namespaced") && yaml.contains("scope: Cluster"));

@@ -54,7 +54,6 @@ pub enum Feature {
 
 /// Which environment, with its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum EnvDescriptor {
     /// Classic CartPole-v1.
@@ -67,9 +66,77 @@ pub enum EnvDescriptor {
     FleetCoordination(FleetCoordinationParams),
 }
 
+/// The descriptor's schema for Kubernetes: one object with every parameter of every kind (a CRD
+/// schema must be structural, so the four kinds cannot each have their own `horizon` with its own
+/// default), the kind as an enum, CEL rules that keep each kind to its own parameters, and the
+/// bounds `validate` enforces. Omitted parameters take the kind's defaults when the task is read.
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{EnvDescriptor, MAX_AGENTS, MAX_GRID, MAX_HORIZON, MIN_GRID};
+
+    #[derive(schemars::JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self.kind != 'cartpole' || !has(self.grid) && !has(self.agents) && !has(self.targets) && !has(self.wallDensity) && !has(self.requestRate) && !has(self.maxWaiting)",
+         "message": "cartpole takes only horizon"},
+        {"rule": "self.kind != 'maze-cleaning' || !has(self.targets) && !has(self.wallDensity) && !has(self.requestRate) && !has(self.maxWaiting)",
+         "message": "maze-cleaning takes grid, agents and horizon"},
+        {"rule": "self.kind != 'target-localization' || !has(self.requestRate) && !has(self.maxWaiting)",
+         "message": "target-localization takes grid, agents, targets, wallDensity and horizon"},
+        {"rule": "self.kind != 'fleet-coordination' || !has(self.targets) && !has(self.wallDensity)",
+         "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"}
+    ]))]
+    struct Descriptor {
+        /// The environment: `cartpole`, `target-localization`, `maze-cleaning` or `fleet-coordination`.
+        kind: Kind,
+        /// Grid side G (grid kinds). Default 8.
+        #[schemars(range(min = MIN_GRID, max = MAX_GRID))]
+        grid: Option<u32>,
+        /// Agents (vehicles) per environment (grid kinds). Default 2 (fleet: 3).
+        #[schemars(range(min = 1, max = MAX_AGENTS))]
+        agents: Option<u32>,
+        /// Radiation sources (target-localization). Default 2.
+        #[schemars(range(min = 1, max = MAX_AGENTS))]
+        targets: Option<u32>,
+        /// Upper bound on the fraction of wall cells (target-localization). Default 0.1.
+        #[schemars(range(min = 0.0, max = 0.5))]
+        wall_density: Option<f64>,
+        /// Probability of a new request per step (fleet-coordination). Default 0.2.
+        #[schemars(range(min = 0.0, max = 1.0))]
+        request_rate: Option<f64>,
+        /// Most requests waiting at once (fleet-coordination). Default 4.
+        #[schemars(range(min = 1, max = 1024))]
+        max_waiting: Option<u32>,
+        /// Steps before an episode is truncated. Default by kind: cartpole 500, target-localization
+        /// 100, maze-cleaning and fleet-coordination 200.
+        #[schemars(range(min = 1, max = MAX_HORIZON))]
+        horizon: Option<u32>,
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[serde(rename_all = "kebab-case")]
+    #[allow(dead_code)]
+    enum Kind {
+        Cartpole,
+        TargetLocalization,
+        MazeCleaning,
+        FleetCoordination,
+    }
+
+    impl schemars::JsonSchema for EnvDescriptor {
+        fn schema_name() -> std::borrow::Cow<'static, str> {
+            "EnvDescriptor".into()
+        }
+
+        fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            Descriptor::json_schema(generator)
+        }
+    }
+}
+
 /// CartPole parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CartpoleParams {
     /// Steps after which an episode is truncated. Default 500 (CartPole-v1).
@@ -84,7 +151,6 @@ impl Default for CartpoleParams {
 
 /// Target-localization parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TargetLocalizationParams {
     /// Grid side G. Default 8.
@@ -114,7 +180,6 @@ impl Default for TargetLocalizationParams {
 
 /// Maze-cleaning parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct MazeCleaningParams {
     /// Grid side G. Default 8.
@@ -137,7 +202,6 @@ impl Default for MazeCleaningParams {
 
 /// Fleet-coordination parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct FleetCoordinationParams {
     /// Grid side G. Default 8.
