@@ -2,6 +2,8 @@
 //!
 //! [`core`] is the marketplace's logic as plain functions over plain data, with no I/O: environment
 //! similarity, worker recruitment, the task state machine and the settlement decision. The controllers
-//! (cluster) and the local mode (one machine) both drive it; only their edges differ.
+//! (cluster) and the local mode (one machine) both drive it; only their edges differ. [`pods`] builds
+//! the trainer and evaluator pods as plain data.
 
 pub mod core;
+pub mod pods;

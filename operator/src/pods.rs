@@ -1,0 +1,266 @@
+//! The pods the operator runs, built as plain data from a task, a worker and the operator's settings:
+//! the trainer of an attempt (on the worker's node pool) and the evaluator of a submitted model.
+//!
+//! Both run the trainer image as an unprivileged user on a read-only root filesystem, with no
+//! service-account token, no privilege escalation and no capabilities, with their resources as
+//! requests and limits. Outputs go to an `emptyDir`, the result to the termination message
+//! (DESIGN §5), models and checkpoints to the content store named in `DRLAAS_STORE`.
+
+use std::collections::BTreeMap;
+
+use drlaas_crds::task::DRLTask;
+use drlaas_crds::worker::Worker;
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, Pod, PodSecurityContext,
+    PodSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+
+/// Where the task spec is mounted in the trainer.
+pub const TASK_MOUNT: &str = "/etc/drlaas";
+/// The trainer's output directory (an emptyDir).
+pub const OUT_DIR: &str = "/work/out";
+/// The user the trainer image runs as.
+pub const TRAINER_UID: i64 = 10001;
+/// Label keys on everything the operator creates for a task.
+pub const LABEL_TASK: &str = "drlaas.io/task";
+pub const LABEL_ROLE: &str = "drlaas.io/role";
+pub const LABEL_ATTEMPT: &str = "drlaas.io/attempt";
+pub const LABEL_WORKER: &str = "drlaas.io/worker";
+
+/// The operator's settings that go into every pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodSettings {
+    /// Trainer image, unless the worker names its own.
+    pub trainer_image: String,
+    /// The content store the trainer writes to (an IPFS API URL in a cluster).
+    pub store_address: String,
+}
+
+/// The ConfigMap holding a task's training spec as `task.json`.
+pub fn task_config_map(task: &DRLTask) -> ConfigMap {
+    let spec = serde_json::to_string_pretty(&task.spec.training).expect("a training spec serializes");
+    ConfigMap {
+        metadata: owned_metadata(task, format!("{}-task", task_name(task)), "spec", None),
+        data: Some(BTreeMap::from([("task.json".to_string(), spec)])),
+        ..ConfigMap::default()
+    }
+}
+
+/// The trainer pod of attempt `attempt` of `task` on `worker`'s pool. `warm_start` is a model CID to
+/// start from, `resume` a checkpoint CID of an earlier attempt.
+pub fn trainer_pod(
+    task: &DRLTask,
+    worker: &Worker,
+    attempt: u32,
+    warm_start: Option<&str>,
+    resume: Option<&str>,
+    settings: &PodSettings,
+) -> Pod {
+    let gpu = task.spec.resources.gpu > 0;
+    let mut args: Vec<String> = vec![
+        "train".into(),
+        "--task".into(),
+        format!("{TASK_MOUNT}/task.json"),
+        "--out".into(),
+        OUT_DIR.into(),
+        "--termination-log".into(),
+        "/dev/termination-log".into(),
+        "--progress".into(),
+        "json".into(),
+        "--device".into(),
+        (if gpu { "cuda" } else { "cpu" }).into(),
+    ];
+    for (flag, cid) in [("--warm-start", warm_start), ("--resume", resume)] {
+        if let Some(cid) = cid {
+            args.extend([flag.to_string(), cid.to_string()]);
+        }
+    }
+    let worker_name = worker.metadata.name.clone().unwrap_or_default();
+    let name = format!("{}-train-{attempt}", task_name(task));
+    let mut metadata = owned_metadata(task, name, "trainer", Some(&worker_name));
+    metadata
+        .labels
+        .get_or_insert_default()
+        .insert(LABEL_ATTEMPT.into(), attempt.to_string());
+    let image = worker
+        .spec
+        .image
+        .clone()
+        .unwrap_or_else(|| settings.trainer_image.clone());
+    let mut spec = pod_spec(container(image, args, task, settings));
+    spec.node_selector = (!worker.spec.node_selector.is_empty()).then(|| worker.spec.node_selector.clone());
+    spec.tolerations = (!worker.spec.tolerations.is_empty()).then(|| worker.spec.tolerations.clone());
+    spec.volumes.get_or_insert_default().push(Volume {
+        name: "task".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: format!("{}-task", task_name(task)),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    });
+    if let Some(c) = spec.containers.first_mut() {
+        c.volume_mounts.get_or_insert_default().push(VolumeMount {
+            name: "task".into(),
+            mount_path: TASK_MOUNT.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    spec.active_deadline_seconds = Some(task.spec.deadline_seconds as i64);
+    Pod {
+        metadata,
+        spec: Some(spec),
+        ..Pod::default()
+    }
+}
+
+/// The evaluator pod of a submitted model: `episodes` episodes on `seed` (derived from a block hash
+/// after submission), on `worker`'s pool when given (preferably not the one that trained it).
+pub fn evaluator_pod(
+    task: &DRLTask,
+    model_cid: &str,
+    seed: u64,
+    episodes: u32,
+    worker: Option<&Worker>,
+    settings: &PodSettings,
+) -> Pod {
+    let args: Vec<String> = vec![
+        "evaluate".into(),
+        "--model".into(),
+        model_cid.into(),
+        "--episodes".into(),
+        episodes.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+        "--device".into(),
+        "cpu".into(),
+    ];
+    let name = format!(
+        "{}-verify-{}",
+        task_name(task),
+        &model_cid[model_cid.len().saturating_sub(8)..]
+    );
+    let worker_name = worker.and_then(|w| w.metadata.name.clone());
+    let metadata = owned_metadata(task, name, "evaluator", worker_name.as_deref());
+    // Evaluation runs on CPU: it must not compete with training for GPUs.
+    let mut cpu_task = task.clone();
+    cpu_task.spec.resources.gpu = 0;
+    let mut spec = pod_spec(container(settings.trainer_image.clone(), args, &cpu_task, settings));
+    if let Some(w) = worker {
+        spec.node_selector = (!w.spec.node_selector.is_empty()).then(|| w.spec.node_selector.clone());
+        spec.tolerations = (!w.spec.tolerations.is_empty()).then(|| w.spec.tolerations.clone());
+    }
+    Pod {
+        metadata,
+        spec: Some(spec),
+        ..Pod::default()
+    }
+}
+
+fn task_name(task: &DRLTask) -> String {
+    task.metadata.name.clone().unwrap_or_default()
+}
+
+/// Metadata of an object the task owns: same namespace, labels, and the task as controller (so
+/// deleting the task deletes them, and the controller is woken by their changes).
+fn owned_metadata(task: &DRLTask, name: String, role: &str, worker: Option<&str>) -> ObjectMeta {
+    let mut labels = BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "drlaas".to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "drlaas-operator".to_string(),
+        ),
+        (LABEL_TASK.to_string(), task_name(task)),
+        (LABEL_ROLE.to_string(), role.to_string()),
+    ]);
+    if let Some(worker) = worker {
+        labels.insert(LABEL_WORKER.into(), worker.into());
+    }
+    ObjectMeta {
+        name: Some(name),
+        namespace: task.metadata.namespace.clone(),
+        labels: Some(labels),
+        owner_references: task.controller_owner_ref(&()).map(|r| vec![r]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn container(image: String, args: Vec<String>, task: &DRLTask, settings: &PodSettings) -> Container {
+    let r = &task.spec.resources;
+    let mut limits = BTreeMap::from([
+        ("cpu".to_string(), Quantity(r.cpu.clone())),
+        ("memory".to_string(), Quantity(r.memory.clone())),
+    ]);
+    if r.gpu > 0 {
+        limits.insert("nvidia.com/gpu".into(), Quantity(r.gpu.to_string()));
+    }
+    Container {
+        name: "trainer".into(),
+        image: Some(image),
+        args: Some(args),
+        env: Some(vec![EnvVar {
+            name: "DRLAAS_STORE".into(),
+            value: Some(settings.store_address.clone()),
+            ..EnvVar::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(limits.clone()),
+            limits: Some(limits),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(TRAINER_UID),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "work".into(),
+                mount_path: "/work".into(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            },
+        ]),
+        ..Container::default()
+    }
+}
+
+fn pod_spec(container: Container) -> PodSpec {
+    let scratch = |name: &str| Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    };
+    PodSpec {
+        containers: vec![container],
+        restart_policy: Some("Never".into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(TRAINER_UID),
+            fs_group: Some(TRAINER_UID),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        volumes: Some(vec![scratch("work"), scratch("tmp")]),
+        ..PodSpec::default()
+    }
+}

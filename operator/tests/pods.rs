@@ -1,0 +1,192 @@
+//! The pods the operator creates: golden files (the whole object, reviewed in diffs) and the
+//! properties that must hold whatever else changes (security context, scheduling, resources).
+
+use drlaas_crds::task::DRLTask;
+use drlaas_crds::worker::Worker;
+use drlaas_operator::pods::{PodSettings, evaluator_pod, task_config_map, trainer_pod};
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+
+fn task(gpu: u32) -> DRLTask {
+    serde_json::from_value(json!({
+        "apiVersion": "drlaas.io/v1alpha1",
+        "kind": "DRLTask",
+        "metadata": {"name": "maze", "namespace": "team-a", "uid": "5f1c2b9e-0000-4000-8000-000000000001"},
+        "spec": {
+            "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}, "targetMeanReturn": 20.0, "seed": 7},
+            "resources": {"gpu": gpu, "cpu": "4", "memory": "8Gi"},
+            "payment": {"amountWei": "1000000000000000000", "walletSecretRef": {"name": "requester-wallet"}},
+            "deadlineSeconds": 7200,
+        },
+    }))
+    .unwrap()
+}
+
+fn worker() -> Worker {
+    serde_json::from_value(json!({
+        "apiVersion": "drlaas.io/v1alpha1",
+        "kind": "Worker",
+        "metadata": {"name": "lab-a"},
+        "spec": {
+            "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "nodeSelector": {"drlaas.io/pool": "lab-a"},
+            "tolerations": [{"key": "drlaas.io/pool", "operator": "Equal", "value": "lab-a", "effect": "NoSchedule"}],
+            "capacity": {"gpus": 2, "cpuCores": 32, "memoryGib": 128},
+            "expertise": {"maze-cleaning": 0.9},
+            "pricePerTaskWei": "100000000000000000",
+            "keySecretRef": {"name": "lab-a-key"},
+        },
+    }))
+    .unwrap()
+}
+
+fn settings() -> PodSettings {
+    PodSettings {
+        trainer_image: "ghcr.io/drlaas/trainer:0.1.0".into(),
+        store_address: "http://kubo.drlaas:5001".into(),
+    }
+}
+
+/// Compares `object` with `tests/golden/NAME.yaml` (rewritten when `DRLAAS_UPDATE_GOLDEN` is set).
+fn golden(name: &str, object: &impl serde::Serialize) {
+    let path = format!("{}/tests/golden/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+    let yaml = serde_saphyr::to_string(object).unwrap();
+    if std::env::var_os("DRLAAS_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &yaml).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == yaml,
+        "{path} differs from what the operator builds (DRLAAS_UPDATE_GOLDEN=1 to accept):\n{yaml}"
+    );
+}
+
+#[test]
+fn golden_trainer_evaluator_and_config_map() {
+    let t = task(1);
+    golden(
+        "trainer-pod",
+        &trainer_pod(
+            &t,
+            &worker(),
+            2,
+            Some("bafybeib4ks7u5sdpjo5cdng23hpz43jekwfys6qqbzznnch3e4tzgh2cma"),
+            None,
+            &settings(),
+        ),
+    );
+    golden(
+        "evaluator-pod",
+        &evaluator_pod(
+            &t,
+            "bafybeib4ks7u5sdpjo5cdng23hpz43jekwfys6qqbzznnch3e4tzgh2cma",
+            42,
+            100,
+            None,
+            &settings(),
+        ),
+    );
+    golden("task-config-map", &task_config_map(&t));
+}
+
+fn check_hardened(pod: &Pod) {
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(spec.automount_service_account_token, Some(false));
+    assert_eq!(spec.security_context.as_ref().unwrap().run_as_non_root, Some(true));
+    for c in &spec.containers {
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
+        let resources = c.resources.as_ref().unwrap();
+        assert_eq!(
+            resources.requests, resources.limits,
+            "guaranteed QoS: requests equal limits"
+        );
+        assert!(resources.limits.as_ref().unwrap().contains_key("memory"));
+    }
+    let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.controller), ("DRLTask", Some(true)));
+}
+
+#[test]
+fn every_pod_is_hardened_and_owned_by_its_task() {
+    for gpu in [0, 1] {
+        let t = task(gpu);
+        check_hardened(&trainer_pod(&t, &worker(), 1, None, None, &settings()));
+        check_hardened(&evaluator_pod(
+            &t,
+            "QmaEgb37wEknQKWn1EnVZovh7FGBtcbFYPzvUX6uTCcTAe",
+            1,
+            10,
+            Some(&worker()),
+            &settings(),
+        ));
+    }
+}
+
+#[test]
+fn trainers_land_on_the_workers_pool_with_a_gpu_only_when_asked() {
+    let pod = trainer_pod(
+        &task(1),
+        &worker(),
+        1,
+        None,
+        Some("QmaEgb37wEknQKWn1EnVZovh7FGBtcbFYPzvUX6uTCcTAe"),
+        &settings(),
+    );
+    let spec = pod.spec.unwrap();
+    assert_eq!(spec.node_selector.unwrap()["drlaas.io/pool"], "lab-a");
+    assert_eq!(spec.tolerations.unwrap()[0].key.as_deref(), Some("drlaas.io/pool"));
+    let c = &spec.containers[0];
+    assert_eq!(
+        c.resources.as_ref().unwrap().limits.as_ref().unwrap()["nvidia.com/gpu"].0,
+        "1"
+    );
+    let args = c.args.as_ref().unwrap().join(" ");
+    assert!(
+        args.contains("--device cuda") && args.contains("--resume QmaEgb37"),
+        "{args}"
+    );
+    assert_eq!(
+        c.env.as_ref().unwrap()[0].value.as_deref(),
+        Some("http://kubo.drlaas:5001")
+    );
+
+    let cpu = trainer_pod(&task(0), &worker(), 1, None, None, &settings());
+    let c = &cpu.spec.as_ref().unwrap().containers[0];
+    assert!(
+        !c.resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap()
+            .contains_key("nvidia.com/gpu")
+    );
+    assert!(c.args.as_ref().unwrap().join(" ").contains("--device cpu"));
+    // Evaluation never takes a GPU.
+    let eval = evaluator_pod(
+        &task(1),
+        "QmaEgb37wEknQKWn1EnVZovh7FGBtcbFYPzvUX6uTCcTAe",
+        1,
+        10,
+        None,
+        &settings(),
+    );
+    assert!(
+        !eval.spec.unwrap().containers[0]
+            .resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap()
+            .contains_key("nvidia.com/gpu")
+    );
+}
