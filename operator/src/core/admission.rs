@@ -1,0 +1,262 @@
+//! From resources to the core's inputs: a `DRLTask` checked field by field before any escrow moves,
+//! and turned into a [`TaskDemand`]; a `Worker` with what the chain and the cluster say about it
+//! turned into a [`WorkerOffer`].
+//!
+//! The CRD schema already rejects most bad input at the API server; these checks are the ones a
+//! schema cannot express (an environment's cells must fit its agents, quantities must parse) and
+//! they also guard tasks that arrive from chain, where no schema ran.
+
+use drlaas_crds::task::DRLTaskSpec;
+use drlaas_crds::worker::WorkerSpec;
+use drlaas_envs::descriptor::EnvDescriptor;
+
+use super::recruitment::{Resources, TaskDemand, WorkerOffer};
+
+/// A field of a task or worker that is wrong, as a path in the object and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {message}")]
+pub struct FieldError {
+    /// e.g. `spec.training.environment.grid`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks a task spec; the error names the first wrong field by its path in the object.
+pub fn validate_task(spec: &DRLTaskSpec) -> Result<Resources, FieldError> {
+    spec.training
+        .validate()
+        .map_err(|e| FieldError::new(format!("spec.training.{}", e.field), e.message))?;
+    let resources = task_resources(spec)?;
+    if !(0.0..=1.0).contains(&spec.min_reputation) {
+        return Err(FieldError::new(
+            "spec.minReputation",
+            format!("a reputation in [0, 1], got {}", spec.min_reputation),
+        ));
+    }
+    if let Some(payment) = &spec.payment {
+        parse_wei(&payment.amount_wei).map_err(|m| FieldError::new("spec.payment.amountWei", m))?;
+    }
+    Ok(resources)
+}
+
+/// The trainer pod's resources as numbers.
+pub fn task_resources(spec: &DRLTaskSpec) -> Result<Resources, FieldError> {
+    let r = &spec.resources;
+    Ok(Resources {
+        gpus: r.gpu,
+        cpu_millis: parse_cpu_millis(&r.cpu).map_err(|m| FieldError::new("spec.resources.cpu", m))?,
+        memory_mib: parse_memory_mib(&r.memory).map_err(|m| FieldError::new("spec.resources.memory", m))?,
+    })
+}
+
+/// The recruitment view of a task.
+pub fn task_demand(
+    id: String,
+    spec: &DRLTaskSpec,
+    budget_wei: u128,
+    admitted_seq: u64,
+    failed_workers: Vec<String>,
+) -> Result<TaskDemand, FieldError> {
+    Ok(TaskDemand {
+        id,
+        environment: spec.training.environment.clone(),
+        budget_wei,
+        admitted_seq,
+        resources: task_resources(spec)?,
+        min_reputation: spec.min_reputation,
+        excluded: failed_workers,
+    })
+}
+
+/// What the chain says about a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainRecord {
+    pub reputation: f64,
+    pub completed: u32,
+    pub failed: u32,
+}
+
+/// The recruitment view of a worker: `in_use` is what its running drlaas pods hold, `running` how
+/// many tasks it runs, `models` the environments of the models it owns.
+pub fn worker_offer(
+    id: String,
+    spec: &WorkerSpec,
+    record: &ChainRecord,
+    in_use: Resources,
+    running: u32,
+    models: Vec<EnvDescriptor>,
+) -> Result<WorkerOffer, FieldError> {
+    let capacity = &spec.capacity;
+    let total = Resources {
+        gpus: capacity.gpus,
+        cpu_millis: capacity.cpu_cores.saturating_mul(1000),
+        memory_mib: u64::from(capacity.memory_gib) * 1024,
+    };
+    Ok(WorkerOffer {
+        id,
+        reputation: record.reputation,
+        expertise: spec.expertise.clone(),
+        completed: record.completed,
+        failed: record.failed,
+        price_wei: parse_wei(&spec.price_per_task_wei).map_err(|m| FieldError::new("spec.pricePerTaskWei", m))?,
+        free: Resources {
+            gpus: total.gpus.saturating_sub(in_use.gpus),
+            cpu_millis: total.cpu_millis.saturating_sub(in_use.cpu_millis),
+            memory_mib: total.memory_mib.saturating_sub(in_use.memory_mib),
+        },
+        free_slots: capacity.concurrent_tasks.saturating_sub(running),
+        node_cpu_cores: capacity.node_cpu_cores.unwrap_or(capacity.cpu_cores),
+        models,
+    })
+}
+
+/// A decimal wei amount.
+pub fn parse_wei(text: &str) -> Result<u128, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("a decimal amount of wei, got {text:?}"));
+    }
+    text.parse::<u128>()
+        .map_err(|_| format!("at most {} wei, got {text}", u128::MAX))
+}
+
+/// A Kubernetes CPU quantity (`2`, `0.5`, `500m`) in millicores.
+pub fn parse_cpu_millis(text: &str) -> Result<u32, String> {
+    let expected = || format!("a CPU quantity such as 2, 0.5 or 500m, got {text:?}");
+    let millis = match text.strip_suffix('m') {
+        Some(m) => m.parse::<u64>().map_err(|_| expected())?,
+        None => {
+            let cores: f64 = text.parse().map_err(|_| expected())?;
+            if !cores.is_finite() || cores < 0.0 {
+                return Err(expected());
+            }
+            (cores * 1000.0).round() as u64
+        }
+    };
+    if millis == 0 {
+        return Err(format!("more than 0 CPU, got {text:?}"));
+    }
+    u32::try_from(millis).map_err(|_| format!("at most 4294967 cores, got {text:?}"))
+}
+
+/// A Kubernetes memory quantity (`512Mi`, `4Gi`, `1G`, `1000000`) in MiB, rounded up.
+pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
+    let expected = || format!("a memory quantity such as 512Mi, 4Gi or 1G, got {text:?}");
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| expected())?;
+    let bytes_per_unit: f64 = match unit {
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(expected()),
+    };
+    let mib = (value * bytes_per_unit / (1024.0 * 1024.0)).ceil();
+    if !mib.is_finite() || mib <= 0.0 {
+        return Err(format!("more than 0 memory, got {text:?}"));
+    }
+    Ok(mib as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(extra: serde_json::Value) -> DRLTaskSpec {
+        let mut base = json!({
+            "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}},
+            "payment": {"amountWei": "1000", "walletSecretRef": {"name": "w"}},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        assert_eq!(parse_cpu_millis("2"), Ok(2000));
+        assert_eq!(parse_cpu_millis("0.5"), Ok(500));
+        assert_eq!(parse_cpu_millis("250m"), Ok(250));
+        assert!(parse_cpu_millis("two").unwrap_err().contains("such as 2, 0.5 or 500m"));
+        assert_eq!(parse_memory_mib("4Gi"), Ok(4096));
+        assert_eq!(parse_memory_mib("512Mi"), Ok(512));
+        assert_eq!(parse_memory_mib("1G"), Ok(954));
+        assert!(parse_memory_mib("4GB").is_err());
+        assert_eq!(parse_wei("1000000000000000000"), Ok(1_000_000_000_000_000_000));
+        assert!(parse_wei("1e18").unwrap_err().contains("decimal amount of wei"));
+    }
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let err = validate_task(&spec(
+            json!({"training": {"environment": {"kind": "maze-cleaning", "grid": 4, "agents": 60}}}),
+        ))
+        .unwrap_err();
+        assert_eq!(err.field, "spec.training.environment.agents", "{err}");
+        let err = validate_task(&spec(json!({"resources": {"cpu": "lots"}}))).unwrap_err();
+        assert_eq!(err.field, "spec.resources.cpu");
+        assert!(
+            err.to_string()
+                .starts_with("invalid spec.resources.cpu: a CPU quantity")
+        );
+        let ok = validate_task(&spec(json!({"resources": {"gpu": 1, "cpu": "500m", "memory": "2Gi"}}))).unwrap();
+        assert_eq!(
+            ok,
+            Resources {
+                gpus: 1,
+                cpu_millis: 500,
+                memory_mib: 2048
+            }
+        );
+    }
+
+    #[test]
+    fn a_workers_offer_is_its_capacity_minus_what_runs() {
+        let spec: WorkerSpec = serde_json::from_value(json!({
+            "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "capacity": {"gpus": 2, "cpuCores": 16, "nodeCpuCores": 8, "memoryGib": 64, "concurrentTasks": 3},
+            "expertise": {"maze-cleaning": 0.9},
+            "pricePerTaskWei": "5",
+            "keySecretRef": {"name": "k"},
+        }))
+        .unwrap();
+        let record = ChainRecord {
+            reputation: 0.6,
+            completed: 4,
+            failed: 1,
+        };
+        let used = Resources {
+            gpus: 1,
+            cpu_millis: 4000,
+            memory_mib: 8192,
+        };
+        let offer = worker_offer("lab".into(), &spec, &record, used, 1, Vec::new()).unwrap();
+        assert_eq!(
+            offer.free,
+            Resources {
+                gpus: 1,
+                cpu_millis: 12_000,
+                memory_mib: 57_344
+            }
+        );
+        assert_eq!((offer.free_slots, offer.node_cpu_cores, offer.price_wei), (2, 8, 5));
+    }
+}
