@@ -5,5 +5,6 @@
 //! (cluster) and the local mode (one machine) both drive it; only their edges differ. [`pods`] builds
 //! the trainer and evaluator pods as plain data.
 
+pub mod controller;
 pub mod core;
 pub mod pods;

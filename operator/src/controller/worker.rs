@@ -1,0 +1,131 @@
+//! The Worker controller: mirrors each worker's on-chain record (registration, reputation, stake,
+//! completed and failed tasks) and the trainer pods it runs into the Worker's status, so that
+//! `kubectl get workers` shows the market as recruitment sees it.
+//!
+//! The chain changes without any cluster event, so every Worker is also re-read periodically
+//! ([`RESYNC`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drlaas_chain::alloy::primitives::Address;
+use drlaas_crds::worker::{Worker, WorkerStatus};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::conditions::condition;
+use super::{Context, Error, FIELD_MANAGER};
+use crate::pods::{LABEL_ROLE, LABEL_WORKER};
+
+/// How often a Worker is re-read from chain when nothing in the cluster changes.
+pub const RESYNC: Duration = Duration::from_secs(30);
+
+/// Brings one Worker's status up to date.
+pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = worker.name_any();
+    let address: Address = worker.spec.address.parse().map_err(|e| Error::Invalid {
+        field: "spec.address",
+        message: format!("{:?} is not an account address: {e}", worker.spec.address),
+    })?;
+    let record = ctx.market.worker(address).await?;
+    let active_tasks = active_trainers(&ctx.client, &name).await?;
+
+    let previous = worker
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let generation = worker.metadata.generation;
+    let now = Timestamp::now();
+    let registered = condition(
+        previous,
+        "Registered",
+        record.is_some(),
+        if record.is_some() {
+            "Registered"
+        } else {
+            "NotRegistered"
+        },
+        match &record {
+            Some(_) => format!("{address} is registered in UMC"),
+            None => format!("{address} has no UMC registration: register it with a stake before it can be recruited"),
+        },
+        generation,
+        now,
+    );
+    let status = match &record {
+        Some(info) => WorkerStatus {
+            registered: true,
+            reputation: Some(info.reputation.as_f64()),
+            stake_wei: Some(info.stake.to_string()),
+            active_tasks,
+            completed_tasks: info.completed_tasks,
+            failed_tasks: info.failed_tasks,
+            conditions: vec![registered],
+        },
+        None => WorkerStatus {
+            active_tasks,
+            conditions: vec![registered],
+            ..WorkerStatus::default()
+        },
+    };
+    let patch = json!({"apiVersion": "drlaas.io/v1alpha1", "kind": "Worker", "status": status});
+    Api::<Worker>::all(ctx.client.clone())
+        .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Retry soon after a failure; the chain or the API server may be back by then.
+pub fn error_policy(worker: Arc<Worker>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(worker = %worker.name_any(), kind = error.kind(), %error, "reconcile failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+/// Trainer pods of this worker that are pending or running.
+async fn active_trainers(client: &kube::Client, worker: &str) -> Result<u32, Error> {
+    let selector = format!("{LABEL_ROLE}=trainer,{LABEL_WORKER}={worker}");
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    let active = pods
+        .items
+        .iter()
+        .filter(|p| {
+            let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+            matches!(phase, None | Some("Pending") | Some("Running"))
+        })
+        .count();
+    Ok(u32::try_from(active).unwrap_or(u32::MAX))
+}
+
+/// Runs the Worker controller until the stream ends (shutdown).
+pub async fn run(ctx: Arc<Context>) {
+    let workers = Api::<Worker>::all(ctx.client.clone());
+    let pods = Api::<Pod>::all(ctx.client.clone());
+    Controller::new(workers, watcher::Config::default())
+        // A trainer pod starting or ending changes its worker's free capacity.
+        .watches(
+            pods,
+            watcher::Config::default().labels(&format!("{LABEL_ROLE}=trainer")),
+            |pod| {
+                pod.labels()
+                    .get(LABEL_WORKER)
+                    .map(|w| kube::runtime::reflector::ObjectRef::new(w))
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "worker controller event");
+            }
+        })
+        .await;
+}
