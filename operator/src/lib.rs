@@ -7,4 +7,6 @@
 
 pub mod controller;
 pub mod core;
+pub mod metrics;
 pub mod pods;
+pub mod server;

@@ -124,7 +124,11 @@ async fn a_registered_worker_gets_its_chain_record_and_running_pods() {
             pod("t3-train-1", "Succeeded"),
         ],
     ));
-    let ctx = Arc::new(Context { client, market });
+    let ctx = Arc::new(Context {
+        client,
+        market,
+        health: Arc::default(),
+    });
     let action = worker::reconcile(Arc::new(object), ctx).await.unwrap();
     assert_eq!(action, kube::runtime::controller::Action::requeue(worker::RESYNC));
 
@@ -150,7 +154,11 @@ async fn an_unregistered_worker_is_told_how_to_register() {
     let (client, api) = mock_api();
     let object = worker_object(accounts[2]);
     let server = tokio::spawn(serve_reconcile(api, object.clone(), Vec::new()));
-    let ctx = Arc::new(Context { client, market });
+    let ctx = Arc::new(Context {
+        client,
+        market,
+        health: Arc::default(),
+    });
     worker::reconcile(Arc::new(object), ctx).await.unwrap();
 
     let status = &server.await.unwrap()["status"];
@@ -174,7 +182,11 @@ async fn an_unreachable_chain_fails_the_reconcile_before_any_write() {
     let (devnet, market, accounts) = chain().await;
     drop(devnet); // anvil stops
     let (client, mut api) = mock_api();
-    let ctx = Arc::new(Context { client, market });
+    let ctx = Arc::new(Context {
+        client,
+        market,
+        health: Arc::default(),
+    });
     let err = worker::reconcile(Arc::new(worker_object(accounts[3])), ctx)
         .await
         .unwrap_err();

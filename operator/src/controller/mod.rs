@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use drlaas_chain::Market;
 
+use crate::server::Health;
+
 /// The field manager of everything the operator applies.
 pub const FIELD_MANAGER: &str = "drlaas-operator";
 
@@ -20,6 +22,8 @@ pub struct Context {
     pub client: kube::Client,
     /// The marketplace contracts, read (and later written) by the oracle account.
     pub market: Arc<Market>,
+    /// Metrics and readiness, served on `/metrics` and `/readyz`.
+    pub health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Context {

@@ -23,11 +23,15 @@ use super::conditions::condition;
 use super::{Context, Error, FIELD_MANAGER};
 use crate::pods::{LABEL_ROLE, LABEL_WORKER};
 
+/// The controller's name in metrics.
+pub const CONTROLLER: &str = "worker";
+
 /// How often a Worker is re-read from chain when nothing in the cluster changes.
 pub const RESYNC: Duration = Duration::from_secs(30);
 
 /// Brings one Worker's status up to date.
 pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.health.metrics.reconcile(CONTROLLER);
     let name = worker.name_any();
     let address: Address = worker.spec.address.parse().map_err(|e| Error::Invalid {
         field: "spec.address",
@@ -83,7 +87,8 @@ pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action,
 }
 
 /// Retry soon after a failure; the chain or the API server may be back by then.
-pub fn error_policy(worker: Arc<Worker>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(worker: Arc<Worker>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.health.metrics.reconcile_failed(CONTROLLER, error.kind());
     tracing::warn!(worker = %worker.name_any(), kind = error.kind(), %error, "reconcile failed");
     Action::requeue(Duration::from_secs(10))
 }
