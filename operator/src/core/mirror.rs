@@ -1,0 +1,187 @@
+//! Tasks posted on chain become `DRLTask` objects (DESIGN §3.1): one object per on-chain task, named
+//! after the chain and the task id so that seeing the same event twice (a restart, a re-org replay)
+//! finds the object already there instead of creating a second one.
+//!
+//! The requester stores the task's description (a `DRLTask` spec without `payment` or
+//! `chainTaskId`) under the `specCid` it posts; the chain holds the money, the kind, the target and
+//! the deadline. The two must agree, or the task is not mirrored: a worker must never train towards
+//! a target the escrow does not pay for.
+
+use std::collections::BTreeMap;
+
+use drlaas_crds::task::{DRLTask, DRLTaskSpec, TaskKind};
+use kube::api::ObjectMeta;
+
+use super::admission::{FieldError, validate_task};
+
+/// Labels and annotations on mirrored tasks.
+pub const LABEL_CHAIN_ID: &str = "drlaas.io/chain-id";
+pub const LABEL_CHAIN_TASK: &str = "drlaas.io/chain-task-id";
+pub const ANNOTATION_SPEC_CID: &str = "drlaas.io/spec-cid";
+pub const ANNOTATION_REQUESTER: &str = "drlaas.io/requester";
+
+/// A `TaskPosted` task as the chain records it (plain data: the edge converts from the chain types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedTask {
+    pub id: u64,
+    pub requester: String,
+    pub kind: TaskKind,
+    pub target_milli: i32,
+    /// Unix time by which the result must be on chain.
+    pub deadline: u64,
+    pub budget_wei: u128,
+    pub spec_cid: String,
+}
+
+/// The name of the object mirroring task `task_id` of chain `chain_id`.
+pub fn mirror_name(chain_id: u64, task_id: u64) -> String {
+    format!("chain-{chain_id}-{task_id}")
+}
+
+/// The `DRLTask` for `posted`, from the document stored under its spec CID, at unix time `now`.
+pub fn mirrored_task(
+    chain_id: u64,
+    posted: &PostedTask,
+    document: &str,
+    namespace: &str,
+    now: u64,
+) -> Result<DRLTask, FieldError> {
+    let invalid = |field: &str, message: String| FieldError {
+        field: field.into(),
+        message,
+    };
+    let mut spec: DRLTaskSpec = serde_json::from_str(document).map_err(|e| {
+        invalid(
+            "specCid",
+            format!("the document at {} is not a task spec: {e}", posted.spec_cid),
+        )
+    })?;
+    if spec.payment.is_some() || spec.chain_task_id.is_some() {
+        return Err(invalid(
+            "specCid",
+            "a posted task's document names neither payment nor chainTaskId".into(),
+        ));
+    }
+    if spec.kind != posted.kind {
+        return Err(invalid(
+            "spec.kind",
+            format!("the document says {:?}, the chain {:?}", spec.kind, posted.kind),
+        ));
+    }
+    let document_target = spec.training.target_mean_return.map(|t| (t * 1000.0).round() as i64);
+    if document_target != Some(i64::from(posted.target_milli)) {
+        return Err(invalid(
+            "spec.training.targetMeanReturn",
+            format!(
+                "the document asks for {:?}, the escrow pays for {}",
+                spec.training.target_mean_return,
+                f64::from(posted.target_milli) / 1000.0
+            ),
+        ));
+    }
+    let left = posted.deadline.saturating_sub(now);
+    if left < 60 {
+        return Err(invalid(
+            "deadline",
+            format!("the deadline is {left} s away: too close to train"),
+        ));
+    }
+    spec.chain_task_id = Some(posted.id);
+    spec.deadline_seconds = left;
+    validate_task(&spec)?;
+
+    let metadata = ObjectMeta {
+        name: Some(mirror_name(chain_id, posted.id)),
+        namespace: Some(namespace.into()),
+        labels: Some(BTreeMap::from([
+            (LABEL_CHAIN_ID.to_string(), chain_id.to_string()),
+            (LABEL_CHAIN_TASK.to_string(), posted.id.to_string()),
+        ])),
+        annotations: Some(BTreeMap::from([
+            (ANNOTATION_SPEC_CID.to_string(), posted.spec_cid.clone()),
+            (ANNOTATION_REQUESTER.to_string(), posted.requester.clone()),
+        ])),
+        ..ObjectMeta::default()
+    };
+    Ok(DRLTask {
+        metadata,
+        spec,
+        status: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posted() -> PostedTask {
+        PostedTask {
+            id: 42,
+            requester: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".into(),
+            kind: TaskKind::Training,
+            target_milli: 20_000,
+            deadline: 10_000,
+            budget_wei: 5,
+            spec_cid: "bafkreiee3cmhp4guaqppw27zdilpajepf7kxhzvpaxaz7fv63opyql3yqi".into(),
+        }
+    }
+
+    const DOC: &str = r#"{"training": {"environment": {"kind": "maze-cleaning"}, "targetMeanReturn": 20.0}}"#;
+
+    #[test]
+    fn a_posted_task_is_mirrored_once_under_a_stable_name() {
+        let task = mirrored_task(31337, &posted(), DOC, "drlaas", 6_400).unwrap();
+        assert_eq!(task.metadata.name.as_deref(), Some("chain-31337-42"));
+        assert_eq!(task.spec.chain_task_id, Some(42));
+        assert_eq!(task.spec.deadline_seconds, 3_600);
+        assert_eq!(
+            task.metadata.annotations.as_ref().unwrap()[ANNOTATION_SPEC_CID],
+            posted().spec_cid
+        );
+        let again = mirrored_task(31337, &posted(), DOC, "drlaas", 6_400).unwrap();
+        assert_eq!(
+            (again.metadata, again.spec),
+            (task.metadata, task.spec),
+            "the same event, the same object"
+        );
+    }
+
+    #[test]
+    fn a_document_that_disagrees_with_the_escrow_is_refused() {
+        let mut p = posted();
+        p.target_milli = 25_000;
+        let err = mirrored_task(1, &p, DOC, "ns", 0).unwrap_err();
+        assert_eq!(err.field, "spec.training.targetMeanReturn", "{err}");
+
+        p = posted();
+        p.kind = TaskKind::ModelSharing;
+        assert_eq!(mirrored_task(1, &p, DOC, "ns", 0).unwrap_err().field, "spec.kind");
+
+        let paid = r#"{"training": {"environment": {"kind": "maze-cleaning"}, "targetMeanReturn": 20.0},
+                       "payment": {"amountWei": "1", "walletSecretRef": {"name": "w"}}}"#;
+        assert!(
+            mirrored_task(1, &posted(), paid, "ns", 0)
+                .unwrap_err()
+                .message
+                .contains("neither payment")
+        );
+
+        let err = mirrored_task(1, &posted(), "not json", "ns", 0).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid specCid: the document at bafkrei"),
+            "{err}"
+        );
+
+        assert_eq!(
+            mirrored_task(1, &posted(), DOC, "ns", 9_990).unwrap_err().field,
+            "deadline"
+        );
+
+        let bad_env =
+            r#"{"training": {"environment": {"kind": "maze-cleaning", "grid": 99}, "targetMeanReturn": 20.0}}"#;
+        assert_eq!(
+            mirrored_task(1, &posted(), bad_env, "ns", 0).unwrap_err().field,
+            "spec.training.environment.grid"
+        );
+    }
+}
