@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod core;
+pub mod leader;
 pub mod metrics;
 pub mod pods;
 pub mod server;
