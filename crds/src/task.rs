@@ -147,23 +147,34 @@ fn default_secret_key() -> String {
     "privateKey".into()
 }
 
-/// Where a task is; see the operator's state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Where a task is (the operator's state machine, `core::lifecycle`, moves it). Ordered: later
+/// phases compare greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum TaskPhase {
+    /// Accepted and validated, not yet bound to an on-chain task with escrow.
     Pending,
+    /// Escrow funded on chain, waiting for a worker.
     Funded,
+    /// A worker is recorded on chain; its trainer is being started.
     Assigned,
+    /// The trainer runs.
     Training,
+    /// A result is on chain; the model is being verified.
     Verifying,
+    /// Paid, refunded, expired or cancelled on chain: nothing more happens.
     Settled,
 }
 
 /// How a settled task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TaskOutcome {
+    /// The model passed verification and the worker was paid.
     Paid,
+    /// Every attempt failed; the requester was refunded (and failed workers slashed).
     Refunded,
+    /// The deadline passed; the requester was refunded.
     Expired,
+    /// The requester cancelled before assignment.
     Cancelled,
 }
 

@@ -17,35 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::settlement::ChainStatus;
 
-/// Where a task is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Phase {
-    /// Accepted and validated, not yet bound to an on-chain task with escrow.
-    Pending,
-    /// Escrow funded on chain, waiting for a worker.
-    Funded,
-    /// A worker is recorded on chain; its trainer is being started.
-    Assigned,
-    /// The trainer runs.
-    Training,
-    /// A result is on chain; the model is being verified.
-    Verifying,
-    /// Paid, refunded, expired or cancelled on chain: nothing more happens.
-    Settled,
-}
-
 /// How a settled task ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
-    /// The model passed verification and the worker was paid.
-    Paid,
-    /// Every attempt failed; the requester was refunded (and failed workers slashed).
-    Refunded,
-    /// The deadline passed; the requester was refunded.
-    Expired,
-    /// The requester cancelled before assignment.
-    Cancelled,
-}
+pub use drlaas_crds::task::TaskOutcome as Outcome;
+/// Where a task is: the phase the `DRLTask` status shows.
+pub use drlaas_crds::task::TaskPhase as Phase;
 
 /// Something that happened to a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +124,7 @@ impl TaskState {
     /// assignment and submission) is `Assigned` until the executor reports it running.
     pub fn phase_for_chain(status: ChainStatus) -> (Phase, Option<Outcome>) {
         match status {
+            ChainStatus::None => (Phase::Pending, None),
             ChainStatus::Posted => (Phase::Funded, None),
             ChainStatus::Assigned => (Phase::Assigned, None),
             ChainStatus::Submitted => (Phase::Verifying, None),

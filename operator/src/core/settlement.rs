@@ -9,27 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A task's on-chain status (TMC.Status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ChainStatus {
-    Posted,
-    Assigned,
-    Submitted,
-    Completed,
-    Failed,
-    Cancelled,
-    Expired,
-}
-
-impl ChainStatus {
-    /// Whether the task is settled on chain (no transaction can move it any more).
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            ChainStatus::Completed | ChainStatus::Failed | ChainStatus::Cancelled | ChainStatus::Expired
-        )
-    }
-}
+/// A task's on-chain status (TMC.Status), as the chain client decodes it.
+pub use drlaas_chain::TaskStatus as ChainStatus;
 
 /// What the chain says about a task, read just before deciding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +77,10 @@ pub fn next_action(intent: Intent, chain: &ChainView) -> Action {
         return Action::Nothing {
             settled_as: Some(chain.status),
         };
+    }
+    if chain.status == ChainStatus::None {
+        // Not on chain (yet): the post may not be visible at this node; nothing can be sent.
+        return Action::Wait;
     }
     match intent {
         Intent::Complete => match chain.status {
@@ -218,6 +203,7 @@ mod tests {
 
     fn status() -> impl Strategy<Value = ChainStatus> {
         prop_oneof![
+            Just(ChainStatus::None),
             Just(ChainStatus::Posted),
             Just(ChainStatus::Assigned),
             Just(ChainStatus::Submitted),
