@@ -6,5 +6,5 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-tools/setup.sh
+tools/setup.sh --without-ipfs
 cargo run -q -p drlaas-chain --example lifecycle

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the pinned non-Rust tools drlaas needs, idempotently (fast when already present):
 #   - anvil and forge 1.7.1 (Foundry, from their npm packages) and solc-js 0.8.30 behind tools/bin/solc;
-#   - the js-ipfs node of tests and the local mode (tools/ipfs.sh install).
+#   - the js-ipfs node of tests and the local mode (tools/ipfs.sh install), unless --without-ipfs
+#     (the chain demo does not need it).
 # Everything lands in tools/node_modules and tools/ipfs/node_modules; nothing outside the checkout is
 # touched.
 set -euo pipefail
@@ -22,11 +23,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/
   echo "$want" > "$stamp"
 fi
 
-"$tools/ipfs.sh" install
+with_ipfs=1
+if [ "${1:-}" = "--without-ipfs" ]; then
+  with_ipfs=0
+fi
+if [ $with_ipfs = 1 ]; then
+  "$tools/ipfs.sh" install
+fi
 
 # Smoke-check the binaries: a broken download must fail here, not in the middle of a test.
 node_modules/.bin/anvil --version | head -n1 | sed 's/^/setup: /'
 node_modules/.bin/forge --version | head -n1 | sed 's/^/setup: /'
 bin/solc --version | tail -n1 | sed 's/^/setup: solc-js /'
-node -e "console.log('setup: js-ipfs ' + require('./ipfs/node_modules/ipfs/package.json').version)"
+if [ $with_ipfs = 1 ]; then
+  node -e "console.log('setup: js-ipfs ' + require('./ipfs/node_modules/ipfs/package.json').version)"
+fi
 
