@@ -272,7 +272,7 @@ impl KuboClient {
     }
 
     /// Runs `call` again (with doubling backoff) while it fails in a way a retry can fix.
-    async fn retrying<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T>
+    pub(crate) async fn retrying<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,

@@ -70,20 +70,12 @@ impl IpfsStore {
         F: FnMut() -> Fut + Send,
         Fut: Future<Output = Result<R>> + Send,
     {
-        let config = self.client.config();
-        let mut wait = config.backoff;
-        let mut attempt = 0;
-        loop {
-            match self.put_reader(open().await?).await {
-                Err(e) if e.is_transient() && attempt < config.retries => {
-                    attempt += 1;
-                    tracing::debug!(attempt, error = %e, "retrying IPFS add");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                other => return other,
-            }
-        }
+        self.client
+            .retrying("add", || {
+                let opened = open();
+                async move { self.put_reader(opened.await?).await }
+            })
+            .await
     }
 }
 
