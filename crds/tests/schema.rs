@@ -35,11 +35,15 @@ fn task(spec: serde_json::Value) -> DRLTask {
     .unwrap()
 }
 
+/// A file of `deploy/examples/`, as JSON.
+fn example(name: &str) -> serde_json::Value {
+    let path = format!("{}/../deploy/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The spec of the example task (the examples are checked here too).
 fn good_spec() -> serde_json::Value {
-    json!({
-        "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}, "targetMeanReturn": 20.0},
-        "payment": {"amountWei": "1000000000000000000", "walletSecretRef": {"name": "requester-wallet"}},
-    })
+    example("drltask-maze.yaml")["spec"].clone()
 }
 
 /// The CEL verdict on a task object that need not deserialize (what the API server checks).
@@ -66,7 +70,9 @@ fn a_good_task_passes_and_defaults_are_filled() {
     assert_eq!(cel_errors(t.validate_cel()), "");
     assert_eq!(t.spec.warm_start, "none");
     assert_eq!(t.spec.max_attempts, 3);
-    assert_eq!(t.spec.resources.cpu, "2");
+    let mut bare = good_spec();
+    bare.as_object_mut().unwrap().remove("resources");
+    assert_eq!(task(bare).spec.resources.cpu, "2");
 }
 
 #[test]
@@ -106,25 +112,17 @@ fn the_spec_cannot_change_once_created() {
     assert_eq!(cel_errors(task(good_spec()).validate_cel_update(&old)), "");
 }
 
+/// The example worker with other `expertise`.
 fn worker(expertise: serde_json::Value) -> Worker {
-    serde_json::from_value(json!({
-        "apiVersion": "drlaas.io/v1alpha1",
-        "kind": "Worker",
-        "metadata": {"name": "lab-a"},
-        "spec": {
-            "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-            "nodeSelector": {"drlaas.io/pool": "lab-a"},
-            "capacity": {"gpus": 2, "cpuCores": 32, "memoryGib": 128},
-            "expertise": expertise,
-            "pricePerTaskWei": "100000000000000000",
-            "keySecretRef": {"name": "lab-a-key"},
-        },
-    }))
-    .unwrap()
+    let mut object = example("worker.yaml");
+    object["spec"]["expertise"] = expertise;
+    serde_json::from_value(object).unwrap()
 }
 
 #[test]
 fn worker_expertise_names_known_kinds_with_levels_in_range() {
+    let example: Worker = serde_json::from_value(example("worker.yaml")).unwrap();
+    assert_eq!(cel_errors(example.validate_cel()), "");
     assert_eq!(
         cel_errors(worker(json!({"maze-cleaning": 0.9, "cartpole": 0.5})).validate_cel()),
         ""

@@ -7,37 +7,22 @@ use drlaas_operator::pods::{PodSettings, evaluator_pod, task_config_map, trainer
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
+/// A file of `deploy/examples/`, as JSON.
+fn example(name: &str) -> serde_json::Value {
+    let path = format!("{}/../deploy/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The example task with `gpu` GPUs, as the API server returns it (with a uid).
 fn task(gpu: u32) -> DRLTask {
-    serde_json::from_value(json!({
-        "apiVersion": "drlaas.io/v1alpha1",
-        "kind": "DRLTask",
-        "metadata": {"name": "maze", "namespace": "team-a", "uid": "5f1c2b9e-0000-4000-8000-000000000001"},
-        "spec": {
-            "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}, "targetMeanReturn": 20.0, "seed": 7},
-            "resources": {"gpu": gpu, "cpu": "4", "memory": "8Gi"},
-            "payment": {"amountWei": "1000000000000000000", "walletSecretRef": {"name": "requester-wallet"}},
-            "deadlineSeconds": 7200,
-        },
-    }))
-    .unwrap()
+    let mut object = example("drltask-maze.yaml");
+    object["metadata"]["uid"] = json!("5f1c2b9e-0000-4000-8000-000000000001");
+    object["spec"]["resources"]["gpu"] = json!(gpu);
+    serde_json::from_value(object).unwrap()
 }
 
 fn worker() -> Worker {
-    serde_json::from_value(json!({
-        "apiVersion": "drlaas.io/v1alpha1",
-        "kind": "Worker",
-        "metadata": {"name": "lab-a"},
-        "spec": {
-            "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-            "nodeSelector": {"drlaas.io/pool": "lab-a"},
-            "tolerations": [{"key": "drlaas.io/pool", "operator": "Equal", "value": "lab-a", "effect": "NoSchedule"}],
-            "capacity": {"gpus": 2, "cpuCores": 32, "memoryGib": 128},
-            "expertise": {"maze-cleaning": 0.9},
-            "pricePerTaskWei": "100000000000000000",
-            "keySecretRef": {"name": "lab-a-key"},
-        },
-    }))
-    .unwrap()
+    serde_json::from_value(example("worker.yaml")).unwrap()
 }
 
 fn settings() -> PodSettings {
