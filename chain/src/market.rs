@@ -23,7 +23,7 @@ use crate::{
     error::{ChainError, Result},
     tx::{Sender, TxConfig},
     types::{
-        Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo, WorkerProfile,
+        BlockRef, Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo, WorkerProfile,
     },
 };
 
@@ -565,6 +565,41 @@ impl Market {
             self.sender.provider.get_block_number().await
         })
         .await
+    }
+
+    /// Block `number`, or the latest block: its number, hash and timestamp.
+    pub async fn block(&self, number: Option<u64>) -> Result<BlockRef> {
+        let tag = number.map_or(alloy::eips::BlockNumberOrTag::Latest, alloy::eips::BlockNumberOrTag::Number);
+        let block = self
+            .read("eth_getBlockByNumber", || async {
+                self.sender.provider.get_block_by_number(tag).await
+            })
+            .await?
+            .ok_or_else(|| ChainError::Inconsistent(format!("block {tag} does not exist yet")))?;
+        Ok(BlockRef {
+            number: block.header.number,
+            hash: block.header.hash,
+            timestamp: block.header.timestamp,
+        })
+    }
+
+    /// Tasks `requester` posted with `spec_cid` in or after block `from_block`, oldest first: how
+    /// a client that crashed between sending `postTask` and recording its receipt finds the task.
+    pub async fn tasks_posted_by(&self, requester: Address, spec_cid: &str, from_block: u64) -> Result<Vec<TaskId>> {
+        let filter = Filter::new()
+            .address(self.deployment.tmc)
+            .event_signature(TMC::TaskPosted::SIGNATURE_HASH)
+            .topic2(requester.into_word())
+            .from_block(from_block.max(self.deployment.block));
+        let logs = self
+            .read("eth_getLogs", || async { self.sender.provider.get_logs(&filter).await })
+            .await?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| TMC::TaskPosted::decode_log(&l.inner).ok())
+            .filter(|e| e.specCid == spec_cid)
+            .map(|e| e.taskId.to::<u64>())
+            .collect())
     }
 
     /// Whether `oracle` may settle tasks.

@@ -447,6 +447,19 @@ impl Credits {
     }
 }
 
+/// A block, as far as drlaas needs it: evaluation seeds come from its hash, deadlines compare with
+/// its timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockRef {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// Unix time the block was built.
+    pub timestamp: u64,
+}
+
 /// The result of one mined transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -276,3 +276,36 @@ async fn cancel_before_assignment_refunds_and_worker_exits_after_cooldown() {
         "an unbonded worker cannot be assigned"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_lost_its_receipt_finds_its_task_and_seeds_from_block_hashes() {
+    let w = world().await;
+    let m = &w.market;
+    let before = m.block(None).await.unwrap();
+    let task = w.new_task("1").await;
+    let (first, _) = m.post_task(w.requester, &task).await.unwrap();
+    let mut other = task.clone();
+    other.spec_cid = "bafkreiee3cmhp4guaqppw27zdilpajepf7kxhzvpaxaz7fv63opyql3yqi".into();
+    m.post_task(w.requester, &other).await.unwrap();
+    let (second, posted) = m.post_task(w.requester, &task).await.unwrap();
+    m.post_task(w.workers[0], &task).await.unwrap();
+
+    assert_eq!(
+        m.tasks_posted_by(w.requester, &task.spec_cid, before.number).await.unwrap(),
+        vec![first, second],
+        "only this requester's tasks with this spec, oldest first"
+    );
+    assert_eq!(
+        m.tasks_posted_by(w.requester, &task.spec_cid, posted.block).await.unwrap(),
+        vec![second]
+    );
+
+    let block = m.block(Some(posted.block)).await.unwrap();
+    assert_eq!(block.number, posted.block);
+    assert!(block.timestamp >= before.timestamp);
+    assert_ne!(block.hash, before.hash);
+    let latest = m.block(None).await.unwrap();
+    assert_eq!(latest.number, m.block_number().await.unwrap());
+    let err = m.block(Some(latest.number + 100)).await.unwrap_err();
+    assert!(err.to_string().contains("does not exist yet"), "{err}");
+}
