@@ -13,6 +13,9 @@ use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
 
+mod support;
+use support::{scratch_store as store, settings};
+
 type ApiServer = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 /// A client whose every request goes to the returned handle.
@@ -128,6 +131,8 @@ async fn a_registered_worker_gets_its_chain_record_and_running_pods() {
         client,
         market,
         health: Arc::default(),
+        store: store(),
+        settings: settings(),
     });
     let action = worker::reconcile(Arc::new(object), ctx).await.unwrap();
     assert_eq!(action, kube::runtime::controller::Action::requeue(worker::RESYNC));
@@ -158,6 +163,8 @@ async fn an_unregistered_worker_is_told_how_to_register() {
         client,
         market,
         health: Arc::default(),
+        store: store(),
+        settings: settings(),
     });
     worker::reconcile(Arc::new(object), ctx).await.unwrap();
 
@@ -186,6 +193,8 @@ async fn an_unreachable_chain_fails_the_reconcile_before_any_write() {
         client,
         market,
         health: Arc::default(),
+        store: store(),
+        settings: settings(),
     });
     let err = worker::reconcile(Arc::new(worker_object(accounts[3])), ctx)
         .await

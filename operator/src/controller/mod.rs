@@ -1,15 +1,21 @@
 //! The controllers: thin edges that read the cluster and the chain, ask the pure [`core`](crate::core)
 //! what to do, and write the answer back (status by server-side apply, conditions, requeues).
 //!
-//! One module per resource, as in kube-rs's controller-rs: [`worker`] so far.
+//! One module per resource, as in kube-rs's controller-rs: [`task`] drives each `DRLTask` from
+//! admission to settlement, [`worker`] mirrors each worker's chain record, and [`chain_admission`]
+//! turns tasks posted on chain into `DRLTask` objects.
 
 pub mod conditions;
+pub mod secrets;
 pub mod worker;
 
 use std::sync::Arc;
 
 use drlaas_chain::Market;
+use drlaas_chain::alloy::primitives::Address;
+use drlaas_store::Store;
 
+use crate::pods::PodSettings;
 use crate::server::Health;
 
 /// The field manager of everything the operator applies.
@@ -24,6 +30,23 @@ pub struct Context {
     pub market: Arc<Market>,
     /// Metrics and readiness, served on `/metrics` and `/readyz`.
     pub health: Arc<Health>,
+    /// The content store: task documents, submitted models.
+    pub store: Store,
+    /// The operator's configuration.
+    pub settings: Arc<Settings>,
+}
+
+/// What the operator is configured with (flags of `drlaas operator`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The operator's own account: an oracle on TMC, whose key the market's wallet holds.
+    pub oracle: Address,
+    /// The operator's namespace: worker key Secrets, the chain cursor and mirrored tasks live here.
+    pub namespace: String,
+    /// Image and store address of the pods the operator runs.
+    pub pods: PodSettings,
+    /// Blocks a `TaskPosted` event needs on top of it before it is mirrored.
+    pub confirmations: u64,
 }
 
 impl std::fmt::Debug for Context {
@@ -43,6 +66,16 @@ pub enum Error {
     /// The chain could not be read or written.
     #[error("chain: {0}")]
     Chain(#[from] drlaas_chain::ChainError),
+    /// The content store failed.
+    #[error("content store: {0}")]
+    Store(#[from] drlaas_store::StoreError),
+    /// A Secret the object references is missing or holds no usable key.
+    #[error("secret {namespace}/{name}: {message}")]
+    Secret {
+        namespace: String,
+        name: String,
+        message: String,
+    },
     /// The object is not what the schema promised (it was created without the CRD's validation).
     #[error("invalid {field}: {message}")]
     Invalid { field: &'static str, message: String },
@@ -54,6 +87,8 @@ impl Error {
         match self {
             Error::Kube(_) => "kube",
             Error::Chain(_) => "chain",
+            Error::Store(_) => "store",
+            Error::Secret { .. } => "secret",
             Error::Invalid { .. } => "invalid",
         }
     }

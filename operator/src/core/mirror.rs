@@ -17,6 +17,9 @@ use super::admission::{FieldError, validate_task};
 /// Labels and annotations on mirrored tasks.
 pub const LABEL_CHAIN_ID: &str = "drlaas.io/chain-id";
 pub const LABEL_CHAIN_TASK: &str = "drlaas.io/chain-task-id";
+/// The CID of the task's document: set on mirrored tasks, and on a task posted from Kubernetes
+/// *before* its post is sent, so the chain watcher recognizes the post as one of ours.
+pub const LABEL_SPEC_CID: &str = "drlaas.io/spec-cid";
 pub const ANNOTATION_SPEC_CID: &str = "drlaas.io/spec-cid";
 pub const ANNOTATION_REQUESTER: &str = "drlaas.io/requester";
 
@@ -96,6 +99,7 @@ pub fn mirrored_task(
         labels: Some(BTreeMap::from([
             (LABEL_CHAIN_ID.to_string(), chain_id.to_string()),
             (LABEL_CHAIN_TASK.to_string(), posted.id.to_string()),
+            (LABEL_SPEC_CID.to_string(), posted.spec_cid.clone()),
         ])),
         annotations: Some(BTreeMap::from([
             (ANNOTATION_SPEC_CID.to_string(), posted.spec_cid.clone()),
