@@ -79,6 +79,9 @@ enum Command {
         /// the baseline on the model's environment.
         #[arg(long, value_enum)]
         policy: Option<ActionSelection>,
+        /// Also write the evaluation (or error) here, e.g. /dev/termination-log.
+        #[arg(long, value_name = "PATH")]
+        termination_log: Option<PathBuf>,
         #[command(flatten)]
         runtime: Runtime,
     },
@@ -165,8 +168,10 @@ impl From<TrainError> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let termination_log = match &cli.command {
-        Command::Train { termination_log, .. } => termination_log.clone(),
-        _ => None,
+        Command::Train { termination_log, .. } | Command::Evaluate { termination_log, .. } => {
+            termination_log.clone()
+        }
+        Command::Inspect { .. } => None,
     };
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -249,6 +254,7 @@ fn run(command: Command) -> Result<(), Failure> {
             episodes,
             seed,
             policy: selection,
+            termination_log,
             runtime,
             store,
         } => {
@@ -264,6 +270,10 @@ fn run(command: Command) -> Result<(), Failure> {
             json["environment"] = serde_json::to_value(&manifest.environment).expect("descriptor serializes");
             json["device"] = train::device_name(device).into();
             json["policy"] = serde_json::to_value(selection).expect("selection serializes");
+            if let Some(path) = termination_log {
+                std::fs::write(&path, truncate(json.to_string()))
+                    .map_err(|e| Failure::runtime(format!("--termination-log {}: {e}", path.display())))?;
+            }
             println!("{json}");
             Ok(())
         }

@@ -94,9 +94,25 @@ fn train_evaluate_inspect() {
     }
 
     let model = result["modelPath"].as_str().unwrap();
-    let eval = trainer(&["evaluate", "--model", model, "--episodes", "4", "--seed", "1"]);
+    let eval_log = dir.path().join("evaluation-log");
+    let eval = trainer(&[
+        "evaluate",
+        "--model",
+        model,
+        "--episodes",
+        "4",
+        "--seed",
+        "1",
+        "--termination-log",
+        eval_log.to_str().unwrap(),
+    ]);
     assert!(eval.status.success());
     let eval: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&std::fs::read_to_string(&eval_log).unwrap()).unwrap(),
+        eval,
+        "the evaluator pod reports through its termination message"
+    );
     assert_eq!(eval["episodes"], 4);
     assert_eq!(eval["policy"], "sample");
     assert!(eval["meanReturn"].as_f64().unwrap() >= 1.0);
