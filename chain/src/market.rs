@@ -567,6 +567,18 @@ impl Market {
         .await
     }
 
+    /// TMC's current lifecycle limits: the verification window (seconds after a deadline during
+    /// which a submitted result can still be settled) and the attempts a task gets.
+    pub async fn task_limits(&self) -> Result<(u64, u8)> {
+        let window = self
+            .read_call("TMC", || async { self.tmc.verificationWindow().call().await })
+            .await?;
+        let attempts = self
+            .read_call("TMC", || async { self.tmc.maxAttempts().call().await })
+            .await?;
+        Ok((window.to::<u64>(), attempts))
+    }
+
     /// Block `number`, or the latest block: its number, hash and timestamp.
     pub async fn block(&self, number: Option<u64>) -> Result<BlockRef> {
         let tag = number.map_or(alloy::eips::BlockNumberOrTag::Latest, alloy::eips::BlockNumberOrTag::Number);

@@ -304,6 +304,11 @@ async fn a_client_that_lost_its_receipt_finds_its_task_and_seeds_from_block_hash
     assert_eq!(block.number, posted.block);
     assert!(block.timestamp >= before.timestamp);
     assert_ne!(block.hash, before.hash);
+    assert_eq!(
+        m.task_limits().await.unwrap(),
+        (24 * 3600, 3),
+        "the defaults of MarketParams"
+    );
     let latest = m.block(None).await.unwrap();
     assert_eq!(latest.number, m.block_number().await.unwrap());
     let err = m.block(Some(latest.number + 100)).await.unwrap_err();

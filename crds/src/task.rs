@@ -203,6 +203,12 @@ pub struct DRLTaskStatus {
     /// Attempts started.
     #[serde(default)]
     pub attempts: u32,
+    /// Workers whose attempt failed: the task is not offered to them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_workers: Vec<String>,
+    /// The escrow's budget in wei (decimal), once on chain: recruitment orders tasks by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_wei: Option<String>,
     /// Training progress from the trainer's progress lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,

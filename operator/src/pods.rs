@@ -43,7 +43,7 @@ pub struct PodSettings {
 pub fn task_config_map(task: &DRLTask) -> ConfigMap {
     let spec = serde_json::to_string_pretty(&task.spec.training).expect("a training spec serializes");
     ConfigMap {
-        metadata: owned_metadata(task, format!("{}-task", task_name(task)), "spec", None),
+        metadata: owned_metadata(task, config_map_name(task), "spec", None),
         data: Some(BTreeMap::from([("task.json".to_string(), spec)])),
         ..ConfigMap::default()
     }
@@ -79,8 +79,7 @@ pub fn trainer_pod(
         }
     }
     let worker_name = worker.metadata.name.clone().unwrap_or_default();
-    let name = format!("{}-train-{attempt}", task_name(task));
-    let mut metadata = owned_metadata(task, name, "trainer", Some(&worker_name));
+    let mut metadata = owned_metadata(task, trainer_pod_name(task, attempt), "trainer", Some(&worker_name));
     metadata
         .labels
         .get_or_insert_default()
@@ -96,7 +95,7 @@ pub fn trainer_pod(
     spec.volumes.get_or_insert_default().push(Volume {
         name: "task".into(),
         config_map: Some(ConfigMapVolumeSource {
-            name: format!("{}-task", task_name(task)),
+            name: config_map_name(task),
             ..ConfigMapVolumeSource::default()
         }),
         ..Volume::default()
@@ -117,10 +116,12 @@ pub fn trainer_pod(
     }
 }
 
-/// The evaluator pod of a submitted model: `episodes` episodes on `seed` (derived from a block hash
-/// after submission), on `worker`'s pool when given (preferably not the one that trained it).
+/// The evaluator pod of the model submitted in attempt `attempt`: `episodes` episodes on `seed`
+/// (derived from a block hash after submission), on `worker`'s pool when given (preferably not the
+/// one that trained it).
 pub fn evaluator_pod(
     task: &DRLTask,
+    attempt: u32,
     model_cid: &str,
     seed: u64,
     episodes: u32,
@@ -137,14 +138,15 @@ pub fn evaluator_pod(
         seed.to_string(),
         "--device".into(),
         "cpu".into(),
+        "--termination-log".into(),
+        "/dev/termination-log".into(),
     ];
-    let name = format!(
-        "{}-verify-{}",
-        task_name(task),
-        &model_cid[model_cid.len().saturating_sub(8)..]
-    );
     let worker_name = worker.and_then(|w| w.metadata.name.clone());
-    let metadata = owned_metadata(task, name, "evaluator", worker_name.as_deref());
+    let mut metadata = owned_metadata(task, evaluator_pod_name(task, attempt), "evaluator", worker_name.as_deref());
+    metadata
+        .labels
+        .get_or_insert_default()
+        .insert(LABEL_ATTEMPT.into(), attempt.to_string());
     // Evaluation runs on CPU: it must not compete with training for GPUs.
     let mut cpu_task = task.clone();
     cpu_task.spec.resources.gpu = 0;
@@ -158,6 +160,21 @@ pub fn evaluator_pod(
         spec: Some(spec),
         ..Pod::default()
     }
+}
+
+/// The trainer pod of attempt `attempt`: one name per attempt, so an attempt never gets two.
+pub fn trainer_pod_name(task: &DRLTask, attempt: u32) -> String {
+    format!("{}-train-{attempt}", task_name(task))
+}
+
+/// The evaluator pod of attempt `attempt`'s result.
+pub fn evaluator_pod_name(task: &DRLTask, attempt: u32) -> String {
+    format!("{}-verify-{attempt}", task_name(task))
+}
+
+/// The ConfigMap holding the task's training spec.
+pub fn config_map_name(task: &DRLTask) -> String {
+    format!("{}-task", task_name(task))
 }
 
 fn task_name(task: &DRLTask) -> String {

@@ -64,6 +64,7 @@ fn golden_trainer_evaluator_and_config_map() {
         "evaluator-pod",
         &evaluator_pod(
             &t,
+            1,
             "bafybeib4ks7u5sdpjo5cdng23hpz43jekwfys6qqbzznnch3e4tzgh2cma",
             42,
             100,
@@ -106,6 +107,7 @@ fn every_pod_is_hardened_and_owned_by_its_task() {
         check_hardened(&trainer_pod(&t, &worker(), 1, None, None, &settings()));
         check_hardened(&evaluator_pod(
             &t,
+            1,
             "QmaEgb37wEknQKWn1EnVZovh7FGBtcbFYPzvUX6uTCcTAe",
             1,
             10,
@@ -158,6 +160,7 @@ fn trainers_land_on_the_workers_pool_with_a_gpu_only_when_asked() {
     // Evaluation never takes a GPU.
     let eval = evaluator_pod(
         &task(1),
+        1,
         "QmaEgb37wEknQKWn1EnVZovh7FGBtcbFYPzvUX6uTCcTAe",
         1,
         10,

@@ -4,13 +4,17 @@
 //! - [`mirror`]: tasks posted on chain as `DRLTask` objects, checked against their documents;
 //! - [`recruitment`] and [`similarity`]: which worker trains which task (DESIGN §6);
 //! - [`lifecycle`]: the task state machine;
+//! - [`next_step`]: what a task needs next, from its chain record and its pods;
+//! - [`reports`]: the trainer's and the evaluator's termination messages;
 //! - [`verification`]: evaluation seeds and the verdict;
 //! - [`settlement`]: the transaction that settles a task, judged from its state on chain.
 
 pub mod admission;
 pub mod lifecycle;
 pub mod mirror;
+pub mod next_step;
 pub mod recruitment;
+pub mod reports;
 pub mod settlement;
 pub mod similarity;
 pub mod verification;
