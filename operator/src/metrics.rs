@@ -41,6 +41,11 @@ pub struct TaskLabels {
     pub task: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
 /// Seconds from 10 ms to ~3 h: reconciles are fast, settling a task takes as long as training.
 fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 3.0, 14))
@@ -66,6 +71,8 @@ pub struct Metrics {
     pub chain_tx_gas: Family<ActionLabels, Histogram, fn() -> Histogram>,
     pub training_sps: Family<TaskLabels, Gauge<f64, AtomicU64>>,
     pub training_mean_return: Family<TaskLabels, Gauge<f64, AtomicU64>>,
+    pub chain_tasks: Family<OutcomeLabels, Counter>,
+    pub chain_acked_block: Gauge,
     registry: Registry,
 }
 
@@ -84,6 +91,8 @@ impl Default for Metrics {
             chain_tx_gas: Family::new_with_constructor(gas),
             training_sps: Family::default(),
             training_mean_return: Family::default(),
+            chain_tasks: Family::default(),
+            chain_acked_block: Gauge::default(),
             registry: Registry::with_prefix("drlaas"),
         };
         let r = &mut m.registry;
@@ -139,6 +148,16 @@ impl Default for Metrics {
             "Mean training return per task",
             m.training_mean_return.clone(),
         );
+        r.register(
+            "chain_tasks",
+            "TaskPosted events handled by the chain watcher, by outcome (created, already_mirrored, owned_by_kubernetes_task, refused)",
+            m.chain_tasks.clone(),
+        );
+        r.register(
+            "chain_acked_block",
+            "Block of the last chain event the chain watcher acknowledged",
+            m.chain_acked_block.clone(),
+        );
         m
     }
 }
@@ -170,6 +189,15 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 controller: controller.into(),
                 kind: kind.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a `TaskPosted` event the chain watcher handled, by what became of it.
+    pub fn chain_task(&self, outcome: &str) {
+        self.chain_tasks
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
             })
             .inc();
     }

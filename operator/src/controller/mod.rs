@@ -5,7 +5,9 @@
 //! admission to settlement, [`worker`] mirrors each worker's chain record, and [`chain_admission`]
 //! turns tasks posted on chain into `DRLTask` objects.
 
+pub mod chain_admission;
 pub mod conditions;
+pub mod cursor;
 pub mod secrets;
 pub mod worker;
 
