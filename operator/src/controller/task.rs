@@ -296,7 +296,14 @@ async fn step(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         }
         return Ok(Action::await_change());
     }
-    let chain_id = match report.status.chain_task_id.or(task.spec.chain_task_id) {
+    // A task this operator posted carries its chain id as a label too: its status may have been
+    // lost (a failed write, a restore from backup) after the post landed.
+    let labelled = task
+        .labels()
+        .get(LABEL_CHAIN_TASK)
+        .and_then(|id| id.parse::<u64>().ok())
+        .filter(|_| task.labels().get(LABEL_CHAIN_ID) == Some(&ctx.market.deployment().chain_id.to_string()));
+    let chain_id = match report.status.chain_task_id.or(task.spec.chain_task_id).or(labelled) {
         Some(id) => id,
         None => return post(task, ctx, report).await,
     };
@@ -358,7 +365,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
     let mut found = None;
     if let Some(from) = searched_from {
         for id in ctx.market.tasks_posted_by(requester, &spec_cid, from).await? {
-            if !chain_task_is_bound(ctx, id).await? {
+            if !chain_task_is_bound(ctx, id, task).await? {
                 found = Some(id);
                 break;
             }
@@ -411,8 +418,8 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
     Ok(Action::requeue(AFTER_TX))
 }
 
-/// Whether some DRLTask already stands for chain task `id`.
-async fn chain_task_is_bound(ctx: &Context, id: u64) -> Result<bool, Error> {
+/// Whether a DRLTask other than `this` already stands for chain task `id`.
+async fn chain_task_is_bound(ctx: &Context, id: u64, this: &DRLTask) -> Result<bool, Error> {
     let selector = format!(
         "{LABEL_CHAIN_ID}={},{LABEL_CHAIN_TASK}={id}",
         ctx.market.deployment().chain_id
@@ -420,7 +427,7 @@ async fn chain_task_is_bound(ctx: &Context, id: u64) -> Result<bool, Error> {
     let bound = Api::<DRLTask>::all(ctx.client.clone())
         .list(&ListParams::default().labels(&selector))
         .await?;
-    Ok(!bound.items.is_empty())
+    Ok(bound.items.iter().any(|t| t.uid() != this.uid()))
 }
 
 /// The state of the pod `name` of `task`.

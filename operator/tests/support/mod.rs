@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -11,15 +12,24 @@ use drlaas_operator::controller::Settings;
 use drlaas_operator::pods::PodSettings;
 use drlaas_store::Store;
 
-/// A fresh local content store under the target directory's scratch space.
-pub fn scratch_store() -> Store {
+pub mod fake_api;
+pub mod kubelet;
+
+/// A fresh, empty directory under the target directory's scratch space.
+pub fn scratch_dir(what: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "operator-store-{}-{}",
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "operator-{what}-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A fresh local content store under the target directory's scratch space.
+pub fn scratch_store() -> Store {
+    let dir = scratch_dir("store");
     Store::open(dir.to_str().expect("a UTF-8 path")).expect("a local store opens")
 }
 
