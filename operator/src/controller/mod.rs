@@ -9,6 +9,7 @@ pub mod chain_admission;
 pub mod conditions;
 pub mod cursor;
 pub mod secrets;
+pub mod task;
 pub mod worker;
 
 use std::sync::Arc;
