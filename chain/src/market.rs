@@ -23,7 +23,8 @@ use crate::{
     error::{ChainError, Result},
     tx::{Sender, TxConfig},
     types::{
-        BlockRef, Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo, WorkerProfile,
+        BlockRef, Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo,
+        WorkerProfile,
     },
 };
 
@@ -581,7 +582,10 @@ impl Market {
 
     /// Block `number`, or the latest block: its number, hash and timestamp.
     pub async fn block(&self, number: Option<u64>) -> Result<BlockRef> {
-        let tag = number.map_or(alloy::eips::BlockNumberOrTag::Latest, alloy::eips::BlockNumberOrTag::Number);
+        let tag = number.map_or(
+            alloy::eips::BlockNumberOrTag::Latest,
+            alloy::eips::BlockNumberOrTag::Number,
+        );
         let block = self
             .read("eth_getBlockByNumber", || async {
                 self.sender.provider.get_block_by_number(tag).await

@@ -291,12 +291,16 @@ async fn a_client_that_lost_its_receipt_finds_its_task_and_seeds_from_block_hash
     m.post_task(w.workers[0], &task).await.unwrap();
 
     assert_eq!(
-        m.tasks_posted_by(w.requester, &task.spec_cid, before.number).await.unwrap(),
+        m.tasks_posted_by(w.requester, &task.spec_cid, before.number)
+            .await
+            .unwrap(),
         vec![first, second],
         "only this requester's tasks with this spec, oldest first"
     );
     assert_eq!(
-        m.tasks_posted_by(w.requester, &task.spec_cid, posted.block).await.unwrap(),
+        m.tasks_posted_by(w.requester, &task.spec_cid, posted.block)
+            .await
+            .unwrap(),
         vec![second]
     );
 

@@ -142,7 +142,12 @@ pub fn evaluator_pod(
         "/dev/termination-log".into(),
     ];
     let worker_name = worker.and_then(|w| w.metadata.name.clone());
-    let mut metadata = owned_metadata(task, evaluator_pod_name(task, attempt), "evaluator", worker_name.as_deref());
+    let mut metadata = owned_metadata(
+        task,
+        evaluator_pod_name(task, attempt),
+        "evaluator",
+        worker_name.as_deref(),
+    );
     metadata
         .labels
         .get_or_insert_default()

@@ -181,7 +181,10 @@ impl World {
             self.kubelet.run_pending();
             self.devnet.mine(1).await.unwrap();
         }
-        panic!("task {name} did not get there: {:#}", self.task(name).unwrap_or_default());
+        panic!(
+            "task {name} did not get there: {:#}",
+            self.task(name).unwrap_or_default()
+        );
     }
 
     async fn chain_status(&self, id: u64) -> TaskStatus {
@@ -212,7 +215,10 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
 
     // The finalizer first: from here on, deleting the task releases its escrow.
     assert_eq!(w.reconcile("cartpole").await.unwrap(), Action::await_change());
-    assert_eq!(w.task("cartpole").unwrap()["metadata"]["finalizers"], json!(["drlaas.io/settlement"]));
+    assert_eq!(
+        w.task("cartpole").unwrap()["metadata"]["finalizers"],
+        json!(["drlaas.io/settlement"])
+    );
 
     // Posted from the requester's wallet, the document stored under the CID the chain names.
     w.reconcile("cartpole").await.unwrap();
@@ -220,12 +226,18 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
     let id = t["status"]["chainTaskId"].as_u64().expect("posted");
     assert_eq!(t["metadata"]["labels"]["drlaas.io/chain-task-id"], id.to_string());
     let info = w.market.task(id).await.unwrap();
-    assert_eq!((info.requester, info.budget, info.target_milli), (w.requester, BUDGET.parse().unwrap(), 5_000));
+    assert_eq!(
+        (info.requester, info.budget, info.target_milli),
+        (w.requester, BUDGET.parse().unwrap(), 5_000)
+    );
     let spec_cid = w.market.task_spec_cid(id).await.unwrap();
     assert_eq!(t["metadata"]["labels"]["drlaas.io/spec-cid"], spec_cid);
     let document: Value =
         serde_json::from_slice(&w.store.get_bytes(&spec_cid.parse().unwrap()).await.unwrap()).unwrap();
-    assert!(document.get("payment").is_none(), "the document names no wallet: {document}");
+    assert!(
+        document.get("payment").is_none(),
+        "the document names no wallet: {document}"
+    );
     assert_eq!(document["training"]["targetMeanReturn"], 5.0);
 
     // Funded, then lab-a (the better cartpole expert) is recruited and recorded on chain.
@@ -233,7 +245,10 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
     let t = w.task("cartpole").unwrap();
     assert_eq!((phase(&t), t["status"]["worker"].as_str()), ("Funded", Some("lab-a")));
     let info = w.market.task(id).await.unwrap();
-    assert_eq!((info.status, info.worker, info.attempts), (TaskStatus::Assigned, w.workers[0], 1));
+    assert_eq!(
+        (info.status, info.worker, info.attempts),
+        (TaskStatus::Assigned, w.workers[0], 1)
+    );
 
     // The trainer pod on lab-a's pool.
     w.reconcile("cartpole").await.unwrap();
@@ -274,7 +289,13 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
     w.reconcile("cartpole").await.unwrap();
     let t = w.task("cartpole").unwrap();
     assert_eq!(phase(&t), "Verifying");
-    assert!(t["status"]["message"].as_str().unwrap().contains("seeds the evaluation"), "{t:#}");
+    assert!(
+        t["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("seeds the evaluation"),
+        "{t:#}"
+    );
     assert!(w.api.get("pods", NS, "cartpole-verify-1").is_none());
     w.devnet.mine(2).await.unwrap();
     w.reconcile("cartpole").await.unwrap();
@@ -303,7 +324,10 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
         .find(|c| c["type"] == "Settled")
         .unwrap();
     assert_eq!(settled["status"], "True");
-    assert_eq!(w.market.credits(w.workers[0]).await.unwrap().tmc, PRICE.parse::<U256>().unwrap());
+    assert_eq!(
+        w.market.credits(w.workers[0]).await.unwrap().tmc,
+        PRICE.parse::<U256>().unwrap()
+    );
     assert_eq!(
         w.market.credits(w.requester).await.unwrap().tmc,
         BUDGET.parse::<U256>().unwrap() - PRICE.parse::<U256>().unwrap(),
@@ -332,12 +356,19 @@ async fn a_model_below_target_fails_every_attempt_and_refunds_the_requester() {
     w.drive("hard", settled).await;
     let t = w.task("hard").unwrap();
     assert_eq!(t["status"]["outcome"], "Refunded");
-    assert_eq!(t["status"]["failedWorkers"], json!(["lab-a", "lab-b"]), "one attempt each");
+    assert_eq!(
+        t["status"]["failedWorkers"],
+        json!(["lab-a", "lab-b"]),
+        "one attempt each"
+    );
     assert_eq!(t["status"]["evaluation"]["passed"], false);
     let id = t["status"]["chainTaskId"].as_u64().unwrap();
     let info = w.market.task(id).await.unwrap();
     assert_eq!((info.status, info.attempts), (TaskStatus::Failed, 2));
-    assert!(w.market.credits(w.workers[0]).await.unwrap().tmc.is_zero(), "nobody is paid");
+    assert!(
+        w.market.credits(w.workers[0]).await.unwrap().tmc.is_zero(),
+        "nobody is paid"
+    );
     assert!(w.event_reasons().iter().filter(|r| *r == "AttemptFailed").count() == 2);
 }
 
@@ -345,7 +376,8 @@ async fn a_model_below_target_fails_every_attempt_and_refunds_the_requester() {
 async fn a_crashed_trainer_hands_the_task_to_another_worker() {
     let w = world().await;
     w.api.insert("drltasks", cartpole("crash", 5.0, 3));
-    w.drive("crash", |w, _| w.api.get("pods", NS, "crash-train-1").is_some()).await;
+    w.drive("crash", |w, _| w.api.get("pods", NS, "crash-train-1").is_some())
+        .await;
     // The node runs out of memory before the first trainer finishes.
     w.kubelet.finish(NS, "crash-train-1", 137, "");
     w.drive("crash", settled).await;
@@ -353,8 +385,14 @@ async fn a_crashed_trainer_hands_the_task_to_another_worker() {
     assert_eq!(t["status"]["outcome"], "Paid");
     assert_eq!(t["status"]["worker"], "lab-b");
     assert_eq!(t["status"]["failedWorkers"], json!(["lab-a"]));
-    assert_eq!(w.api.get("pods", NS, "crash-train-2").unwrap()["spec"]["nodeSelector"]["drlaas.io/pool"], "lab-b");
-    assert_eq!(w.market.credits(w.workers[1]).await.unwrap().tmc, PRICE.parse::<U256>().unwrap());
+    assert_eq!(
+        w.api.get("pods", NS, "crash-train-2").unwrap()["spec"]["nodeSelector"]["drlaas.io/pool"],
+        "lab-b"
+    );
+    assert_eq!(
+        w.market.credits(w.workers[1]).await.unwrap().tmc,
+        PRICE.parse::<U256>().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -363,7 +401,8 @@ async fn status_writes_that_never_land_cost_no_second_post_assignment_or_payment
     w.api.insert("drltasks", cartpole("flaky", 5.0, 3));
     // Every status write fails: each reconcile's transaction lands on chain but is never recorded,
     // the worst case of a crash right after sending. The next (fresh) operator must find it there.
-    w.api.fail("PATCH /apis/drlaas.io/v1alpha1/namespaces/team-a/drltasks/flaky/status");
+    w.api
+        .fail("PATCH /apis/drlaas.io/v1alpha1/namespaces/team-a/drltasks/flaky/status");
     for _ in 0..40 {
         let done = w.market.task_count().await.unwrap() == 1
             && w.market.task(1).await.unwrap().status == TaskStatus::Completed;
@@ -374,11 +413,26 @@ async fn status_writes_that_never_land_cost_no_second_post_assignment_or_payment
         w.kubelet.run_pending();
         w.devnet.mine(1).await.unwrap();
     }
-    assert!(w.task("flaky").unwrap()["status"].is_null(), "no status was ever written");
+    assert!(
+        w.task("flaky").unwrap()["status"].is_null(),
+        "no status was ever written"
+    );
     let info = w.market.task(1).await.unwrap();
-    assert_eq!((w.market.task_count().await.unwrap(), info.attempts), (1, 1), "one post, one assignment");
-    assert_eq!(w.market.credits(w.workers[0]).await.unwrap().tmc, PRICE.parse::<U256>().unwrap(), "paid once");
-    assert_eq!(w.api.count("POST /api/v1/namespaces/team-a/pods"), 2, "one trainer, one evaluator");
+    assert_eq!(
+        (w.market.task_count().await.unwrap(), info.attempts),
+        (1, 1),
+        "one post, one assignment"
+    );
+    assert_eq!(
+        w.market.credits(w.workers[0]).await.unwrap().tmc,
+        PRICE.parse::<U256>().unwrap(),
+        "paid once"
+    );
+    assert_eq!(
+        w.api.count("POST /api/v1/namespaces/team-a/pods"),
+        2,
+        "one trainer, one evaluator"
+    );
     w.api.heal();
     w.drive("flaky", settled).await;
     assert_eq!(w.task("flaky").unwrap()["status"]["outcome"], "Paid");
@@ -390,24 +444,36 @@ async fn a_lost_post_receipt_is_recovered_from_the_chain_not_posted_again() {
     w.api.insert("drltasks", cartpole("lost", 5.0, 3));
     w.reconcile("lost").await.unwrap(); // finalizer
     // The post lands, but neither the labels nor the status recording it are written.
-    w.api.fail("PATCH /apis/drlaas.io/v1alpha1/namespaces/team-a/drltasks/lost/status");
-    w.api.fail("PATCH /apis/drlaas.io/v1alpha1/namespaces/team-a/drltasks/lost");
+    w.api
+        .fail("PATCH /apis/drlaas.io/v1alpha1/namespaces/team-a/drltasks/lost/status");
+    w.api
+        .fail("PATCH /apis/drlaas.io/v1alpha1/namespaces/team-a/drltasks/lost");
     assert!(w.reconcile("lost").await.is_err());
     w.api.heal();
     // The write-ahead labels made it only when the patch succeeded: here none did, so the post
     // was never sent either.
-    assert_eq!(w.market.task_count().await.unwrap(), 0, "no post without its write-ahead record");
+    assert_eq!(
+        w.market.task_count().await.unwrap(),
+        0,
+        "no post without its write-ahead record"
+    );
 
     w.reconcile("lost").await.unwrap();
     assert_eq!(w.market.task_count().await.unwrap(), 1);
     // Forget the chain id, keep the write-ahead record: as if the operator died before recording.
     w.api.update("drltasks", NS, "lost", |t| {
         t["status"] = json!({});
-        t["metadata"]["labels"].as_object_mut().unwrap().remove("drlaas.io/chain-task-id");
+        t["metadata"]["labels"]
+            .as_object_mut()
+            .unwrap()
+            .remove("drlaas.io/chain-task-id");
     });
     w.reconcile("lost").await.unwrap();
     let t = w.task("lost").unwrap();
-    assert_eq!(t["status"]["chainTaskId"], 1, "found on chain by requester and document");
+    assert_eq!(
+        t["status"]["chainTaskId"], 1,
+        "found on chain by requester and document"
+    );
     assert_eq!(w.market.task_count().await.unwrap(), 1, "not posted twice");
 }
 
@@ -415,12 +481,20 @@ async fn a_lost_post_receipt_is_recovered_from_the_chain_not_posted_again() {
 async fn deleting_a_task_cancels_or_fails_it_on_chain_and_removes_its_pods() {
     let w = world().await;
     // Before assignment: cancelled with the requester's key, the whole budget refunded.
-    w.api.update("workers", "", "lab-a", |wk| wk["status"]["registered"] = json!(false));
-    w.api.update("workers", "", "lab-b", |wk| wk["status"]["registered"] = json!(false));
+    w.api
+        .update("workers", "", "lab-a", |wk| wk["status"]["registered"] = json!(false));
+    w.api
+        .update("workers", "", "lab-b", |wk| wk["status"]["registered"] = json!(false));
     w.api.insert("drltasks", cartpole("early", 5.0, 3));
     w.drive("early", |_, t| t.is_some_and(|t| phase(t) == "Funded")).await;
     let t = w.task("early").unwrap();
-    assert!(t["status"]["message"].as_str().unwrap().starts_with("waiting for a worker"), "{t:#}");
+    assert!(
+        t["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for a worker"),
+        "{t:#}"
+    );
     let early = t["status"]["chainTaskId"].as_u64().unwrap();
     w.api.update("drltasks", NS, "early", |t| {
         t["metadata"]["deletionTimestamp"] = json!("2026-11-25T01:00:00Z")
@@ -428,19 +502,27 @@ async fn deleting_a_task_cancels_or_fails_it_on_chain_and_removes_its_pods() {
     w.reconcile("early").await.unwrap();
     assert!(w.task("early").is_none(), "the finalizer is released");
     assert_eq!(w.chain_status(early).await, TaskStatus::Cancelled);
-    assert_eq!(w.market.credits(w.requester).await.unwrap().tmc, BUDGET.parse::<U256>().unwrap());
+    assert_eq!(
+        w.market.credits(w.requester).await.unwrap().tmc,
+        BUDGET.parse::<U256>().unwrap()
+    );
 
     // During training: the attempt fails without reopening, the requester is refunded, pods go.
-    w.api.update("workers", "", "lab-a", |wk| wk["status"]["registered"] = json!(true));
+    w.api
+        .update("workers", "", "lab-a", |wk| wk["status"]["registered"] = json!(true));
     w.api.insert("drltasks", cartpole("late", 5.0, 3));
-    w.drive("late", |w, _| w.api.get("pods", NS, "late-train-1").is_some()).await;
+    w.drive("late", |w, _| w.api.get("pods", NS, "late-train-1").is_some())
+        .await;
     let late = w.task("late").unwrap()["status"]["chainTaskId"].as_u64().unwrap();
     w.api.update("drltasks", NS, "late", |t| {
         t["metadata"]["deletionTimestamp"] = json!("2026-11-25T01:00:00Z")
     });
     w.reconcile("late").await.unwrap();
     assert!(w.task("late").is_none());
-    assert!(w.api.get("pods", NS, "late-train-1").is_none(), "the trainer is removed");
+    assert!(
+        w.api.get("pods", NS, "late-train-1").is_none(),
+        "the trainer is removed"
+    );
     assert_eq!(w.chain_status(late).await, TaskStatus::Failed);
     assert!(w.event_reasons().iter().any(|r| r == "Withdrawn"));
 }
@@ -471,9 +553,14 @@ async fn a_task_posted_on_chain_is_driven_by_its_chain_id() {
     };
     let now = w.devnet.now().await.unwrap();
     let chain_id = w.market.deployment().chain_id;
-    let mirrored =
-        drlaas_operator::core::mirror::mirrored_task(chain_id, &posted, std::str::from_utf8(document).unwrap(), NS, now)
-            .unwrap();
+    let mirrored = drlaas_operator::core::mirror::mirrored_task(
+        chain_id,
+        &posted,
+        std::str::from_utf8(document).unwrap(),
+        NS,
+        now,
+    )
+    .unwrap();
     let name = mirrored.metadata.name.clone().unwrap();
     let mut object = serde_json::to_value(&mirrored).unwrap();
     object["apiVersion"] = json!("drlaas.io/v1alpha1");
@@ -482,7 +569,10 @@ async fn a_task_posted_on_chain_is_driven_by_its_chain_id() {
     w.drive(&name, settled).await;
     let t = w.task(&name).unwrap();
     assert_eq!(t["status"]["outcome"], "Paid");
-    assert!(t["status"]["transactions"].get("post").is_none(), "nothing posted: it was on chain");
+    assert!(
+        t["status"]["transactions"].get("post").is_none(),
+        "nothing posted: it was on chain"
+    );
     assert_eq!(w.market.task_count().await.unwrap(), 1);
 }
 
@@ -490,14 +580,20 @@ async fn a_task_posted_on_chain_is_driven_by_its_chain_id() {
 async fn a_paid_task_without_a_target_is_refused_with_the_field_named() {
     let w = world().await;
     let mut t = cartpole("aimless", 5.0, 3);
-    t["spec"]["training"].as_object_mut().unwrap().remove("targetMeanReturn");
+    t["spec"]["training"]
+        .as_object_mut()
+        .unwrap()
+        .remove("targetMeanReturn");
     w.api.insert("drltasks", t);
     w.reconcile("aimless").await.unwrap();
     assert_eq!(w.reconcile("aimless").await.unwrap(), Action::await_change());
     let t = w.task("aimless").unwrap();
     assert_eq!(phase(&t), "Pending");
     assert!(
-        t["status"]["message"].as_str().unwrap().starts_with("invalid spec.training.targetMeanReturn: required"),
+        t["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid spec.training.targetMeanReturn: required"),
         "{t:#}"
     );
     assert!(w.event_reasons().iter().any(|r| r == "InvalidSpec"));
@@ -507,8 +603,10 @@ async fn a_paid_task_without_a_target_is_refused_with_the_field_named() {
 #[tokio::test]
 async fn a_task_nobody_takes_expires_at_its_deadline_and_refunds() {
     let w = world().await;
-    w.api.update("workers", "", "lab-a", |wk| wk["status"]["registered"] = json!(false));
-    w.api.update("workers", "", "lab-b", |wk| wk["status"]["registered"] = json!(false));
+    w.api
+        .update("workers", "", "lab-a", |wk| wk["status"]["registered"] = json!(false));
+    w.api
+        .update("workers", "", "lab-b", |wk| wk["status"]["registered"] = json!(false));
     let mut t = cartpole("orphan", 5.0, 3);
     t["spec"]["deadlineSeconds"] = json!(60);
     w.api.insert("drltasks", t);
@@ -518,5 +616,8 @@ async fn a_task_nobody_takes_expires_at_its_deadline_and_refunds() {
     let t = w.task("orphan").unwrap();
     assert_eq!(t["status"]["outcome"], "Expired");
     assert!(t["status"]["transactions"].get("expire").is_some());
-    assert_eq!(w.market.credits(w.requester).await.unwrap().tmc, BUDGET.parse::<U256>().unwrap());
+    assert_eq!(
+        w.market.credits(w.requester).await.unwrap().tmc,
+        BUDGET.parse::<U256>().unwrap()
+    );
 }

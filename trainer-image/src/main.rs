@@ -168,9 +168,7 @@ impl From<TrainError> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let termination_log = match &cli.command {
-        Command::Train { termination_log, .. } | Command::Evaluate { termination_log, .. } => {
-            termination_log.clone()
-        }
+        Command::Train { termination_log, .. } | Command::Evaluate { termination_log, .. } => termination_log.clone(),
         Command::Inspect { .. } => None,
     };
     match run(cli.command) {

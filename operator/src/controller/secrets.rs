@@ -46,6 +46,10 @@ pub async fn signer(client: &kube::Client, namespace: &str, key: &SecretKeyRef) 
 /// A client of `market`'s deployment that signs with `signer`, and the signer's address.
 pub fn market_as(market: &Market, signer: PrivateKeySigner) -> (Arc<Market>, Address) {
     let address = signer.address();
-    let client = Market::connect(market.provider().clone(), devnet::wallet([signer]), *market.deployment());
+    let client = Market::connect(
+        market.provider().clone(),
+        devnet::wallet([signer]),
+        *market.deployment(),
+    );
     (Arc::new(client), address)
 }

@@ -35,16 +35,16 @@ use tokio::sync::Mutex;
 use super::conditions::condition;
 use super::secrets::{market_as, signer};
 use super::{Context, Error, FIELD_MANAGER};
-use crate::core::admission::{parse_wei, task_demand, validate_task, worker_offer, ChainRecord};
+use crate::core::admission::{ChainRecord, parse_wei, task_demand, validate_task, worker_offer};
 use crate::core::lifecycle::{Outcome, TaskState};
 use crate::core::mirror::{LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID};
-use crate::core::next_step::{next_step, phase, ChainTask, Observed, PodState, Step};
-use crate::core::recruitment::{assign, Resources};
+use crate::core::next_step::{ChainTask, Observed, PodState, Step, next_step, phase};
+use crate::core::recruitment::{Resources, assign};
 use crate::core::reports::trained_model;
-use crate::core::settlement::{next_action, Action as Settlement, ChainView, Intent};
-use crate::core::verification::{self, evaluation_seed, Verdict};
+use crate::core::settlement::{Action as Settlement, ChainView, Intent, next_action};
+use crate::core::verification::{self, Verdict, evaluation_seed};
 use crate::pods::{
-    config_map_name, evaluator_pod, evaluator_pod_name, task_config_map, trainer_pod, trainer_pod_name, LABEL_TASK,
+    LABEL_TASK, config_map_name, evaluator_pod, evaluator_pod_name, task_config_map, trainer_pod, trainer_pod_name,
 };
 
 /// The controller's name in metrics and Events.
@@ -123,7 +123,10 @@ pub async fn run(ctx: Arc<Context>) {
         }
     });
     controller
-        .owns(Api::<Pod>::all(ctx.client.clone()), watcher::Config::default().labels(LABEL_TASK))
+        .owns(
+            Api::<Pod>::all(ctx.client.clone()),
+            watcher::Config::default().labels(LABEL_TASK),
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -270,11 +273,17 @@ fn truncate(mut text: String, max: usize) -> String {
 }
 
 fn task_api(ctx: &Context, task: &DRLTask) -> Api<DRLTask> {
-    Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_else(|| "default".into()))
+    Api::namespaced(
+        ctx.client.clone(),
+        &task.namespace().unwrap_or_else(|| "default".into()),
+    )
 }
 
 fn pod_api(ctx: &Context, task: &DRLTask) -> Api<Pod> {
-    Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_else(|| "default".into()))
+    Api::namespaced(
+        ctx.client.clone(),
+        &task.namespace().unwrap_or_else(|| "default".into()),
+    )
 }
 
 /// One step for a live task; what went wrong is also written to the status, so `kubectl describe`
@@ -316,10 +325,13 @@ fn paid_task_target(spec: &DRLTaskSpec) -> Result<Option<i32>, crate::core::admi
     if spec.payment.is_none() {
         return Ok(None);
     }
-    let target = spec.training.target_mean_return.ok_or_else(|| crate::core::admission::FieldError {
-        field: "spec.training.targetMeanReturn".into(),
-        message: "required for a paid task: the escrow is paid out against it".into(),
-    })?;
+    let target = spec
+        .training
+        .target_mean_return
+        .ok_or_else(|| crate::core::admission::FieldError {
+            field: "spec.training.targetMeanReturn".into(),
+            message: "required for a paid task: the escrow is paid out against it".into(),
+        })?;
     let milli = (target * 1000.0).round();
     if !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&milli) {
         return Err(crate::core::admission::FieldError {
@@ -387,10 +399,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
                     TaskKind::Training => ChainTaskKind::Training,
                     TaskKind::ModelSharing => ChainTaskKind::ModelSharing,
                 },
-                target_milli: paid_task_target(&task.spec)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
+                target_milli: paid_task_target(&task.spec).ok().flatten().unwrap_or_default(),
                 deadline: head.timestamp + task.spec.deadline_seconds,
                 budget: U256::from(budget),
             };
@@ -442,10 +451,7 @@ async fn pod_state(ctx: &Context, task: &DRLTask, name: &str) -> Result<(PodStat
         .and_then(|c| c.first())
         .and_then(|c| c.state.as_ref())
         .and_then(|s| s.terminated.clone());
-    let message = terminated
-        .as_ref()
-        .and_then(|t| t.message.clone())
-        .unwrap_or_default();
+    let message = terminated.as_ref().and_then(|t| t.message.clone()).unwrap_or_default();
     let state = match status.phase.as_deref() {
         Some("Running") => PodState::Running,
         Some("Succeeded") => PodState::Succeeded(message),
@@ -492,7 +498,11 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
         worker_by_address(ctx, info.worker).await?
     };
     if info.worker != Address::ZERO {
-        report.status.worker = Some(worker.as_ref().map_or_else(|| info.worker.to_string(), |w| w.name_any()));
+        report.status.worker = Some(
+            worker
+                .as_ref()
+                .map_or_else(|| info.worker.to_string(), |w| w.name_any()),
+        );
     }
     let (trainer, _) = match attempt {
         0 => (PodState::Absent, None),
@@ -598,7 +608,10 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
             report.event(
                 EventType::Normal,
                 "ResultSubmitted",
-                format!("attempt {attempt}: model {model_cid} submitted on chain for {}", worker.name_any()),
+                format!(
+                    "attempt {attempt}: model {model_cid} submitted on chain for {}",
+                    worker.name_any()
+                ),
             );
             Ok(Action::requeue(AFTER_TX))
         }
@@ -617,11 +630,30 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
             };
             if !available {
                 let reason = format!("the submitted model {cid} is not in the content store");
-                return settle(ctx, report, &info, &observed, Intent::FailAttempt { reopen: true }, reason, Some(Verdict::WrongModel), max_attempts, task).await;
+                return settle(
+                    ctx,
+                    report,
+                    &info,
+                    &observed,
+                    Intent::FailAttempt { reopen: true },
+                    reason,
+                    Some(Verdict::WrongModel),
+                    max_attempts,
+                    task,
+                )
+                .await;
             }
             let episodes = verification::episodes(task.spec.training.eval_episodes);
             let verifier = verifier_pool(ctx, worker.as_ref()).await?;
-            let pod = evaluator_pod(task, attempt, &cid, seed, episodes, verifier.as_ref(), &ctx.settings.pods);
+            let pod = evaluator_pod(
+                task,
+                attempt,
+                &cid,
+                seed,
+                episodes,
+                verifier.as_ref(),
+                &ctx.settings.pods,
+            );
             create_owned(ctx, task, pod).await?;
             report.status.evaluation = None;
             report.status.message = Some(format!(
@@ -642,8 +674,23 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
             );
             Ok(Action::requeue(AFTER_TX))
         }
-        Step::Settle { intent, reason, verdict } => {
-            settle(ctx, report, &info, &observed, intent, reason, verdict, max_attempts, task).await
+        Step::Settle {
+            intent,
+            reason,
+            verdict,
+        } => {
+            settle(
+                ctx,
+                report,
+                &info,
+                &observed,
+                intent,
+                reason,
+                verdict,
+                max_attempts,
+                task,
+            )
+            .await
         }
     }
 }
@@ -765,7 +812,10 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_else(|| "default".into()));
+    let api: Api<K> = Api::namespaced(
+        ctx.client.clone(),
+        &task.namespace().unwrap_or_else(|| "default".into()),
+    );
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
@@ -831,11 +881,8 @@ async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &
     for t in tasks.iter().filter(|t| task_key(t) != this) {
         let Some(status) = &t.status else { continue };
         let holding = matches!(status.phase, Some(TaskPhase::Assigned | TaskPhase::Training));
-        if let (true, Some(worker), Ok(r)) = (
-            holding,
-            &status.worker,
-            crate::core::admission::task_resources(&t.spec),
-        ) {
+        if let (true, Some(worker), Ok(r)) = (holding, &status.worker, crate::core::admission::task_resources(&t.spec))
+        {
             let entry = in_use.entry(worker.clone()).or_default();
             entry.0 = Resources {
                 gpus: entry.0.gpus + r.gpus,
@@ -937,12 +984,18 @@ async fn cleanup(task: &DRLTask, ctx: &Context) -> Result<Action, Error> {
                     let (wallet, requester) = market_as(&ctx.market, key);
                     let outcome = wallet.cancel_task(requester, id).await?;
                     report.tx("cancel".into(), &outcome);
-                    report.event(EventType::Normal, "Cancelled", format!("task {id} cancelled on chain; escrow refunded"));
+                    report.event(
+                        EventType::Normal,
+                        "Cancelled",
+                        format!("task {id} cancelled on chain; escrow refunded"),
+                    );
                 }
                 None => report.event(
                     EventType::Warning,
                     "Released",
-                    format!("task {id} was posted on chain by its requester, who can cancel it; it is no longer driven"),
+                    format!(
+                        "task {id} was posted on chain by its requester, who can cancel it; it is no longer driven"
+                    ),
                 ),
             },
             TaskStatus::Assigned | TaskStatus::Submitted => {

@@ -100,9 +100,10 @@ pub fn next_step(o: &Observed) -> Step {
         s if s.is_final() => Step::Done,
         // Not visible at this node yet (a lagging RPC endpoint): the recruiter waits for it.
         ChainStatus::None => Step::Recruit,
-        ChainStatus::Posted if o.now > c.deadline => {
-            settle(Intent::Expire, "the deadline passed before a worker could be recruited".into())
-        }
+        ChainStatus::Posted if o.now > c.deadline => settle(
+            Intent::Expire,
+            "the deadline passed before a worker could be recruited".into(),
+        ),
         ChainStatus::Posted => Step::Recruit,
         ChainStatus::Assigned if o.now > c.deadline => settle(
             Intent::FailAttempt { reopen: false },
@@ -170,12 +171,11 @@ fn verify(o: &Observed) -> Step {
             Err(reason) => judged(Verdict::WrongModel, reason),
         },
         // The trainer image reports a model it cannot load as `{"error": ...}`: the worker's fault.
-        PodState::Failed(message) if message.contains("\"error\"") => {
-            judged(Verdict::WrongModel, format!("the evaluator could not use the model: {message}"))
-        }
-        PodState::Failed(reason) => Step::RetryEvaluator {
-            reason: reason.clone(),
-        },
+        PodState::Failed(message) if message.contains("\"error\"") => judged(
+            Verdict::WrongModel,
+            format!("the evaluator could not use the model: {message}"),
+        ),
+        PodState::Failed(reason) => Step::RetryEvaluator { reason: reason.clone() },
     }
 }
 
@@ -221,8 +221,9 @@ mod tests {
 
     #[test]
     fn an_attempt_goes_from_trainer_to_submission() {
-        let none = PodState::Absent;
-        let o = |t| next_step(&observed(ChainStatus::Assigned, t, &none));
+        fn o(trainer: &PodState) -> Step {
+            next_step(&observed(ChainStatus::Assigned, trainer, &PodState::Absent))
+        }
         assert_eq!(o(&PodState::Absent), Step::StartTrainer);
         assert_eq!(o(&PodState::Running), Step::WaitForTrainer { running: true });
         assert_eq!(
@@ -260,23 +261,32 @@ mod tests {
         o.evaluator = &passed;
         assert!(matches!(
             next_step(&o),
-            Step::Settle { intent: Intent::Complete, verdict: Some(Verdict::Pass { .. }), .. }
+            Step::Settle {
+                intent: Intent::Complete,
+                verdict: Some(Verdict::Pass { .. }),
+                ..
+            }
         ));
         let failed = eval(19.0);
         o.evaluator = &failed;
         assert!(matches!(
             next_step(&o),
-            Step::Settle { intent: Intent::FailAttempt { reopen: true }, verdict: Some(Verdict::Fail { .. }), .. }
+            Step::Settle {
+                intent: Intent::FailAttempt { reopen: true },
+                verdict: Some(Verdict::Fail { .. }),
+                ..
+            }
         ));
         // The chain names a model the trainer did not report: swapped.
         o.submitted_cid = Some("bafy-other");
-        let other = PodState::Succeeded(
-            r#"{"meanReturn":99.0,"episodes":100,"seed":7,"model":"bafy-other"}"#.into(),
-        );
+        let other = PodState::Succeeded(r#"{"meanReturn":99.0,"episodes":100,"seed":7,"model":"bafy-other"}"#.into());
         o.evaluator = &other;
         assert!(matches!(
             next_step(&o),
-            Step::Settle { verdict: Some(Verdict::WrongModel), .. }
+            Step::Settle {
+                verdict: Some(Verdict::WrongModel),
+                ..
+            }
         ));
         let evicted = PodState::Failed("Evicted".into());
         o.evaluator = &evicted;
@@ -289,11 +299,20 @@ mod tests {
         let none = PodState::Absent;
         let mut o = observed(ChainStatus::Posted, &running, &none);
         o.now = 1001;
-        assert!(matches!(next_step(&o), Step::Settle { intent: Intent::Expire, .. }));
+        assert!(matches!(
+            next_step(&o),
+            Step::Settle {
+                intent: Intent::Expire,
+                ..
+            }
+        ));
         o.chain.status = ChainStatus::Assigned;
         assert!(matches!(
             next_step(&o),
-            Step::Settle { intent: Intent::FailAttempt { reopen: false }, .. }
+            Step::Settle {
+                intent: Intent::FailAttempt { reopen: false },
+                ..
+            }
         ));
         o.chain.status = ChainStatus::Submitted;
         assert_eq!(
@@ -302,7 +321,13 @@ mod tests {
             "a result submitted in time is verified after the deadline"
         );
         o.now = 1101;
-        assert!(matches!(next_step(&o), Step::Settle { intent: Intent::Expire, .. }));
+        assert!(matches!(
+            next_step(&o),
+            Step::Settle {
+                intent: Intent::Expire,
+                ..
+            }
+        ));
         o.chain.status = ChainStatus::Completed;
         assert_eq!(next_step(&o), Step::Done);
     }

@@ -83,9 +83,20 @@ mod tests {
         let (report, cid) =
             trained_model(r#"{"modelCid":"bafy1","meanReturn":21.5,"envSteps":640,"sps":900.0,"device":"cpu"}"#)
                 .unwrap();
-        assert_eq!((cid.as_str(), report.mean_return, report.env_steps), ("bafy1", Some(21.5), 640));
-        assert!(trained_model(r#"{"meanReturn":1.0}"#).unwrap_err().contains("no modelCid"));
-        assert!(trained_model(r#"{"error":"--task: no such file"}"#).unwrap_err().contains("no such file"));
+        assert_eq!(
+            (cid.as_str(), report.mean_return, report.env_steps),
+            ("bafy1", Some(21.5), 640)
+        );
+        assert!(
+            trained_model(r#"{"meanReturn":1.0}"#)
+                .unwrap_err()
+                .contains("no modelCid")
+        );
+        assert!(
+            trained_model(r#"{"error":"--task: no such file"}"#)
+                .unwrap_err()
+                .contains("no such file")
+        );
         assert!(trained_model("Killed").unwrap_err().contains("not its result JSON"));
     }
 

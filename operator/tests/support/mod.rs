@@ -4,8 +4,8 @@
 #![allow(dead_code)] // each test binary uses a part
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_operator::controller::Settings;
