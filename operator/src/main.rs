@@ -1,10 +1,12 @@
 //! `drlaas`: the operator and its command line.
 //!
-//! So far: `drlaas crd` prints the CustomResourceDefinitions (`drlaas crd | kubectl apply -f -`).
-//! The controllers (`drlaas operator`), the local mode and the requester/worker commands build on the
-//! pure core in [`drlaas_operator::core`].
+//! - `drlaas crd` prints the CustomResourceDefinitions (`drlaas crd | kubectl apply -f -`);
+//! - `drlaas operator` runs the controllers (see [`drlaas_operator::runtime`]).
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use drlaas_operator::runtime::{self, OperatorArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,10 +23,31 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions (DRLTask, Worker) as YAML.
     Crd,
+    /// Run the operator: the DRLTask, Worker and chain-admission controllers, while leading.
+    Operator(Box<OperatorArgs>),
 }
 
-fn main() {
+fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Crd => print!("{}", drlaas_crds::crds_yaml()),
+        Command::Crd => {
+            print!("{}", drlaas_crds::crds_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Operator(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,kube_runtime=warn".into()),
+                )
+                .init();
+            let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+            match runtime.block_on(runtime::run(*args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
