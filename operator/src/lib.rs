@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod core;
 pub mod leader;
+pub mod local_pod;
 pub mod metrics;
 pub mod pods;
 pub mod runtime;

@@ -1,11 +1,11 @@
-//! A kubelet for the fake API server: it runs a pod's container command as a local process of the
-//! real trainer binary, with the pod's mounts mapped to a scratch directory and its content store
-//! pointed at the test's store, then writes the pod's phase, exit code and termination message
-//! back, as a node would.
+//! A kubelet for the fake API server: it runs a pod with the operator's [`LocalPodRunner`] (the
+//! real trainer binary as a local process) and writes the pod's phase, exit code and termination
+//! message back, as a node would.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
+use drlaas_operator::local_pod::{LocalPodRunner, locate_trainer};
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
 use super::fake_api::FakeApi;
@@ -14,37 +14,17 @@ use super::fake_api::FakeApi;
 #[derive(Debug, Clone)]
 pub struct Kubelet {
     api: FakeApi,
-    trainer: PathBuf,
-    store: PathBuf,
-    scratch: PathBuf,
-}
-
-/// The trainer binary of this workspace (built by `cargo build -p drlaas-trainer`; `tools/test.sh`
-/// builds it with the trainer's tests before the operator's).
-pub fn trainer_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let binary = target.join("debug/drlaas-trainer");
-    assert!(
-        binary.exists(),
-        "{} is missing: build it with `cargo build -p drlaas-trainer`",
-        binary.display()
-    );
-    binary
+    runner: LocalPodRunner,
 }
 
 impl Kubelet {
     /// A kubelet whose pods store models in the local store at `store`.
     pub fn new(api: FakeApi, store: &Path) -> Self {
-        let scratch = store.with_extension("pods");
-        std::fs::create_dir_all(&scratch).unwrap();
-        Kubelet {
-            api,
-            trainer: trainer_binary(),
-            store: store.to_path_buf(),
-            scratch,
-        }
+        let trainer = locate_trainer()
+            .filter(|p| p.is_file())
+            .expect("the trainer binary is built: cargo build -p drlaas-trainer");
+        let runner = LocalPodRunner::new(trainer, store.with_extension("pods"), store.display().to_string(), 1);
+        Kubelet { api, runner }
     }
 
     /// Pods nobody has run yet.
@@ -85,53 +65,23 @@ impl Kubelet {
     /// Runs pod `name`'s command to completion and records how it ended.
     pub fn run(&self, namespace: &str, name: &str) {
         let pod = self.api.get("pods", namespace, name).expect("the pod exists");
-        let dir = self.scratch.join(format!("{namespace}-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("termination-log");
-        let container = &pod["spec"]["containers"][0];
-        if let Some(config_map) = pod["spec"]["volumes"]
+        let task_json = pod["spec"]["volumes"]
             .as_array()
             .into_iter()
             .flatten()
             .find_map(|v| v["configMap"]["name"].as_str())
-        {
-            let map = self
-                .api
-                .get("configmaps", namespace, config_map)
-                .unwrap_or_else(|| panic!("ConfigMap {config_map} of pod {name} exists"));
-            std::fs::write(dir.join("task.json"), map["data"]["task.json"].as_str().unwrap()).unwrap();
-        }
-        let args: Vec<String> = container["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                let a = a.as_str().unwrap();
-                match a {
-                    "/etc/drlaas/task.json" => dir.join("task.json").display().to_string(),
-                    "/work/out" => dir.join("out").display().to_string(),
-                    "/dev/termination-log" => log.display().to_string(),
-                    other => other.to_string(),
-                }
-            })
-            .collect();
+            .map(|config_map| {
+                let map = self
+                    .api
+                    .get("configmaps", namespace, config_map)
+                    .unwrap_or_else(|| panic!("ConfigMap {config_map} of pod {name} exists"));
+                map["data"]["task.json"].as_str().unwrap().to_string()
+            });
         self.start(namespace, name);
-        let output = Command::new(&self.trainer)
-            .args(&args)
-            .args(["--threads", "1"])
-            .env("DRLAAS_STORE", &self.store)
-            .output()
-            .expect("the trainer runs");
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        self.api.set_log(namespace, name, stderr.clone());
-        let mut message = std::fs::read_to_string(&log).unwrap_or_default();
-        let code = output.status.code().unwrap_or(137);
-        if message.is_empty() && code != 0 {
-            // terminationMessagePolicy: FallbackToLogsOnError.
-            message = stderr.lines().rev().take(10).collect::<Vec<_>>().join("\n");
-        }
-        self.finish(namespace, name, code, &message);
+        let pod: Pod = serde_json::from_value(pod).unwrap();
+        let finished = self.runner.run(&pod, task_json.as_deref()).expect("the trainer runs");
+        self.api.set_log(namespace, name, finished.logs);
+        self.finish(namespace, name, finished.exit_code, &finished.message);
     }
 
     /// Records that pod `name` exited with `code` and `message`.

@@ -1,0 +1,128 @@
+//! Runs a trainer or evaluator pod's command as a local process of the trainer binary: the pod's
+//! mounts become a scratch directory, its content store the one given, and the outcome comes back
+//! as a kubelet would report it (exit code, termination message, logs).
+//!
+//! This is how drlaas runs without nodes: the local mode, the fake kubelet of the cluster tests
+//! (`DRLAAS_E2E_FAKE_KUBELET=1`) and the controller scenarios all execute the very pods the
+//! operator builds, so what they test is the pod spec, not a copy of it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::pods::{OUT_DIR, TASK_MOUNT};
+
+/// Kubernetes keeps at most this much of a termination message.
+const TERMINATION_MESSAGE_LIMIT: usize = 4096;
+
+/// How a pod's container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub exit_code: i32,
+    /// The termination message: the termination log, or with `FallbackToLogsOnError` the end of
+    /// the logs of a failed container.
+    pub message: String,
+    /// What the container wrote on stderr (the trainer's progress lines).
+    pub logs: String,
+}
+
+/// Runs pods as processes of one trainer binary.
+#[derive(Debug, Clone)]
+pub struct LocalPodRunner {
+    trainer: PathBuf,
+    scratch: PathBuf,
+    store: String,
+    threads: u32,
+}
+
+/// The trainer binary: `DRLAAS_TRAINER_BIN`, else `drlaas-trainer` beside the running program
+/// (or one directory up, where test binaries run from).
+pub fn locate_trainer() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("DRLAAS_TRAINER_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("drlaas-trainer"))
+        .find(|p| p.is_file())
+}
+
+impl LocalPodRunner {
+    /// Pods run `trainer`, in directories under `scratch`, with their models in `store` (replacing
+    /// the pod's `DRLAAS_STORE`), each with `threads` threads.
+    pub fn new(trainer: PathBuf, scratch: PathBuf, store: String, threads: u32) -> Self {
+        LocalPodRunner {
+            trainer,
+            scratch,
+            store,
+            threads,
+        }
+    }
+
+    /// Runs `pod` to completion. `task_json` is the content of its task ConfigMap, for a trainer.
+    pub fn run(&self, pod: &Pod, task_json: Option<&str>) -> std::io::Result<Finished> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let dir = self.scratch.join(format!("{namespace}-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let task_file = dir.join("task.json");
+        if let Some(json) = task_json {
+            std::fs::write(&task_file, json)?;
+        }
+        let log = dir.join("termination-log");
+        let container = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .ok_or_else(|| std::io::Error::other(format!("pod {name} has no container")))?;
+        let task_path = format!("{TASK_MOUNT}/task.json");
+        let args: Vec<String> = container
+            .args
+            .iter()
+            .flatten()
+            .map(|a| map_path(a, &task_path, &task_file, &dir.join("out"), &log))
+            .collect();
+        let output = Command::new(&self.trainer)
+            .args(&args)
+            .args(["--threads", &self.threads.to_string()])
+            .env("DRLAAS_STORE", &self.store)
+            .current_dir(&dir)
+            .output()?;
+        let logs = String::from_utf8_lossy(&output.stderr).into_owned();
+        let exit_code = output.status.code().unwrap_or(137);
+        let mut message = std::fs::read_to_string(&log).unwrap_or_default();
+        let fallback = container.termination_message_policy.as_deref() == Some("FallbackToLogsOnError");
+        if message.is_empty() && exit_code != 0 && fallback {
+            let tail: Vec<&str> = logs.lines().rev().take(20).collect();
+            message = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+        }
+        if message.len() > TERMINATION_MESSAGE_LIMIT {
+            let mut end = message.len() - TERMINATION_MESSAGE_LIMIT;
+            while !message.is_char_boundary(end) {
+                end += 1;
+            }
+            message = message[end..].to_string();
+        }
+        Ok(Finished {
+            exit_code,
+            message,
+            logs,
+        })
+    }
+}
+
+fn map_path(arg: &str, task_path: &str, task_file: &Path, out: &Path, log: &Path) -> String {
+    if arg == task_path {
+        task_file.display().to_string()
+    } else if arg == OUT_DIR {
+        out.display().to_string()
+    } else if arg == "/dev/termination-log" {
+        log.display().to_string()
+    } else {
+        arg.to_string()
+    }
+}
