@@ -1,0 +1,384 @@
+//! drlaas cluster tests: the operator against a real Kubernetes API server.
+//!
+//! [`Cluster::start`] connects with `KUBECONFIG`, installs the CRDs, makes a namespace of its own,
+//! starts a fresh anvil chain with the market and registered workers, and runs the operator (the
+//! same [`runtime::run`] as `drlaas operator`) in this process. Trainer and evaluator pods run on
+//! the cluster's nodes, or, with `DRLAAS_E2E_FAKE_KUBELET=1`, as local processes played by
+//! [`kubelet`] on a cluster without nodes.
+//!
+//! On real nodes the pods need the trainer image (`DRLAAS_E2E_TRAINER_IMAGE`) and a content store
+//! they can reach (`DRLAAS_E2E_POD_STORE`, an IPFS API; `DRLAAS_E2E_STORE` is the operator's
+//! address of the same node).
+
+pub mod kubelet;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drlaas_chain::alloy::primitives::{Address, U256, utils::parse_ether};
+use drlaas_chain::alloy::providers::Provider;
+use drlaas_chain::devnet::Devnet;
+use drlaas_chain::{EnvKind, Expertise, Hardware, Market, MarketParams, WorkerProfile};
+use drlaas_crds::task::DRLTask;
+use drlaas_crds::worker::Worker;
+use drlaas_operator::local_pod::{LocalPodRunner, locate_trainer};
+use drlaas_operator::runtime::{self, OperatorArgs};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+/// Price every test worker asks (0.01 ETH).
+pub const PRICE_WEI: &str = "10000000000000000";
+/// Budget of every test task (0.1 ETH).
+pub const BUDGET_WEI: &str = "100000000000000000";
+
+/// A test's slice of a cluster, a chain and a running operator.
+pub struct Cluster {
+    pub client: kube::Client,
+    /// The test's namespace: tasks, Secrets, the operator's Lease and cursor.
+    pub namespace: String,
+    /// The Worker objects of this test (cluster-scoped, so named after the namespace).
+    pub workers: Vec<String>,
+    pub devnet: Devnet,
+    pub market: Arc<Market>,
+    /// Accounts of the workers, in the order of `workers`.
+    pub worker_accounts: Vec<Address>,
+    pub requester: Address,
+    scratch: tempfile::TempDir,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("namespace", &self.namespace)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether pods are played by the fake kubelet (`DRLAAS_E2E_FAKE_KUBELET=1`).
+pub fn fake_kubelet() -> bool {
+    std::env::var("DRLAAS_E2E_FAKE_KUBELET").is_ok_and(|v| v == "1" || v == "true")
+}
+
+impl Cluster {
+    /// Sets up a namespace, a chain with `workers` registered workers, and starts the operator.
+    pub async fn start(workers: usize, concurrent_tasks: u32) -> Cluster {
+        let client = kube::Client::try_default()
+            .await
+            .expect("a cluster to test against: set KUBECONFIG");
+        install_crds(&client).await;
+        let suffix = format!("{:x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
+        let namespace = format!("drlaas-e2e-{suffix}");
+        Api::<Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(namespace.clone()),
+                        ..ObjectMeta::default()
+                    },
+                    ..Namespace::default()
+                },
+            )
+            .await
+            .expect("the test namespace is created");
+
+        let devnet = Devnet::spawn(4 + workers as u16).expect("anvil starts (run tools/setup.sh)");
+        let accounts = devnet.accounts();
+        let (admin, oracle, requester) = (accounts[0], accounts[1], accounts[2]);
+        let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
+            .await
+            .expect("the market deploys");
+        market.set_oracle(admin, oracle, true).await.unwrap();
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let key_secret = |name: &str, index: usize| Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(
+                "privateKey".to_string(),
+                ByteString(devnet.signers()[index].to_bytes().to_string().into_bytes()),
+            )])),
+            ..Secret::default()
+        };
+        secrets
+            .create(&PostParams::default(), &key_secret("requester-wallet", 2))
+            .await
+            .unwrap();
+
+        let mut names = Vec::new();
+        let worker_accounts: Vec<Address> = accounts[3..3 + workers].to_vec();
+        for (i, address) in worker_accounts.iter().enumerate() {
+            let name = format!("{namespace}-w{i}");
+            let profile = WorkerProfile {
+                expertise: Expertise::from_levels([(EnvKind::Cartpole, 200)]),
+                hardware: Hardware {
+                    gpus: 0,
+                    cpu_cores: 8,
+                    memory_gib: 16,
+                },
+                price_per_task: PRICE_WEI.parse().unwrap(),
+                metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
+            };
+            market
+                .register_worker(*address, &profile, parse_ether("2").unwrap())
+                .await
+                .unwrap();
+            secrets
+                .create(&PostParams::default(), &key_secret(&format!("{name}-key"), 3 + i))
+                .await
+                .unwrap();
+            let worker: Worker = serde_json::from_value(json!({
+                "apiVersion": "drlaas.io/v1alpha1", "kind": "Worker",
+                "metadata": {"name": name},
+                "spec": {
+                    "address": address.to_string(),
+                    "capacity": {"gpus": 0, "cpuCores": 64, "memoryGib": 256, "concurrentTasks": concurrent_tasks},
+                    "expertise": {"cartpole": 0.8},
+                    "pricePerTaskWei": PRICE_WEI,
+                    "keySecretRef": {"name": format!("{name}-key")},
+                },
+            }))
+            .unwrap();
+            Api::<Worker>::all(client.clone())
+                .create(&PostParams::default(), &worker)
+                .await
+                .unwrap();
+            names.push(name);
+        }
+
+        let scratch = tempfile::tempdir().unwrap();
+        let deployment = scratch.path().join("deployment.json");
+        std::fs::write(&deployment, serde_json::to_string(market.deployment()).unwrap()).unwrap();
+        let oracle_key = scratch.path().join("oracle.key");
+        std::fs::write(&oracle_key, devnet.signers()[1].to_bytes().to_string()).unwrap();
+        let local_store = scratch.path().join("store").display().to_string();
+        let store = std::env::var("DRLAAS_E2E_STORE").unwrap_or_else(|_| local_store.clone());
+        let pod_store = if fake_kubelet() {
+            store.clone()
+        } else {
+            std::env::var("DRLAAS_E2E_POD_STORE")
+                .expect("pods on real nodes need a content store they can reach: set DRLAAS_E2E_POD_STORE")
+        };
+        let args = OperatorArgs {
+            rpc_url: devnet.endpoint().to_string(),
+            deployment,
+            oracle_key_file: oracle_key,
+            store: store.clone(),
+            pod_store: Some(pod_store),
+            trainer_image: std::env::var("DRLAAS_E2E_TRAINER_IMAGE").unwrap_or_else(|_| "drlaas/trainer:0.1.0".into()),
+            namespace: namespace.clone(),
+            confirmations: 0,
+            no_chain_admission: false,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            lease_name: format!("drlaas-e2e-{suffix}"),
+            identity: Some(format!("e2e-{suffix}")),
+            lease_seconds: 15,
+        };
+        let mut background = vec![tokio::spawn(async move {
+            if let Err(e) = runtime::run(args).await {
+                panic!("the operator stopped: {e}");
+            }
+        })];
+        // A live chain makes blocks on its own; the evaluation seed waits for one.
+        let provider = devnet.provider();
+        background.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _: Result<serde_json::Value, _> = provider.raw_request("anvil_mine".into(), (1,)).await;
+            }
+        }));
+        if fake_kubelet() {
+            let trainer = locate_trainer()
+                .filter(|p| p.is_file())
+                .expect("the trainer binary: cargo build -p drlaas-trainer (or set DRLAAS_TRAINER_BIN)");
+            let runner = LocalPodRunner::new(trainer, scratch.path().join("pods"), store, 1);
+            background.push(tokio::spawn(kubelet::run(client.clone(), namespace.clone(), runner)));
+        }
+        Cluster {
+            client,
+            namespace,
+            workers: names,
+            devnet,
+            market: Arc::new(market),
+            worker_accounts,
+            requester,
+            scratch,
+            background,
+        }
+    }
+
+    /// The DRLTask API of the test's namespace.
+    pub fn tasks(&self) -> Api<DRLTask> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Applies a quick cartpole task paid from the requester's wallet.
+    pub async fn apply_task(&self, name: &str, target: f64) -> DRLTask {
+        let task: DRLTask = serde_json::from_value(json!({
+            "apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTask",
+            "metadata": {"name": name},
+            "spec": {
+                "training": {
+                    "environment": {"kind": "cartpole"},
+                    "ppo": {"numEnvs": 4, "numSteps": 16},
+                    "totalEnvSteps": 640,
+                    "targetMeanReturn": target,
+                },
+                "resources": {"cpu": "1", "memory": "1Gi"},
+                "payment": {"amountWei": BUDGET_WEI, "walletSecretRef": {"name": "requester-wallet"}},
+            },
+        }))
+        .unwrap();
+        self.tasks()
+            .patch(name, &PatchParams::apply("drlaas-e2e").force(), &Patch::Apply(&task))
+            .await
+            .expect("the API server accepts the task")
+    }
+
+    /// Waits until task `name` satisfies `done`, or fails after `timeout` showing where it is.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(Option<&DRLTask>) -> bool,
+    ) -> Option<DRLTask> {
+        let start = Instant::now();
+        loop {
+            let task = self.tasks().get_opt(name).await.expect("the API server answers");
+            if done(task.as_ref()) {
+                return task;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "task {name} did not get there in {timeout:?}; status: {:?}",
+                task.and_then(|t| t.status)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The account recruited for `worker`.
+    pub fn account_of(&self, worker: &str) -> Address {
+        let i = self
+            .workers
+            .iter()
+            .position(|w| w == worker)
+            .expect("one of the test's workers");
+        self.worker_accounts[i]
+    }
+
+    /// Credits of `account` in TMC.
+    pub async fn tmc_credits(&self, account: Address) -> U256 {
+        self.market.credits(account).await.unwrap().tmc
+    }
+
+    /// The scratch directory (store, pods' directories).
+    pub fn scratch(&self) -> PathBuf {
+        self.scratch.path().to_path_buf()
+    }
+
+    /// Stops the operator and removes what the test created in the cluster.
+    pub async fn stop(self) {
+        for handle in &self.background {
+            handle.abort();
+        }
+        for worker in &self.workers {
+            let _ = Api::<Worker>::all(self.client.clone())
+                .delete(worker, &DeleteParams::default())
+                .await;
+        }
+        // Tasks keep their finalizer without an operator: release them so the namespace can go.
+        if let Ok(tasks) = self.tasks().list(&Default::default()).await {
+            for task in tasks {
+                let _ = self
+                    .tasks()
+                    .patch(
+                        &task.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                    )
+                    .await;
+            }
+        }
+        let _ = Api::<Namespace>::all(self.client.clone())
+            .delete(&self.namespace, &DeleteParams::default())
+            .await;
+    }
+}
+
+/// Applies the CRDs (server-side) and waits until the API server serves them.
+pub async fn install_crds(client: &kube::Client) {
+    let api = Api::<CustomResourceDefinition>::all(client.clone());
+    for crd in drlaas_crds::crds() {
+        let name = crd.name_any();
+        api.patch(&name, &PatchParams::apply("drlaas-e2e").force(), &Patch::Apply(&crd))
+            .await
+            .expect("the CRDs install (cluster-admin needed)");
+        let start = Instant::now();
+        loop {
+            let established = api.get(&name).await.ok().and_then(|c| c.status).is_some_and(|s| {
+                s.conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "CRD {name} is not established"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// The `p`-quantile (0..=1) of `values`, by nearest rank.
+pub fn quantile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// This process's peak and current resident memory in MiB (`VmHWM`, `VmRSS`).
+pub fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&[3.0], 0.99), 3.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+}
