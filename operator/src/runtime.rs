@@ -82,8 +82,14 @@ pub enum RunError {
     LostLease(String),
 }
 
-/// Checks the configuration, then runs until SIGTERM (or until the Lease is lost).
+/// Checks the configuration, then runs against the cluster of the kubeconfig (or the in-cluster
+/// service account) until SIGTERM, or until the Lease is lost.
 pub async fn run(args: OperatorArgs) -> Result<(), RunError> {
+    run_with(args, None).await
+}
+
+/// [`run`], against the API server behind `client` when given.
+pub async fn run_with(args: OperatorArgs, client: Option<kube::Client>) -> Result<(), RunError> {
     let config = |m: String| RunError::Config(m);
     let key_text = std::fs::read_to_string(&args.oracle_key_file)
         .map_err(|e| config(format!("--oracle-key-file {}: {e}", args.oracle_key_file.display())))?;
@@ -112,7 +118,10 @@ pub async fn run(args: OperatorArgs) -> Result<(), RunError> {
         )));
     }
     let store = Store::open(&args.store)?;
-    let client = kube::Client::try_default().await?;
+    let client = match client {
+        Some(client) => client,
+        None => kube::Client::try_default().await?,
+    };
     let settings = Settings {
         oracle,
         namespace: args.namespace.clone(),

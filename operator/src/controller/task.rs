@@ -27,6 +27,7 @@ use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostPar
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
@@ -122,10 +123,27 @@ pub async fn run(ctx: Arc<Context>) {
             }
         }
     });
+    let waiting = controller.store();
     controller
         .owns(
             Api::<Pod>::all(ctx.client.clone()),
             watcher::Config::default().labels(LABEL_TASK),
+        )
+        // A worker registering or freeing capacity may be what funded tasks wait for.
+        .watches(
+            Api::<Worker>::all(ctx.client.clone()),
+            watcher::Config::default(),
+            move |_| {
+                waiting
+                    .state()
+                    .into_iter()
+                    .filter(|t| {
+                        let phase = t.status.as_ref().and_then(|s| s.phase);
+                        matches!(phase, None | Some(TaskPhase::Pending | TaskPhase::Funded))
+                    })
+                    .map(|t| ObjectRef::from_obj(&*t))
+                    .collect::<Vec<_>>()
+            },
         )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

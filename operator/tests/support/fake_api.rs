@@ -1,35 +1,106 @@
 //! An in-memory Kubernetes API server behind kube-rs's tower-test mock: it serves the calls the
-//! controllers make (get, list by label, create, JSON / merge / apply patches, delete, pod logs) on
-//! a map of JSON objects, with the API server's rules that matter here: `409` on a second create,
-//! `404` on a missing object, deletion that waits for finalizers, and a generation that moves
-//! with the spec.
+//! controllers make (get, list by label, watch, create, replace, JSON / merge / apply patches,
+//! delete, pod logs) on a map of JSON objects, with the API server's rules that matter here: `409`
+//! on a second create or a stale replace, `404` on a missing object, `422` on a create the CRD
+//! schema forbids, server-side apply that creates a missing object, deletion that waits for
+//! finalizers, a generation that moves with the spec, and watches that replay every change after
+//! the resourceVersion they start from.
 //!
 //! Scenarios drive reconciles one at a time and read or change the objects in between (playing
 //! the kubelet, the requester, or a restart of the operator).
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::StreamBody;
+use hyper::body::Frame;
 use kube::client::Body;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 type Key = (String, String, String); // (resource, namespace, name)
+
+/// A response body: whole, or a watch's endless stream of events.
+pub type FakeBody = StreamBody<BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
+
+/// One change: its resourceVersion, `ADDED` / `MODIFIED` / `DELETED`, which object, and the object.
+type Change = Arc<(u64, &'static str, Key, Value)>;
 
 #[derive(Debug, Default)]
 struct State {
     objects: BTreeMap<Key, Value>,
     logs: BTreeMap<(String, String), String>,
+    /// Every request served, as `METHOD path?query` (no `?` without a query).
     requests: Vec<String>,
     version: u64,
     /// Requests (`METHOD path` prefixes) answered with a 500 instead of being served.
     failing: Vec<String>,
+    /// Every change, for watches that start from an older resourceVersion.
+    changes: Vec<Change>,
+}
+
+impl State {
+    /// Records a change of `key` (bumping the resourceVersion) and tells the watches.
+    fn changed(&mut self, kind: &'static str, key: &Key, tx: &broadcast::Sender<Change>) {
+        self.version += 1;
+        let version = self.version;
+        let object = match self.objects.get_mut(key) {
+            Some(object) => {
+                object["metadata"]["resourceVersion"] = json!(version.to_string());
+                object.clone()
+            }
+            None => return,
+        };
+        let change: Change = Arc::new((version, kind, key.clone(), object));
+        self.changes.push(change.clone());
+        let _ = tx.send(change);
+    }
+
+    /// Stores a new `object` under `key` as the API server creates one (uid, generation, creation
+    /// time, namespace), telling the watches; returns it.
+    fn created(&mut self, key: Key, mut object: Value, tx: &broadcast::Sender<Change>) -> Value {
+        let uid = format!("00000000-0000-4000-8000-{:012}", self.version + 1);
+        let metadata = object["metadata"].as_object_mut().unwrap();
+        metadata.insert("uid".into(), json!(uid));
+        metadata.insert("generation".into(), json!(1));
+        metadata.insert("creationTimestamp".into(), json!("2026-11-25T00:00:00Z"));
+        if !key.1.is_empty() {
+            metadata.insert("namespace".into(), json!(key.1));
+        }
+        self.objects.insert(key.clone(), object);
+        self.changed("ADDED", &key, tx);
+        self.objects[&key].clone()
+    }
+
+    /// Removes `key`, telling the watches.
+    fn removed(&mut self, key: &Key, tx: &broadcast::Sender<Change>) -> Option<Value> {
+        let object = self.objects.remove(key)?;
+        self.version += 1;
+        let change: Change = Arc::new((self.version, "DELETED", key.clone(), object.clone()));
+        self.changes.push(change.clone());
+        let _ = tx.send(change);
+        Some(object)
+    }
 }
 
 /// The fake API server: clone it freely, every clone sees the same objects.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FakeApi {
     state: Arc<Mutex<State>>,
+    watchers: broadcast::Sender<Change>,
+}
+
+impl Default for FakeApi {
+    fn default() -> Self {
+        FakeApi {
+            state: Arc::default(),
+            watchers: broadcast::channel(65_536).0,
+        }
+    }
 }
 
 /// A request's path, taken apart.
@@ -97,25 +168,37 @@ fn matches_labels(object: &Value, selector: Option<&String>) -> bool {
     })
 }
 
-fn status(code: StatusCode, reason: &str, message: String) -> Response<Body> {
+/// What the CRD schemas forbid that a test reaches (the API server answers such a create `422`):
+/// a `DRLTask`'s `spec.deadlineSeconds` above a year.
+fn schema_violation(resource: &str, name: &str, object: &Value) -> Option<String> {
+    let deadline = object["spec"]["deadlineSeconds"].as_u64();
+    (resource == "drltasks" && deadline.is_some_and(|s| s > 31_536_000))
+        .then(|| format!("DRLTask.drlaas.io \"{name}\" is invalid: spec.deadlineSeconds: Invalid value"))
+}
+
+fn whole(bytes: Vec<u8>) -> FakeBody {
+    StreamBody::new(stream::once(async move { Ok(Frame::data(Bytes::from(bytes))) }).boxed())
+}
+
+fn status(code: StatusCode, reason: &str, message: String) -> Response<FakeBody> {
     let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
                       "reason": reason, "code": code.as_u16()});
     Response::builder()
         .status(code)
-        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .body(whole(serde_json::to_vec(&body).unwrap()))
         .unwrap()
 }
 
-fn ok(body: &Value) -> Response<Body> {
+fn ok(body: &Value) -> Response<FakeBody> {
     Response::builder()
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .body(whole(serde_json::to_vec(body).unwrap()))
         .unwrap()
 }
 
 impl FakeApi {
     /// A client whose requests this server answers (served on a background task).
     pub fn client(&self) -> kube::Client {
-        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<FakeBody>>();
         let api = self.clone();
         tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
@@ -129,7 +212,6 @@ impl FakeApi {
     /// Stores `object` as if created by a user (uid, generation and resourceVersion set).
     pub fn insert(&self, resource: &str, mut object: Value) {
         let mut state = self.state.lock().unwrap();
-        state.version += 1;
         let metadata = object["metadata"].as_object_mut().expect("an object has metadata");
         let name = metadata["name"].as_str().unwrap().to_string();
         let namespace = metadata
@@ -171,14 +253,19 @@ impl FakeApi {
     /// Changes an object in place (playing another actor: the kubelet, a user).
     pub fn update(&self, resource: &str, namespace: &str, name: &str, change: impl FnOnce(&mut Value)) {
         let mut state = self.state.lock().unwrap();
-        state.version += 1;
-        let version = state.version;
+        let key = (resource.to_string(), namespace.to_string(), name.to_string());
         let object = state
             .objects
-            .get_mut(&(resource.into(), namespace.into(), name.into()))
+            .get_mut(&key)
             .unwrap_or_else(|| panic!("{resource} {namespace}/{name} exists"));
         change(object);
-        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        let released = object["metadata"]["deletionTimestamp"].is_string()
+            && object["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+        if released {
+            state.removed(&key, &self.watchers);
+        } else {
+            state.changed("MODIFIED", &key, &self.watchers);
+        }
     }
 
     /// What `GET pods/NAME/log` answers for this pod.
@@ -203,6 +290,17 @@ impl FakeApi {
 
     /// Every request served so far, as `METHOD path`.
     pub fn requests(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .requests
+            .iter()
+            .map(|r| r.split_once('?').map_or(r.as_str(), |(line, _)| line).to_string())
+            .collect()
+    }
+
+    /// Every request served so far, as `METHOD path?query` (to check parameters such as
+    /// `fieldManager` or a label selector).
+    pub fn requests_with_query(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
 
@@ -211,10 +309,11 @@ impl FakeApi {
         self.requests().iter().filter(|r| r.starts_with(prefix)).count()
     }
 
-    async fn serve(&self, request: Request<Body>) -> Response<Body> {
+    async fn serve(&self, request: Request<Body>) -> Response<FakeBody> {
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.unwrap_or_default();
         let target = parse(&parts.uri);
+        let tx = &self.watchers;
         let mut state = self.state.lock().unwrap();
         let line = format!("{} {}", parts.method, parts.uri.path());
         if state.failing.iter().any(|p| line.starts_with(p.as_str())) {
@@ -224,36 +323,78 @@ impl FakeApi {
                 format!("injected failure of {line}"),
             );
         }
-        state.requests.push(line);
-        state.version += 1;
-        let version = state.version;
+        state.requests.push(match parts.uri.query() {
+            Some(query) => format!("{line}?{query}"),
+            None => line,
+        });
         let key = (
             target.resource.clone(),
             target.namespace.clone(),
             target.name.clone().unwrap_or_default(),
         );
+        let not_found = |name: &str| {
+            status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("{} \"{name}\" not found", target.resource),
+            )
+        };
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let selected = |key: &Key, object: &Value| {
+            key.0 == target.resource
+                && (target.namespace.is_empty() || key.1 == target.namespace)
+                && matches_labels(object, target.query.get("labelSelector"))
+        };
         match (&parts.method, &target.name, target.subresource.as_deref()) {
+            (&Method::GET, None, _) if target.query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+                let since: u64 = target
+                    .query
+                    .get("resourceVersion")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let replay: Vec<Change> = state
+                    .changes
+                    .iter()
+                    .filter(|c| c.0 > since && selected(&c.2, &c.3))
+                    .cloned()
+                    .collect();
+                let live =
+                    tokio_stream::wrappers::BroadcastStream::new(tx.subscribe()).filter_map(|c| async move { c.ok() });
+                let (resource, namespace, selector) = (
+                    target.resource.clone(),
+                    target.namespace.clone(),
+                    target.query.get("labelSelector").cloned(),
+                );
+                let events = stream::iter(replay)
+                    .chain(live)
+                    .filter(move |c| {
+                        let keep = c.0 > since
+                            && c.2.0 == resource
+                            && (namespace.is_empty() || c.2.1 == namespace)
+                            && matches_labels(&c.3, selector.as_ref());
+                        async move { keep }
+                    })
+                    .map(|c| {
+                        let mut line = serde_json::to_vec(&json!({"type": c.1, "object": c.3})).unwrap();
+                        line.push(b'\n');
+                        Ok(Frame::data(Bytes::from(line)))
+                    });
+                Response::builder().body(StreamBody::new(events.boxed())).unwrap()
+            }
             (&Method::GET, None, _) => {
                 let items: Vec<Value> = state
                     .objects
                     .iter()
-                    .filter(|((r, ns, _), v)| {
-                        *r == target.resource
-                            && (target.namespace.is_empty() || *ns == target.namespace)
-                            && matches_labels(v, target.query.get("labelSelector"))
-                    })
+                    .filter(|(k, v)| selected(k, v))
                     .map(|(_, v)| v.clone())
                     .collect();
-                ok(
-                    &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": version.to_string()},
-                           "items": items}),
-                )
+                ok(&json!({"apiVersion": "v1", "kind": "List",
+                           "metadata": {"resourceVersion": state.version.to_string()}, "items": items}))
             }
             (&Method::GET, Some(name), Some("log")) => {
                 let text = state
@@ -261,18 +402,14 @@ impl FakeApi {
                     .get(&(target.namespace.clone(), name.clone()))
                     .cloned()
                     .unwrap_or_default();
-                Response::builder().body(Body::from(text.into_bytes())).unwrap()
+                Response::builder().body(whole(text.into_bytes())).unwrap()
             }
             (&Method::GET, Some(name), _) => match state.objects.get(&key) {
                 Some(object) => ok(object),
-                None => status(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    format!("{} \"{name}\" not found", target.resource),
-                ),
+                None => not_found(name),
             },
             (&Method::POST, None, _) => {
-                let mut object: Value = serde_json::from_slice(&bytes).unwrap();
+                let object: Value = serde_json::from_slice(&bytes).unwrap();
                 let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
                 let key = (target.resource.clone(), target.namespace.clone(), name.clone());
                 if state.objects.contains_key(&key) {
@@ -282,24 +419,41 @@ impl FakeApi {
                         format!("{} \"{name}\" already exists", target.resource),
                     );
                 }
-                let metadata = object["metadata"].as_object_mut().unwrap();
-                metadata.insert("uid".into(), json!(format!("00000000-0000-4000-8000-{version:012}")));
-                metadata.insert("resourceVersion".into(), json!(version.to_string()));
-                metadata.insert("generation".into(), json!(1));
-                metadata.insert("creationTimestamp".into(), json!("2026-11-25T00:00:00Z"));
-                if !target.namespace.is_empty() {
-                    metadata.insert("namespace".into(), json!(target.namespace));
+                if let Some(message) = schema_violation(&target.resource, &name, &object) {
+                    return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message);
                 }
-                state.objects.insert(key, object.clone());
-                ok(&object)
+                ok(&state.created(key, object, tx))
+            }
+            (&Method::PUT, Some(name), _) => {
+                let mut object: Value = serde_json::from_slice(&bytes).unwrap();
+                let Some(current) = state.objects.get(&key) else {
+                    return not_found(name);
+                };
+                let expected = object["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+                if !expected.is_empty() && current["metadata"]["resourceVersion"].as_str() != Some(expected) {
+                    return status(
+                        StatusCode::CONFLICT,
+                        "Conflict",
+                        format!("the object has been modified; please apply your changes to the latest version"),
+                    );
+                }
+                for field in ["uid", "creationTimestamp", "generation", "namespace"] {
+                    object["metadata"][field] = current["metadata"][field].clone();
+                }
+                state.objects.insert(key.clone(), object);
+                state.changed("MODIFIED", &key, tx);
+                ok(&state.objects[&key])
+            }
+            (&Method::PATCH, Some(_), None)
+                if content_type.starts_with("application/apply-patch") && !state.objects.contains_key(&key) =>
+            {
+                // Server-side apply of an object that is not there creates it.
+                let object: Value = serde_json::from_slice(&bytes).unwrap();
+                ok(&state.created(key, object, tx))
             }
             (&Method::PATCH, Some(name), sub) => {
                 let Some(object) = state.objects.get_mut(&key) else {
-                    return status(
-                        StatusCode::NOT_FOUND,
-                        "NotFound",
-                        format!("{} \"{name}\" not found", target.resource),
-                    );
+                    return not_found(name);
                 };
                 let patch: Value = serde_json::from_slice(&bytes).unwrap();
                 let spec_before = object["spec"].clone();
@@ -315,9 +469,11 @@ impl FakeApi {
                     if let Err(e) = json_patch::patch(object, &ops) {
                         return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e.to_string());
                     }
-                } else if sub == Some("status") {
+                } else if sub == Some("status") && content_type.starts_with("application/apply-patch") {
                     // Server-side apply of the whole status by its one manager: the applied status is it.
                     object["status"] = patch["status"].clone();
+                } else if sub == Some("status") {
+                    json_patch::merge(&mut object["status"], &patch["status"]);
                 } else {
                     json_patch::merge(object, &patch);
                 }
@@ -325,45 +481,39 @@ impl FakeApi {
                     let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
                     object["metadata"]["generation"] = json!(generation + 1);
                 }
-                object["metadata"]["resourceVersion"] = json!(version.to_string());
-                let answer = object.clone();
-                let released = answer["metadata"]["deletionTimestamp"].is_string()
-                    && answer["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+                let released = object["metadata"]["deletionTimestamp"].is_string()
+                    && object["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
                 if released {
-                    state.objects.remove(&key);
+                    let object = state.removed(&key, tx).unwrap();
+                    ok(&object)
+                } else {
+                    state.changed("MODIFIED", &key, tx);
+                    ok(&state.objects[&key])
                 }
-                ok(&answer)
             }
             (&Method::DELETE, None, _) => {
                 let doomed: Vec<Key> = state
                     .objects
                     .iter()
-                    .filter(|((r, ns, _), v)| {
-                        *r == target.resource
-                            && *ns == target.namespace
-                            && matches_labels(v, target.query.get("labelSelector"))
-                    })
+                    .filter(|(k, v)| k.1 == target.namespace && selected(k, v))
                     .map(|(k, _)| k.clone())
                     .collect();
-                let items: Vec<Value> = doomed.iter().filter_map(|k| state.objects.remove(k)).collect();
+                let items: Vec<Value> = doomed.iter().filter_map(|k| state.removed(k, tx)).collect();
                 ok(&json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items}))
             }
             (&Method::DELETE, Some(name), _) => {
                 let Some(object) = state.objects.get_mut(&key) else {
-                    return status(
-                        StatusCode::NOT_FOUND,
-                        "NotFound",
-                        format!("{} \"{name}\" not found", target.resource),
-                    );
+                    return not_found(name);
                 };
                 let held = object["metadata"]["finalizers"]
                     .as_array()
                     .is_some_and(|f| !f.is_empty());
                 if held {
                     object["metadata"]["deletionTimestamp"] = json!("2026-11-25T01:00:00Z");
-                    ok(&object.clone())
+                    state.changed("MODIFIED", &key, tx);
+                    ok(&state.objects[&key])
                 } else {
-                    let object = state.objects.remove(&key).unwrap();
+                    let object = state.removed(&key, tx).unwrap();
                     ok(&object)
                 }
             }
