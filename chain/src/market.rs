@@ -523,6 +523,16 @@ impl Market {
         Ok(ListingInfo::from_chain(id, l))
     }
 
+    /// Whether `buyer` has bought listing `id` (a repeated purchase reverts, so check first).
+    pub async fn has_purchased(&self, id: ListingId, buyer: Address) -> Result<bool> {
+        let state = self
+            .read_call("MMC", || async {
+                self.mmc.purchaseOf(U256::from(id), buyer).call().await
+            })
+            .await?;
+        Ok(state != 0)
+    }
+
     /// Number of listings ever made (ids are 1..=count).
     pub async fn listing_count(&self) -> Result<u64> {
         Ok(self

@@ -215,6 +215,9 @@ pub struct DRLTaskStatus {
     /// CID of the submitted model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_cid: Option<String>,
+    /// The model the trainer starts from, when `warmStart` is `auto` (or the task shares a model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<WarmStartChoice>,
     /// The operator's own evaluation of the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<Evaluation>,
@@ -237,6 +240,23 @@ pub struct Progress {
     pub sps: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<u64>,
+}
+
+/// What `warmStart: auto` found on the model market.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmStartChoice {
+    /// The model bought; absent when no listed model was similar enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_cid: Option<String>,
+    /// Its MMC listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing_id: Option<u64>,
+    /// Environment similarity (DESIGN §6) between the task and the model, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
+    /// Why this model, or why none.
+    pub reason: String,
 }
 
 /// The verifier's evaluation.

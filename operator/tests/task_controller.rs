@@ -7,9 +7,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use drlaas_chain::alloy::primitives::{Address, U256, utils::parse_ether};
+use drlaas_chain::alloy::primitives::{Address, B256, U256, utils::parse_ether};
 use drlaas_chain::devnet::Devnet;
-use drlaas_chain::{EnvKind, Expertise, Hardware, Market, MarketParams, NewTask, TaskKind, TaskStatus, WorkerProfile};
+use drlaas_chain::{
+    EnvKind, Expertise, Hardware, Market, MarketParams, NewListing, NewTask, TaskKind, TaskStatus, WorkerProfile,
+};
 use drlaas_crds::task::DRLTask;
 use drlaas_operator::controller::{Context, Error, Settings, task};
 use drlaas_operator::pods::PodSettings;
@@ -619,5 +621,57 @@ async fn a_task_nobody_takes_expires_at_its_deadline_and_refunds() {
     assert_eq!(
         w.market.credits(w.requester).await.unwrap().tmc,
         BUDGET.parse::<U256>().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn warm_start_auto_buys_the_most_similar_listed_model_once() {
+    let w = world().await;
+    // A cartpole model from an earlier task, listed by lab-b.
+    w.api.insert("drltasks", cartpole("first", 5.0, 3));
+    w.drive("first", settled).await;
+    let model = w.task("first").unwrap()["status"]["modelCid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let price: U256 = "50000000000000000".parse().unwrap();
+    let listing = NewListing {
+        model_cid: model.clone(),
+        env_kind: EnvKind::Cartpole,
+        env_descriptor_hash: B256::ZERO,
+        price,
+        parent: None,
+        royalty_bps: 0,
+    };
+    let (listing_id, _) = w.market.list_model(w.workers[1], &listing).await.unwrap();
+
+    let mut second = cartpole("second", 5.0, 3);
+    second["spec"]["warmStart"] = json!("auto");
+    w.api.insert("drltasks", second);
+    w.drive("second", |w, _| w.api.get("pods", NS, "second-train-1").is_some())
+        .await;
+    let pod = w.api.get("pods", NS, "second-train-1").unwrap();
+    assert!(
+        args(&pod).join(" ").contains(&format!("--warm-start {model}")),
+        "{:?}",
+        args(&pod)
+    );
+    let chosen = &w.task("second").unwrap()["status"]["warmStart"];
+    assert_eq!(chosen["listingId"], listing_id);
+    assert_eq!(chosen["similarity"], 1.0);
+    assert!(w.market.has_purchased(listing_id, w.requester).await.unwrap());
+    assert_eq!(
+        w.market.credits(w.workers[1]).await.unwrap().mmc,
+        price,
+        "lab-b sold it once"
+    );
+
+    w.drive("second", settled).await;
+    assert_eq!(w.task("second").unwrap()["status"]["outcome"], "Paid");
+    assert!(w.event_reasons().iter().any(|r| r == "WarmStart"));
+    assert_eq!(
+        w.market.credits(w.workers[1]).await.unwrap().mmc,
+        price,
+        "and only once"
     );
 }

@@ -8,6 +8,7 @@
 pub mod chain_admission;
 pub mod conditions;
 pub mod cursor;
+pub mod model_market;
 pub mod secrets;
 pub mod task;
 pub mod worker;

@@ -34,6 +34,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::conditions::condition;
+use super::model_market::buy_warm_start;
 use super::secrets::{market_as, signer};
 use super::{Context, Error, FIELD_MANAGER};
 use crate::core::admission::{ChainRecord, parse_wei, task_demand, validate_task, worker_offer};
@@ -575,9 +576,30 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
                 field: "status.worker",
                 message: format!("chain task {id} is assigned to {}, which no Worker names", info.worker),
             })?;
-            let warm_start = warm_start_cid(&task.spec);
+            let warm_start = match warm_start_wanted(&task.spec) {
+                WarmStartWanted::None => None,
+                WarmStartWanted::Model(cid) => Some(cid.to_string()),
+                WarmStartWanted::FromMarket => match &report.status.warm_start {
+                    Some(chosen) => chosen.model_cid.clone(),
+                    None => {
+                        let budget = u128::try_from(info.budget).unwrap_or(u128::MAX);
+                        let bought = buy_warm_start(ctx, task, budget).await?;
+                        if let Some(outcome) = &bought.purchase {
+                            report.tx("purchase".into(), outcome);
+                        }
+                        let type_ = if bought.choice.model_cid.is_some() {
+                            EventType::Normal
+                        } else {
+                            EventType::Warning
+                        };
+                        report.event(type_, "WarmStart", bought.choice.reason.clone());
+                        report.status.warm_start = Some(bought.choice.clone());
+                        bought.choice.model_cid
+                    }
+                },
+            };
             create_owned(ctx, task, task_config_map(task)).await?;
-            let pod = trainer_pod(task, &worker, attempt, warm_start, None, &ctx.settings.pods);
+            let pod = trainer_pod(task, &worker, attempt, warm_start.as_deref(), None, &ctx.settings.pods);
             create_owned(ctx, task, pod).await?;
             report.status.message = Some(format!(
                 "attempt {attempt}: trainer {} started on {}",
@@ -798,12 +820,21 @@ fn settled_message(info: &TaskInfo) -> String {
     }
 }
 
-/// A model CID to warm-start from, when the spec names one. (`auto` is not resolved yet: the
-/// trainer starts from scratch.)
-fn warm_start_cid(spec: &DRLTaskSpec) -> Option<&str> {
+/// Where a task's initial weights come from.
+enum WarmStartWanted<'a> {
+    None,
+    /// A model the requester named.
+    Model(&'a str),
+    /// The most similar model on the market (`auto`, and any model-sharing task).
+    FromMarket,
+}
+
+fn warm_start_wanted(spec: &DRLTaskSpec) -> WarmStartWanted<'_> {
     match spec.warm_start.as_str() {
-        "none" | "auto" => None,
-        cid => Some(cid),
+        "auto" => WarmStartWanted::FromMarket,
+        "none" if spec.kind == TaskKind::ModelSharing => WarmStartWanted::FromMarket,
+        "none" => WarmStartWanted::None,
+        cid => WarmStartWanted::Model(cid),
     }
 }
 

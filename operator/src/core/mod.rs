@@ -2,6 +2,7 @@
 //!
 //! - [`admission`]: resources checked field by field and turned into the core's inputs;
 //! - [`mirror`]: tasks posted on chain as `DRLTask` objects, checked against their documents;
+//! - [`model_choice`]: which listed model a task warm-starts from;
 //! - [`recruitment`] and [`similarity`]: which worker trains which task (DESIGN §6);
 //! - [`lifecycle`]: the task state machine;
 //! - [`next_step`]: what a task needs next, from its chain record and its pods;
@@ -12,6 +13,7 @@
 pub mod admission;
 pub mod lifecycle;
 pub mod mirror;
+pub mod model_choice;
 pub mod next_step;
 pub mod recruitment;
 pub mod reports;
