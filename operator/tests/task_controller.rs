@@ -15,6 +15,7 @@ use drlaas_chain::{
 use drlaas_crds::task::DRLTask;
 use drlaas_operator::controller::{Context, Error, Settings, task};
 use drlaas_operator::pods::PodSettings;
+use drlaas_operator::server::Health;
 use drlaas_store::{ContentStore, Store};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -141,11 +142,16 @@ fn cartpole(name: &str, target: f64, max_attempts: u32) -> Value {
 impl World {
     /// A fresh operator (chain client, metrics), as after a restart.
     fn context(&self) -> Arc<Context> {
+        self.context_with(Arc::default())
+    }
+
+    /// A fresh operator that reports to `health`.
+    fn context_with(&self, health: Arc<Health>) -> Arc<Context> {
         let market = Market::connect(self.devnet.provider(), self.devnet.wallet(), *self.market.deployment());
         Arc::new(Context {
             client: self.api.client(),
             market: Arc::new(market),
-            health: Arc::default(),
+            health,
             store: self.store.clone(),
             settings: Arc::new(Settings {
                 oracle: self.oracle,
@@ -308,8 +314,22 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
 
     // Passed: paid on chain, settled in the status.
     w.kubelet.run(NS, "cartpole-verify-1");
-    w.reconcile("cartpole").await.unwrap();
+    let health = Arc::new(Health::default());
+    let object: DRLTask = serde_json::from_value(w.task("cartpole").unwrap()).unwrap();
+    task::reconcile(Arc::new(object), w.context_with(health.clone()))
+        .await
+        .unwrap();
     assert_eq!(w.chain_status(id).await, TaskStatus::Completed);
+    let metrics = health.metrics.encode();
+    for line in [
+        "drlaas_chain_tx_duration_seconds_count{action=\"complete\"} 1",
+        "drlaas_chain_tx_gas_count{action=\"complete\"} 1",
+        "drlaas_time_to_verify_seconds_count 1",
+        "drlaas_time_to_settle_seconds_count 1",
+        "drlaas_reconciles_total{controller=\"drltask\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     w.reconcile("cartpole").await.unwrap();
     let t = w.task("cartpole").unwrap();
     assert_eq!((phase(&t), t["status"]["outcome"].as_str()), ("Settled", Some("Paid")));

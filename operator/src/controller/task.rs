@@ -269,6 +269,27 @@ impl<'a> Report<'a> {
     }
 }
 
+/// Sends a transaction, timing it for `drlaas_chain_tx_duration_seconds`.
+async fn timed<T>(
+    ctx: &Context,
+    action: &str,
+    send: impl std::future::Future<Output = Result<T, drlaas_chain::ChainError>>,
+) -> Result<T, Error> {
+    let start = std::time::Instant::now();
+    let result = send.await;
+    ctx.health
+        .metrics
+        .chain_tx_seconds
+        .get_or_create(&crate::metrics::ActionLabels { action: action.into() })
+        .observe(start.elapsed().as_secs_f64());
+    Ok(result?)
+}
+
+/// Seconds from `then` until now (0 if `then` is in the future: clocks differ).
+fn seconds_since(then: Timestamp) -> f64 {
+    Timestamp::now().duration_since(then).as_secs_f64().max(0.0)
+}
+
 fn phase_reason(phase: TaskPhase) -> &'static str {
     match phase {
         TaskPhase::Pending => "Pending",
@@ -422,7 +443,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
                 deadline: head.timestamp + task.spec.deadline_seconds,
                 budget: U256::from(budget),
             };
-            let (id, outcome) = wallet.post_task(requester, &new).await?;
+            let (id, outcome) = timed(ctx, "post", wallet.post_task(requester, &new)).await?;
             (id, Some(outcome))
         }
     };
@@ -523,7 +544,7 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
                 .map_or_else(|| info.worker.to_string(), |w| w.name_any()),
         );
     }
-    let (trainer, _) = match attempt {
+    let (trainer, trainer_object) = match attempt {
         0 => (PodState::Absent, None),
         n => pod_state(ctx, task, &trainer_pod_name(task, n)).await?,
     };
@@ -559,6 +580,18 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
         target: task.spec.training.target_mean_return,
     };
     let (phase, outcome) = phase(info.status, &trainer);
+    let first_seen_running = phase == TaskPhase::Training && report.status.phase != Some(TaskPhase::Training);
+    if let (true, Some(created)) = (
+        first_seen_running,
+        trainer_object
+            .as_ref()
+            .and_then(|p| p.metadata.creation_timestamp.as_ref()),
+    ) {
+        ctx.health
+            .metrics
+            .pod_launch_delay_seconds
+            .observe(seconds_since(created.0));
+    }
     report.status.phase = Some(phase);
     report.status.outcome = outcome;
     if let Some(cid) = &submitted {
@@ -640,9 +673,8 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
                 });
             }
             let (as_worker, address) = market_as(&ctx.market, key);
-            let outcome = as_worker
-                .submit_result(address, id, &model_cid, keccak256(message.trim().as_bytes()))
-                .await?;
+            let submit = as_worker.submit_result(address, id, &model_cid, keccak256(message.trim().as_bytes()));
+            let outcome = timed(ctx, "submit", submit).await?;
             report.tx(format!("submit-{attempt}"), &outcome);
             report.status.model_cid = Some(model_cid.clone());
             report.event(
@@ -771,14 +803,32 @@ async fn settle(
     }
     let attempt = info.attempts;
     let oracle = ctx.settings.oracle;
-    match next_action(intent, &view) {
+    let action = next_action(intent, &view);
+    if verdict.is_some()
+        && let Some(submitted) = info.submitted_block
+    {
+        let submitted_at = ctx.market.block(Some(submitted)).await?.timestamp;
+        let waited = observed.now.saturating_sub(submitted_at) as f64;
+        ctx.health.metrics.time_to_verify_seconds.observe(waited);
+    }
+    if matches!(
+        action,
+        Settlement::Complete | Settlement::Fail { reopen: false } | Settlement::Expire
+    ) && let Some(created) = &task.metadata.creation_timestamp
+    {
+        ctx.health
+            .metrics
+            .time_to_settle_seconds
+            .observe(seconds_since(created.0));
+    }
+    match action {
         Settlement::Complete => {
-            let outcome = ctx.market.complete(oracle, info.id).await?;
+            let outcome = timed(ctx, "complete", ctx.market.complete(oracle, info.id)).await?;
             report.tx("complete".into(), &outcome);
             report.event(EventType::Normal, "Completed", format!("paid: {reason}"));
         }
         Settlement::Fail { reopen } => {
-            let outcome = ctx.market.fail(oracle, info.id, reopen).await?;
+            let outcome = timed(ctx, "fail", ctx.market.fail(oracle, info.id, reopen)).await?;
             report.tx(format!("fail-{attempt}"), &outcome);
             if let Some(worker) = report.status.worker.clone()
                 && !report.status.failed_workers.contains(&worker)
@@ -797,7 +847,7 @@ async fn settle(
             );
         }
         Settlement::Expire => {
-            let outcome = ctx.market.expire(oracle, info.id).await?;
+            let outcome = timed(ctx, "expire", ctx.market.expire(oracle, info.id)).await?;
             report.tx("expire".into(), &outcome);
             report.event(EventType::Warning, "Expired", format!("expired: {reason}"));
         }
@@ -995,7 +1045,7 @@ async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &
         field: "spec.address",
         message: format!("Worker {worker_name}: {e}"),
     })?;
-    let outcome = ctx.market.assign(ctx.settings.oracle, info.id, address).await?;
+    let outcome = timed(ctx, "assign", ctx.market.assign(ctx.settings.oracle, info.id, address)).await?;
     let attempt = info.attempts + 1;
     report.tx(format!("assign-{attempt}"), &outcome);
     report.status.worker = Some(worker_name.clone());
@@ -1006,8 +1056,10 @@ async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &
         format!("attempt {attempt}: {worker_name} recruited (QoS {:.3})", qos.total),
     );
     if let Some(created) = &task.metadata.creation_timestamp {
-        let waited = Timestamp::now().duration_since(created.0).as_secs_f64().max(0.0);
-        ctx.health.metrics.time_to_assign_seconds.observe(waited);
+        ctx.health
+            .metrics
+            .time_to_assign_seconds
+            .observe(seconds_since(created.0));
     }
     Ok(Action::requeue(AFTER_TX))
 }
@@ -1031,7 +1083,7 @@ async fn cleanup(task: &DRLTask, ctx: &Context) -> Result<Action, Error> {
                     let namespace = task.namespace().unwrap_or_else(|| "default".into());
                     let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
                     let (wallet, requester) = market_as(&ctx.market, key);
-                    let outcome = wallet.cancel_task(requester, id).await?;
+                    let outcome = timed(ctx, "cancel", wallet.cancel_task(requester, id)).await?;
                     report.tx("cancel".into(), &outcome);
                     report.event(
                         EventType::Normal,
@@ -1058,7 +1110,7 @@ async fn cleanup(task: &DRLTask, ctx: &Context) -> Result<Action, Error> {
                 };
                 match next_action(Intent::FailAttempt { reopen: false }, &view) {
                     Settlement::Fail { .. } => {
-                        let outcome = ctx.market.fail(ctx.settings.oracle, id, false).await?;
+                        let outcome = timed(ctx, "fail", ctx.market.fail(ctx.settings.oracle, id, false)).await?;
                         report.tx(format!("fail-{}", info.attempts), &outcome);
                         report.event(
                             EventType::Warning,
