@@ -14,7 +14,9 @@ echo "== forge test (chain/contracts)"
 (cd chain && ../tools/node_modules/.bin/forge test)
 
 # drlaas-crds with --all-features: its CRD tests (schema up to date, CEL rules) need the kube feature.
-for crate in drlaas-chain "drlaas-crds --all-features" drlaas-store drlaas-envs drlaas-trainer drlaas-operator; do
+# drlaas-trainer before drlaas-operator: the operator's tests run the trainer binary it builds.
+# drlaas-e2e's cluster tests are ignored here (they need KUBECONFIG); its unit tests run.
+for crate in drlaas-chain "drlaas-crds --all-features" drlaas-store drlaas-envs drlaas-trainer drlaas-operator drlaas-e2e; do
   echo "== cargo test -p $crate"
   # shellcheck disable=SC2086 # the crate entry may carry flags
   cargo test -p $crate

@@ -163,6 +163,9 @@ struct Report<'a> {
     ctx: &'a Context,
     status: DRLTaskStatus,
     events: Vec<(EventType, &'static str, String)>,
+    /// Held from recruitment until the assignment is in the status, where the next recruitment
+    /// counts it against the worker's capacity.
+    recruiting: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl<'a> Report<'a> {
@@ -174,6 +177,7 @@ impl<'a> Report<'a> {
             ctx,
             status,
             events: Vec::new(),
+            recruiting: None,
         }
     }
 
@@ -964,7 +968,7 @@ async fn report_progress(task: &DRLTask, ctx: &Context, report: &mut Report<'_>,
 /// Recruitment is greedy over every funded task (DESIGN §6): the decision for this task is the one
 /// the whole market gets, so a richer task waiting elsewhere is served first.
 async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &TaskInfo) -> Result<Action, Error> {
-    let _one_at_a_time = RECRUITING.lock().await;
+    report.recruiting = Some(RECRUITING.lock().await);
     let this = task_key(task);
     let tasks = Api::<DRLTask>::all(ctx.client.clone())
         .list(&ListParams::default())
