@@ -1,10 +1,9 @@
 //! The chain watcher against a real anvil chain, a scratch content store holding real task documents,
-//! and a small in-memory API server behind kube's tower-test mock: tasks posted on chain become
+//! and the in-memory API server the operator's tests share (tower-test): tasks posted on chain become
 //! `DRLTask` objects once, Kubernetes tasks are never mirrored twice, a document that disagrees with
 //! its escrow is refused with an Event, and the ConfigMap cursor lets a restarted watcher resume.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use drlaas_chain::alloy::primitives::{Address, utils::parse_ether};
@@ -16,180 +15,18 @@ use drlaas_operator::controller::chain_admission::{self, Admission};
 use drlaas_operator::controller::cursor::{CURSOR_CONFIGMAP, CURSOR_KEY, ConfigMapCursor};
 use drlaas_operator::controller::{Context, Settings};
 use drlaas_store::{ContentStore, Store};
-use http::{Request, Response, StatusCode};
-use kube::client::Body;
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use serde_json::json;
 
 mod support;
+use support::fake_api::FakeApi;
 use support::{scratch_store, settings};
 
 /// The task document every scenario posts (a `DRLTaskSpec` without payment or chainTaskId).
 const DOC: &str = r#"{"training": {"environment": {"kind": "maze-cleaning"}, "targetMeanReturn": 20.0}}"#;
 /// The target `DOC` asks for, in thousandths, as the escrow must pay for it.
 const DOC_TARGET_MILLI: i32 = 20_000;
-
-// ------------------------------------------------------------------ a small API server
-
-/// What the fake API server holds, and every request it answered (`METHOD path?query`).
-#[derive(Debug, Default)]
-struct Cluster {
-    configmaps: BTreeMap<String, Value>,
-    tasks: Vec<Value>,
-    events: Vec<Value>,
-    requests: Vec<String>,
-}
-
-impl Cluster {
-    fn count(&self, method: &str, path_prefix: &str) -> usize {
-        let prefix = format!("{method} {path_prefix}");
-        self.requests.iter().filter(|r| r.starts_with(&prefix)).count()
-    }
-}
-
-type Shared = Arc<Mutex<Cluster>>;
-
-/// A client whose requests are served from `cluster`: ConfigMap get and apply, `DRLTask` list by
-/// label (equality selectors) and create, and Event create; anything else is a 405, which fails the
-/// caller and shows in `requests`.
-fn fake_api(cluster: Shared) -> kube::Client {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let (status, body) = serve(&cluster, request).await;
-            send.send_response(
-                Response::builder()
-                    .status(status)
-                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                    .unwrap(),
-            );
-        }
-    });
-    kube::Client::new(service, "default")
-}
-
-fn status(code: StatusCode, reason: &str, message: String) -> (StatusCode, Value) {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                      "message": message, "reason": reason, "code": code.as_u16()});
-    (code, body)
-}
-
-async fn serve(cluster: &Shared, request: Request<Body>) -> (StatusCode, Value) {
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().unwrap_or_default().to_string();
-    cluster
-        .lock()
-        .unwrap()
-        .requests
-        .push(format!("{method} {path}?{query}"));
-    let body = request.into_body().collect_bytes().await.unwrap();
-    let body: Value = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).unwrap()
-    };
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut c = cluster.lock().unwrap();
-    match (method.as_str(), segments.as_slice()) {
-        ("GET", ["api", "v1", "namespaces", ns, "configmaps", name]) => match c.configmaps.get(&format!("{ns}/{name}"))
-        {
-            Some(map) => (StatusCode::OK, map.clone()),
-            None => status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("configmaps \"{name}\" not found"),
-            ),
-        },
-        ("PATCH", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
-            let mut map = body;
-            map["metadata"]["resourceVersion"] = json!(c.requests.len().to_string());
-            c.configmaps.insert(format!("{ns}/{name}"), map.clone());
-            (StatusCode::OK, map)
-        }
-        ("GET", ["apis", "drlaas.io", "v1alpha1", "drltasks"]) => {
-            let selector = query_param(&query, "labelSelector").unwrap_or_default();
-            let items: Vec<Value> = c.tasks.iter().filter(|t| selects(t, &selector)).cloned().collect();
-            let list = json!({"apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTaskList",
-                              "metadata": {"resourceVersion": "1"}, "items": items});
-            (StatusCode::OK, list)
-        }
-        ("POST", ["apis", "drlaas.io", "v1alpha1", "namespaces", ns, "drltasks"]) => {
-            let name = body["metadata"]["name"].as_str().unwrap().to_string();
-            let exists = c
-                .tasks
-                .iter()
-                .any(|t| t["metadata"]["name"] == name.as_str() && t["metadata"]["namespace"] == *ns);
-            if exists {
-                return status(
-                    StatusCode::CONFLICT,
-                    "AlreadyExists",
-                    format!("drltasks \"{name}\" already exists"),
-                );
-            }
-            // The CRD schema's bound on spec.deadlineSeconds, as the real API server enforces it.
-            if body["spec"]["deadlineSeconds"].as_u64().is_some_and(|s| s > 31_536_000) {
-                return status(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Invalid",
-                    format!("DRLTask.drlaas.io \"{name}\" is invalid: spec.deadlineSeconds: Invalid value"),
-                );
-            }
-            let mut task = body;
-            task["metadata"]["namespace"] = json!(ns);
-            task["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", c.tasks.len()));
-            c.tasks.push(task.clone());
-            (StatusCode::CREATED, task)
-        }
-        ("POST", ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {
-            c.events.push(body.clone());
-            (StatusCode::CREATED, body)
-        }
-        _ => status(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            format!("the fake API server does not serve {method} {path}"),
-        ),
-    }
-}
-
-/// The percent-decoded value of `key` in a URL query.
-fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// Whether `object`'s labels satisfy an equality selector `k=v,k2=v2`.
-fn selects(object: &Value, selector: &str) -> bool {
-    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-        let (k, v) = term.split_once('=').expect("equality selectors only");
-        object["metadata"]["labels"][k] == v
-    })
-}
 
 // ------------------------------------------------------------------ chain and context
 
@@ -203,9 +40,9 @@ async fn chain() -> (Devnet, Arc<Market>, Address) {
     (devnet, Arc::new(market), accounts[1])
 }
 
-fn context(market: Arc<Market>, store: Store, cluster: &Shared) -> Context {
+fn context(market: Arc<Market>, store: Store, api: &FakeApi) -> Context {
     Context {
-        client: fake_api(cluster.clone()),
+        client: api.client(),
         market,
         health: Arc::default(),
         store,
@@ -285,25 +122,22 @@ async fn a_posted_task_becomes_one_drltask_with_its_labels() {
     let cid = put(&store, DOC).await;
     let id = post(&devnet, &market, requester, &cid, DOC_TARGET_MILLI).await;
     let (event, other) = events_of(&market, id).await;
-    let cluster = Shared::default();
-    let ctx = context(market.clone(), store, &cluster);
+    let api = FakeApi::default();
+    let ctx = context(market.clone(), store, &api);
     let chain_id = market.deployment().chain_id;
     let name = format!("chain-{chain_id}-{id}");
 
     assert_eq!(chain_admission::admit(&ctx, &other).await.unwrap(), Admission::Ignored);
-    assert!(
-        cluster.lock().unwrap().requests.is_empty(),
-        "an ignored event costs no API call"
-    );
+    assert!(api.requests().is_empty(), "an ignored event costs no API call");
 
     assert_eq!(
         chain_admission::admit(&ctx, &event).await.unwrap(),
         Admission::Created(name.clone())
     );
     {
-        let c = cluster.lock().unwrap();
-        assert_eq!(c.tasks.len(), 1);
-        let task = &c.tasks[0];
+        let tasks = api.all("drltasks");
+        assert_eq!(tasks.len(), 1);
+        let task = &tasks[0];
         assert_eq!(task["metadata"]["name"], name.as_str());
         assert_eq!(task["metadata"]["namespace"], "drlaas-system");
         let labels = &task["metadata"]["labels"];
@@ -313,7 +147,8 @@ async fn a_posted_task_becomes_one_drltask_with_its_labels() {
         assert_eq!(task["spec"]["chainTaskId"], id);
         assert_eq!(task["spec"]["training"]["targetMeanReturn"], 20.0);
         assert!(task["spec"].get("payment").is_none());
-        let create = c.requests.iter().find(|r| r.starts_with("POST ")).unwrap();
+        let requests = api.requests_with_query();
+        let create = requests.iter().find(|r| r.starts_with("POST ")).unwrap();
         assert!(create.contains("fieldManager=drlaas-operator"), "{create}");
     }
 
@@ -323,22 +158,21 @@ async fn a_posted_task_becomes_one_drltask_with_its_labels() {
         Admission::AlreadyMirrored(name.clone())
     );
     assert_eq!(
-        cluster
-            .lock()
-            .unwrap()
-            .count("POST", "/apis/drlaas.io/v1alpha1/namespaces/"),
+        api.count("POST /apis/drlaas.io/v1alpha1/namespaces/"),
         1,
         "no second create"
     );
 
     // An object under the mirror's name that the label lookup misses (created by hand, or between
     // the lookup and the create): the create's 409 says it is there.
-    cluster.lock().unwrap().tasks[0]["metadata"]["labels"] = json!({});
+    api.update("drltasks", "drlaas-system", &name, |t| {
+        t["metadata"]["labels"] = json!({})
+    });
     assert_eq!(
         chain_admission::admit(&ctx, &event).await.unwrap(),
         Admission::AlreadyMirrored(name)
     );
-    assert_eq!(cluster.lock().unwrap().tasks.len(), 1);
+    assert_eq!(api.all("drltasks").len(), 1);
 
     let metrics = ctx.health.metrics.encode();
     for outcome in ["created", "already_mirrored"] {
@@ -354,8 +188,8 @@ async fn a_kubernetes_task_is_never_mirrored() {
     let cid = put(&store, DOC).await;
     let id = post(&devnet, &market, requester, &cid, DOC_TARGET_MILLI).await;
     let (event, _) = events_of(&market, id).await;
-    let cluster = Shared::default();
-    let ctx = context(market.clone(), store, &cluster);
+    let api = FakeApi::default();
+    let ctx = context(market.clone(), store, &api);
 
     // Applied with kubectl, paid from a wallet, labelled with its document's CID before the post
     // was sent; the receipt is not recorded yet, so it has no chain-task-id label.
@@ -365,26 +199,27 @@ async fn a_kubernetes_task_is_never_mirrored() {
         "spec": {"training": {"environment": {"kind": "maze-cleaning"}, "targetMeanReturn": 20.0},
                  "payment": {"amountWei": "1000000000000000000", "walletSecretRef": {"name": "wallet"}}},
     });
-    cluster.lock().unwrap().tasks.push(yaml_task);
+    api.insert("drltasks", yaml_task);
     assert_eq!(
         chain_admission::admit(&ctx, &event).await.unwrap(),
         Admission::OwnedByKubernetesTask("maze-team-a".into())
     );
 
     // Once its post is confirmed the operator labels it with the chain ids: a replay finds it.
-    cluster.lock().unwrap().tasks[0]["metadata"]["labels"] = json!({
+    api.update("drltasks", "team-a", "maze-team-a", |t| {
+        t["metadata"]["labels"] = json!({
         "drlaas.io/spec-cid": cid,
         "drlaas.io/chain-id": market.deployment().chain_id.to_string(),
-        "drlaas.io/chain-task-id": id.to_string(),
+            "drlaas.io/chain-task-id": id.to_string(),
+        })
     });
     assert_eq!(
         chain_admission::admit(&ctx, &event).await.unwrap(),
         Admission::AlreadyMirrored("maze-team-a".into())
     );
 
-    let c = cluster.lock().unwrap();
-    assert_eq!(c.tasks.len(), 1, "no mirror next to the Kubernetes task");
-    assert_eq!(c.count("POST", "/apis/drlaas.io/"), 0);
+    assert_eq!(api.all("drltasks").len(), 1, "no mirror next to the Kubernetes task");
+    assert_eq!(api.count("POST /apis/drlaas.io/"), 0);
 }
 
 #[tokio::test]
@@ -395,8 +230,8 @@ async fn a_document_that_disagrees_with_the_escrow_is_refused_with_an_event() {
     // The escrow pays for 25.0; the document asks for 20.0.
     let id = post(&devnet, &market, requester, &cid, 25_000).await;
     let (event, _) = events_of(&market, id).await;
-    let cluster = Shared::default();
-    let ctx = context(market.clone(), store, &cluster);
+    let api = FakeApi::default();
+    let ctx = context(market.clone(), store, &api);
 
     let Admission::Refused { task_id, reason } = chain_admission::admit(&ctx, &event).await.unwrap() else {
         panic!("refused expected");
@@ -406,10 +241,10 @@ async fn a_document_that_disagrees_with_the_escrow_is_refused_with_an_event() {
     assert!(reason.contains("escrow stays on chain"), "{reason}");
     assert!(reason.contains("cancel"), "{reason}");
 
-    let c = cluster.lock().unwrap();
-    assert!(c.tasks.is_empty(), "no DRLTask for a refused task");
-    assert_eq!(c.events.len(), 1);
-    let recorded = &c.events[0];
+    assert!(api.all("drltasks").is_empty(), "no DRLTask for a refused task");
+    let events = api.all("events");
+    assert_eq!(events.len(), 1);
+    let recorded = &events[0];
     assert_eq!(recorded["type"], "Warning");
     assert_eq!(recorded["reason"], chain_admission::REASON_REFUSED);
     assert_eq!(recorded["regarding"]["kind"], "ConfigMap");
@@ -419,7 +254,6 @@ async fn a_document_that_disagrees_with_the_escrow_is_refused_with_an_event() {
         recorded["note"].as_str().unwrap().contains("targetMeanReturn"),
         "{recorded}"
     );
-    drop(c);
     let metrics = ctx.health.metrics.encode();
     assert!(
         metrics.contains(r#"drlaas_chain_tasks_total{outcome="refused"} 1"#),
@@ -436,8 +270,8 @@ async fn missing_oversized_unusable_and_rejected_documents_are_refused() {
         .to_string();
     let padding = " ".repeat(chain_admission::MAX_DOCUMENT_BYTES);
     let oversized = put(&store, &format!("{DOC}{padding}")).await;
-    let cluster = Shared::default();
-    let ctx = context(market.clone(), store, &cluster);
+    let api = FakeApi::default();
+    let ctx = context(market.clone(), store, &api);
 
     let cases = [
         (never_stored.as_str(), "could not be read"),
@@ -471,21 +305,20 @@ async fn missing_oversized_unusable_and_rejected_documents_are_refused() {
         other => panic!("refused expected, got {other:?}"),
     }
 
-    let c = cluster.lock().unwrap();
-    assert!(c.tasks.is_empty());
-    assert_eq!(c.events.len(), cases.len() + 1);
+    assert!(api.all("drltasks").is_empty());
+    assert_eq!(api.all("events").len(), cases.len() + 1);
+    let requests = api.requests_with_query();
     assert!(
-        !c.requests.iter().any(|r| r.contains("chain-id%3D1")),
-        "the bad CID never reached a selector: {:?}",
-        c.requests
+        !requests.iter().any(|r| r.contains("chain-id%3D1")),
+        "the bad CID never reached a selector: {requests:?}"
     );
 }
 
 #[tokio::test]
 async fn the_configmap_cursor_round_trips_and_a_reopened_stream_resumes_after_the_last_ack() {
     let (devnet, market, requester) = chain().await;
-    let cluster = Shared::default();
-    let client = fake_api(cluster.clone());
+    let api = FakeApi::default();
+    let client = api.client();
 
     let mut cursor = ConfigMapCursor::new(client.clone(), "drlaas-system");
     assert_eq!(cursor.location(), "configmap drlaas-system/drlaas-chain-cursor");
@@ -499,8 +332,8 @@ async fn the_configmap_cursor_round_trips_and_a_reopened_stream_resumes_after_th
     cursor.save(&saved).await.unwrap();
     assert_eq!(cursor.load().await.unwrap(), Some(saved));
     {
-        let c = cluster.lock().unwrap();
-        let apply = c.requests.iter().find(|r| r.starts_with("PATCH ")).unwrap();
+        let requests = api.requests_with_query();
+        let apply = requests.iter().find(|r| r.starts_with("PATCH ")).unwrap();
         assert!(
             apply.starts_with("PATCH /api/v1/namespaces/drlaas-system/configmaps/drlaas-chain-cursor?"),
             "{apply}"
@@ -509,19 +342,20 @@ async fn the_configmap_cursor_round_trips_and_a_reopened_stream_resumes_after_th
             apply.contains("fieldManager=drlaas-operator") && apply.contains("force=true"),
             "{apply}"
         );
-        let text = c.configmaps["drlaas-system/drlaas-chain-cursor"]["data"][CURSOR_KEY]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let map = api.get("configmaps", "drlaas-system", CURSOR_CONFIGMAP).unwrap();
+        let text = map["data"][CURSOR_KEY].as_str().unwrap().to_string();
         assert_eq!(serde_json::from_str::<Cursor>(&text).unwrap(), saved);
     }
-    cluster.lock().unwrap().configmaps.clear();
+    Api::<ConfigMap>::namespaced(client.clone(), "drlaas-system")
+        .delete(CURSOR_CONFIGMAP, &Default::default())
+        .await
+        .unwrap();
 
     // A watcher handles the first task and acknowledges it, then stops.
     let store = scratch_store();
     let cid = put(&store, DOC).await;
     let first = post(&devnet, &market, requester, &cid, DOC_TARGET_MILLI).await;
-    let ctx = context(market.clone(), store, &cluster);
+    let ctx = context(market.clone(), store, &api);
     let mut stream = EventStream::open(
         market.provider().clone(),
         *market.deployment(),
@@ -565,30 +399,29 @@ async fn the_watcher_mirrors_tasks_as_they_are_posted_and_persists_its_cursor() 
     let (devnet, market, requester) = chain().await;
     let store = scratch_store();
     let cid = put(&store, DOC).await;
-    let cluster = Shared::default();
+    let api = FakeApi::default();
     let ctx = Arc::new(Context {
         settings: Arc::new(Settings {
             confirmations: 1,
             ..(*settings()).clone()
         }),
-        ..context(market.clone(), store, &cluster)
+        ..context(market.clone(), store, &api)
     });
     let watcher = tokio::spawn(chain_admission::run(ctx.clone()));
 
     let id = post(&devnet, &market, requester, &cid, DOC_TARGET_MILLI).await;
     // One confirmation: the task is mirrored only once a block is built on top of its own.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(cluster.lock().unwrap().tasks.is_empty(), "not confirmed yet");
+    assert!(api.all("drltasks").is_empty(), "not confirmed yet");
     devnet.mine(1).await.unwrap();
 
     let name = format!("chain-{}-{id}", market.deployment().chain_id);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     // The mirrored task's name and the persisted cursor, once the task is there.
     let mirrored = || {
-        let c = cluster.lock().unwrap();
-        let task = c.tasks.first()?;
-        let text = c.configmaps.get("drlaas-system/drlaas-chain-cursor")?["data"][CURSOR_KEY].as_str()?;
-        let cursor: Cursor = serde_json::from_str(text).unwrap();
+        let task = api.all("drltasks").into_iter().next()?;
+        let map = api.get("configmaps", "drlaas-system", CURSOR_CONFIGMAP)?;
+        let cursor: Cursor = serde_json::from_str(map["data"][CURSOR_KEY].as_str()?).unwrap();
         Some((task["metadata"]["name"].clone(), cursor))
     };
     let (mirrored_name, cursor) = loop {

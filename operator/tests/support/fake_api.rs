@@ -434,7 +434,7 @@ impl FakeApi {
                     return status(
                         StatusCode::CONFLICT,
                         "Conflict",
-                        format!("the object has been modified; please apply your changes to the latest version"),
+                        "the object has been modified; please apply your changes to the latest version".into(),
                     );
                 }
                 for field in ["uid", "creationTimestamp", "generation", "namespace"] {
