@@ -6,12 +6,34 @@ use std::path::PathBuf;
 use alloy::{
     network::EthereumWallet,
     node_bindings::{Anvil, AnvilInstance},
-    primitives::{Address, B256},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 
 use crate::error::{ChainError, Result};
+use crate::market::{Market, MarketParams};
+use crate::types::{EnvKind, Expertise, Hardware, WorkerProfile};
+
+/// Account 0 of a devnet: it deploys the market and administers it.
+pub const ADMIN: usize = 0;
+/// Account 1 of a devnet: the market's oracle (the operator's account).
+pub const ORACLE: usize = 1;
+
+/// A development worker's profile: level-200 expertise in `kinds`, an 8-core CPU machine, `price`
+/// wei per task.
+pub fn dev_worker_profile(kinds: &[EnvKind], price: U256) -> WorkerProfile {
+    WorkerProfile {
+        expertise: Expertise::from_levels(kinds.iter().map(|k| (*k, 200))),
+        hardware: Hardware {
+            gpus: 0,
+            cpu_cores: 8,
+            memory_gib: 16,
+        },
+        price_per_task: price,
+        metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
+    }
+}
 
 /// Where to find anvil: `$DRLAAS_ANVIL`, else `tools/node_modules/.bin/anvil` of this checkout (installed by
 /// `tools/setup.sh`), else `anvil` on `PATH`.
@@ -97,6 +119,15 @@ impl Devnet {
     /// The accounts' keys.
     pub fn signers(&self) -> &[PrivateKeySigner] {
         &self.signers
+    }
+
+    /// The market deployed with `params` by account [`ADMIN`], with account [`ORACLE`] allowed to
+    /// assign and settle: the layout of every local marketplace (tests, the demo, the local mode).
+    pub async fn deploy_market(&self, params: MarketParams) -> Result<Market> {
+        let accounts = self.accounts();
+        let market = Market::deploy(self.provider(), self.wallet(), accounts[ADMIN], params).await?;
+        market.set_oracle(accounts[ADMIN], accounts[ORACLE], true).await?;
+        Ok(market)
     }
 
     /// The HTTP endpoint.

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use drlaas_chain::alloy::primitives::{Address, U256, utils::parse_ether};
 use drlaas_chain::alloy::providers::Provider;
-use drlaas_chain::devnet::Devnet;
-use drlaas_chain::{EnvKind, Expertise, Hardware, Market, MarketParams, WorkerProfile};
+use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
+use drlaas_chain::{EnvKind, Market, MarketParams};
 use drlaas_crds::task::DRLTask;
 use drlaas_crds::worker::Worker;
 use drlaas_operator::local_pod::{LocalPodRunner, locate_trainer};
@@ -93,11 +93,11 @@ impl Cluster {
 
         let devnet = Devnet::spawn(4 + workers as u16).expect("anvil starts (run tools/setup.sh)");
         let accounts = devnet.accounts();
-        let (admin, oracle, requester) = (accounts[0], accounts[1], accounts[2]);
-        let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
+        let requester = accounts[2];
+        let market = devnet
+            .deploy_market(MarketParams::default())
             .await
             .expect("the market deploys");
-        market.set_oracle(admin, oracle, true).await.unwrap();
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
         let key_secret = |name: &str, index: usize| Secret {
             metadata: ObjectMeta {
@@ -119,16 +119,7 @@ impl Cluster {
         let worker_accounts: Vec<Address> = accounts[3..3 + workers].to_vec();
         for (i, address) in worker_accounts.iter().enumerate() {
             let name = format!("{namespace}-w{i}");
-            let profile = WorkerProfile {
-                expertise: Expertise::from_levels([(EnvKind::Cartpole, 200)]),
-                hardware: Hardware {
-                    gpus: 0,
-                    cpu_cores: 8,
-                    memory_gib: 16,
-                },
-                price_per_task: PRICE_WEI.parse().unwrap(),
-                metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
-            };
+            let profile = dev_worker_profile(&[EnvKind::Cartpole], PRICE_WEI.parse().unwrap());
             market
                 .register_worker(*address, &profile, parse_ether("2").unwrap())
                 .await
@@ -160,7 +151,7 @@ impl Cluster {
         let deployment = scratch.path().join("deployment.json");
         std::fs::write(&deployment, serde_json::to_string(market.deployment()).unwrap()).unwrap();
         let oracle_key = scratch.path().join("oracle.key");
-        std::fs::write(&oracle_key, devnet.signers()[1].to_bytes().to_string()).unwrap();
+        std::fs::write(&oracle_key, devnet.signers()[ORACLE].to_bytes().to_string()).unwrap();
         let local_store = scratch.path().join("store").display().to_string();
         let store = std::env::var("DRLAAS_E2E_STORE").unwrap_or_else(|_| local_store.clone());
         let pod_store = if fake_kubelet() {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use drlaas_chain::alloy::primitives::{U256, utils::parse_ether};
 use drlaas_chain::alloy::providers::Provider;
-use drlaas_chain::devnet::Devnet;
-use drlaas_chain::{EnvKind, Expertise, Hardware, Market, MarketParams, NewTask, TaskKind, TaskStatus, WorkerProfile};
+use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
+use drlaas_chain::{EnvKind, MarketParams, NewTask, TaskKind, TaskStatus};
 use drlaas_operator::runtime::{self, OperatorArgs};
 use drlaas_store::{ContentStore, Store};
 use k8s_openapi::ByteString;
@@ -58,21 +58,9 @@ async fn wait_for(api: &FakeApi, namespace: &str, name: &str, what: &str, done: 
 async fn the_operator_settles_a_kubernetes_task_and_a_chain_task_on_its_own() {
     let devnet = Devnet::spawn(6).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
-    let (admin, oracle, requester, worker) = (accounts[0], accounts[1], accounts[2], accounts[3]);
-    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
-        .await
-        .unwrap();
-    market.set_oracle(admin, oracle, true).await.unwrap();
-    let profile = WorkerProfile {
-        expertise: Expertise::from_levels([(EnvKind::Cartpole, 200)]),
-        hardware: Hardware {
-            gpus: 0,
-            cpu_cores: 8,
-            memory_gib: 16,
-        },
-        price_per_task: PRICE.parse().unwrap(),
-        metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
-    };
+    let (requester, worker) = (accounts[2], accounts[3]);
+    let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
+    let profile = dev_worker_profile(&[EnvKind::Cartpole], PRICE.parse().unwrap());
     market
         .register_worker(worker, &profile, parse_ether("2").unwrap())
         .await
@@ -99,7 +87,7 @@ async fn the_operator_settles_a_kubernetes_task_and_a_chain_task_on_its_own() {
     let deployment = scratch.join("deployment.json");
     std::fs::write(&deployment, serde_json::to_string(market.deployment()).unwrap()).unwrap();
     let oracle_key = scratch.join("oracle.key");
-    std::fs::write(&oracle_key, devnet.signers()[1].to_bytes().to_string()).unwrap();
+    std::fs::write(&oracle_key, devnet.signers()[ORACLE].to_bytes().to_string()).unwrap();
     let args = OperatorArgs {
         rpc_url: devnet.endpoint().to_string(),
         deployment,

@@ -8,10 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use drlaas_chain::alloy::primitives::{Address, B256, U256, utils::parse_ether};
-use drlaas_chain::devnet::Devnet;
-use drlaas_chain::{
-    EnvKind, Expertise, Hardware, Market, MarketParams, NewListing, NewTask, TaskKind, TaskStatus, WorkerProfile,
-};
+use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
+use drlaas_chain::{EnvKind, Market, MarketParams, NewListing, NewTask, TaskKind, TaskStatus};
 use drlaas_crds::task::DRLTask;
 use drlaas_operator::controller::{Context, Error, Settings, task};
 use drlaas_operator::pods::PodSettings;
@@ -48,11 +46,8 @@ struct World {
 async fn world() -> World {
     let devnet = Devnet::spawn(8).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
-    let (admin, oracle, requester) = (accounts[0], accounts[1], accounts[2]);
-    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
-        .await
-        .unwrap();
-    market.set_oracle(admin, oracle, true).await.unwrap();
+    let (oracle, requester) = (accounts[ORACLE], accounts[2]);
+    let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
     let api = FakeApi::default();
     let key = |i: usize| ByteString(devnet.signers()[i].to_bytes().to_string().into_bytes());
     let secret = |namespace: &str, name: &str, i: usize| {
@@ -70,16 +65,7 @@ async fn world() -> World {
     api.insert("secrets", secret(NS, "requester-wallet", 2));
     let workers = vec![accounts[3], accounts[4]];
     for (i, (name, address)) in [("lab-a", workers[0]), ("lab-b", workers[1])].into_iter().enumerate() {
-        let profile = WorkerProfile {
-            expertise: Expertise::from_levels([(EnvKind::Cartpole, 200)]),
-            hardware: Hardware {
-                gpus: 0,
-                cpu_cores: 8,
-                memory_gib: 16,
-            },
-            price_per_task: PRICE.parse().unwrap(),
-            metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
-        };
+        let profile = dev_worker_profile(&[EnvKind::Cartpole], PRICE.parse().unwrap());
         market
             .register_worker(address, &profile, parse_ether("2").unwrap())
             .await

@@ -4,7 +4,7 @@
 use drlaas_chain::{
     EnvKind, Expertise, Hardware, Market, MarketParams, NewTask, TaskKind, WorkerProfile,
     alloy::primitives::{Address, U256, utils::parse_ether},
-    devnet::Devnet,
+    devnet::{ADMIN, Devnet, ORACLE},
 };
 
 /// Named accounts of a test market.
@@ -44,11 +44,8 @@ pub async fn world() -> World {
         .try_init();
     let devnet = Devnet::spawn(12).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
-    let (admin, oracle, requester) = (accounts[0], accounts[1], accounts[2]);
-    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
-        .await
-        .unwrap();
-    market.set_oracle(admin, oracle, true).await.unwrap();
+    let (admin, oracle, requester) = (accounts[ADMIN], accounts[ORACLE], accounts[2]);
+    let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
     let workers = accounts[3..6].to_vec();
     for (i, w) in workers.iter().enumerate() {
         market
