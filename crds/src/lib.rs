@@ -4,11 +4,13 @@
 //! torch (DESIGN §2): the trainer image reads a [`TrainingSpec`] from `task.json`, the operator reads
 //! the same type as the `training` part of a `DRLTask` spec and validates it before any escrow moves.
 //!
-//! With the `kube` feature (the operator's), the custom resources themselves: [`task::DRLTask`] and
-//! [`worker::Worker`], their schemas with CEL rules and printer columns, and [`crds`], the
+//! With the `kube` feature (the operator's), the custom resources themselves: [`task::DRLTask`],
+//! [`worker::Worker`] and [`model::DRLModel`] (the model market's mirror), their schemas with CEL rules and printer columns, and [`crds`], the
 //! CustomResourceDefinitions committed in `crds/generated/` and printed by `drlaas crd`.
 
 pub mod hyperparameters;
+#[cfg(feature = "kube")]
+pub mod model;
 #[cfg(feature = "kube")]
 pub mod task;
 pub mod training;
@@ -29,7 +31,7 @@ pub fn crds_yaml() -> String {
 #[cfg(feature = "kube")]
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![task::DRLTask::crd(), worker::Worker::crd()]
+    vec![task::DRLTask::crd(), worker::Worker::crd(), model::DRLModel::crd()]
 }
 
 pub use hyperparameters::{Activation, DqnConfig, NetworkConfig, PpoConfig};

@@ -142,10 +142,16 @@ fn kubectl_shows_phase_worker_return_and_age() {
         "name: Return",
         "name: Age",
         "name: Reputation",
+        "name: Sales",
+        "name: Rating",
     ] {
         assert!(yaml.contains(column), "missing printer column {column}");
     }
     assert!(yaml.contains("- drlt") && yaml.contains("scope: Namespaced") && yaml.contains("scope: Cluster"));
+    assert!(
+        yaml.contains("- drlm") && yaml.contains("plural: drlmodels"),
+        "kubectl get drlmodels shows the market"
+    );
     // OpenAPI ranges and patterns the API server checks besides CEL.
     assert!(yaml.contains("pattern: ^0x[0-9a-fA-F]{40}$"));
     assert!(yaml.contains("maximum: 1.0") || yaml.contains("maximum: 1"));

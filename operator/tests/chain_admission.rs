@@ -440,3 +440,65 @@ async fn the_watcher_mirrors_tasks_as_they_are_posted_and_persists_its_cursor() 
         "the watcher never had to restart: {metrics}"
     );
 }
+
+#[tokio::test]
+async fn the_model_market_is_mirrored_as_drlmodels() {
+    use drlaas_chain::alloy::primitives::{B256, U256};
+    use drlaas_chain::{EnvKind, NewListing};
+
+    let (devnet, market, buyer) = chain().await;
+    let owner = devnet.accounts()[2];
+    let listing = NewListing {
+        model_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
+        env_kind: EnvKind::MazeCleaning,
+        env_descriptor_hash: B256::ZERO,
+        price: U256::from(1_000u64),
+        parent: None,
+        royalty_bps: 500,
+    };
+    let (id, _) = market.list_model(owner, &listing).await.unwrap();
+    let api = FakeApi::default();
+    let ctx = context(market.clone(), scratch_store(), &api);
+    let mut stream = EventStream::open(
+        market.provider().clone(),
+        *market.deployment(),
+        stream_config(),
+        MemoryCursor::default(),
+    )
+    .await
+    .unwrap();
+    let mut drain = async || {
+        let mut mirrored = Vec::new();
+        while let Some(event) = stream.try_next().await.unwrap() {
+            if let Admission::ModelMirrored(name) = chain_admission::admit(&ctx, &event).await.unwrap() {
+                mirrored.push(name);
+            }
+            stream.ack(&event).await.unwrap();
+        }
+        mirrored
+    };
+    let name = format!("listing-{}-{id}", market.deployment().chain_id);
+    assert_eq!(drain().await, [name.clone()]);
+    let model = api.get("drlmodels", "", &name).expect("the listing's DRLModel");
+    assert_eq!(model["spec"]["modelCid"], listing.model_cid);
+    assert_eq!(model["spec"]["environmentKind"], "maze-cleaning");
+    assert_eq!(model["spec"]["owner"], owner.to_string());
+    assert_eq!(model["spec"]["royaltyBps"], 500);
+    assert_eq!(model["status"]["active"], true);
+    assert_eq!(model["status"]["priceWei"], "1000");
+
+    market.purchase(buyer, id).await.unwrap();
+    market.rate(buyer, id, 4).await.unwrap();
+    market.delist(owner, id).await.unwrap();
+    assert_eq!(
+        drain().await.len(),
+        3,
+        "bought, rated, delisted: each refreshes the listing"
+    );
+    let status = &api.get("drlmodels", "", &name).unwrap()["status"];
+    assert_eq!(
+        (status["purchases"].as_u64(), status["rating"].as_f64()),
+        (Some(1), Some(4.0))
+    );
+    assert_eq!(status["active"], false);
+}

@@ -25,6 +25,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, ResourceExt};
 
 use super::cursor::{CURSOR_CONFIGMAP, ConfigMapCursor};
+use super::model_mirror::mirror_listing;
 use super::{Context, Error, FIELD_MANAGER};
 use crate::core::mirror::{LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID, PostedTask, mirror_name, mirrored_task};
 
@@ -57,6 +58,8 @@ pub enum Admission {
     /// The `DRLTask` of this name, posted from Kubernetes, is this task with its receipt not yet
     /// recorded: it binds itself, and a mirror would be a second object for one escrow.
     OwnedByKubernetesTask(String),
+    /// A model-market event: the listing's `DRLModel` of this name was brought up to date.
+    ModelMirrored(String),
     /// The task was not mirrored; the reason says why and that the escrow stays on chain.
     Refused {
         /// The on-chain task id.
@@ -76,6 +79,7 @@ impl Admission {
             Admission::AlreadyMirrored(_) => "already_mirrored",
             Admission::OwnedByKubernetesTask(_) => "owned_by_kubernetes_task",
             Admission::Refused { .. } => "refused",
+            Admission::ModelMirrored(_) => "model_mirrored",
             Admission::Ignored => "ignored",
         }
     }
@@ -168,11 +172,15 @@ async fn give_up_after_timeouts(
 }
 
 /// Handles one event: a `TaskPosted` becomes a `DRLTask` unless it already has one, belongs to a
-/// Kubernetes task whose post is in flight, or is refused; every other event is ignored.
+/// Kubernetes task whose post is in flight, or is refused; a model-market event refreshes its
+/// listing's `DRLModel`; every other event is ignored.
 ///
 /// An `Err` is worth retrying (the API server, the chain or the content store failed); a verdict
 /// about the task itself is an `Ok`, so the caller can acknowledge it and move on.
 pub async fn admit(ctx: &Context, event: &ChainEvent) -> Result<Admission, Error> {
+    if let Some(listing) = listing_changed(&event.event) {
+        return Ok(Admission::ModelMirrored(mirror_listing(ctx, listing).await?));
+    }
     let MarketEvent::Tmc(TMC::TMCEvents::TaskPosted(posted)) = &event.event else {
         return Ok(Admission::Ignored);
     };
@@ -180,6 +188,23 @@ pub async fn admit(ctx: &Context, event: &ChainEvent) -> Result<Admission, Error
     let admission = admit_posted(ctx, posted).await?;
     ctx.health.metrics.chain_task(admission.outcome());
     Ok(admission)
+}
+
+/// The listing an MMC event changed, if it is one.
+fn listing_changed(event: &MarketEvent) -> Option<u64> {
+    use drlaas_chain::bindings::MMC::MMCEvents;
+    let MarketEvent::Mmc(event) = event else {
+        return None;
+    };
+    let id = match event {
+        MMCEvents::ModelListed(e) => e.listingId,
+        MMCEvents::ModelDelisted(e) => e.listingId,
+        MMCEvents::PriceChanged(e) => e.listingId,
+        MMCEvents::ModelPurchased(e) => e.listingId,
+        MMCEvents::ModelRated(e) => e.listingId,
+        _ => return None,
+    };
+    u64::try_from(id).ok()
 }
 
 async fn admit_posted(ctx: &Context, posted: &TMC::TaskPosted) -> Result<Admission, Error> {

@@ -9,6 +9,7 @@ pub mod chain_admission;
 pub mod conditions;
 pub mod cursor;
 pub mod model_market;
+pub mod model_mirror;
 pub mod secrets;
 pub mod task;
 pub mod worker;

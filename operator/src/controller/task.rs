@@ -37,7 +37,7 @@ use super::conditions::condition;
 use super::model_market::buy_warm_start;
 use super::secrets::{market_as, signer};
 use super::{Context, Error, FIELD_MANAGER};
-use crate::core::admission::{ChainRecord, parse_wei, task_demand, validate_task, worker_offer};
+use crate::core::admission::{ChainRecord, paid_target_milli, parse_wei, task_demand, validate_task, worker_offer};
 use crate::core::lifecycle::{Outcome, TaskState};
 use crate::core::mirror::{LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID};
 use crate::core::next_step::{ChainTask, Observed, PodState, Step, next_step, phase};
@@ -343,7 +343,7 @@ async fn apply(task: &DRLTask, ctx: &Context) -> Result<Action, Error> {
 }
 
 async fn step(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<Action, Error> {
-    if let Err(e) = validate_task(&task.spec).and_then(|_| paid_task_target(&task.spec).map(|_| ())) {
+    if let Err(e) = validate_task(&task.spec) {
         if report.status.message.as_deref() != Some(e.to_string().as_str()) {
             report.event(EventType::Warning, "InvalidSpec", e.to_string());
         }
@@ -362,28 +362,6 @@ async fn step(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
     };
     report.status.chain_task_id = Some(chain_id);
     drive(task, ctx, report, chain_id).await
-}
-
-/// The target a task posted from Kubernetes pays for: the escrow is only released against one.
-fn paid_task_target(spec: &DRLTaskSpec) -> Result<Option<i32>, crate::core::admission::FieldError> {
-    if spec.payment.is_none() {
-        return Ok(None);
-    }
-    let target = spec
-        .training
-        .target_mean_return
-        .ok_or_else(|| crate::core::admission::FieldError {
-            field: "spec.training.targetMeanReturn".into(),
-            message: "required for a paid task: the escrow is paid out against it".into(),
-        })?;
-    let milli = (target * 1000.0).round();
-    if !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&milli) {
-        return Err(crate::core::admission::FieldError {
-            field: "spec.training.targetMeanReturn".into(),
-            message: format!("{target} is out of range for the chain (±2,147,483)"),
-        });
-    }
-    Ok(Some(milli as i32))
 }
 
 /// Posts a Kubernetes task on chain from its requester's wallet, exactly once.
@@ -443,7 +421,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
                     TaskKind::Training => ChainTaskKind::Training,
                     TaskKind::ModelSharing => ChainTaskKind::ModelSharing,
                 },
-                target_milli: paid_task_target(&task.spec).ok().flatten().unwrap_or_default(),
+                target_milli: paid_target_milli(&task.spec).ok().flatten().unwrap_or_default(),
                 deadline: head.timestamp + task.spec.deadline_seconds,
                 budget: U256::from(budget),
             };

@@ -45,7 +45,29 @@ pub fn validate_task(spec: &DRLTaskSpec) -> Result<Resources, FieldError> {
     if let Some(payment) = &spec.payment {
         parse_wei(&payment.amount_wei).map_err(|m| FieldError::new("spec.payment.amountWei", m))?;
     }
+    paid_target_milli(spec)?;
     Ok(resources)
+}
+
+/// The target, in thousandths, that a task posted from Kubernetes puts on chain: required, since
+/// the escrow is paid out against it. `None` for a task without `payment` (already on chain).
+pub fn paid_target_milli(spec: &DRLTaskSpec) -> Result<Option<i32>, FieldError> {
+    if spec.payment.is_none() {
+        return Ok(None);
+    }
+    let field = "spec.training.targetMeanReturn";
+    let target = spec
+        .training
+        .target_mean_return
+        .ok_or_else(|| FieldError::new(field, "required for a paid task: the escrow is paid out against it"))?;
+    let milli = (target * 1000.0).round();
+    if !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&milli) {
+        return Err(FieldError::new(
+            field,
+            format!("{target} does not fit the chain's target (thousandths in 32 bits: ±2,147,483)"),
+        ));
+    }
+    Ok(Some(milli as i32))
 }
 
 /// The trainer pod's resources as numbers.
@@ -181,7 +203,7 @@ mod tests {
 
     fn spec(extra: serde_json::Value) -> DRLTaskSpec {
         let mut base = json!({
-            "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}},
+            "training": {"environment": {"kind": "maze-cleaning", "grid": 8, "agents": 2}, "targetMeanReturn": 20.0},
             "payment": {"amountWei": "1000", "walletSecretRef": {"name": "w"}},
         });
         for (k, v) in extra.as_object().unwrap() {
@@ -225,6 +247,25 @@ mod tests {
                 cpu_millis: 500,
                 memory_mib: 2048
             }
+        );
+    }
+
+    #[test]
+    fn a_paid_task_needs_a_target_the_chain_can_hold() {
+        assert_eq!(paid_target_milli(&spec(json!({}))), Ok(Some(20_000)));
+        let aimless = json!({"training": {"environment": {"kind": "cartpole"}}});
+        let err = validate_task(&spec(aimless.clone())).unwrap_err();
+        assert_eq!(err.field, "spec.training.targetMeanReturn");
+        assert!(err.message.starts_with("required for a paid task"), "{err}");
+        let huge = json!({"training": {"environment": {"kind": "cartpole"}, "targetMeanReturn": 3.0e6}});
+        assert!(paid_target_milli(&spec(huge)).unwrap_err().message.contains("32 bits"));
+        let mut mirrored = spec(aimless);
+        mirrored.payment = None;
+        mirrored.chain_task_id = Some(4);
+        assert_eq!(
+            paid_target_milli(&mirrored),
+            Ok(None),
+            "a chain task's target is the chain's"
         );
     }
 

@@ -219,15 +219,15 @@ impl FakeApi {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        metadata
-            .entry("uid")
-            .or_insert_with(|| json!(format!("00000000-0000-4000-8000-{:012}", state.version)));
+        let uid = format!("00000000-0000-4000-8000-{:012}", state.version + 1);
+        metadata.entry("uid").or_insert_with(|| json!(uid));
         metadata.entry("generation").or_insert(json!(1));
         metadata
             .entry("creationTimestamp")
             .or_insert(json!("2026-11-25T00:00:00Z"));
-        metadata.insert("resourceVersion".into(), json!(state.version.to_string()));
-        state.objects.insert((resource.into(), namespace, name), object);
+        let key = (resource.to_string(), namespace, name);
+        state.objects.insert(key.clone(), object);
+        state.changed("ADDED", &key, &self.watchers);
     }
 
     /// The object, if it exists.
