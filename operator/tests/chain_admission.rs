@@ -478,7 +478,7 @@ async fn the_model_market_is_mirrored_as_drlmodels() {
         mirrored
     };
     let name = format!("listing-{}-{id}", market.deployment().chain_id);
-    assert_eq!(drain().await, [name.clone()]);
+    assert_eq!(drain().await, std::slice::from_ref(&name));
     let model = api.get("drlmodels", "", &name).expect("the listing's DRLModel");
     assert_eq!(model["spec"]["modelCid"], listing.model_cid);
     assert_eq!(model["spec"]["environmentKind"], "maze-cleaning");
