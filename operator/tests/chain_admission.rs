@@ -195,7 +195,8 @@ async fn a_kubernetes_task_is_never_mirrored() {
     // was sent; the receipt is not recorded yet, so it has no chain-task-id label.
     let yaml_task = json!({
         "apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTask",
-        "metadata": {"name": "maze-team-a", "namespace": "team-a", "labels": {"drlaas.io/spec-cid": cid}},
+        "metadata": {"name": "maze-team-a", "namespace": "team-a", "labels": {"drlaas.io/spec-cid": cid},
+                     "annotations": {"drlaas.io/requester": requester.to_string()}},
         "spec": {"training": {"environment": {"kind": "maze-cleaning"}, "targetMeanReturn": 20.0},
                  "payment": {"amountWei": "1000000000000000000", "walletSecretRef": {"name": "wallet"}}},
     });
@@ -218,8 +219,25 @@ async fn a_kubernetes_task_is_never_mirrored() {
         Admission::AlreadyMirrored("maze-team-a".into())
     );
 
-    assert_eq!(api.all("drltasks").len(), 1, "no mirror next to the Kubernetes task");
-    assert_eq!(api.count("POST /apis/drlaas.io/"), 0);
+    // A second post of the same document by the same wallet (a lost receipt's duplicate, which the
+    // task cancels) is the task's too, not a task of its own.
+    let again = post(&devnet, &market, requester, &cid, DOC_TARGET_MILLI).await;
+    let (duplicate, _) = events_of(&market, again).await;
+    assert_eq!(
+        chain_admission::admit(&ctx, &duplicate).await.unwrap(),
+        Admission::OwnedByKubernetesTask("maze-team-a".into())
+    );
+    // The same document posted by someone else is theirs, and mirrored.
+    let stranger = devnet.accounts()[3];
+    let theirs = post(&devnet, &market, stranger, &cid, DOC_TARGET_MILLI).await;
+    let (theirs, _) = events_of(&market, theirs).await;
+    assert!(matches!(
+        chain_admission::admit(&ctx, &theirs).await.unwrap(),
+        Admission::Created(_)
+    ));
+
+    assert_eq!(api.all("drltasks").len(), 2, "no mirror of the Kubernetes task's posts");
+    assert_eq!(api.count("POST /apis/drlaas.io/"), 1);
 }
 
 #[tokio::test]

@@ -476,13 +476,34 @@ async fn a_lost_post_receipt_is_recovered_from_the_chain_not_posted_again() {
             .unwrap()
             .remove("drlaas.io/chain-task-id");
     });
+    let annotations = w.task("lost").unwrap()["metadata"]["annotations"].clone();
+    assert_eq!(annotations["drlaas.io/requester"], w.requester.to_string());
+    // And a retry whose receipt was lost too left a duplicate post of the same document.
+    let spec_cid = w.market.task_spec_cid(1).await.unwrap();
+    let duplicate = NewTask {
+        spec_cid,
+        kind: TaskKind::Training,
+        target_milli: 5_000,
+        deadline: w.devnet.now().await.unwrap() + 3600,
+        budget: BUDGET.parse().unwrap(),
+    };
+    let (second, _) = w.market.post_task(w.requester, &duplicate).await.unwrap();
     w.reconcile("lost").await.unwrap();
     let t = w.task("lost").unwrap();
     assert_eq!(
         t["status"]["chainTaskId"], 1,
         "found on chain by requester and document"
     );
-    assert_eq!(w.market.task_count().await.unwrap(), 1, "not posted twice");
+    assert_eq!(w.market.task_count().await.unwrap(), 2, "not posted again");
+    assert_eq!(
+        w.chain_status(second).await,
+        TaskStatus::Cancelled,
+        "the duplicate is cancelled: its escrow goes back"
+    );
+    assert_eq!(
+        t["metadata"]["annotations"]["drlaas.io/posted-after-block"], annotations["drlaas.io/posted-after-block"],
+        "the write-ahead record keeps its first block"
+    );
 }
 
 #[tokio::test]

@@ -27,7 +27,9 @@ use kube::{Api, ResourceExt};
 use super::cursor::{CURSOR_CONFIGMAP, ConfigMapCursor};
 use super::model_mirror::mirror_listing;
 use super::{Context, Error, FIELD_MANAGER};
-use crate::core::mirror::{LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID, PostedTask, mirror_name, mirrored_task};
+use crate::core::mirror::{
+    ANNOTATION_REQUESTER, LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID, PostedTask, mirror_name, mirrored_task,
+};
 
 /// The watcher's name in metrics and as the reporting controller of its Events.
 pub const CONTROLLER: &str = "chain-admission";
@@ -229,11 +231,15 @@ async fn admit_posted(ctx: &Context, posted: &TMC::TaskPosted) -> Result<Admissi
     let same_document = tasks
         .list(&ListParams::default().labels(&format!("{LABEL_SPEC_CID}={spec_cid}")))
         .await?;
-    let in_flight = same_document
+    // A Kubernetes task posts its document from its requester's wallet and records both before
+    // sending: every post of that document by that requester is the task's own (in flight, or a
+    // duplicate left by a lost receipt, which the task cancels), never a task of its own.
+    let requester = posted.requester.to_string();
+    let posted_by_kubernetes = same_document
         .items
         .iter()
-        .find(|t| t.spec.payment.is_some() && !t.labels().contains_key(LABEL_CHAIN_TASK));
-    if let Some(task) = in_flight {
+        .find(|t| t.spec.payment.is_some() && t.annotations().get(ANNOTATION_REQUESTER) == Some(&requester));
+    if let Some(task) = posted_by_kubernetes {
         return Ok(Admission::OwnedByKubernetesTask(task.name_any()));
     }
 

@@ -39,7 +39,7 @@ use super::secrets::{market_as, signer};
 use super::{Context, Error, FIELD_MANAGER};
 use crate::core::admission::{ChainRecord, paid_target_milli, parse_wei, task_demand, validate_task, worker_offer};
 use crate::core::lifecycle::{Outcome, TaskState};
-use crate::core::mirror::{LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID};
+use crate::core::mirror::{ANNOTATION_REQUESTER, LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID};
 use crate::core::next_step::{ChainTask, Observed, PodState, Step, next_step, phase};
 use crate::core::recruitment::{Resources, assign};
 use crate::core::reports::trained_model;
@@ -366,9 +366,10 @@ async fn step(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
 
 /// Posts a Kubernetes task on chain from its requester's wallet, exactly once.
 ///
-/// Before sending, the task is labelled with its document's CID and annotated with the current
-/// block: if the operator dies before it records the receipt, the next reconcile finds the task it
-/// posted instead of posting (and paying) again, and the chain watcher never mirrors it.
+/// Before sending, the task is labelled with its document's CID and annotated with the requester
+/// and the current block: if the operator dies before it records the receipt, the next reconcile
+/// finds the task it posted instead of posting (and paying) again, and the chain watcher never
+/// mirrors it.
 async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<Action, Error> {
     let payment = task.spec.payment.as_ref().ok_or(Error::Invalid {
         field: "spec.payment",
@@ -396,21 +397,33 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         .get(ANNOTATION_POSTED_AFTER_BLOCK)
         .and_then(|b| b.parse::<u64>().ok())
         .filter(|_| task.labels().get(LABEL_SPEC_CID) == Some(&spec_cid));
+    // Posts of this document by this wallet that no other task stands for: ours, from an attempt
+    // whose receipt was lost. The first is bound; any later one (a retry after a lost receipt)
+    // is cancelled, so no escrow waits for a deadline behind a task nobody drives.
     let mut found = None;
     if let Some(from) = searched_from {
         for id in ctx.market.tasks_posted_by(requester, &spec_cid, from).await? {
-            if !chain_task_is_bound(ctx, id, task).await? {
+            if chain_task_is_bound(ctx, id, task).await? {
+                continue;
+            }
+            if found.is_none() {
                 found = Some(id);
-                break;
+            } else if ctx.market.task(id).await?.status == TaskStatus::Posted {
+                let outcome = timed(ctx, "cancel", wallet.cancel_task(requester, id)).await?;
+                report.tx(format!("cancel-duplicate-{id}"), &outcome);
             }
         }
     }
     let (id, tx) = match found {
         Some(id) => (id, None),
         None => {
+            // The write-ahead record: kept from the first attempt, so every search covers them all.
             let metadata = json!({"metadata": {
                 "labels": {LABEL_SPEC_CID: spec_cid},
-                "annotations": {ANNOTATION_POSTED_AFTER_BLOCK: head.number.to_string()},
+                "annotations": {
+                    ANNOTATION_POSTED_AFTER_BLOCK: searched_from.unwrap_or(head.number).to_string(),
+                    ANNOTATION_REQUESTER: requester.to_string(),
+                },
             }});
             task_api(ctx, task)
                 .patch(&task.name_any(), &PatchParams::default(), &Patch::Merge(&metadata))
@@ -629,7 +642,7 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
             }
             Ok(Action::requeue(POLL))
         }
-        Step::Submit { model_cid } => {
+        Step::Submit { model_cid, result } => {
             let worker = worker.ok_or_else(|| Error::Invalid {
                 field: "status.worker",
                 message: format!("chain task {id} is assigned to {}, which no Worker names", info.worker),
@@ -642,20 +655,17 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
                     message: format!("holds the key of {}, but the worker is {}", key.address(), info.worker),
                 });
             }
-            let PodState::Succeeded(message) = &trainer else {
-                unreachable!("a result is submitted only from a finished trainer")
-            };
-            if let Ok((result, _)) = trained_model(message) {
+            if let Ok((trained, _)) = trained_model(&result) {
                 report.status.progress = Some(Progress {
-                    env_steps: result.env_steps,
+                    env_steps: trained.env_steps,
                     total_env_steps: task.spec.training.total_env_steps,
-                    mean_return: result.mean_return,
-                    sps: result.sps,
+                    mean_return: trained.mean_return,
+                    sps: trained.sps,
                     eta_seconds: Some(0),
                 });
             }
             let (as_worker, address) = market_as(&ctx.market, key);
-            let submit = as_worker.submit_result(address, id, &model_cid, keccak256(message.trim().as_bytes()));
+            let submit = as_worker.submit_result(address, id, &model_cid, keccak256(result.as_bytes()));
             let outcome = timed(ctx, "submit", submit).await?;
             report.tx(format!("submit-{attempt}"), &outcome);
             report.status.model_cid = Some(model_cid.clone());

@@ -67,8 +67,9 @@ pub enum Step {
     StartTrainer,
     /// The trainer is on its way; `running` once it runs.
     WaitForTrainer { running: bool },
-    /// Submit the trainer's model on chain with the worker's key.
-    Submit { model_cid: String },
+    /// Submit the trainer's model on chain with the worker's key; `result` is the trainer's result
+    /// JSON, whose hash goes on chain with the CID.
+    Submit { model_cid: String, result: String },
     /// The evaluation seed comes from a block that does not exist yet.
     WaitForSeedBlock { seed_block: u64 },
     /// Check the model is in the store and start the evaluator on the seed.
@@ -114,7 +115,10 @@ pub fn next_step(o: &Observed) -> Step {
             PodState::Pending => Step::WaitForTrainer { running: false },
             PodState::Running => Step::WaitForTrainer { running: true },
             PodState::Succeeded(message) => match trained_model(message) {
-                Ok((_, model_cid)) => Step::Submit { model_cid },
+                Ok((_, model_cid)) => Step::Submit {
+                    model_cid,
+                    result: message.trim().to_string(),
+                },
                 Err(reason) => fail_attempt(reason),
             },
             PodState::Failed(reason) => fail_attempt(format!("the trainer failed: {reason}")),
@@ -229,7 +233,8 @@ mod tests {
         assert_eq!(
             o(&PodState::Succeeded(TRAINED.into())),
             Step::Submit {
-                model_cid: "bafy1".into()
+                model_cid: "bafy1".into(),
+                result: TRAINED.into()
             }
         );
         let Step::Settle { intent, reason, .. } = o(&PodState::Failed("OOMKilled".into())) else {
