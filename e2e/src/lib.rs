@@ -52,7 +52,14 @@ pub struct Cluster {
     pub requester: Address,
     scratch: tempfile::TempDir,
     background: Vec<JoinHandle<()>>,
+    /// One test at a time: each runs its own operator, and operators watch every namespace.
+    _alone: tokio::sync::MutexGuard<'static, ()>,
 }
+
+/// Prefix of everything a cluster test creates (namespaces, Workers).
+const PREFIX: &str = "drlaas-e2e-";
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,9 +81,20 @@ impl Cluster {
         let client = kube::Client::try_default()
             .await
             .expect("a cluster to test against: set KUBECONFIG");
+        let alone = ONE_AT_A_TIME.lock().await;
         install_crds(&client).await;
-        let suffix = format!("{:x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
-        let namespace = format!("drlaas-e2e-{suffix}");
+        remove_leftovers(&client).await;
+        // Unique per test (tests of one binary share a process) and per run.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let suffix = format!(
+            "{:x}{:x}",
+            nanos ^ std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let namespace = format!("{PREFIX}{suffix}");
         Api::<Namespace>::all(client.clone())
             .create(
                 &PostParams::default(),
@@ -205,6 +223,7 @@ impl Cluster {
             requester,
             scratch,
             background,
+            _alone: alone,
         }
     }
 
@@ -304,6 +323,51 @@ impl Cluster {
         let _ = Api::<Namespace>::all(self.client.clone())
             .delete(&self.namespace, &DeleteParams::default())
             .await;
+    }
+}
+
+/// Removes what an earlier, interrupted run left: its Workers, and its namespaces with their tasks
+/// (whose finalizers no operator will release now). Otherwise this run's operator would drive them.
+async fn remove_leftovers(client: &kube::Client) {
+    let workers = Api::<Worker>::all(client.clone());
+    for worker in workers
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if worker.name_any().starts_with(PREFIX) {
+            let _ = workers.delete(&worker.name_any(), &DeleteParams::default()).await;
+        }
+    }
+    let tasks = Api::<DRLTask>::all(client.clone());
+    for task in tasks
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        let namespace = task.namespace().unwrap_or_default();
+        if namespace.starts_with(PREFIX) {
+            let _ = Api::<DRLTask>::namespaced(client.clone(), &namespace)
+                .patch(
+                    &task.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                )
+                .await;
+        }
+    }
+    let namespaces = Api::<Namespace>::all(client.clone());
+    for namespace in namespaces
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if namespace.name_any().starts_with(PREFIX) {
+            let _ = namespaces.delete(&namespace.name_any(), &DeleteParams::default()).await;
+        }
     }
 }
 

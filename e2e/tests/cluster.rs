@@ -1,6 +1,7 @@
 //! Cluster tests: `KUBECONFIG=... cargo test -p drlaas-e2e -- --ignored` (add
 //! `DRLAAS_E2E_FAKE_KUBELET=1` on a cluster without nodes, e.g. a bare API server). They need
-//! cluster-admin (the CRDs, a namespace, Workers) and no other drlaas operator in the cluster.
+//! cluster-admin (the CRDs, a namespace, Workers) and no other drlaas operator in the cluster. The
+//! tests of one run take turns; leftovers of an interrupted run are removed first.
 
 use std::time::Duration;
 
