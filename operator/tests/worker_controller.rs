@@ -34,6 +34,17 @@ async fn chain() -> (Devnet, Arc<Market>, Vec<Address>) {
     (devnet, Arc::new(market), accounts)
 }
 
+/// The Worker controller's context: the mock API server's client and the chain.
+fn context(client: kube::Client, market: Arc<Market>) -> Arc<Context> {
+    Arc::new(Context {
+        client,
+        market,
+        health: Arc::default(),
+        store: store(),
+        settings: settings(),
+    })
+}
+
 fn worker_object(address: Address) -> Worker {
     serde_json::from_value(json!({
         "apiVersion": "drlaas.io/v1alpha1",
@@ -127,13 +138,7 @@ async fn a_registered_worker_gets_its_chain_record_and_running_pods() {
             pod("t3-train-1", "Succeeded"),
         ],
     ));
-    let ctx = Arc::new(Context {
-        client,
-        market,
-        health: Arc::default(),
-        store: store(),
-        settings: settings(),
-    });
+    let ctx = context(client, market);
     let action = worker::reconcile(Arc::new(object), ctx).await.unwrap();
     assert_eq!(action, kube::runtime::controller::Action::requeue(worker::RESYNC));
 
@@ -159,13 +164,7 @@ async fn an_unregistered_worker_is_told_how_to_register() {
     let (client, api) = mock_api();
     let object = worker_object(accounts[2]);
     let server = tokio::spawn(serve_reconcile(api, object.clone(), Vec::new()));
-    let ctx = Arc::new(Context {
-        client,
-        market,
-        health: Arc::default(),
-        store: store(),
-        settings: settings(),
-    });
+    let ctx = context(client, market);
     worker::reconcile(Arc::new(object), ctx).await.unwrap();
 
     let status = &server.await.unwrap()["status"];
@@ -189,13 +188,7 @@ async fn an_unreachable_chain_fails_the_reconcile_before_any_write() {
     let (devnet, market, accounts) = chain().await;
     drop(devnet); // anvil stops
     let (client, mut api) = mock_api();
-    let ctx = Arc::new(Context {
-        client,
-        market,
-        health: Arc::default(),
-        store: store(),
-        settings: settings(),
-    });
+    let ctx = context(client, market);
     let err = worker::reconcile(Arc::new(worker_object(accounts[3])), ctx)
         .await
         .unwrap_err();
