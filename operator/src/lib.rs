@@ -8,7 +8,9 @@
 pub mod controller;
 pub mod core;
 pub mod leader;
+pub mod local;
 pub mod local_pod;
+pub mod manifest;
 pub mod metrics;
 pub mod pods;
 pub mod runtime;

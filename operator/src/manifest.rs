@@ -1,0 +1,176 @@
+//! Reading `DRLTask` YAML written by people: one file may hold several documents (`---`). A
+//! mistake is reported with the file, the document, the field's path and what was expected, before
+//! anything is posted or escrowed: the same checks the API server and the operator's admission run.
+
+use std::path::{Path, PathBuf};
+
+use drlaas_crds::task::DRLTask;
+use serde_json::Value;
+
+use crate::core::admission::validate_task;
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not YAML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}, document {document}: {field}: {message}")]
+    Field {
+        path: PathBuf,
+        /// 1-based, in file order.
+        document: usize,
+        /// e.g. `spec.training.environment.grid`.
+        field: String,
+        message: String,
+    },
+    #[error("{path}: no DRLTask in the file")]
+    Empty { path: PathBuf },
+}
+
+/// The `DRLTask`s in the YAML file at `path`, each checked by admission.
+pub fn load_tasks(path: &Path) -> Result<Vec<DRLTask>, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_tasks(&text).map_err(|e| e.at(path))
+}
+
+/// A manifest error before the file is known (see [`load_tasks`]).
+#[derive(Debug)]
+pub enum ParseError {
+    Syntax(String),
+    Field {
+        document: usize,
+        field: String,
+        message: String,
+    },
+    Empty,
+}
+
+impl ParseError {
+    fn at(self, path: &Path) -> ManifestError {
+        let path = path.to_path_buf();
+        match self {
+            ParseError::Syntax(message) => ManifestError::Syntax { path, message },
+            ParseError::Field {
+                document,
+                field,
+                message,
+            } => ManifestError::Field {
+                path,
+                document,
+                field,
+                message,
+            },
+            ParseError::Empty => ManifestError::Empty { path },
+        }
+    }
+}
+
+/// The `DRLTask`s in a YAML text, each checked by admission.
+pub fn parse_tasks(text: &str) -> Result<Vec<DRLTask>, ParseError> {
+    let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| ParseError::Syntax(e.to_string()))?;
+    let documents: Vec<Value> = documents.into_iter().filter(|d| !d.is_null()).collect();
+    if documents.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    documents
+        .into_iter()
+        .enumerate()
+        .map(|(i, document)| parse_task(i + 1, document))
+        .collect()
+}
+
+fn parse_task(document: usize, value: Value) -> Result<DRLTask, ParseError> {
+    let field = |field: &str, message: String| ParseError::Field {
+        document,
+        field: field.to_string(),
+        message,
+    };
+    match value["apiVersion"].as_str() {
+        Some("drlaas.io/v1alpha1") => {}
+        other => {
+            return Err(field(
+                "apiVersion",
+                format!("expected drlaas.io/v1alpha1, got {}", shown(other)),
+            ));
+        }
+    }
+    if value["kind"].as_str() != Some("DRLTask") {
+        return Err(field("kind", format!("expected DRLTask, got {}", shown(value["kind"].as_str()))));
+    }
+    if value["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+        return Err(field("metadata.name", "a name is required".into()));
+    }
+    let task: DRLTask = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        field(&path, e.into_inner().to_string())
+    })?;
+    validate_task(&task.spec).map_err(|e| field(&e.field, e.message))?;
+    Ok(task)
+}
+
+fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "nothing".to_string(), |v| format!("{v:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "apiVersion: drlaas.io/v1alpha1
+kind: DRLTask
+metadata: {name: pole}
+spec:
+  training:
+    environment: {kind: cartpole}
+    targetMeanReturn: 150
+  payment: {amountWei: \"1000\", walletSecretRef: {name: w}}
+";
+
+    fn field_error(text: &str) -> (String, String) {
+        match parse_tasks(text) {
+            Err(ParseError::Field { field, message, .. }) => (field, message),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn several_documents_are_read_in_order() {
+        let text = format!("{GOOD}---\n{}", GOOD.replace("name: pole", "name: pole-2"));
+        let tasks = parse_tasks(&text).unwrap();
+        let names: Vec<_> = tasks.iter().map(|t| t.metadata.name.clone().unwrap()).collect();
+        assert_eq!(names, ["pole", "pole-2"]);
+    }
+
+    #[test]
+    fn an_unknown_environment_kind_names_the_field_and_the_known_kinds() {
+        let (field, message) = field_error(&GOOD.replace("kind: cartpole", "kind: pong"));
+        assert_eq!(field, "spec.training.environment.kind");
+        assert!(message.contains("pong") && message.contains("maze-cleaning"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_path() {
+        let (field, message) = field_error(&GOOD.replace("targetMeanReturn: 150", "targetMeanReturn: high"));
+        assert_eq!(field, "spec.training.targetMeanReturn");
+        assert!(message.contains("f64") || message.contains("float"), "{message}");
+    }
+
+    #[test]
+    fn admission_rules_apply() {
+        let (field, _) = field_error(&GOOD.replace("    targetMeanReturn: 150\n", ""));
+        assert_eq!(field, "spec.training.targetMeanReturn");
+        let (field, _) = field_error(&GOOD.replace("kind: DRLTask", "kind: Worker"));
+        assert_eq!(field, "kind");
+    }
+
+    #[test]
+    fn broken_yaml_and_empty_files_are_refused() {
+        assert!(matches!(parse_tasks("spec: [unclosed"), Err(ParseError::Syntax(_))));
+        assert!(matches!(parse_tasks("# nothing\n"), Err(ParseError::Empty)));
+    }
+}
