@@ -4,13 +4,12 @@
 //! starts a fresh anvil chain with the market and registered workers, and runs the operator (the
 //! same [`runtime::run`] as `drlaas operator`) in this process. Trainer and evaluator pods run on
 //! the cluster's nodes, or, with `DRLAAS_E2E_FAKE_KUBELET=1`, as local processes played by
-//! [`kubelet`] on a cluster without nodes.
+//! the local mode's [`Kubelet`] on a cluster without nodes.
 //!
 //! On real nodes the pods need the trainer image (`DRLAAS_E2E_TRAINER_IMAGE`) and a content store
 //! they can reach (`DRLAAS_E2E_POD_STORE`, an IPFS API; `DRLAAS_E2E_STORE` is the operator's
 //! address of the same node).
 
-pub mod kubelet;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +22,7 @@ use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{EnvKind, Market, MarketParams};
 use drlaas_crds::task::DRLTask;
 use drlaas_crds::worker::Worker;
+use drlaas_operator::local::kubelet::Kubelet;
 use drlaas_operator::local_pod::{LocalPodRunner, locate_trainer};
 use drlaas_operator::runtime::{self, OperatorArgs};
 use k8s_openapi::ByteString;
@@ -211,7 +211,7 @@ impl Cluster {
                 .filter(|p| p.is_file())
                 .expect("the trainer binary: cargo build -p drlaas-trainer (or set DRLAAS_TRAINER_BIN)");
             let runner = LocalPodRunner::new(trainer, scratch.path().join("pods"), store, 1);
-            background.push(tokio::spawn(kubelet::run(client.clone(), namespace.clone(), runner)));
+            background.push(tokio::spawn(Kubelet::new(client.clone(), Some(namespace.clone()), runner, 4).run()));
         }
         Cluster {
             client,

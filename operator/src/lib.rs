@@ -5,6 +5,7 @@
 //! (cluster) and the local mode (one machine) both drive it; only their edges differ. [`pods`] builds
 //! the trainer and evaluator pods as plain data; [`runtime`] is the `drlaas operator` process.
 
+pub mod cli;
 pub mod controller;
 pub mod core;
 pub mod leader;

@@ -1,7 +1,8 @@
 //! `drlaas`: the operator and its command line.
 //!
 //! - `drlaas crd` prints the CustomResourceDefinitions (`drlaas crd | kubectl apply -f -`);
-//! - `drlaas operator` runs the controllers (see [`drlaas_operator::runtime`]).
+//! - `drlaas operator` runs the controllers (see [`drlaas_operator::runtime`]);
+//! - `drlaas task|worker|model` are the requesters' and workers' commands (see [`drlaas_operator::cli`]).
 
 use std::process::ExitCode;
 
@@ -25,6 +26,12 @@ enum Command {
     Crd,
     /// Run the operator: the DRLTask, Worker and chain-admission controllers, while leading.
     Operator(Box<OperatorArgs>),
+    /// Requesters' tasks on chain: submit, list, status, fetch-model, evaluate.
+    Task(drlaas_operator::cli::task::TaskArgs),
+    /// Workers on chain: register, list.
+    Worker(drlaas_operator::cli::worker::WorkerArgs),
+    /// The model market: list, buy.
+    Model(drlaas_operator::cli::model::ModelArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +40,9 @@ fn main() -> ExitCode {
             print!("{}", drlaas_crds::crds_yaml());
             ExitCode::SUCCESS
         }
+        Command::Task(args) => drlaas_operator::cli::run(drlaas_operator::cli::task::run(args)),
+        Command::Worker(args) => drlaas_operator::cli::run(drlaas_operator::cli::worker::run(args)),
+        Command::Model(args) => drlaas_operator::cli::run(drlaas_operator::cli::model::run(args)),
         Command::Operator(args) => {
             tracing_subscriber::fmt()
                 .with_env_filter(

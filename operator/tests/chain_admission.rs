@@ -20,7 +20,7 @@ use kube::Api;
 use serde_json::json;
 
 mod support;
-use support::fake_api::FakeApi;
+use drlaas_operator::local::api_server::ApiServer;
 use support::{scratch_store, settings};
 
 /// The task document every scenario posts (a `DRLTaskSpec` without payment or chainTaskId).
@@ -40,7 +40,7 @@ async fn chain() -> (Devnet, Arc<Market>, Address) {
     (devnet, Arc::new(market), accounts[1])
 }
 
-fn context(market: Arc<Market>, store: Store, api: &FakeApi) -> Context {
+fn context(market: Arc<Market>, store: Store, api: &ApiServer) -> Context {
     Context {
         client: api.client(),
         market,
@@ -122,7 +122,7 @@ async fn a_posted_task_becomes_one_drltask_with_its_labels() {
     let cid = put(&store, DOC).await;
     let id = post(&devnet, &market, requester, &cid, DOC_TARGET_MILLI).await;
     let (event, other) = events_of(&market, id).await;
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let ctx = context(market.clone(), store, &api);
     let chain_id = market.deployment().chain_id;
     let name = format!("chain-{chain_id}-{id}");
@@ -188,7 +188,7 @@ async fn a_kubernetes_task_is_never_mirrored() {
     let cid = put(&store, DOC).await;
     let id = post(&devnet, &market, requester, &cid, DOC_TARGET_MILLI).await;
     let (event, _) = events_of(&market, id).await;
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let ctx = context(market.clone(), store, &api);
 
     // Applied with kubectl, paid from a wallet, labelled with its document's CID before the post
@@ -248,7 +248,7 @@ async fn a_document_that_disagrees_with_the_escrow_is_refused_with_an_event() {
     // The escrow pays for 25.0; the document asks for 20.0.
     let id = post(&devnet, &market, requester, &cid, 25_000).await;
     let (event, _) = events_of(&market, id).await;
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let ctx = context(market.clone(), store, &api);
 
     let Admission::Refused { task_id, reason } = chain_admission::admit(&ctx, &event).await.unwrap() else {
@@ -288,7 +288,7 @@ async fn missing_oversized_unusable_and_rejected_documents_are_refused() {
         .to_string();
     let padding = " ".repeat(chain_admission::MAX_DOCUMENT_BYTES);
     let oversized = put(&store, &format!("{DOC}{padding}")).await;
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let ctx = context(market.clone(), store, &api);
 
     let cases = [
@@ -335,7 +335,7 @@ async fn missing_oversized_unusable_and_rejected_documents_are_refused() {
 #[tokio::test]
 async fn the_configmap_cursor_round_trips_and_a_reopened_stream_resumes_after_the_last_ack() {
     let (devnet, market, requester) = chain().await;
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let client = api.client();
 
     let mut cursor = ConfigMapCursor::new(client.clone(), "drlaas-system");
@@ -417,7 +417,7 @@ async fn the_watcher_mirrors_tasks_as_they_are_posted_and_persists_its_cursor() 
     let (devnet, market, requester) = chain().await;
     let store = scratch_store();
     let cid = put(&store, DOC).await;
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let ctx = Arc::new(Context {
         settings: Arc::new(Settings {
             confirmations: 1,
@@ -475,7 +475,7 @@ async fn the_model_market_is_mirrored_as_drlmodels() {
         royalty_bps: 500,
     };
     let (id, _) = market.list_model(owner, &listing).await.unwrap();
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let ctx = context(market.clone(), scratch_store(), &api);
     let mut stream = EventStream::open(
         market.provider().clone(),

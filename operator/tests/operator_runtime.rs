@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Value, json};
 
 mod support;
-use support::fake_api::FakeApi;
+use drlaas_operator::local::api_server::ApiServer;
 use support::kubelet::Kubelet;
 use support::scratch_dir;
 
@@ -37,7 +37,7 @@ fn secret(namespace: &str, name: &str, key: ByteString) -> Value {
     .unwrap()
 }
 
-async fn wait_for(api: &FakeApi, namespace: &str, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for(api: &ApiServer, namespace: &str, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
         if let Some(task) = api.get("drltasks", namespace, name)
@@ -66,7 +66,7 @@ async fn the_operator_settles_a_kubernetes_task_and_a_chain_task_on_its_own() {
         .await
         .unwrap();
 
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let key = |i: usize| ByteString(devnet.signers()[i].to_bytes().to_string().into_bytes());
     api.insert("secrets", secret("team-a", "requester-wallet", key(2)));
     api.insert("secrets", secret("drlaas-system", "lab-a-key", key(3)));

@@ -21,7 +21,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 mod support;
-use support::fake_api::FakeApi;
+use drlaas_operator::local::api_server::ApiServer;
 use support::kubelet::{Kubelet, args};
 use support::scratch_dir;
 
@@ -32,7 +32,7 @@ const PRICE: &str = "100000000000000000"; // 0.1 ETH
 struct World {
     devnet: Devnet,
     market: Arc<Market>,
-    api: FakeApi,
+    api: ApiServer,
     kubelet: Kubelet,
     store: Store,
     store_dir: PathBuf,
@@ -48,7 +48,7 @@ async fn world() -> World {
     let accounts = devnet.accounts();
     let (oracle, requester) = (accounts[ORACLE], accounts[2]);
     let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let key = |i: usize| ByteString(devnet.signers()[i].to_bytes().to_string().into_bytes());
     let secret = |namespace: &str, name: &str, i: usize| {
         let s = Secret {

@@ -383,11 +383,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
     let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
     let (wallet, requester) = market_as(&ctx.market, key);
 
-    let mut document = task.spec.clone();
-    document.payment = None;
-    document.chain_task_id = None;
-    let bytes = serde_json::to_vec_pretty(&document).expect("a task spec serializes");
-    let stored = ctx.store.put_bytes(bytes.into()).await?;
+    let stored = ctx.store.put_bytes(task_document(&task.spec).into()).await?;
     ctx.store.pin(&stored.cid).await?;
     let spec_cid = stored.cid.to_string();
 
@@ -428,16 +424,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
             task_api(ctx, task)
                 .patch(&task.name_any(), &PatchParams::default(), &Patch::Merge(&metadata))
                 .await?;
-            let new = NewTask {
-                spec_cid: spec_cid.clone(),
-                kind: match task.spec.kind {
-                    TaskKind::Training => ChainTaskKind::Training,
-                    TaskKind::ModelSharing => ChainTaskKind::ModelSharing,
-                },
-                target_milli: paid_target_milli(&task.spec).ok().flatten().unwrap_or_default(),
-                deadline: head.timestamp + task.spec.deadline_seconds,
-                budget: U256::from(budget),
-            };
+            let new = chain_task(&task.spec, spec_cid.clone(), U256::from(budget), head.timestamp);
             let (id, outcome) = timed(ctx, "post", wallet.post_task(requester, &new)).await?;
             (id, Some(outcome))
         }
@@ -460,6 +447,31 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         format!("posted on chain as task {id} with {budget} wei in escrow (document {spec_cid})"),
     );
     Ok(Action::requeue(AFTER_TX))
+}
+
+/// The document a task is posted with (stored under the `specCid` it posts): its spec without
+/// `payment` or `chainTaskId`, which is what the chain watcher mirrors (see `core::mirror`).
+pub fn task_document(spec: &DRLTaskSpec) -> Vec<u8> {
+    let mut document = spec.clone();
+    document.payment = None;
+    document.chain_task_id = None;
+    serde_json::to_vec_pretty(&document).expect("a task spec serializes")
+}
+
+/// What `TMC.postTask` gets for a paid task whose document is stored under `spec_cid`, posted when
+/// the chain's clock reads `now`: the kind, the target (see [`paid_target_milli`]), the deadline
+/// and `budget` wei of escrow.
+pub fn chain_task(spec: &DRLTaskSpec, spec_cid: String, budget: U256, now: u64) -> NewTask {
+    NewTask {
+        spec_cid,
+        kind: match spec.kind {
+            TaskKind::Training => ChainTaskKind::Training,
+            TaskKind::ModelSharing => ChainTaskKind::ModelSharing,
+        },
+        target_milli: paid_target_milli(spec).ok().flatten().unwrap_or_default(),
+        deadline: now + spec.deadline_seconds,
+        budget,
+    }
 }
 
 /// Whether a DRLTask other than `this` already stands for chain task `id`.

@@ -8,18 +8,18 @@ use drlaas_operator::local_pod::{LocalPodRunner, locate_trainer};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use super::fake_api::FakeApi;
+use drlaas_operator::local::api_server::ApiServer;
 
 /// Plays the kubelet of every node.
 #[derive(Debug, Clone)]
 pub struct Kubelet {
-    api: FakeApi,
+    api: ApiServer,
     runner: LocalPodRunner,
 }
 
 impl Kubelet {
     /// A kubelet whose pods store models in the local store at `store`.
-    pub fn new(api: FakeApi, store: &Path) -> Self {
+    pub fn new(api: ApiServer, store: &Path) -> Self {
         let trainer = locate_trainer()
             .filter(|p| p.is_file())
             .expect("the trainer binary is built: cargo build -p drlaas-trainer");

@@ -12,7 +12,6 @@ use drlaas_operator::controller::Settings;
 use drlaas_operator::pods::PodSettings;
 use drlaas_store::Store;
 
-pub mod fake_api;
 pub mod kubelet;
 
 /// A fresh, empty directory under the target directory's scratch space.

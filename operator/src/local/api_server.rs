@@ -1,16 +1,19 @@
-//! An in-memory Kubernetes API server behind kube-rs's tower-test mock: it serves the calls the
-//! controllers make (get, list by label, watch, create, replace, JSON / merge / apply patches,
-//! delete, pod logs) on a map of JSON objects, with the API server's rules that matter here: `409`
-//! on a second create or a stale replace, `404` on a missing object, `422` on a create the CRD
-//! schema forbids, server-side apply that creates a missing object, deletion that waits for
-//! finalizers, a generation that moves with the spec, and watches that replay every change after
-//! the resourceVersion they start from.
+//! The local mode's API server: an in-process Kubernetes API that serves the calls the operator
+//! makes (get, list by label, watch, create, replace, JSON / merge / apply patches, delete, pod
+//! logs) on a map of JSON objects, with the rules of a real API server that the controllers rely
+//! on: `409` on a second create or a stale replace, `404` on a missing object, server-side apply
+//! that creates a missing object, deletion that waits for finalizers, a generation that moves with
+//! the spec, and watches that replay every change after the resourceVersion they start from.
 //!
-//! Scenarios drive reconciles one at a time and read or change the objects in between (playing
-//! the kubelet, the requester, or a restart of the operator).
+//! [`ApiServer::open`] keeps every change in a journal file (one JSON line each, appended before
+//! the request is answered), so a local run killed at any point restarts with every object it had:
+//! the operator's write-ahead records survive as they do in etcd. The controller tests use it
+//! in memory ([`ApiServer::default`]), reading and changing objects between reconciles.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::io::{BufRead, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -25,17 +28,20 @@ use tokio::sync::broadcast;
 type Key = (String, String, String); // (resource, namespace, name)
 
 /// A response body: whole, or a watch's endless stream of events.
-pub type FakeBody = StreamBody<BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
+pub type ApiBody = StreamBody<BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
 
 /// One change: its resourceVersion, `ADDED` / `MODIFIED` / `DELETED`, which object, and the object.
 type Change = Arc<(u64, &'static str, Key, Value)>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     objects: BTreeMap<Key, Value>,
     logs: BTreeMap<(String, String), String>,
-    /// Every request served, as `METHOD path?query` (no `?` without a query).
+    /// Every request served, as `METHOD path?query` (no `?` without a query), when recorded.
     requests: Vec<String>,
+    record_requests: bool,
+    /// Where every change is appended, when the objects outlive the process.
+    journal: Option<std::fs::File>,
     version: u64,
     /// Requests (`METHOD path` prefixes) answered with a 500 instead of being served.
     failing: Vec<String>,
@@ -43,7 +49,50 @@ struct State {
     changes: Vec<Change>,
 }
 
+impl Default for State {
+    fn default() -> Self {
+        State {
+            objects: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            requests: Vec::new(),
+            record_requests: true,
+            journal: None,
+            version: 0,
+            failing: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// One line of the journal.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Entry {
+    version: u64,
+    #[serde(rename = "type")]
+    kind: String,
+    key: Key,
+    object: Value,
+}
+
 impl State {
+    /// Appends `change` to the journal. A journal that cannot be written stops the process: an API
+    /// server that acknowledged a write it did not keep would break every promise above it.
+    fn journal(&mut self, change: &Change) {
+        if let Some(file) = &mut self.journal {
+            let entry = Entry {
+                version: change.0,
+                kind: change.1.to_string(),
+                key: change.2.clone(),
+                object: change.3.clone(),
+            };
+            let mut line = serde_json::to_vec(&entry).expect("an object serializes");
+            line.push(b'\n');
+            if let Err(e) = file.write_all(&line) {
+                panic!("the local API server cannot write its journal: {e}");
+            }
+        }
+    }
+
     /// Records a change of `key` (bumping the resourceVersion) and tells the watches.
     fn changed(&mut self, kind: &'static str, key: &Key, tx: &broadcast::Sender<Change>) {
         self.version += 1;
@@ -56,6 +105,7 @@ impl State {
             None => return,
         };
         let change: Change = Arc::new((version, kind, key.clone(), object));
+        self.journal(&change);
         self.changes.push(change.clone());
         let _ = tx.send(change);
     }
@@ -67,7 +117,7 @@ impl State {
         let metadata = object["metadata"].as_object_mut().unwrap();
         metadata.insert("uid".into(), json!(uid));
         metadata.insert("generation".into(), json!(1));
-        metadata.insert("creationTimestamp".into(), json!("2026-11-25T00:00:00Z"));
+        metadata.insert("creationTimestamp".into(), json!(now()));
         if !key.1.is_empty() {
             metadata.insert("namespace".into(), json!(key.1));
         }
@@ -81,22 +131,29 @@ impl State {
         let object = self.objects.remove(key)?;
         self.version += 1;
         let change: Change = Arc::new((self.version, "DELETED", key.clone(), object.clone()));
+        self.journal(&change);
         self.changes.push(change.clone());
         let _ = tx.send(change);
         Some(object)
     }
 }
 
-/// The fake API server: clone it freely, every clone sees the same objects.
+/// The time as the API server writes it.
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).unwrap_or_default().to_string()
+}
+
+/// The API server: clone it freely, every clone sees the same objects.
 #[derive(Debug, Clone)]
-pub struct FakeApi {
+pub struct ApiServer {
     state: Arc<Mutex<State>>,
     watchers: broadcast::Sender<Change>,
 }
 
-impl Default for FakeApi {
+impl Default for ApiServer {
+    /// An empty API server whose objects live in memory only.
     fn default() -> Self {
-        FakeApi {
+        ApiServer {
             state: Arc::default(),
             watchers: broadcast::channel(65_536).0,
         }
@@ -176,11 +233,11 @@ fn schema_violation(resource: &str, name: &str, object: &Value) -> Option<String
         .then(|| format!("DRLTask.drlaas.io \"{name}\" is invalid: spec.deadlineSeconds: Invalid value"))
 }
 
-fn whole(bytes: Vec<u8>) -> FakeBody {
+fn whole(bytes: Vec<u8>) -> ApiBody {
     StreamBody::new(stream::once(async move { Ok(Frame::data(Bytes::from(bytes))) }).boxed())
 }
 
-fn status(code: StatusCode, reason: &str, message: String) -> Response<FakeBody> {
+fn status(code: StatusCode, reason: &str, message: String) -> Response<ApiBody> {
     let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
                       "reason": reason, "code": code.as_u16()});
     Response::builder()
@@ -189,22 +246,79 @@ fn status(code: StatusCode, reason: &str, message: String) -> Response<FakeBody>
         .unwrap()
 }
 
-fn ok(body: &Value) -> Response<FakeBody> {
+fn bad_request() -> Response<ApiBody> {
+    status(StatusCode::BAD_REQUEST, "BadRequest", "the request body is not the JSON expected".into())
+}
+
+fn ok(body: &Value) -> Response<ApiBody> {
     Response::builder()
         .body(whole(serde_json::to_vec(body).unwrap()))
         .unwrap()
 }
 
-impl FakeApi {
-    /// A client whose requests this server answers (served on a background task).
-    pub fn client(&self) -> kube::Client {
-        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<FakeBody>>();
-        let api = self.clone();
-        tokio::spawn(async move {
-            while let Some((request, send)) = handle.next_request().await {
-                let response = api.serve(request).await;
-                send.send_response(response);
+impl ApiServer {
+    /// An API server whose objects are kept in the journal at `path`: the objects of an earlier
+    /// run are read back (a line cut short by a kill is ignored), the journal is compacted to one
+    /// line per object, and every change is appended from then on.
+    pub fn open(path: &Path) -> std::io::Result<ApiServer> {
+        let mut objects = BTreeMap::new();
+        let mut version = 0;
+        match std::fs::File::open(path) {
+            Ok(file) => {
+                for line in std::io::BufReader::new(file).lines() {
+                    let line = line?;
+                    let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+                        break; // the last write of a killed process
+                    };
+                    version = version.max(entry.version);
+                    if entry.kind == "DELETED" {
+                        objects.remove(&entry.key);
+                    } else {
+                        objects.insert(entry.key, entry.object);
+                    }
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let compacted = path.with_extension("compacting");
+        {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&compacted)?);
+            for (key, object) in &objects {
+                let version = object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(version);
+                let entry = Entry {
+                    version,
+                    kind: "ADDED".into(),
+                    key: key.clone(),
+                    object: object.clone(),
+                };
+                serde_json::to_writer(&mut out, &entry).map_err(std::io::Error::other)?;
+                out.write_all(b"\n")?;
+            }
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        }
+        std::fs::rename(&compacted, path)?;
+        let journal = std::fs::OpenOptions::new().append(true).open(path)?;
+        let api = ApiServer::default();
+        {
+            let mut state = api.state.lock().unwrap();
+            state.objects = objects;
+            state.version = version;
+            state.journal = Some(journal);
+            state.record_requests = false;
+        }
+        Ok(api)
+    }
+
+    /// A client whose requests this server answers, in process.
+    pub fn client(&self) -> kube::Client {
+        let api = self.clone();
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(api.serve(request).await) }
         });
         kube::Client::new(service, "default")
     }
@@ -222,9 +336,7 @@ impl FakeApi {
         let uid = format!("00000000-0000-4000-8000-{:012}", state.version + 1);
         metadata.entry("uid").or_insert_with(|| json!(uid));
         metadata.entry("generation").or_insert(json!(1));
-        metadata
-            .entry("creationTimestamp")
-            .or_insert(json!("2026-11-25T00:00:00Z"));
+        metadata.entry("creationTimestamp").or_insert(json!(now()));
         let key = (resource.to_string(), namespace, name);
         state.objects.insert(key.clone(), object);
         state.changed("ADDED", &key, &self.watchers);
@@ -309,7 +421,7 @@ impl FakeApi {
         self.requests().iter().filter(|r| r.starts_with(prefix)).count()
     }
 
-    async fn serve(&self, request: Request<Body>) -> Response<FakeBody> {
+    async fn serve(&self, request: Request<Body>) -> Response<ApiBody> {
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.unwrap_or_default();
         let target = parse(&parts.uri);
@@ -323,10 +435,12 @@ impl FakeApi {
                 format!("injected failure of {line}"),
             );
         }
-        state.requests.push(match parts.uri.query() {
-            Some(query) => format!("{line}?{query}"),
-            None => line,
-        });
+        if state.record_requests {
+            state.requests.push(match parts.uri.query() {
+                Some(query) => format!("{line}?{query}"),
+                None => line,
+            });
+        }
         let key = (
             target.resource.clone(),
             target.namespace.clone(),
@@ -409,7 +523,9 @@ impl FakeApi {
                 None => not_found(name),
             },
             (&Method::POST, None, _) => {
-                let object: Value = serde_json::from_slice(&bytes).unwrap();
+                let Ok(object) = serde_json::from_slice::<Value>(&bytes) else {
+                    return bad_request();
+                };
                 let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
                 let key = (target.resource.clone(), target.namespace.clone(), name.clone());
                 if state.objects.contains_key(&key) {
@@ -425,7 +541,9 @@ impl FakeApi {
                 ok(&state.created(key, object, tx))
             }
             (&Method::PUT, Some(name), _) => {
-                let mut object: Value = serde_json::from_slice(&bytes).unwrap();
+                let Ok(mut object) = serde_json::from_slice::<Value>(&bytes) else {
+                    return bad_request();
+                };
                 let Some(current) = state.objects.get(&key) else {
                     return not_found(name);
                 };
@@ -448,17 +566,24 @@ impl FakeApi {
                 if content_type.starts_with("application/apply-patch") && !state.objects.contains_key(&key) =>
             {
                 // Server-side apply of an object that is not there creates it.
-                let object: Value = serde_json::from_slice(&bytes).unwrap();
+                let Ok(object) = serde_json::from_slice::<Value>(&bytes) else {
+                    return bad_request();
+                };
                 ok(&state.created(key, object, tx))
             }
             (&Method::PATCH, Some(name), sub) => {
                 let Some(object) = state.objects.get_mut(&key) else {
                     return not_found(name);
                 };
-                let patch: Value = serde_json::from_slice(&bytes).unwrap();
+                let Ok(patch) = serde_json::from_slice::<Value>(&bytes) else {
+                    return bad_request();
+                };
+                let before = object.clone();
                 let spec_before = object["spec"].clone();
                 if content_type.starts_with("application/json-patch") {
-                    let mut ops: json_patch::Patch = serde_json::from_value(patch).unwrap();
+                    let Ok(mut ops) = serde_json::from_value::<json_patch::Patch>(patch) else {
+                        return bad_request();
+                    };
                     // As the API server does: testing that an absent field is null succeeds.
                     ops.0.retain(|op| match op {
                         json_patch::PatchOperation::Test(t) => {
@@ -486,6 +611,9 @@ impl FakeApi {
                 if released {
                     let object = state.removed(&key, tx).unwrap();
                     ok(&object)
+                } else if *object == before {
+                    // As the API server does: a patch that changes nothing is no write and no event.
+                    ok(object)
                 } else {
                     state.changed("MODIFIED", &key, tx);
                     ok(&state.objects[&key])
@@ -509,7 +637,7 @@ impl FakeApi {
                     .as_array()
                     .is_some_and(|f| !f.is_empty());
                 if held {
-                    object["metadata"]["deletionTimestamp"] = json!("2026-11-25T01:00:00Z");
+                    object["metadata"]["deletionTimestamp"] = json!(now());
                     state.changed("MODIFIED", &key, tx);
                     ok(&state.objects[&key])
                 } else {
@@ -520,7 +648,7 @@ impl FakeApi {
             _ => status(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
-                format!("the fake API server does not serve {} {}", parts.method, parts.uri),
+                format!("the local API server does not serve {} {}", parts.method, parts.uri),
             ),
         }
     }
