@@ -42,11 +42,11 @@ impl Table {
         let mut out = String::new();
         for row in std::iter::once(&self.headers).chain(&self.rows) {
             let mut line = String::new();
-            for i in 0..columns {
+            for (i, width) in widths.iter().enumerate() {
                 let text = cell(row, i);
                 line.push_str(&text);
                 if i + 1 < columns {
-                    line.extend(std::iter::repeat_n(' ', widths[i] - text.chars().count() + 2));
+                    line.extend(std::iter::repeat_n(' ', width - text.chars().count() + 2));
                 }
             }
             out.push_str(line.trim_end());
@@ -152,7 +152,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
