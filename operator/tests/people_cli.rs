@@ -2,8 +2,9 @@
 //! anvil chain with the market deployed, a local content store and the real trainer, found through
 //! a data directory's `network.json` as after `drlaas local run`.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use drlaas_chain::alloy::primitives::{Address, B256, U256, keccak256, utils::parse_ether};
 use drlaas_chain::alloy::providers::Provider;
@@ -170,11 +171,23 @@ async fn a_requester_and_a_worker_go_through_the_market_from_the_command_line() 
     let (requester, worker) = (m.account(REQUESTER), m.account(WORKER));
     let chain_id = m.market.deployment().chain_id;
 
-    // The requester submits a task: on chain with its budget in escrow, from account 5 by default.
+    // The requester submits a task and waits for it: on chain with its budget in escrow, from
+    // account 5 by default.
     let file = m.write("task.yaml", CARTPOLE_TASK);
-    let out = m
-        .run(&["task", "submit", &file, "--budget", "1.5"])
-        .success("task submit");
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_drlaas"))
+        .args(["task", "submit", &file, "--budget", "1.5", "--wait", "--data-dir"])
+        .arg(m.dir.path())
+        .env_remove("DRLAAS_KEY")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(waiting.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    while !out.contains("document") {
+        let line = lines.next().expect("task submit prints the task").unwrap();
+        out.push_str(&line);
+        out.push('\n');
+    }
     let id: u64 = field(&out, "posted task").parse().unwrap();
     let tx: B256 = field(&out, "transaction").parse().unwrap();
     let info = m.market.task(id).await.unwrap();
@@ -368,6 +381,30 @@ async fn a_requester_and_a_worker_go_through_the_market_from_the_command_line() 
     assert!(
         out.contains(&format!("{:.2}", json["meanReturn"].as_f64().unwrap())),
         "the same seed, the same return"
+    );
+
+    // The oracle accepts the result: the waiting submit sees the task completed and exits 0.
+    m.market.complete(m.account(ORACLE), id).await.unwrap();
+    let start = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = waiting.try_wait().unwrap() {
+            break exit;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            waiting.kill().unwrap();
+            panic!("task submit --wait did not end after the task completed");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let waited: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(exit.success(), "{waited:?}");
+    assert_eq!(
+        waited.first().map(String::as_str),
+        Some(format!("task {id}: Posted (attempt 0)").as_str())
+    );
+    assert_eq!(
+        waited.last().map(String::as_str),
+        Some(format!("task {id} completed: model {model_cid}").as_str())
     );
 
     // The worker lists the model; the requester buys it.
