@@ -1,10 +1,37 @@
 #!/usr/bin/env bash
-# The README's first command: install the pinned tools, then run a whole marketplace round on a fresh
-# anvil (deploy, register workers, train-task escrow to payment, a failed attempt slashed and reassigned,
-# a model sale with royalty, withdrawals) and print gas, balances and reputations.
-# Until the local mode lands, the demo plays the oracle itself; nothing is trained yet.
+# The README's first command: install what is needed (the pinned anvil, the torch venv), build drlaas
+# and its trainer, then run the marketplace on this machine (`drlaas local run`): requesters post a
+# CartPole task and a two-agent maze-cleaning task with escrow; workers are recruited, train, and
+# are verified and paid; their models go on the market; a third requester buys the most similar
+# model to fine-tune for a three-agent maze (model sharing). Everything settles on a local anvil
+# chain and a local content store under target/demo (or $DRLAAS_DEMO_DIR).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 tools/setup.sh --without-ipfs
-cargo run -q -p drlaas-chain --example lifecycle
+# shellcheck source=tools/torch-env.sh
+source tools/torch-env.sh
+echo "== building drlaas and its trainer (the first build takes several minutes)"
+cargo build -q -p drlaas-trainer -p drlaas-operator
+drlaas="$root/target/debug/drlaas"
+data="${DRLAAS_DEMO_DIR:-$root/target/demo}"
+"$drlaas" local stop --data-dir "$data" >/dev/null 2>&1 || true
+rm -rf "$data"
+started=$(date +%s)
+
+echo
+echo "== 1. Two requesters post tasks with escrow: CartPole, and a two-agent maze to clean"
+"$drlaas" local run --data-dir "$data" deploy/examples/cartpole.yaml deploy/examples/maze-cleaning.yaml
+echo
+echo "== 2. The workers listed their paid models on the market"
+"$drlaas" model list --data-dir "$data"
+echo
+echo "== 3. A third requester's maze has three agents: it buys the most similar model and has it fine-tuned"
+"$drlaas" local run --data-dir "$data" deploy/examples/model-sharing.yaml
+echo
+echo "== 4. The training of the fine-tuned model, and the workers after the round"
+"$drlaas" task status 3 --data-dir "$data" || true
+"$drlaas" worker list --data-dir "$data"
+"$drlaas" local stop --data-dir "$data"
+echo
+echo "demo: every task settled in $(( $(date +%s) - started )) s (after the build); data in $data"

@@ -8,6 +8,8 @@
 //!
 //! Medians of `--runs N` runs (default 3); `--tasks N` tasks per admission run (default 50).
 
+#[path = "support.rs"]
+mod bench_support;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -23,21 +25,8 @@ use drlaas_operator::core::recruitment::{Resources, TaskDemand, WorkerOffer, ass
 use drlaas_operator::runtime::{self, OperatorArgs};
 use k8s_openapi::ByteString;
 use serde_json::json;
-use support::fake_api::FakeApi;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use bench_support::{arg, median};
+use drlaas_operator::local::api_server::ApiServer;
 
 fn quantile(values: &[f64], p: f64) -> f64 {
     let mut sorted = values.to_vec();
@@ -118,7 +107,7 @@ async fn admission_run(tasks: usize) -> Vec<f64> {
     let devnet = Devnet::spawn(8).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
     let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
-    let api = FakeApi::default();
+    let api = ApiServer::default();
     let secret = |namespace: &str, name: &str, i: usize| {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
                "data": {"privateKey": ByteString(devnet.signers()[i].to_bytes().to_string().into_bytes())}})

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::connect::{self, Connection, DEFAULT_REQUESTER};
 use super::render::{self, Table, count, eth, short_address, sparkline};
+use crate::local::api_server::ApiServer;
 use super::worker::parse_eth;
 use super::{CliError, KeyArgs, NetworkArgs, Output, print_json};
 use crate::controller::task::{chain_task, task_document};
@@ -360,10 +361,18 @@ pub fn curve_line(p: &ProgressView) -> Option<String> {
 }
 
 /// The trainer log of the latest attempt of chain task `id` kept by the local mode, in
-/// `DATA_DIR/pods/<namespace>/<task>-train-<attempt>.log`, where the operator names the task it
-/// mirrors from chain as [`mirror_name`] says.
+/// `DATA_DIR/pods/<namespace>/<task>-train-<attempt>.log`. The task is the `DRLTask` bound to `id`
+/// in the data directory's API server (one applied by `drlaas local run`), else the one the
+/// operator mirrors from chain, named as [`mirror_name`] says.
 pub fn local_progress(data_dir: &Path, chain_id: u64, id: u64) -> Option<ProgressView> {
-    let prefix = format!("{}-train-", mirror_name(chain_id, id));
+    let bound = ApiServer::read(&data_dir.join("api.jsonl")).ok().and_then(|api| {
+        api.all("drltasks")
+            .into_iter()
+            .find(|t| t["status"]["chainTaskId"].as_u64() == Some(id))
+            .and_then(|t| t["metadata"]["name"].as_str().map(str::to_string))
+    });
+    let task = bound.unwrap_or_else(|| mirror_name(chain_id, id));
+    let prefix = format!("{task}-train-");
     let mut latest: Option<(u32, PathBuf)> = None;
     for namespace in std::fs::read_dir(data_dir.join("pods")).ok()?.flatten() {
         let Ok(files) = std::fs::read_dir(namespace.path()) else {

@@ -138,6 +138,31 @@ impl State {
     }
 }
 
+/// The objects a journal holds and its last resourceVersion (a line cut short by a kill ends it).
+fn replay(path: &Path) -> std::io::Result<(BTreeMap<Key, Value>, u64)> {
+    let mut objects = BTreeMap::new();
+    let mut version = 0;
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            for line in std::io::BufReader::new(file).lines() {
+                let line = line?;
+                let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+                    break; // the last write of a killed process
+                };
+                version = version.max(entry.version);
+                if entry.kind == "DELETED" {
+                    objects.remove(&entry.key);
+                } else {
+                    objects.insert(entry.key, entry.object);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok((objects, version))
+}
+
 /// The time as the API server writes it.
 fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).unwrap_or_default().to_string()
@@ -261,26 +286,7 @@ impl ApiServer {
     /// run are read back (a line cut short by a kill is ignored), the journal is compacted to one
     /// line per object, and every change is appended from then on.
     pub fn open(path: &Path) -> std::io::Result<ApiServer> {
-        let mut objects = BTreeMap::new();
-        let mut version = 0;
-        match std::fs::File::open(path) {
-            Ok(file) => {
-                for line in std::io::BufReader::new(file).lines() {
-                    let line = line?;
-                    let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
-                        break; // the last write of a killed process
-                    };
-                    version = version.max(entry.version);
-                    if entry.kind == "DELETED" {
-                        objects.remove(&entry.key);
-                    } else {
-                        objects.insert(entry.key, entry.object);
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+        let (objects, version) = replay(path)?;
         let compacted = path.with_extension("compacting");
         {
             let mut out = std::io::BufWriter::new(std::fs::File::create(&compacted)?);
@@ -308,6 +314,20 @@ impl ApiServer {
             state.objects = objects;
             state.version = version;
             state.journal = Some(journal);
+            state.record_requests = false;
+        }
+        Ok(api)
+    }
+
+    /// The objects of the journal at `path` as they were last written, in memory: a reader beside
+    /// the run that owns the journal (nothing is written to it).
+    pub fn read(path: &Path) -> std::io::Result<ApiServer> {
+        let (objects, version) = replay(path)?;
+        let api = ApiServer::default();
+        {
+            let mut state = api.state.lock().unwrap();
+            state.objects = objects;
+            state.version = version;
             state.record_requests = false;
         }
         Ok(api)

@@ -56,7 +56,11 @@ pub async fn start_or_reuse(data_dir: &Path) -> Result<LocalChain, String> {
             });
         }
     }
-    let port = free_port().map_err(|e| format!("no free port for the local chain: {e}"))?;
+    // The port of the last run when it is free: the data directory's network keeps its address.
+    let port = match read_daemon(&dir).map(|d| d.port) {
+        Some(port) if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() => port,
+        _ => free_port().map_err(|e| format!("no free port for the local chain: {e}"))?,
+    };
     let bin = anvil_binary();
     let log = std::fs::File::create(dir.join("anvil.log")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let child = Command::new(&bin)
@@ -108,7 +112,6 @@ pub fn stop(data_dir: &Path) -> bool {
     while alive(daemon.pid) && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = std::fs::remove_file(dir.join("anvil.json"));
     true
 }
 

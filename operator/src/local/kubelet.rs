@@ -27,6 +27,9 @@ use crate::pods::{LABEL_ROLE, LABEL_WORKER};
 /// embedded API server serves them on `pods/NAME/log`, where the operator reads training progress.
 pub type LogSink = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 
+/// The pods a kubelet took, by (namespace, name), with their process ids once started.
+type Taken = Arc<Mutex<HashMap<(String, String), Option<u32>>>>;
+
 /// A kubelet for every node of the local machine.
 pub struct Kubelet {
     client: kube::Client,
@@ -86,8 +89,7 @@ impl Kubelet {
     /// Runs pods until the task is aborted.
     pub async fn run(self) {
         let slots = Arc::new(Semaphore::new(self.slots));
-        // Pods this kubelet took, by (namespace, name), with their process ids once started.
-        let taken: Arc<Mutex<HashMap<(String, String), Option<u32>>>> = Arc::default();
+        let taken: Taken = Arc::default();
         let mut first = true;
         loop {
             let listed = self.pods().list(&ListParams::default().labels(LABEL_ROLE)).await;
@@ -163,7 +165,7 @@ impl Kubelet {
     }
 
     /// Kills the processes of taken pods that are gone or being deleted.
-    fn kill_deleted(&self, pods: &[Pod], taken: &Mutex<HashMap<(String, String), Option<u32>>>) {
+    fn kill_deleted(&self, pods: &[Pod], taken: &Taken) {
         let live: Vec<(String, String)> = pods
             .iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())

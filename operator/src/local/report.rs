@@ -282,7 +282,7 @@ pub async fn list_model(
         }
     }
     let environment = &task.spec.training.environment;
-    let kind = environment.kind_name().parse().map_err(|e| format!("{e}"))?;
+    let kind = environment.kind_name().parse().map_err(|e: String| e)?;
     let listing = NewListing {
         model_cid: cid.to_string(),
         env_kind: kind,

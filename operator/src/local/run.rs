@@ -34,6 +34,8 @@ use super::kubelet::Kubelet;
 use super::network::{self, Network};
 use super::report;
 use super::workers::{Behavior, REQUESTER_ACCOUNT, WorkersConfig};
+use crate::core::admission::{ChainRecord, parse_wei, task_demand, worker_offer};
+use crate::core::recruitment::{Resources, feasible};
 use crate::local_pod::{LocalPodRunner, locate_trainer};
 use crate::manifest;
 use crate::runtime::{self, OperatorArgs};
@@ -124,6 +126,7 @@ pub async fn run(args: RunArgs) -> Result<Vec<report::Row>, LocalError> {
     let api = ApiServer::open(&data_dir.join("api.jsonl"))
         .map_err(|e| setup(format!("{}: {e}", data_dir.join("api.jsonl").display())))?;
     let addresses = marketplace.register_workers(&api).await?;
+    marketplace.check_feasible(&tasks, &addresses).await?;
     marketplace.apply_tasks(&api, &tasks)?;
     if api.all("drltasks").is_empty() && !args.serve {
         return Err(setup(
@@ -233,7 +236,8 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
     };
     let store = Store::open(&store_address)?;
     let recorded = Network::load(data_dir).map_err(|e| setup(e.to_string()))?;
-    let reusable = match recorded.as_ref().filter(|n| n.rpc_url == endpoint) {
+    // The recorded contracts, if this chain has them (a restarted local chain has the same).
+    let reusable = match recorded.as_ref().filter(|n| owns_chain || n.rpc_url == endpoint) {
         Some(n) => {
             let market = Market::connect(provider.clone(), wallet.clone(), n.deployment);
             market.verify().await.is_ok().then_some(market)
@@ -334,6 +338,46 @@ impl Marketplace {
             addresses.insert(worker.name.clone(), address);
         }
         Ok(addresses)
+    }
+
+    /// Refuses a task that no configured worker could ever take (resources, expertise, price,
+    /// reputation), before anything is escrowed: it would wait for its deadline.
+    async fn check_feasible(&self, tasks: &[DRLTask], addresses: &BTreeMap<String, Address>) -> Result<(), LocalError> {
+        let mut offers = Vec::new();
+        for worker in &self.workers.workers {
+            let address = addresses[&worker.name];
+            let record = self.market.worker(address).await?;
+            let record = ChainRecord {
+                reputation: record.map_or(0.5, |r| r.reputation.as_f64()),
+                completed: 0,
+                failed: 0,
+            };
+            let offer = worker_offer(worker.name.clone(), &worker.spec(address.to_string()), &record, Resources::default(), 0, Vec::new())
+                .map_err(|e| setup(format!("worker {}: {e}", worker.name)))?;
+            offers.push(offer);
+        }
+        for task in tasks {
+            let name = task.metadata.name.clone().unwrap_or_default();
+            let budget = task
+                .spec
+                .payment
+                .as_ref()
+                .and_then(|p| parse_wei(&p.amount_wei).ok())
+                .unwrap_or(u128::MAX);
+            let demand = task_demand(name.clone(), &task.spec, budget, 0, Vec::new()).map_err(|e| setup(format!("task {name}: {e}")))?;
+            let reasons: Vec<String> = offers
+                .iter()
+                .filter_map(|offer| feasible(offer, &demand).err().map(|why| format!("{}: {why}", offer.id)))
+                .collect();
+            if reasons.len() == offers.len() {
+                return Err(setup(format!(
+                    "no local worker can take task {name} ({}); change its spec.resources, payment or minReputation, \
+                     or give workers that can (--workers, see deploy/examples/local-workers.yaml)",
+                    reasons.join("; ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Applies the tasks, each with its wallet Secret holding the local requester's key.

@@ -130,7 +130,7 @@ impl WorkersConfig {
                     ("fleet-coordination", 0.4),
                 ]),
                 behavior: Behavior::Honest,
-                sell_models_wei: None,
+                sell_models_wei: Some("5000000000000000".into()),
             },
         ];
         if gpu {

@@ -1,0 +1,339 @@
+//! The local mode end to end: the `drlaas` binary (`drlaas local run`) with its own anvil, the
+//! local content store and the real trainer, as a newcomer runs it. Each test checks the outcome
+//! on chain: statuses, payments, refunds, stake and reputation, to the wei.
+//!
+//! Needs `target/debug/drlaas` and `target/debug/drlaas-trainer` (tools/test.sh builds both before
+//! this crate's tests) and the pinned anvil (tools/setup.sh).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use drlaas_chain::alloy::primitives::{Address, U256, utils::parse_ether};
+use drlaas_chain::alloy::providers::Provider;
+use drlaas_chain::alloy::rpc::types::Filter;
+use drlaas_chain::alloy::sol_types::SolEvent;
+use drlaas_chain::bindings::TMC;
+use drlaas_chain::devnet;
+use drlaas_chain::{Market, TaskId, TaskStatus};
+use drlaas_operator::local::api_server::ApiServer;
+use drlaas_operator::local::network::Network;
+use serde_json::Value;
+
+/// The tests take turns: each trains on both cores.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const REQUESTER: usize = 5;
+
+/// A binary of this workspace beside the test's.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is built (cargo build -p drlaas-operator -p drlaas-trainer)"))
+}
+
+/// A data directory whose chain is stopped when the test ends, however it ends.
+struct Local {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.command(&["local", "stop"]).output();
+    }
+}
+
+impl Local {
+    fn new() -> Local {
+        Local {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("drlaas"));
+        command
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.path())
+            .env("DRLAAS_TRAINER_BIN", binary("drlaas-trainer"))
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Writes `files` (name, YAML) into the data directory's parent and returns their paths.
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.path().with_extension(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// `drlaas local run ARGS…`, which must succeed.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["local", "run"];
+        all.extend_from_slice(args);
+        let output = self.command(&all).output().unwrap();
+        assert!(
+            output.status.success(),
+            "drlaas local run {args:?} failed:\n{}\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            std::fs::read_to_string(self.path().join("drlaas.log")).unwrap_or_default()
+        );
+        output
+    }
+
+    fn network(&self) -> Network {
+        Network::load(self.path()).unwrap().expect("the run recorded its network")
+    }
+
+    /// The marketplace, read-only, and anvil's dev accounts.
+    async fn market(&self) -> (Market, Vec<Address>) {
+        let network = self.network();
+        let provider = devnet::http_provider(network.rpc_url.parse().unwrap());
+        let market = Market::connect(provider, devnet::wallet([]), network.deployment);
+        let accounts = market.provider().get_accounts().await.unwrap();
+        (market, accounts)
+    }
+
+    /// The task objects of the data directory's API server, by name.
+    fn task(&self, name: &str) -> Value {
+        let api = ApiServer::read(&self.path().join("api.jsonl")).unwrap();
+        api.get("drltasks", "default", name)
+            .unwrap_or_else(|| panic!("task {name} is in the data directory"))
+    }
+}
+
+fn task_yaml(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: drlaas.io/v1alpha1
+kind: DRLTask
+metadata:
+  name: {name}
+spec:
+  training:
+    environment:
+      kind: cartpole
+    totalEnvSteps: 60000
+    targetMeanReturn: 150
+    seed: 1
+  resources:
+    cpu: \"1\"
+    memory: 1Gi
+  payment:
+    amountWei: \"500000000000000000\"
+    walletSecretRef:
+      name: requester-wallet
+{extra}"
+    )
+}
+
+const HONEST: &str = "  - name: honest
+    account: 2
+    pricePerTaskWei: \"100000000000000000\"
+    capacity: {cpuCores: 8, memoryGib: 16}
+    expertise: {cartpole: 0.5}
+";
+
+/// A worker that cannot train cartpole: it hosts evaluations only.
+const VERIFIER: &str = "  - name: verifier
+    account: 3
+    pricePerTaskWei: \"100000000000000000\"
+    capacity: {cpuCores: 8, memoryGib: 16}
+    expertise: {fleet-coordination: 0.5}
+";
+
+fn misbehaving(behavior: &str) -> String {
+    format!(
+        "  - name: {behavior}
+    account: 4
+    pricePerTaskWei: \"10000000000000000\"
+    capacity: {{cpuCores: 8, memoryGib: 16}}
+    expertise: {{cartpole: 1.0}}
+    behavior: {behavior}
+"
+    )
+}
+
+async fn tasks_completed(market: &Market, task: TaskId) -> usize {
+    let filter = Filter::new()
+        .address(market.deployment().tmc)
+        .event_signature(TMC::TaskCompleted::SIGNATURE_HASH)
+        .topic1(U256::from(task))
+        .from_block(0);
+    market.provider().get_logs(&filter).await.unwrap().len()
+}
+
+fn wei(eth: &str) -> U256 {
+    parse_ether(eth).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_is_trained_sold_and_fine_tuned_for_a_similar_task() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+    let first = local.run(&[examples.join("maze-cleaning.yaml").to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(table.contains("default/maze-cleaning") && table.contains("Paid"), "{table}");
+    let trained = local.task("maze-cleaning");
+    let parent_cid = trained["status"]["modelCid"].as_str().unwrap().to_string();
+
+    local.run(&[examples.join("model-sharing.yaml").to_str().unwrap()]);
+    let shared = local.task("maze-three-agents");
+    assert_eq!(shared["status"]["outcome"], "Paid", "{shared:#}");
+    // The trainer started from the model of the similar maze, bought on the market.
+    let warm = &shared["status"]["warmStart"];
+    assert_eq!(warm["modelCid"].as_str(), Some(parent_cid.as_str()), "{shared:#}");
+    assert!(warm["similarity"].as_f64().unwrap() >= 0.5, "{warm}");
+    let (market, accounts) = local.market().await;
+    let listing = warm["listingId"].as_u64().unwrap();
+    assert!(market.has_purchased(listing, accounts[REQUESTER]).await.unwrap());
+    let trainer_log = std::fs::read_to_string(local.path().join("pods/default/maze-three-agents-train-1.log")).unwrap();
+    assert!(trainer_log.contains(&parent_cid), "the trainer was told to warm-start from {parent_cid}");
+
+    // Money, to the wei: each task paid its worker's price and refunded the rest of its budget;
+    // the seller of the parent model got its price (less nothing: no grandparent royalty).
+    let budget = wei("0.5");
+    let mut refunds = U256::ZERO;
+    for id in [1, 2] {
+        let task = market.task(id).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Completed);
+        assert_eq!(tasks_completed(&market, id).await, 1);
+        refunds += budget - task.price;
+    }
+    let credits = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(credits.tmc, refunds);
+    let sold = market.listing(listing).await.unwrap();
+    let seller = market.credits(sold.owner).await.unwrap();
+    assert_eq!(seller.mmc, sold.price);
+    // The curves and the report are written.
+    assert!(local.path().join("curves/default-maze-three-agents.png").is_file());
+    let report: Value = serde_json::from_slice(&std::fs::read(local.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dishonest_worker_fails_verification_is_slashed_and_the_requester_refunded() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let workers = local.write("workers.yaml", &format!("workers:\n{}{VERIFIER}", misbehaving("shirking")));
+    let task = local.write("task.yaml", &task_yaml("cheated", "  maxAttempts: 1\n"));
+    local.run(&["--workers", &workers, &task]);
+
+    let status = &local.task("cheated")["status"];
+    assert_eq!(status["outcome"], "Refunded", "{status:#}");
+    assert_eq!(status["worker"], "shirking");
+    let evaluation = &status["evaluation"];
+    assert_eq!(evaluation["passed"], false);
+    assert!(evaluation["meanReturn"].as_f64().unwrap() < 150.0);
+
+    let (market, accounts) = local.market().await;
+    let cheater = market.worker(accounts[4]).await.unwrap().unwrap();
+    assert_eq!(cheater.failed_tasks, 1);
+    assert!(cheater.reputation.as_f64() < 0.5, "reputation went down: {}", cheater.reputation);
+    let stake = wei("2");
+    let slashed = stake / U256::from(10); // MarketParams::default(): 10 %
+    assert_eq!(U256::from(cheater.stake), stake - slashed);
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
+    assert_eq!(requester.umc, slashed, "the slashed stake goes to the requester");
+    assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_trainer_s_task_is_retried_on_another_worker() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let workers = local.write("workers.yaml", &format!("workers:\n{}{HONEST}", misbehaving("crashing")));
+    let task = local.write("task.yaml", &task_yaml("retried", ""));
+    local.run(&["--workers", &workers, &task]);
+
+    let status = &local.task("retried")["status"];
+    assert_eq!(status["outcome"], "Paid", "{status:#}");
+    assert_eq!(status["worker"], "honest");
+    assert_eq!(status["attempts"], 2);
+    assert_eq!(status["failedWorkers"][0], "crashing");
+    let (market, accounts) = local.market().await;
+    assert_eq!(market.worker(accounts[4]).await.unwrap().unwrap().failed_tasks, 1);
+    assert_eq!(market.worker(accounts[2]).await.unwrap().unwrap().completed_tasks, 1);
+    assert_eq!(market.credits(accounts[2]).await.unwrap().tmc, wei("0.1"));
+    assert_eq!(tasks_completed(&market, 1).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_task_and_restarted_every_task_settles_exactly_once() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let workers = local.write("workers.yaml", &format!("workers:\n{HONEST}{VERIFIER}"));
+    let first = local.write("a.yaml", &task_yaml("first", ""));
+    let second = local.write("b.yaml", &task_yaml("second", "").replace("seed: 1", "seed: 2"));
+    let mut run = local
+        .command(&["local", "run", "--workers", &workers, &first, &second])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it while a trainer runs (its log has progress), with no chance to clean up.
+    let started = Instant::now();
+    let logs = local.path().join("pods/default");
+    loop {
+        let training = std::fs::read_dir(&logs).into_iter().flatten().flatten().any(|e| {
+            e.path().extension().is_some_and(|x| x == "log")
+                && std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("meanReturn"))
+        });
+        if training {
+            break;
+        }
+        assert!(run.try_wait().unwrap().is_none(), "the run ended before training");
+        assert!(started.elapsed() < Duration::from_secs(120), "no trainer started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run.kill().unwrap(); // SIGKILL
+    run.wait().unwrap();
+
+    local.run(&[]);
+
+    let (market, accounts) = local.market().await;
+    assert_eq!(market.task_count().await.unwrap(), 2, "no task was posted twice");
+    let price = wei("0.1");
+    for id in [1, 2] {
+        let task = market.task(id).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Completed);
+        assert_eq!(tasks_completed(&market, id).await, 1, "task {id} was paid once");
+        assert_eq!(task.price, price);
+    }
+    for name in ["first", "second"] {
+        assert_eq!(local.task(name)["status"]["outcome"], "Paid");
+    }
+    // To the wei: the worker earned two prices, the requester got the rest of both budgets back,
+    // and TMC holds exactly what it owes.
+    let worker = market.credits(accounts[2]).await.unwrap();
+    assert_eq!(worker.tmc, price * U256::from(2));
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(requester.tmc, (wei("0.5") - price) * U256::from(2));
+    let held = market.balance(market.deployment().tmc).await.unwrap();
+    assert_eq!(held, worker.tmc + requester.tmc);
+}
+
+#[test]
+fn a_bad_task_file_is_refused_before_anything_is_escrowed() {
+    let local = Local::new();
+    let bad = local.write(
+        "bad.yaml",
+        &task_yaml("bad", "").replace("targetMeanReturn: 150", "targetMeanReturn: high"),
+    );
+    let output = local.command(&["local", "run", &bad]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("spec.training.targetMeanReturn"), "{stderr}");
+    assert!(!local.path().join("chain").exists(), "no chain was started");
+}
