@@ -15,7 +15,8 @@ echo "== forge test (chain/contracts)"
 
 # drlaas-crds with --all-features: its CRD tests (schema up to date, CEL rules) need the kube feature.
 # drlaas-trainer before drlaas-operator: the operator's tests run the trainer binary it builds.
-# drlaas-e2e's cluster tests are ignored here (they need KUBECONFIG); its unit tests run.
+# drlaas-e2e's local-mode tests run the drlaas and drlaas-trainer binaries the operator's and trainer's
+# tests built; its cluster tests are ignored here (they need KUBECONFIG).
 for crate in drlaas-chain "drlaas-crds --all-features" drlaas-store drlaas-envs drlaas-trainer drlaas-operator drlaas-e2e; do
   echo "== cargo test -p $crate"
   # shellcheck disable=SC2086 # the crate entry may carry flags

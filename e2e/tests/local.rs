@@ -197,8 +197,12 @@ async fn a_model_is_trained_sold_and_fine_tuned_for_a_similar_task() {
     let (market, accounts) = local.market().await;
     let listing = warm["listingId"].as_u64().unwrap();
     assert!(market.has_purchased(listing, accounts[REQUESTER]).await.unwrap());
-    let trainer_log = std::fs::read_to_string(local.path().join("pods/default/maze-three-agents-train-1.log")).unwrap();
-    assert!(trainer_log.contains(&parent_cid), "the trainer was told to warm-start from {parent_cid}");
+    // The trainer's result (its termination message) names the model it started from.
+    let result: Value = serde_json::from_slice(
+        &std::fs::read(local.path().join("pods/default/maze-three-agents-train-1/termination-log")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(result["parentModelCid"].as_str(), Some(parent_cid.as_str()), "{result}");
 
     // Money, to the wei: each task paid its worker's price and refunded the rest of its budget;
     // the seller of the parent model got its price (less nothing: no grandparent royalty).

@@ -169,6 +169,20 @@ spec:
     }
 
     #[test]
+    fn every_example_task_is_accepted() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+        let mut tasks = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("kind: DRLTask") {
+                tasks += load_tasks(&path).unwrap_or_else(|e| panic!("{e}")).len();
+            }
+        }
+        assert!(tasks >= 6, "a task per environment kind, model sharing and the cluster example");
+    }
+
+    #[test]
     fn broken_yaml_and_empty_files_are_refused() {
         assert!(matches!(parse_tasks("spec: [unclosed"), Err(ParseError::Syntax(_))));
         assert!(matches!(parse_tasks("# nothing\n"), Err(ParseError::Empty)));

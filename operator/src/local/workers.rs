@@ -261,6 +261,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_the_default_pool_and_a_shirker() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/local-workers.yaml");
+        let mut example = WorkersConfig::load(&path).unwrap();
+        let shirker = example.workers.pop().unwrap();
+        assert_eq!(shirker.behavior, Behavior::Shirking);
+        assert_eq!(example, WorkersConfig::default_pool(false));
+    }
+
+    #[test]
     fn mistakes_name_the_field() {
         let mut pool = WorkersConfig::default_pool(false);
         pool.workers[1].account = 1;
