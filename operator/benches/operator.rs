@@ -16,17 +16,17 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use bench_support::{arg, median};
 use drlaas_chain::MarketParams;
 use drlaas_chain::alloy::primitives::utils::parse_ether;
 use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::types::EnvKind;
 use drlaas_envs::descriptor::EnvDescriptor;
 use drlaas_operator::core::recruitment::{Resources, TaskDemand, WorkerOffer, assign};
+use drlaas_operator::local::api_server::ApiServer;
 use drlaas_operator::runtime::{self, OperatorArgs};
 use k8s_openapi::ByteString;
 use serde_json::json;
-use bench_support::{arg, median};
-use drlaas_operator::local::api_server::ApiServer;
 
 fn quantile(values: &[f64], p: f64) -> f64 {
     let mut sorted = values.to_vec();

@@ -4,6 +4,8 @@
 //! - [`mirror`]: tasks posted on chain as `DRLTask` objects, checked against their documents;
 //! - [`model_choice`]: which listed model a task warm-starts from;
 //! - [`recruitment`] and [`similarity`]: which worker trains which task (DESIGN §6);
+//! - [`policies`]: baseline recruitment policies (random, reputation only, cheapest first) to
+//!   measure the greedy against;
 //! - [`lifecycle`]: the task state machine;
 //! - [`next_step`]: what a task needs next, from its chain record and its pods;
 //! - [`reports`]: the trainer's and the evaluator's termination messages;
@@ -15,6 +17,7 @@ pub mod lifecycle;
 pub mod mirror;
 pub mod model_choice;
 pub mod next_step;
+pub mod policies;
 pub mod recruitment;
 pub mod reports;
 pub mod settlement;
