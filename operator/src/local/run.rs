@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drlaas_chain::alloy::primitives::Address;
+use drlaas_chain::alloy::providers::Provider;
 use drlaas_chain::alloy::signers::local::PrivateKeySigner;
 use drlaas_chain::devnet::{self, ADMIN, ORACLE};
 use drlaas_chain::{Market, MarketParams};
@@ -212,6 +213,14 @@ fn phase(task: &DRLTask) -> Option<TaskPhase> {
 }
 
 async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace, LocalError> {
+    let store_address = match &args.ipfs_api {
+        Some(url) => url.clone(),
+        None => data_dir.join("store").display().to_string(),
+    };
+    let store = Store::open(&store_address)?;
+    if let Store::Ipfs(ipfs) = &store {
+        ipfs.client().version().await.map_err(|e| setup(format!("--ipfs-api {store_address}: {e}")))?;
+    }
     let (endpoint, signers, owns_chain) = match &args.rpc_url {
         Some(url) => {
             let signers = (0..chain::ACCOUNTS as u32)
@@ -229,12 +238,12 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
         .parse()
         .map_err(|e| setup(format!("--rpc-url {endpoint:?}: {e}")))?;
     let provider = devnet::http_provider(url);
+    match tokio::time::timeout(Duration::from_secs(5), provider.get_chain_id()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(setup(format!("cannot reach the chain at {endpoint}: {e}; is it running?"))),
+        Err(_) => return Err(setup(format!("the chain at {endpoint} did not answer within 5 s"))),
+    }
     let wallet = devnet::wallet(signers.iter().cloned());
-    let store_address = match &args.ipfs_api {
-        Some(url) => url.clone(),
-        None => data_dir.join("store").display().to_string(),
-    };
-    let store = Store::open(&store_address)?;
     let recorded = Network::load(data_dir).map_err(|e| setup(e.to_string()))?;
     // The recorded contracts, if this chain has them (a restarted local chain has the same).
     let reusable = match recorded.as_ref().filter(|n| owns_chain || n.rpc_url == endpoint) {
