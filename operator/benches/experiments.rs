@@ -23,9 +23,10 @@
 //!    target; a run that never does counts as its budget (printed with `>`).
 //!
 //! Flags: `--seeds N` market seeds (default 25), `--tasks N` tasks per batch (default: a batch of 20,
-//! then one of 60), `--workers N` workers (16), `--transfer-seeds N` training seeds per start (3), `--jobs N` trainer processes at
-//! once (2), `--quick` (CartPole transfer only, 2 seeds, 5 markets), `--skip-recruitment`,
-//! `--skip-transfer`. The trainer: `DRLAAS_TRAINER_BIN`, else `drlaas-trainer` next to the bench.
+//! then one of 60), `--workers N` workers (16), `--transfer-seeds N` training seeds per start (5),
+//! `--jobs N` trainer processes at once (2), `--quick` (CartPole transfer only, 2 seeds, 5 markets),
+//! `--skip-recruitment`, `--skip-transfer`. The trainer: `DRLAAS_TRAINER_BIN`, else `drlaas-trainer`
+//! next to the bench (`locate_trainer`: under `cargo bench`, the release build's).
 
 #[path = "support.rs"]
 mod bench_support;
@@ -705,7 +706,7 @@ fn bench_transfer(trainer: &Path, family: &Family, seeds: u64, jobs: usize, scra
 
     println!();
     println!(
-        "| start | source environment | similarity | source's final mean return | tensors reused | steps to target, median | per seed | vs scratch |"
+        "| start | source environment | similarity | source's last training mean return (own env) | tensors reused | steps to target, median | per seed | vs scratch |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |");
     let steps = |s: &Trained| s.steps_to_target.unwrap_or(family.target_budget) as f64;
@@ -756,7 +757,7 @@ fn main() {
     let seeds = arg("--seeds", if quick { 5 } else { 25 });
     let tasks = flag("--tasks").then(|| arg("--tasks", 60));
     let workers = arg("--workers", 16);
-    let transfer_seeds = arg("--transfer-seeds", if quick { 2 } else { 3 }) as u64;
+    let transfer_seeds = arg("--transfer-seeds", if quick { 2 } else { 5 }) as u64;
     let jobs = arg("--jobs", 2);
     let start = Instant::now();
     if !flag("--skip-recruitment") {
