@@ -10,7 +10,6 @@
 //! they can reach (`DRLAAS_E2E_POD_STORE`, an IPFS API; `DRLAAS_E2E_STORE` is the operator's
 //! address of the same node).
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -211,7 +210,9 @@ impl Cluster {
                 .filter(|p| p.is_file())
                 .expect("the trainer binary: cargo build -p drlaas-trainer (or set DRLAAS_TRAINER_BIN)");
             let runner = LocalPodRunner::new(trainer, scratch.path().join("pods"), store, 1);
-            background.push(tokio::spawn(Kubelet::new(client.clone(), Some(namespace.clone()), runner, 4).run()));
+            background.push(tokio::spawn(
+                Kubelet::new(client.clone(), Some(namespace.clone()), runner, 4).run(),
+            ));
         }
         Cluster {
             client,

@@ -92,7 +92,9 @@ impl Local {
     }
 
     fn network(&self) -> Network {
-        Network::load(self.path()).unwrap().expect("the run recorded its network")
+        Network::load(self.path())
+            .unwrap()
+            .expect("the run recorded its network")
     }
 
     /// The marketplace, read-only, and anvil's dev accounts.
@@ -183,7 +185,10 @@ async fn a_model_is_trained_sold_and_fine_tuned_for_a_similar_task() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
     let first = local.run(&[examples.join("maze-cleaning.yaml").to_str().unwrap()]);
     let table = String::from_utf8_lossy(&first.stdout).to_string();
-    assert!(table.contains("default/maze-cleaning") && table.contains("Paid"), "{table}");
+    assert!(
+        table.contains("default/maze-cleaning") && table.contains("Paid"),
+        "{table}"
+    );
     let trained = local.task("maze-cleaning");
     let parent_cid = trained["status"]["modelCid"].as_str().unwrap().to_string();
 
@@ -199,7 +204,12 @@ async fn a_model_is_trained_sold_and_fine_tuned_for_a_similar_task() {
     assert!(market.has_purchased(listing, accounts[REQUESTER]).await.unwrap());
     // The trainer's result (its termination message) names the model it started from.
     let result: Value = serde_json::from_slice(
-        &std::fs::read(local.path().join("pods/default/maze-three-agents-train-1/termination-log")).unwrap(),
+        &std::fs::read(
+            local
+                .path()
+                .join("pods/default/maze-three-agents-train-1/termination-log"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(result["parentModelCid"].as_str(), Some(parent_cid.as_str()), "{result}");
@@ -229,7 +239,10 @@ async fn a_model_is_trained_sold_and_fine_tuned_for_a_similar_task() {
 async fn a_dishonest_worker_fails_verification_is_slashed_and_the_requester_refunded() {
     let _turn = TURN.lock().await;
     let local = Local::new();
-    let workers = local.write("workers.yaml", &format!("workers:\n{}{VERIFIER}", misbehaving("shirking")));
+    let workers = local.write(
+        "workers.yaml",
+        &format!("workers:\n{}{VERIFIER}", misbehaving("shirking")),
+    );
     let task = local.write("task.yaml", &task_yaml("cheated", "  maxAttempts: 1\n"));
     local.run(&["--workers", &workers, &task]);
 
@@ -243,7 +256,11 @@ async fn a_dishonest_worker_fails_verification_is_slashed_and_the_requester_refu
     let (market, accounts) = local.market().await;
     let cheater = market.worker(accounts[4]).await.unwrap().unwrap();
     assert_eq!(cheater.failed_tasks, 1);
-    assert!(cheater.reputation.as_f64() < 0.5, "reputation went down: {}", cheater.reputation);
+    assert!(
+        cheater.reputation.as_f64() < 0.5,
+        "reputation went down: {}",
+        cheater.reputation
+    );
     let stake = wei("2");
     let slashed = stake / U256::from(10); // MarketParams::default(): 10 %
     assert_eq!(U256::from(cheater.stake), stake - slashed);
@@ -257,7 +274,10 @@ async fn a_dishonest_worker_fails_verification_is_slashed_and_the_requester_refu
 async fn a_crashed_trainer_s_task_is_retried_on_another_worker() {
     let _turn = TURN.lock().await;
     let local = Local::new();
-    let workers = local.write("workers.yaml", &format!("workers:\n{}{HONEST}", misbehaving("crashing")));
+    let workers = local.write(
+        "workers.yaml",
+        &format!("workers:\n{}{HONEST}", misbehaving("crashing")),
+    );
     let task = local.write("task.yaml", &task_yaml("retried", ""));
     local.run(&["--workers", &workers, &task]);
 

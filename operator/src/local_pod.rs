@@ -181,12 +181,17 @@ impl RunningPod {
 
 /// Kills the process recorded in `pid_file` if it is still a run of `trainer`.
 fn stop_leftover(pid_file: &Path, trainer: &Path) {
-    let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|p| p.trim().parse::<u32>().ok()) else {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
         return;
     };
-    let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .ok()
-        .and_then(|c| c.split(|b| *b == 0).next().map(|exe| Path::new(std::ffi::OsStr::from_bytes(exe)) == trainer));
+    let ours = std::fs::read(format!("/proc/{pid}/cmdline")).ok().and_then(|c| {
+        c.split(|b| *b == 0)
+            .next()
+            .map(|exe| Path::new(std::ffi::OsStr::from_bytes(exe)) == trainer)
+    });
     if ours == Some(true) {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         // It is not our child: wait for /proc to forget it.

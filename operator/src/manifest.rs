@@ -100,7 +100,10 @@ fn parse_task(document: usize, value: Value) -> Result<DRLTask, ParseError> {
         }
     }
     if value["kind"].as_str() != Some("DRLTask") {
-        return Err(field("kind", format!("expected DRLTask, got {}", shown(value["kind"].as_str()))));
+        return Err(field(
+            "kind",
+            format!("expected DRLTask, got {}", shown(value["kind"].as_str())),
+        ));
     }
     if value["metadata"]["name"].as_str().is_none_or(str::is_empty) {
         return Err(field("metadata.name", "a name is required".into()));
@@ -150,7 +153,10 @@ spec:
     fn an_unknown_environment_kind_names_the_field_and_the_known_kinds() {
         let (field, message) = field_error(&GOOD.replace("kind: cartpole", "kind: pong"));
         assert_eq!(field, "spec.training.environment.kind");
-        assert!(message.contains("pong") && message.contains("maze-cleaning"), "{message}");
+        assert!(
+            message.contains("pong") && message.contains("maze-cleaning"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -179,7 +185,10 @@ spec:
                 tasks += load_tasks(&path).unwrap_or_else(|e| panic!("{e}")).len();
             }
         }
-        assert!(tasks >= 6, "a task per environment kind, model sharing and the cluster example");
+        assert!(
+            tasks >= 6,
+            "a task per environment kind, model sharing and the cluster example"
+        );
     }
 
     #[test]

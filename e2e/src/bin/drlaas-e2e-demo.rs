@@ -28,7 +28,11 @@ struct Args {
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the running binary has a path");
     let path = exe.with_file_name(name);
-    assert!(path.is_file(), "{} is built (cargo build -p drlaas-operator -p drlaas-trainer)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is built (cargo build -p drlaas-operator -p drlaas-trainer)",
+        path.display()
+    );
     path
 }
 
@@ -42,7 +46,11 @@ fn drlaas(data_dir: &Path, args: &[&str]) {
         .stdout(Stdio::null())
         .status()
         .expect("drlaas starts");
-    assert!(status.success(), "drlaas {args:?} failed; see {}", data_dir.join("drlaas.log").display());
+    assert!(
+        status.success(),
+        "drlaas {args:?} failed; see {}",
+        data_dir.join("drlaas.log").display()
+    );
 }
 
 fn main() {
@@ -55,7 +63,15 @@ fn main() {
     for run in 1..=args.runs {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let started = Instant::now();
-        drlaas(dir.path(), &["local", "run", &example("cartpole.yaml"), &example("maze-cleaning.yaml")]);
+        drlaas(
+            dir.path(),
+            &[
+                "local",
+                "run",
+                &example("cartpole.yaml"),
+                &example("maze-cleaning.yaml"),
+            ],
+        );
         drlaas(dir.path(), &["local", "run", &example("model-sharing.yaml")]);
         let wall = started.elapsed().as_secs_f64();
         drlaas(dir.path(), &["local", "stop"]);
@@ -78,7 +94,10 @@ fn main() {
         println!("{line}");
     }
     println!("\nmedian of {} runs:", args.runs);
-    println!("  demo wall time (both `drlaas local run`s): {:.1} s", quantile(&walls, 0.5));
+    println!(
+        "  demo wall time (both `drlaas local run`s): {:.1} s",
+        quantile(&walls, 0.5)
+    );
     for (task, seconds) in &settle {
         println!(
             "  {task:<28} submit → settled {:>5.1} s   evaluated return {:.1}",

@@ -15,12 +15,12 @@ use serde::Serialize;
 
 use super::connect::{self, Connection, DEFAULT_REQUESTER};
 use super::render::{self, Table, count, eth, short_address, sparkline};
-use crate::local::api_server::ApiServer;
 use super::worker::parse_eth;
 use super::{CliError, KeyArgs, NetworkArgs, Output, print_json};
 use crate::controller::task::{chain_task, task_document};
 use crate::core::admission::{parse_wei, validate_task};
 use crate::core::mirror::mirror_name;
+use crate::local::api_server::ApiServer;
 use crate::local::network::{self, Network};
 
 /// Width of the learning-curve sparkline, in bars.

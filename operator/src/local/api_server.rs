@@ -165,7 +165,10 @@ fn replay(path: &Path) -> std::io::Result<(BTreeMap<Key, Value>, u64)> {
 
 /// The time as the API server writes it.
 fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).unwrap_or_default().to_string()
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The API server: clone it freely, every clone sees the same objects.
@@ -272,7 +275,11 @@ fn status(code: StatusCode, reason: &str, message: String) -> Response<ApiBody> 
 }
 
 fn bad_request() -> Response<ApiBody> {
-    status(StatusCode::BAD_REQUEST, "BadRequest", "the request body is not the JSON expected".into())
+    status(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        "the request body is not the JSON expected".into(),
+    )
 }
 
 fn ok(body: &Value) -> Response<ApiBody> {

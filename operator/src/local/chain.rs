@@ -5,8 +5,8 @@
 //! `drlaas local stop`). Anvil mines a block per transaction; a ticker adds an empty block every
 //! second so that waits measured in blocks (the verification seed's block) end on a quiet chain.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

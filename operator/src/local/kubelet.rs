@@ -114,7 +114,8 @@ impl Kubelet {
                     _ => json,
                 });
                 let pods = Api::<Pod>::namespaced(self.client.clone(), &key.0);
-                let (runner, slots, taken, logs) = (self.runner.clone(), slots.clone(), taken.clone(), self.logs.clone());
+                let (runner, slots, taken, logs) =
+                    (self.runner.clone(), slots.clone(), taken.clone(), self.logs.clone());
                 tokio::spawn(async move {
                     let _slot = slots.acquire_owned().await.expect("the semaphore stays open");
                     let name = key.1.clone();
@@ -199,7 +200,13 @@ impl Kubelet {
     async fn task_json(&self, pod: &Pod) -> Option<String> {
         let name = config_map_of(pod)?;
         let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-        maps.get_opt(&name).await.ok().flatten()?.data?.get("task.json").cloned()
+        maps.get_opt(&name)
+            .await
+            .ok()
+            .flatten()?
+            .data?
+            .get("task.json")
+            .cloned()
     }
 }
 
@@ -217,7 +224,9 @@ fn shirk(task_json: &str) -> String {
 }
 
 fn kill(pid: u32) {
-    let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
 }
 
 fn config_map_of(pod: &Pod) -> Option<String> {

@@ -54,7 +54,11 @@ pub fn main(args: LocalArgs) -> ExitCode {
                 eprintln!("error: --data-dir {}: {e}", dir.display());
                 return ExitCode::FAILURE;
             }
-            let log = match std::fs::OpenOptions::new().create(true).append(true).open(dir.join("drlaas.log")) {
+            let log = match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("drlaas.log"))
+            {
                 Ok(file) => file,
                 Err(e) => {
                     eprintln!("error: {}: {e}", dir.join("drlaas.log").display());
@@ -75,8 +79,11 @@ pub fn main(args: LocalArgs) -> ExitCode {
                 Ok(rows) => {
                     print!("{}", report::table(&rows));
                     println!(
-                        "\n{} tasks settled in {:.0} s. Learning curves: {}; report: {}; operator log: {}",
-                        rows.len(),
+                        "\n{} settled in {:.0} s. Learning curves: {}; report: {}; operator log: {}",
+                        match rows.len() {
+                            1 => "1 task".to_string(),
+                            n => format!("{n} tasks"),
+                        },
                         started.elapsed().as_secs_f64(),
                         dir.join("curves").display(),
                         dir.join("report.json").display(),

@@ -69,7 +69,10 @@ async fn settlement(market: &Market, tx: &str) -> Settlement {
             out.refund = Some(e.inner.data.refund);
         } else if let Ok(e) = log.log_decode::<UMC::ReputationChanged>() {
             let scale = f64::from(drlaas_chain::Reputation::ONE);
-            out.reputation = Some((f64::from(e.inner.data.previous) / scale, f64::from(e.inner.data.current) / scale));
+            out.reputation = Some((
+                f64::from(e.inner.data.previous) / scale,
+                f64::from(e.inner.data.current) / scale,
+            ));
         }
     }
     out
@@ -142,7 +145,11 @@ pub fn ether(wei: &str) -> String {
     let frac = (wei % 1_000_000_000_000_000_000) / 100_000_000_000_000;
     let frac = format!("{frac:04}");
     let frac = frac.trim_end_matches('0');
-    if frac.is_empty() { whole.to_string() } else { format!("{whole}.{frac}") }
+    if frac.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{frac}")
+    }
 }
 
 fn short(text: &str, keep: usize) -> String {
@@ -156,7 +163,16 @@ fn short(text: &str, keep: usize) -> String {
 /// The outcome table, as printed at the end of a run.
 pub fn table(rows: &[Row]) -> String {
     let header = [
-        "TASK", "ID", "OUTCOME", "WORKER", "RETURN", "TARGET", "MODEL CID", "PAID ETH", "REPUTATION", "SETTLED IN",
+        "TASK",
+        "ID",
+        "OUTCOME",
+        "WORKER",
+        "RETURN",
+        "TARGET",
+        "MODEL CID",
+        "PAID ETH",
+        "REPUTATION",
+        "SETTLED IN",
         "TRANSACTIONS",
     ];
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
@@ -305,7 +321,9 @@ pub struct Display {
 
 impl std::fmt::Debug for Display {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Display").field("plain", &self.plain).finish_non_exhaustive()
+        f.debug_struct("Display")
+            .field("plain", &self.plain)
+            .finish_non_exhaustive()
     }
 }
 
@@ -372,6 +390,9 @@ impl Display {
     pub fn finish(&mut self) {
         for bar in self.by_task.values() {
             bar.abandon();
+        }
+        if !self.by_task.is_empty() {
+            eprintln!();
         }
     }
 }

@@ -25,8 +25,8 @@ use drlaas_chain::devnet::{self, ADMIN, ORACLE};
 use drlaas_chain::{Market, MarketParams};
 use drlaas_crds::task::{DRLTask, TaskPhase};
 use drlaas_store::{ContentStore, Store};
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Value, json};
 
 use super::api_server::ApiServer;
@@ -135,10 +135,7 @@ pub async fn run(args: RunArgs) -> Result<Vec<report::Row>, LocalError> {
         ));
     }
 
-    let operator = tokio::spawn(runtime::run_with(
-        marketplace.operator_args(&args)?,
-        Some(api.client()),
-    ));
+    let operator = tokio::spawn(runtime::run_with(marketplace.operator_args(&args)?, Some(api.client())));
     let slots = args
         .parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -151,12 +148,17 @@ pub async fn run(args: RunArgs) -> Result<Vec<report::Row>, LocalError> {
         .map(|w| (w.name.clone(), w.behavior))
         .collect();
     let kubelet = Kubelet::new(api.client(), None, runner, slots)
-        .with_logs(Arc::new(move |ns: &str, pod: &str, text: &str| logs_api.set_log(ns, pod, text.to_string())))
+        .with_logs(Arc::new(move |ns: &str, pod: &str, text: &str| {
+            logs_api.set_log(ns, pod, text.to_string())
+        }))
         .with_behaviors(behaviors);
     let kubelet = tokio::spawn(kubelet.run());
-    let ticker = marketplace
-        .owns_chain
-        .then(|| tokio::spawn(chain::tick(marketplace.market.provider().clone(), Duration::from_secs(1))));
+    let ticker = marketplace.owns_chain.then(|| {
+        tokio::spawn(chain::tick(
+            marketplace.market.provider().clone(),
+            Duration::from_secs(1),
+        ))
+    });
 
     let sellers: BTreeMap<String, (Address, String)> = marketplace
         .workers
@@ -219,7 +221,10 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
     };
     let store = Store::open(&store_address)?;
     if let Store::Ipfs(ipfs) = &store {
-        ipfs.client().version().await.map_err(|e| setup(format!("--ipfs-api {store_address}: {e}")))?;
+        ipfs.client()
+            .version()
+            .await
+            .map_err(|e| setup(format!("--ipfs-api {store_address}: {e}")))?;
     }
     let (endpoint, signers, owns_chain) = match &args.rpc_url {
         Some(url) => {
@@ -240,7 +245,11 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
     let provider = devnet::http_provider(url);
     match tokio::time::timeout(Duration::from_secs(5), provider.get_chain_id()).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(setup(format!("cannot reach the chain at {endpoint}: {e}; is it running?"))),
+        Ok(Err(e)) => {
+            return Err(setup(format!(
+                "cannot reach the chain at {endpoint}: {e}; is it running?"
+            )));
+        }
         Err(_) => return Err(setup(format!("the chain at {endpoint} did not answer within 5 s"))),
     }
     let wallet = devnet::wallet(signers.iter().cloned());
@@ -256,9 +265,14 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
     let market = match reusable {
         Some(market) => market,
         None => {
-            let market = Market::deploy(provider.clone(), wallet.clone(), signers[ADMIN].address(), MarketParams::default())
-                .await
-                .map_err(|e| setup(format!("could not deploy the contracts on {endpoint}: {e}")))?;
+            let market = Market::deploy(
+                provider.clone(),
+                wallet.clone(),
+                signers[ADMIN].address(),
+                MarketParams::default(),
+            )
+            .await
+            .map_err(|e| setup(format!("could not deploy the contracts on {endpoint}: {e}")))?;
             market
                 .set_oracle(signers[ADMIN].address(), signers[ORACLE].address(), true)
                 .await?;
@@ -361,8 +375,15 @@ impl Marketplace {
                 completed: 0,
                 failed: 0,
             };
-            let offer = worker_offer(worker.name.clone(), &worker.spec(address.to_string()), &record, Resources::default(), 0, Vec::new())
-                .map_err(|e| setup(format!("worker {}: {e}", worker.name)))?;
+            let offer = worker_offer(
+                worker.name.clone(),
+                &worker.spec(address.to_string()),
+                &record,
+                Resources::default(),
+                0,
+                Vec::new(),
+            )
+            .map_err(|e| setup(format!("worker {}: {e}", worker.name)))?;
             offers.push(offer);
         }
         for task in tasks {
@@ -373,7 +394,8 @@ impl Marketplace {
                 .as_ref()
                 .and_then(|p| parse_wei(&p.amount_wei).ok())
                 .unwrap_or(u128::MAX);
-            let demand = task_demand(name.clone(), &task.spec, budget, 0, Vec::new()).map_err(|e| setup(format!("task {name}: {e}")))?;
+            let demand = task_demand(name.clone(), &task.spec, budget, 0, Vec::new())
+                .map_err(|e| setup(format!("task {name}: {e}")))?;
             let reasons: Vec<String> = offers
                 .iter()
                 .filter_map(|offer| feasible(offer, &demand).err().map(|why| format!("{}: {why}", offer.id)))
@@ -416,8 +438,13 @@ impl Marketplace {
 
     fn operator_args(&self, args: &RunArgs) -> Result<OperatorArgs, LocalError> {
         let deployment = self.data_dir.join("deployment.json");
-        let write = |path: &Path, bytes: Vec<u8>| std::fs::write(path, bytes).map_err(|e| setup(format!("{}: {e}", path.display())));
-        write(&deployment, serde_json::to_vec_pretty(&self.network.deployment).expect("serializes"))?;
+        let write = |path: &Path, bytes: Vec<u8>| {
+            std::fs::write(path, bytes).map_err(|e| setup(format!("{}: {e}", path.display())))
+        };
+        write(
+            &deployment,
+            serde_json::to_vec_pretty(&self.network.deployment).expect("serializes"),
+        )?;
         let oracle_key = self.data_dir.join("oracle.key");
         write(&oracle_key, self.signers[ORACLE].to_bytes().to_string().into_bytes())?;
         Ok(OperatorArgs {
@@ -448,7 +475,9 @@ impl Marketplace {
             let (Some(worker), Some(cid)) = (&status.worker, &status.model_cid) else {
                 continue;
             };
-            let Some((owner, price)) = sellers.get(worker) else { continue };
+            let Some((owner, price)) = sellers.get(worker) else {
+                continue;
+            };
             if !paid {
                 continue;
             }

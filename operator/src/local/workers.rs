@@ -159,7 +159,12 @@ impl WorkersConfig {
         let mut accounts = std::collections::BTreeSet::new();
         for (i, w) in self.workers.iter().enumerate() {
             let at = |field: &str| format!("workers[{i}].{field}");
-            if w.name.is_empty() || !w.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            if w.name.is_empty()
+                || !w
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
                 return Err(format!("{}: a DNS label (a-z, 0-9, -), got {:?}", at("name"), w.name));
             }
             if !names.insert(&w.name) {
@@ -178,14 +183,19 @@ impl WorkersConfig {
                 return Err(format!("{}: account {} is used twice", at("account"), w.account));
             }
             parse_ether(&w.stake_eth).map_err(|e| format!("{}: an amount of ETH, {e}", at("stakeEth")))?;
-            crate::core::admission::parse_wei(&w.price_per_task_wei).map_err(|e| format!("{}: {e}", at("pricePerTaskWei")))?;
+            crate::core::admission::parse_wei(&w.price_per_task_wei)
+                .map_err(|e| format!("{}: {e}", at("pricePerTaskWei")))?;
             if let Some(price) = &w.sell_models_wei {
                 crate::core::admission::parse_wei(price).map_err(|e| format!("{}: {e}", at("sellModelsWei")))?;
             }
             for (kind, level) in &w.expertise {
-                kind.parse::<EnvKind>().map_err(|e| format!("{}: {e}", at(&format!("expertise.{kind}"))))?;
+                kind.parse::<EnvKind>()
+                    .map_err(|e| format!("{}: {e}", at(&format!("expertise.{kind}"))))?;
                 if !(0.0..=1.0).contains(level) {
-                    return Err(format!("{}: a level in [0, 1], got {level}", at(&format!("expertise.{kind}"))));
+                    return Err(format!(
+                        "{}: a level in [0, 1], got {level}",
+                        at(&format!("expertise.{kind}"))
+                    ));
                 }
             }
         }
