@@ -11,10 +11,9 @@ use drlaas_chain::alloy::primitives::{U256, utils::parse_ether};
 use drlaas_chain::alloy::providers::Provider;
 use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{EnvKind, MarketParams, NewTask, TaskKind, TaskStatus};
+use drlaas_operator::local::run::key_secret;
 use drlaas_operator::runtime::{self, OperatorArgs};
 use drlaas_store::{ContentStore, Store};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Value, json};
 
 mod support;
@@ -23,19 +22,6 @@ use support::kubelet::Kubelet;
 use support::scratch_dir;
 
 const PRICE: &str = "100000000000000000";
-
-fn secret(namespace: &str, name: &str, key: ByteString) -> Value {
-    serde_json::to_value(Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            ..Default::default()
-        },
-        data: Some([("privateKey".to_string(), key)].into()),
-        ..Default::default()
-    })
-    .unwrap()
-}
 
 async fn wait_for(api: &ApiServer, namespace: &str, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
@@ -67,9 +53,9 @@ async fn the_operator_settles_a_kubernetes_task_and_a_chain_task_on_its_own() {
         .unwrap();
 
     let api = ApiServer::default();
-    let key = |i: usize| ByteString(devnet.signers()[i].to_bytes().to_string().into_bytes());
-    api.insert("secrets", secret("team-a", "requester-wallet", key(2)));
-    api.insert("secrets", secret("drlaas-system", "lab-a-key", key(3)));
+    let keys = devnet.signers();
+    api.insert("secrets", key_secret("team-a", "requester-wallet", &keys[2]));
+    api.insert("secrets", key_secret("drlaas-system", "lab-a-key", &keys[3]));
     // No status: the Worker controller mirrors the registration from chain, then recruitment can use it.
     api.insert(
         "workers",

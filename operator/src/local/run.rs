@@ -306,7 +306,8 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
     })
 }
 
-fn secret(namespace: &str, name: &str, key: &PrivateKeySigner) -> Value {
+/// A Secret holding `key` under `privateKey`: a wallet or a worker key, as the operator reads it.
+pub fn key_secret(namespace: &str, name: &str, key: &PrivateKeySigner) -> Value {
     let key = ByteString(key.to_bytes().to_string().into_bytes());
     serde_json::to_value(Secret {
         metadata: kube::api::ObjectMeta {
@@ -494,5 +495,5 @@ impl Marketplace {
 }
 
 fn api_secret(api: &ApiServer, namespace: &str, name: &str, key: &PrivateKeySigner) {
-    apply(api, "secrets", secret(namespace, name, key));
+    apply(api, "secrets", key_secret(namespace, name, key));
 }
