@@ -17,9 +17,7 @@
 //! [`recruitment::feasible`]: super::recruitment::feasible
 //! [`recruitment::qos`]: super::recruitment::qos
 
-use std::collections::BTreeMap;
-
-use super::recruitment::{self, Decision, TaskDemand, WorkerOffer, estimated_throughput, feasible, qos};
+use super::recruitment::{self, Decision, TaskDemand, WorkerOffer, assign_with};
 
 /// A recruitment policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +70,7 @@ impl Policy {
 /// Each task takes a uniformly random feasible worker; `seed` fixes the choices.
 pub fn assign_random(tasks: &[TaskDemand], workers: &[WorkerOffer], seed: u64) -> Vec<Decision> {
     let mut state = seed;
-    assign_by(tasks, workers, |_, candidates| {
+    assign_with(tasks, workers, |_, candidates| {
         (splitmix64(&mut state) % candidates.len() as u64) as usize
     })
 }
@@ -80,7 +78,7 @@ pub fn assign_random(tasks: &[TaskDemand], workers: &[WorkerOffer], seed: u64) -
 /// Each task takes the feasible worker with the highest reputation; ties go to the cheaper, then the
 /// lower id.
 pub fn assign_by_reputation(tasks: &[TaskDemand], workers: &[WorkerOffer]) -> Vec<Decision> {
-    assign_by(tasks, workers, |_, candidates| {
+    assign_with(tasks, workers, |_, candidates| {
         best_index(candidates, |a, b| {
             a.reputation
                 .total_cmp(&b.reputation)
@@ -92,7 +90,7 @@ pub fn assign_by_reputation(tasks: &[TaskDemand], workers: &[WorkerOffer]) -> Ve
 
 /// Each task takes the cheapest feasible worker; ties go to the higher reputation, then the lower id.
 pub fn assign_cheapest(tasks: &[TaskDemand], workers: &[WorkerOffer]) -> Vec<Decision> {
-    assign_by(tasks, workers, |_, candidates| {
+    assign_with(tasks, workers, |_, candidates| {
         best_index(candidates, |a, b| {
             b.price_wei
                 .cmp(&a.price_wei)
@@ -109,59 +107,6 @@ fn best_index(candidates: &[&WorkerOffer], cmp: impl Fn(&WorkerOffer, &WorkerOff
         .unwrap_or(0)
 }
 
-/// The loop every baseline shares with the greedy: tasks in budget order, feasible candidates (sorted by
-/// id), `pick` chooses one of them (an index into the candidates), its capacity is reserved.
-fn assign_by(
-    tasks: &[TaskDemand],
-    workers: &[WorkerOffer],
-    mut pick: impl FnMut(&TaskDemand, &[&WorkerOffer]) -> usize,
-) -> Vec<Decision> {
-    let mut order: Vec<&TaskDemand> = tasks.iter().collect();
-    order.sort_by(|a, b| {
-        b.budget_wei
-            .cmp(&a.budget_wei)
-            .then(a.admitted_seq.cmp(&b.admitted_seq))
-            .then(a.id.cmp(&b.id))
-    });
-    let mut pool: Vec<WorkerOffer> = workers.to_vec();
-    pool.sort_by(|a, b| a.id.cmp(&b.id));
-
-    order
-        .into_iter()
-        .map(|task| {
-            let mut infeasible = BTreeMap::new();
-            let mut candidates = Vec::new();
-            for (i, worker) in pool.iter().enumerate() {
-                match feasible(worker, task) {
-                    Ok(()) => candidates.push(i),
-                    Err(reason) => {
-                        infeasible.insert(worker.id.clone(), reason);
-                    }
-                }
-            }
-            let assigned = if candidates.is_empty() {
-                None
-            } else {
-                let offers: Vec<&WorkerOffer> = candidates.iter().map(|&i| &pool[i]).collect();
-                let best_throughput = offers.iter().map(|w| estimated_throughput(w, task)).fold(0.0, f64::max);
-                let chosen = candidates[pick(task, &offers).min(offers.len() - 1)];
-                let q = qos(&pool[chosen], task, best_throughput);
-                let worker = &mut pool[chosen];
-                worker.free.gpus -= task.resources.gpus;
-                worker.free.cpu_millis -= task.resources.cpu_millis;
-                worker.free.memory_mib -= task.resources.memory_mib;
-                worker.free_slots -= 1;
-                Some((worker.id.clone(), q))
-            };
-            Decision {
-                task: task.id.clone(),
-                assigned,
-                infeasible,
-            }
-        })
-        .collect()
-}
-
 /// SplitMix64: a small, fast, well-mixed generator (enough for picking workers; not for keys).
 pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -173,10 +118,10 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::core::recruitment::Resources;
+    use crate::core::recruitment::{Resources, feasible};
     use drlaas_envs::descriptor::EnvDescriptor;
     use proptest::prelude::*;
 

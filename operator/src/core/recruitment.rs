@@ -295,6 +295,35 @@ impl Decision {
 /// Assigns pending `tasks` to `workers` greedily (see the module docs). Returns one decision per task,
 /// in the order they were considered.
 pub fn assign(tasks: &[TaskDemand], workers: &[WorkerOffer]) -> Vec<Decision> {
+    assign_with(tasks, workers, |task, candidates| {
+        let best_throughput = candidates
+            .iter()
+            .map(|w| estimated_throughput(w, task))
+            .fold(0.0, f64::max);
+        let scores: Vec<f64> = candidates.iter().map(|w| qos(w, task, best_throughput).total).collect();
+        (0..candidates.len())
+            .max_by(|&i, &j| {
+                let (a, b) = (candidates[i], candidates[j]);
+                scores[i]
+                    .total_cmp(&scores[j])
+                    // On equal QoS the cheaper worker wins, then the lower id: reversed, as max_by
+                    // keeps the greatest.
+                    .then(b.price_wei.cmp(&a.price_wei))
+                    .then(b.id.cmp(&a.id))
+            })
+            .unwrap_or(0)
+    })
+}
+
+/// The greedy loop, with the choice left to `pick`: tasks by budget (highest first, then oldest,
+/// then id); for each, the feasible workers (by id) are the candidates, `pick` returns the index of
+/// one, and its capacity is reserved before the next task. The chosen worker's QoS is recorded
+/// whatever the rule, so that policies can be compared on it (see [`super::policies`]).
+pub fn assign_with(
+    tasks: &[TaskDemand],
+    workers: &[WorkerOffer],
+    mut pick: impl FnMut(&TaskDemand, &[&WorkerOffer]) -> usize,
+) -> Vec<Decision> {
     let mut order: Vec<&TaskDemand> = tasks.iter().collect();
     order.sort_by(|a, b| {
         b.budget_wei
@@ -318,23 +347,12 @@ pub fn assign(tasks: &[TaskDemand], workers: &[WorkerOffer]) -> Vec<Decision> {
                     }
                 }
             }
-            let best_throughput = candidates
-                .iter()
-                .map(|&i| estimated_throughput(&pool[i], task))
-                .fold(0.0, f64::max);
-            let chosen = candidates
-                .iter()
-                .map(|&i| (i, qos(&pool[i], task, best_throughput)))
-                .max_by(|(i, a), (j, b)| {
-                    a.total
-                        .total_cmp(&b.total)
-                        // On equal QoS the cheaper worker wins, then the lower id: reversed, as max_by
-                        // keeps the greatest.
-                        .then(pool[*j].price_wei.cmp(&pool[*i].price_wei))
-                        .then(pool[*j].id.cmp(&pool[*i].id))
-                });
-            let assigned = chosen.map(|(i, q)| {
-                let worker = &mut pool[i];
+            let assigned = (!candidates.is_empty()).then(|| {
+                let offers: Vec<&WorkerOffer> = candidates.iter().map(|&i| &pool[i]).collect();
+                let best_throughput = offers.iter().map(|w| estimated_throughput(w, task)).fold(0.0, f64::max);
+                let chosen = candidates[pick(task, &offers).min(offers.len() - 1)];
+                let q = qos(&pool[chosen], task, best_throughput);
+                let worker = &mut pool[chosen];
                 worker.free.take(&task.resources);
                 worker.free_slots -= 1;
                 (worker.id.clone(), q)
