@@ -75,6 +75,7 @@ pub fn main(args: LocalArgs) -> ExitCode {
                 .init();
             let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
             let started = std::time::Instant::now();
+            let owns_chain = args.rpc_url.is_none();
             match runtime.block_on(run::run(args)) {
                 Ok(rows) => {
                     print!("{}", report::table(&rows));
@@ -89,10 +90,12 @@ pub fn main(args: LocalArgs) -> ExitCode {
                         dir.join("report.json").display(),
                         dir.join("drlaas.log").display()
                     );
-                    println!(
-                        "The local chain keeps running for `drlaas task|worker|model` (stop it with `drlaas local stop --data-dir {}`).",
-                        dir.display()
-                    );
+                    if owns_chain {
+                        println!(
+                            "The local chain keeps running for `drlaas task|worker|model` (stop it with `drlaas local stop --data-dir {}`).",
+                            dir.display()
+                        );
+                    }
                     // The runtime's tasks (controllers, pods) are done with: do not wait for them.
                     runtime.shutdown_background();
                     ExitCode::SUCCESS
