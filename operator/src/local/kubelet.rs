@@ -127,15 +127,15 @@ impl Kubelet {
                             let running = runner.start(&pod, task_json.as_deref())?;
                             let pid = running.pid();
                             taken.lock().unwrap().insert(key.clone(), Some(pid));
-                            if behavior == Behavior::Crashing {
-                                std::thread::spawn(move || {
-                                    std::thread::sleep(Duration::from_secs(2));
-                                    kill(pid);
-                                });
-                            }
+
                             let mut text = String::new();
                             let mut sent = Instant::now();
                             let finished = running.wait(|line| {
+                                // A crashing worker's trainer dies at its first progress report:
+                                // mid-training, however fast the machine.
+                                if behavior == Behavior::Crashing && line.contains("\"envSteps\"") {
+                                    kill(pid);
+                                }
                                 text.push_str(line);
                                 text.push('\n');
                                 if let Some(sink) = &logs

@@ -28,7 +28,7 @@ pub enum Behavior {
     Honest,
     /// Trains a twentieth of the steps asked for and submits the result.
     Shirking,
-    /// Its trainer is killed two seconds into each run.
+    /// Its trainer is killed at its first progress report.
     Crashing,
 }
 
