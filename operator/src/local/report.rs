@@ -86,7 +86,7 @@ fn settling_tx(status: &DRLTaskStatus) -> Option<&String> {
 }
 
 /// The rows of `tasks`, completed from the chain.
-pub async fn rows(market: &Market, tasks: &[DRLTask], _workers: &BTreeMap<String, Address>) -> Vec<Row> {
+pub async fn rows(market: &Market, tasks: &[DRLTask]) -> Vec<Row> {
     let mut rows = Vec::new();
     for task in tasks {
         let status = task.status.clone().unwrap_or_default();
@@ -345,7 +345,7 @@ impl Display {
     }
 
     /// Shows where each task is.
-    pub fn update(&mut self, tasks: &[DRLTask], _data_dir: &Path) {
+    pub fn update(&mut self, tasks: &[DRLTask]) {
         for task in tasks {
             let key = format!(
                 "{}/{}",

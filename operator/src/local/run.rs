@@ -178,7 +178,7 @@ pub async fn run(args: RunArgs) -> Result<Vec<report::Row>, LocalError> {
             };
         }
         let tasks = typed_tasks(&api);
-        display.update(&tasks, &data_dir);
+        display.update(&tasks);
         let sold = marketplace.sell_models(&tasks, &sellers).await;
         let settled = !tasks.is_empty() && tasks.iter().all(|t| phase(t) == Some(TaskPhase::Settled));
         if settled && sold && !args.serve {
@@ -196,7 +196,7 @@ pub async fn run(args: RunArgs) -> Result<Vec<report::Row>, LocalError> {
     }
     outcome?;
     let tasks = typed_tasks(&api);
-    let rows = report::rows(&marketplace.market, &tasks, &addresses).await;
+    let rows = report::rows(&marketplace.market, &tasks).await;
     report::write_curves(&data_dir, &tasks);
     report::write_json(&data_dir, &rows);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "local run finished");
