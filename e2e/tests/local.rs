@@ -124,7 +124,7 @@ spec:
   training:
     environment:
       kind: cartpole
-    totalEnvSteps: 60000
+    totalEnvSteps: 150000
     targetMeanReturn: 150
     seed: 1
   resources:
