@@ -3,7 +3,8 @@
 //! - `drlaas crd` prints the CustomResourceDefinitions (`drlaas crd | kubectl apply -f -`);
 //! - `drlaas operator` runs the controllers (see [`drlaas_operator::runtime`]);
 //! - `drlaas local run TASK.yaml…` runs the whole marketplace on this machine (see [`drlaas_operator::local`]);
-//! - `drlaas task|worker|model` are the requesters' and workers' commands (see [`drlaas_operator::cli`]).
+//! - `drlaas task|worker|model` are the requesters' and workers' commands (see [`drlaas_operator::cli`]);
+//! - `drlaas chain deploy|allow-oracle|show` are the consortium admin's (see [`drlaas_operator::cli::chain`]).
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Worker(drlaas_operator::cli::worker::WorkerArgs),
     /// The model market: list, buy.
     Model(drlaas_operator::cli::model::ModelArgs),
+    /// The consortium admin's commands: deploy the contracts, allow oracles, show a deployment.
+    Chain(drlaas_operator::cli::chain::ChainArgs),
     /// The whole marketplace on this machine: `drlaas local run TASK.yaml…`, `drlaas local stop`.
     Local(drlaas_operator::local::LocalArgs),
 }
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Task(args) => drlaas_operator::cli::run(drlaas_operator::cli::task::run(args)),
         Command::Worker(args) => drlaas_operator::cli::run(drlaas_operator::cli::worker::run(args)),
         Command::Model(args) => drlaas_operator::cli::run(drlaas_operator::cli::model::run(args)),
+        Command::Chain(args) => drlaas_operator::cli::run(drlaas_operator::cli::chain::run(args)),
         Command::Local(args) => drlaas_operator::local::main(args),
         Command::Operator(args) => {
             tracing_subscriber::fmt()

@@ -108,6 +108,17 @@ fn read_deployment(path: &Path) -> Result<Deployment, CliError> {
 /// The signer `keys` name: `--key-file`, else `$DRLAAS_KEY`, else `--account N` (dev chains),
 /// else `default_account` on a dev chain.
 pub fn signer(keys: &KeyArgs, network: &Network, default_account: Option<u32>) -> Result<PrivateKeySigner, CliError> {
+    signer_on(keys, network.deployment.chain_id, network.dev_chain, default_account)
+}
+
+/// [`signer`] on chain `chain_id` before any deployment is known (`dev_chain`: whether `--account N`
+/// may name a well-known dev account there).
+pub fn signer_on(
+    keys: &KeyArgs,
+    chain_id: u64,
+    dev_chain: bool,
+    default_account: Option<u32>,
+) -> Result<PrivateKeySigner, CliError> {
     if let Some(path) = &keys.key_file {
         let text =
             std::fs::read_to_string(path).map_err(|e| CliError::new(format!("--key-file {}: {e}", path.display())))?;
@@ -118,17 +129,16 @@ pub fn signer(keys: &KeyArgs, network: &Network, default_account: Option<u32>) -
     }
     let account = match (keys.account, default_account) {
         (Some(n), _) => n,
-        (None, Some(n)) if network.dev_chain => n,
+        (None, Some(n)) if dev_chain => n,
         _ => {
             return Err(CliError::new(
                 "no signing key: pass --key-file PATH or set DRLAAS_KEY (on a dev chain, --account N)",
             ));
         }
     };
-    if !network.dev_chain {
+    if !dev_chain {
         return Err(CliError::new(format!(
-            "--account {account} names a dev chain's well-known account, but chain {} is not a dev chain: pass --key-file or set DRLAAS_KEY",
-            network.deployment.chain_id
+            "--account {account} names a dev chain's well-known account, but chain {chain_id} is not a dev chain: pass --key-file or set DRLAAS_KEY"
         )));
     }
     dev_account(account)

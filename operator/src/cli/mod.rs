@@ -4,7 +4,8 @@
 //!
 //! - `drlaas task submit|list|status|fetch-model|evaluate` (requesters, see [`task`]);
 //! - `drlaas worker register|list` (workers, see [`worker`]);
-//! - `drlaas model list|buy` (the model market, see [`model`]).
+//! - `drlaas model list|buy` (the model market, see [`model`]);
+//! - `drlaas chain deploy|allow-oracle|show` (the consortium admin, see [`chain`]).
 //!
 //! The marketplace is found as [`connect`] says; tables and sparklines are drawn by [`render`].
 
@@ -12,6 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::process::ExitCode;
 
+pub mod chain;
 pub mod connect;
 pub mod model;
 pub mod render;
