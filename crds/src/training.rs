@@ -97,7 +97,10 @@ pub struct TrainingSpec {
     /// Default 1,000,000.
     #[serde(default = "default_total_env_steps")]
     pub total_env_steps: u64,
-    /// Stop early once the mean team return of the last `returnWindow` training episodes reaches this.
+    /// The mean team return the model must reach: verification passes when the evaluator's mean over
+    /// `evalEpisodes` episodes is at least this. The trainer stops early once its training window
+    /// reaches it and a greedy evaluation of its own clears it with a margin (two standard errors and
+    /// 5 % of the target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_mean_return: Option<f64>,
     /// Episodes in the moving window of the early-stop criterion. Default 100.

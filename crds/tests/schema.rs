@@ -7,6 +7,8 @@ use drlaas_crds::worker::Worker;
 use serde_json::json;
 
 const GENERATED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/generated/drlaas.io.yaml");
+/// The Helm chart installs the same CRDs (helm applies `crds/` of a chart before its templates).
+const CHART_COPY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/drlaas/crds/drlaas.io.yaml");
 
 fn rendered() -> String {
     drlaas_crds::crds_yaml()
@@ -15,14 +17,16 @@ fn rendered() -> String {
 #[test]
 fn committed_crds_are_up_to_date() {
     let now = rendered();
-    if std::env::var_os("DRLAAS_UPDATE_CRDS").is_some() {
-        std::fs::write(GENERATED, &now).unwrap();
+    for path in [GENERATED, CHART_COPY] {
+        if std::env::var_os("DRLAAS_UPDATE_CRDS").is_some() {
+            std::fs::write(path, &now).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == now,
+            "{path} is stale: run `DRLAAS_UPDATE_CRDS=1 cargo test -p drlaas-crds --features kube --test schema` and commit it"
+        );
     }
-    let committed = std::fs::read_to_string(GENERATED).unwrap_or_default();
-    assert!(
-        committed == now,
-        "crds/generated/drlaas.io.yaml is stale: run `DRLAAS_UPDATE_CRDS=1 cargo test -p drlaas-crds --features kube --test schema` and commit it"
-    );
 }
 
 fn task(spec: serde_json::Value) -> DRLTask {

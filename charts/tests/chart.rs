@@ -1,0 +1,477 @@
+//! The Helm chart, rendered by the pinned helm with its default values and with every option on
+//! (`ci/full-values.yaml`): lint, Kubernetes schemas, CRDs, RBAC, the pods' security, the values
+//! schema and the dashboard.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use drlaas_chart::{Helm, chart_dir, check_object, describe, repo_root};
+use serde_json::Value;
+
+static HELM: LazyLock<Helm> = LazyLock::new(Helm::pinned);
+
+fn full_values() -> PathBuf {
+    chart_dir().join("ci/full-values.yaml")
+}
+
+/// The rendered objects with default values and with the full values, each with its label.
+fn renders() -> Vec<(&'static str, Vec<Value>)> {
+    let full = full_values();
+    vec![
+        (
+            "default values",
+            HELM.template(&[]).expect("renders with default values"),
+        ),
+        (
+            "full values",
+            HELM.template(&[&full]).expect("renders with full values"),
+        ),
+    ]
+}
+
+fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn helm_lint_passes_with_default_and_full_values() {
+    let chart = chart_dir();
+    for extra in [vec![], vec!["--values".into(), full_values()]] {
+        let mut args: Vec<PathBuf> = vec!["lint".into(), "--strict".into(), chart.clone()];
+        args.extend(extra);
+        let out = HELM.run(&args);
+        assert!(out.success, "helm {args:?} failed:\n{}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("0 chart(s) failed"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn every_rendered_object_matches_its_kubernetes_schema() {
+    for (label, objects) in renders() {
+        let problems: Vec<String> = objects.iter().filter_map(|o| check_object(o).err()).collect();
+        assert!(problems.is_empty(), "{label}:\n{}", problems.join("\n"));
+        assert!(objects.len() >= 10, "{label}: only {} objects rendered", objects.len());
+    }
+}
+
+#[test]
+fn the_chart_crds_are_the_generated_crds() {
+    let chart = std::fs::read_to_string(chart_dir().join("crds/drlaas.io.yaml")).unwrap();
+    let generated = std::fs::read_to_string(repo_root().join("crds/generated/drlaas.io.yaml")).unwrap();
+    assert!(
+        chart == generated,
+        "charts/drlaas/crds/drlaas.io.yaml differs from crds/generated/drlaas.io.yaml: run \
+         `DRLAAS_UPDATE_CRDS=1 cargo test -p drlaas-crds --features kube --test schema`"
+    );
+    // And helm installs them: they are in the rendered output with --include-crds.
+    let objects = HELM.template(&[]).unwrap();
+    let names: BTreeSet<&str> = of_kind(&objects, "CustomResourceDefinition")
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["drlmodels.drlaas.io", "drltasks.drlaas.io", "workers.drlaas.io"])
+    );
+}
+
+/// The verbs the operator's calls need; anything else (escalate, bind, impersonate, `*`) is refused.
+const ALLOWED_VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "patch",
+    "update",
+    "delete",
+    "deletecollection",
+];
+
+#[test]
+fn rbac_has_no_wildcards_and_only_the_verbs_the_operator_uses() {
+    for (label, objects) in renders() {
+        let roles: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+            .collect();
+        assert!(!roles.is_empty(), "{label}: no roles");
+        for role in roles {
+            for rule in role["rules"].as_array().unwrap() {
+                let what = format!("{label}: {} rule {rule}", describe(role));
+                for field in ["apiGroups", "resources", "verbs"] {
+                    assert!(!strings(&rule[field]).contains(&"*"), "{what}: wildcard in {field}");
+                }
+                assert!(rule.get("nonResourceURLs").is_none(), "{what}: non-resource URLs");
+                for verb in strings(&rule["verbs"]) {
+                    assert!(ALLOWED_VERBS.contains(&verb), "{what}: verb {verb}");
+                }
+                if strings(&rule["resources"]).contains(&"secrets") {
+                    assert_eq!(strings(&rule["verbs"]), ["get"], "{what}: secrets are only read");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn with_watched_namespaces_nothing_namespaced_is_granted_cluster_wide() {
+    let objects = HELM.template(&[&full_values()]).unwrap();
+    let cluster_resources: BTreeSet<&str> = of_kind(&objects, "ClusterRole")
+        .iter()
+        .flat_map(|r| r["rules"].as_array().unwrap())
+        .flat_map(|rule| strings(&rule["resources"]))
+        .collect();
+    assert_eq!(
+        cluster_resources,
+        BTreeSet::from(["drlmodels", "drlmodels/status", "workers", "workers/status"]),
+        "only the cluster-scoped drlaas resources are cluster-wide"
+    );
+    let task_role_namespaces: BTreeSet<&str> = of_kind(&objects, "Role")
+        .iter()
+        .filter(|r| r["metadata"]["name"].as_str().unwrap().ends_with("-tasks"))
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        task_role_namespaces,
+        BTreeSet::from(["drlaas-system", "team-a", "team-b"])
+    );
+    let deployment = of_kind(&objects, "Deployment")[0];
+    let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+    let watched = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "DRLAAS_WATCH_NAMESPACES")
+        .unwrap();
+    assert_eq!(watched["value"], "team-a,team-b,drlaas-system");
+    // Every Role has its binding to the operator's service account.
+    for role in of_kind(&objects, "Role") {
+        let binding = of_kind(&objects, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["namespace"] == role["metadata"]["namespace"]
+                    && b["roleRef"]["name"] == role["metadata"]["name"]
+            })
+            .unwrap_or_else(|| panic!("{} has no RoleBinding", describe(role)));
+        assert_eq!(binding["subjects"][0]["name"], "drlaas-operator");
+        assert_eq!(binding["subjects"][0]["namespace"], "drlaas-system");
+    }
+}
+
+#[test]
+fn the_operator_runs_unprivileged_with_probes_and_limits() {
+    for (label, objects) in renders() {
+        let deployments = of_kind(&objects, "Deployment");
+        assert_eq!(deployments.len(), 1, "{label}");
+        let pod = &deployments[0]["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{label}");
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+            "{label}"
+        );
+        for key in ["hostNetwork", "hostPID", "hostIPC"] {
+            assert!(pod.get(key).is_none(), "{label}: {key}");
+        }
+        for volume in pod["volumes"].as_array().unwrap() {
+            assert!(volume.get("hostPath").is_none(), "{label}: hostPath volume {volume}");
+        }
+        let oracle = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "oracle-key")
+            .unwrap();
+        assert_eq!(
+            oracle["secret"]["defaultMode"], 0o400,
+            "{label}: the oracle key is readable by its owner only"
+        );
+        let container = &pod["containers"][0];
+        let security = &container["securityContext"];
+        assert_eq!(security["allowPrivilegeEscalation"], false, "{label}");
+        assert_eq!(security["readOnlyRootFilesystem"], true, "{label}");
+        assert_eq!(strings(&security["capabilities"]["drop"]), ["ALL"], "{label}");
+        assert!(security["capabilities"].get("add").is_none(), "{label}");
+        assert!(security.get("privileged").is_none_or(|p| p == false), "{label}");
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz", "{label}");
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz", "{label}");
+        assert!(container["resources"]["requests"]["memory"].is_string(), "{label}");
+        assert!(container["resources"]["limits"]["memory"].is_string(), "{label}");
+    }
+}
+
+#[test]
+fn the_operator_is_configured_from_the_values() {
+    let objects = HELM.template(&[&full_values()]).unwrap();
+    let deployment = of_kind(&objects, "Deployment")[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env: Vec<(&str, &str)> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+        .collect();
+    for expected in [
+        ("DRLAAS_RPC_URL", "http://rpc-proxy.chain.svc.cluster.local:8545"),
+        ("DRLAAS_CONFIRMATIONS", "6"),
+        ("DRLAAS_STORE", "http://kubo.ipfs.svc.cluster.local:5001"),
+        ("DRLAAS_POD_STORE", "http://kubo-gateway.ipfs.svc.cluster.local:5002"),
+        ("DRLAAS_TRAINER_IMAGE", "registry.example.org/drlaas/trainer:0.1.0"),
+        ("DRLAAS_ORACLE_KEY_FILE", "/var/run/secrets/drlaas/oracle/oracle.key"),
+        ("DRLAAS_LISTEN", "0.0.0.0:9090"),
+    ] {
+        assert!(env.contains(&expected), "{expected:?} not in {env:?}");
+    }
+    let args = strings(&container["args"]);
+    assert_eq!(
+        args,
+        [
+            "operator",
+            "--lease-name=drlaas-consortium",
+            "--lease-seconds=30",
+            "--no-chain-admission"
+        ]
+    );
+    // The deployment file the operator reads is built from the chain values.
+    let config = of_kind(&objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "drlaas-deployment")
+        .unwrap();
+    let deployment_json: drlaas_chain_deployment::Deployment =
+        serde_json::from_str(config["data"]["deployment.json"].as_str().unwrap()).unwrap();
+    assert_eq!(deployment_json.chain_id, 4242);
+    assert_eq!(deployment_json.block, 1_200_345);
+    assert_eq!(deployment_json.tmc, "0x2222222222222222222222222222222222222222");
+}
+
+/// The deployment file's shape as the operator reads it (drlaas_chain::Deployment, camelCase).
+mod drlaas_chain_deployment {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct Deployment {
+        pub chain_id: u64,
+        #[allow(dead_code)]
+        pub umc: String,
+        pub tmc: String,
+        #[allow(dead_code)]
+        pub mmc: String,
+        pub block: u64,
+    }
+}
+
+#[test]
+fn network_policies_open_only_the_ports_in_use() {
+    let objects = HELM.template(&[&full_values()]).unwrap();
+    let policies = of_kind(&objects, "NetworkPolicy");
+    let operator = policies.iter().find(|p| p["metadata"]["name"] == "drlaas").unwrap();
+    let egress_ports: BTreeSet<i64> = operator["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|rule| rule["ports"].as_array().unwrap())
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    // DNS, the API server (443), the chain (8545), the store (5001), the extra rule (8546).
+    assert_eq!(egress_ports, BTreeSet::from([53, 443, 5001, 8545, 8546]));
+    assert_eq!(operator["spec"]["ingress"][0]["ports"][0]["port"], 9090);
+    // Trainer and evaluator pods in each watched namespace reach only DNS and the pods' store.
+    let task_pods: Vec<&&Value> = policies
+        .iter()
+        .filter(|p| p["metadata"]["name"] == "drlaas-task-pods")
+        .collect();
+    assert_eq!(task_pods.len(), 3);
+    for policy in task_pods {
+        assert!(policy["spec"].get("ingress").is_none(), "no ingress: {policy}");
+        let ports: BTreeSet<i64> = policy["spec"]["egress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|rule| rule["ports"].as_array().unwrap())
+            .map(|p| p["port"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ports, BTreeSet::from([53, 5002]));
+    }
+}
+
+#[test]
+fn optional_parts_follow_their_switches() {
+    let default = HELM.template(&[]).unwrap();
+    let full = HELM.template(&[&full_values()]).unwrap();
+    for kind in ["ServiceMonitor"] {
+        assert!(of_kind(&default, kind).is_empty(), "{kind} is off by default");
+        assert_eq!(of_kind(&full, kind).len(), 1, "{kind} with full values");
+    }
+    let dashboards = |objects: &[Value]| {
+        of_kind(objects, "ConfigMap")
+            .into_iter()
+            .filter(|c| c["metadata"]["name"] == "drlaas-dashboard")
+            .count()
+    };
+    assert_eq!(dashboards(&default), 0);
+    assert_eq!(dashboards(&full), 1);
+    let pdb = of_kind(&full, "PodDisruptionBudget");
+    assert_eq!(pdb[0]["spec"]["minAvailable"], 2);
+    let monitor = of_kind(&full, "ServiceMonitor")[0];
+    assert_eq!(monitor["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], true);
+}
+
+#[test]
+fn a_bad_values_file_is_refused_naming_the_field() {
+    let cases = [
+        (
+            "chain:\n  contracts:\n    tmc: \"0x123\"\n",
+            "/chain/contracts/tmc",
+            "does not match pattern",
+        ),
+        ("chain:\n  confirmations: two\n", "/chain/confirmations", "want integer"),
+        ("watchNamespace: [team-a]\n", "watchNamespace", "not allowed"),
+        (
+            "watchNamespaces: [Team_A]\n",
+            "/watchNamespaces/0",
+            "does not match pattern",
+        ),
+        (
+            "store:\n  apiUrl: kubo:5001\n",
+            "/store/apiUrl",
+            "does not match pattern",
+        ),
+        (
+            "chain:\n  rpcUrl: https://rpc.example.org\n",
+            "/chain/rpcUrl",
+            "does not match pattern",
+        ),
+        ("oracle:\n  existingSecret: \"\"\n", "/oracle/existingSecret", ""),
+        ("replicaCount: 0\n", "/replicaCount", "minimum"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (values, field, reason)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("bad-{i}.yaml"));
+        std::fs::write(&file, values).unwrap();
+        let err = HELM
+            .template(&[Path::new(&file)])
+            .expect_err(&format!("{values:?} must be refused"));
+        assert!(
+            err.contains("values don't meet the specifications of the schema")
+                && err.contains(field)
+                && err.contains(reason),
+            "{values:?}: the error must name {field} ({reason}):\n{err}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_charts_only_metrics_the_operator_exports() {
+    let objects = HELM.template(&[&full_values()]).unwrap();
+    let config = of_kind(&objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "drlaas-dashboard")
+        .unwrap();
+    let dashboard: Value =
+        serde_json::from_str(config["data"]["drlaas.json"].as_str().unwrap()).expect("the dashboard is JSON");
+    assert_eq!(dashboard["uid"], "drlaas-overview");
+    let exported = every_family_sampled().encode();
+    let families: BTreeSet<String> = exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    let mut expressions = Vec::new();
+    collect_expressions(&dashboard, &mut expressions);
+    assert!(expressions.len() >= 10, "{expressions:?}");
+    let mut charted = BTreeSet::new();
+    for expr in &expressions {
+        for name in metric_names(expr) {
+            let family = ["_bucket", "_sum", "_count", "_total"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| families.contains(*f)))
+                .unwrap_or(&name)
+                .to_string();
+            assert!(
+                families.contains(&family),
+                "{expr}: {name} is not exported (exported: {families:?})"
+            );
+            charted.insert(family);
+        }
+    }
+    // Every family the issue asks for is on the dashboard.
+    for family in [
+        "drlaas_tasks",
+        "drlaas_time_to_settle_seconds",
+        "drlaas_training_env_steps_per_second",
+        "drlaas_training_mean_return",
+        "drlaas_chain_tx_gas",
+        "drlaas_chain_head_block",
+        "drlaas_chain_acked_block",
+        "drlaas_reconcile_errors",
+    ] {
+        assert!(charted.contains(family), "{family} is not on the dashboard");
+    }
+}
+
+/// The operator's metrics with one sample in every labelled family (an empty family is not
+/// exposed at all). A family added to `Metrics` and missing here fails the dashboard test only if
+/// the dashboard charts it.
+fn every_family_sampled() -> drlaas_operator::metrics::Metrics {
+    use drlaas_operator::metrics::{ActionLabels, Metrics, PhaseLabels, TaskLabels};
+    let m = Metrics::default();
+    drop(m.reconcile("task"));
+    m.reconcile_failed("task", "chain");
+    m.chain_task("created");
+    m.tasks
+        .get_or_create(&PhaseLabels {
+            phase: "Training".into(),
+        })
+        .set(1);
+    let action = ActionLabels {
+        action: "complete".into(),
+    };
+    m.chain_tx_seconds.get_or_create(&action).observe(1.0);
+    m.chain_tx_gas.get_or_create(&action).observe(50_000.0);
+    let task = TaskLabels {
+        namespace: "team-a".into(),
+        task: "maze".into(),
+    };
+    m.training_sps.get_or_create(&task).set(1000.0);
+    m.training_mean_return.get_or_create(&task).set(10.0);
+    m
+}
+
+/// Every `expr` (and variable `query`) string in the dashboard.
+fn collect_expressions(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr", Value::String(s)) => out.push(s.clone()),
+                    ("query", Value::String(s)) if s.contains("drlaas_") => out.push(s.clone()),
+                    _ => collect_expressions(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_expressions(v, out)),
+        _ => {}
+    }
+}
+
+/// The `drlaas_…` identifiers in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(start) = rest.find("drlaas_") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
