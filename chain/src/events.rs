@@ -169,6 +169,8 @@ pub struct EventStream<C> {
     pending: VecDeque<ChainEvent>,
     /// Every event up to this block is in `pending` or acknowledged.
     fetched_through: Option<u64>,
+    /// The chain's latest block, as last read.
+    head: Option<u64>,
 }
 
 impl<C: CursorStore> EventStream<C> {
@@ -204,12 +206,19 @@ impl<C: CursorStore> EventStream<C> {
             cursor,
             pending: VecDeque::new(),
             fetched_through,
+            head: None,
         })
     }
 
     /// The cursor as last persisted.
     pub fn cursor(&self) -> &Cursor {
         &self.cursor
+    }
+
+    /// The chain's latest block number as the stream last read it (confirmations not subtracted), or
+    /// `None` before its first read. It is read whenever no event is pending.
+    pub fn head(&self) -> Option<u64> {
+        self.head
     }
 
     /// The oldest unacknowledged event, waiting (polling) until one is confirmed.
@@ -263,7 +272,9 @@ impl<C: CursorStore> EventStream<C> {
                 .await
                 .map_err(|e| ChainError::from_rpc("eth_blockNumber", e))
         });
-        let Some(safe) = head.await?.checked_sub(self.config.confirmations) else {
+        let head = head.await?;
+        self.head = Some(head);
+        let Some(safe) = head.checked_sub(self.config.confirmations) else {
             return Ok(());
         };
         while self.pending.is_empty() {

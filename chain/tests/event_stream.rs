@@ -138,6 +138,11 @@ async fn events_wait_for_confirmations() {
         stream.try_next().await.unwrap().is_none(),
         "2 confirmations: not delivered"
     );
+    assert_eq!(
+        stream.head(),
+        Some(m.block_number().await.unwrap()),
+        "the head it read, confirmations not subtracted"
+    );
     w.devnet.mine(1).await.unwrap();
     let ev = stream.try_next().await.unwrap().expect("3 confirmations: delivered");
     match ev.event {

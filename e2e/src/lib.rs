@@ -185,6 +185,7 @@ impl Cluster {
             pod_store: Some(pod_store),
             trainer_image: std::env::var("DRLAAS_E2E_TRAINER_IMAGE").unwrap_or_else(|_| "drlaas/trainer:0.1.0".into()),
             namespace: namespace.clone(),
+            watch_namespaces: Vec::new(),
             confirmations: 0,
             no_chain_admission: false,
             listen: "127.0.0.1:0".parse().unwrap(),

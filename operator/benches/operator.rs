@@ -147,6 +147,7 @@ async fn admission_run(tasks: usize) -> Vec<f64> {
         pod_store: None,
         trainer_image: "drlaas/trainer:bench".into(),
         namespace: "drlaas-system".into(),
+        watch_namespaces: Vec::new(),
         confirmations: 1,
         no_chain_admission: true,
         listen: "127.0.0.1:0".parse().unwrap(),

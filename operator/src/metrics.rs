@@ -73,6 +73,7 @@ pub struct Metrics {
     pub training_mean_return: Family<TaskLabels, Gauge<f64, AtomicU64>>,
     pub chain_tasks: Family<OutcomeLabels, Counter>,
     pub chain_acked_block: Gauge,
+    pub chain_head_block: Gauge,
     registry: Registry,
 }
 
@@ -93,6 +94,7 @@ impl Default for Metrics {
             training_mean_return: Family::default(),
             chain_tasks: Family::default(),
             chain_acked_block: Gauge::default(),
+            chain_head_block: Gauge::default(),
             registry: Registry::with_prefix("drlaas"),
         };
         let r = &mut m.registry;
@@ -157,6 +159,11 @@ impl Default for Metrics {
             "chain_acked_block",
             "Block of the last chain event the chain watcher acknowledged",
             m.chain_acked_block.clone(),
+        );
+        r.register(
+            "chain_head_block",
+            "Latest block number the chain watcher saw",
+            m.chain_head_block.clone(),
         );
         m
     }
@@ -243,5 +250,21 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn chain_watcher_blocks_are_exposed() {
+        let m = Metrics::default();
+        m.chain_acked_block.set(40);
+        m.chain_head_block.set(42);
+        let text = m.encode();
+        assert!(text.contains("# TYPE drlaas_chain_acked_block gauge\n"), "{text}");
+        assert!(text.contains("drlaas_chain_acked_block 40\n"), "{text}");
+        assert!(
+            text.contains("# HELP drlaas_chain_head_block Latest block number the chain watcher saw.\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE drlaas_chain_head_block gauge\n"), "{text}");
+        assert!(text.contains("drlaas_chain_head_block 42\n"), "{text}");
     }
 }

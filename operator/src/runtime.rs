@@ -15,7 +15,8 @@ use drlaas_store::Store;
 use k8s_openapi::jiff::Timestamp;
 use tokio::task::JoinSet;
 
-use crate::controller::{Context, Settings, chain_admission, task, worker};
+use crate::controller::scope::parse_namespace;
+use crate::controller::{Context, Settings, WatchScope, chain_admission, task, worker};
 use crate::leader::{LeaderElector, Leadership};
 use crate::pods::PodSettings;
 use crate::server::{self, Health};
@@ -45,6 +46,19 @@ pub struct OperatorArgs {
     /// The operator's namespace: worker key Secrets, the chain cursor, the Lease, mirrored tasks.
     #[arg(long, env = "POD_NAMESPACE", default_value = "drlaas-system")]
     pub namespace: String,
+    /// Namespaces whose DRLTasks and pods the operator watches, comma-separated (e.g.
+    /// team-a,team-b); none (the default) = every namespace. When some are named, every list and
+    /// watch of tasks and pods stays in those namespaces and in --namespace (always added: mirrored
+    /// tasks live there), so namespaced Roles suffice for them; Workers and DRLModels are
+    /// cluster-scoped and read cluster-wide either way.
+    #[arg(
+        long,
+        env = "DRLAAS_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NAMESPACES",
+        value_parser = parse_namespace
+    )]
+    pub watch_namespaces: Vec<String>,
     /// Blocks on top of a `TaskPosted` event before it is mirrored.
     #[arg(long, env = "DRLAAS_CONFIRMATIONS", default_value_t = 2)]
     pub confirmations: u64,
@@ -125,6 +139,7 @@ pub async fn run_with(args: OperatorArgs, client: Option<kube::Client>) -> Resul
     let settings = Settings {
         oracle,
         namespace: args.namespace.clone(),
+        scope: WatchScope::new(&args.watch_namespaces, &args.namespace),
         pods: PodSettings {
             trainer_image: args.trainer_image.clone(),
             store_address: args.pod_store.clone().unwrap_or_else(|| args.store.clone()),
@@ -143,6 +158,7 @@ pub async fn run_with(args: OperatorArgs, client: Option<kube::Client>) -> Resul
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown_signal()));
     tracing::info!(
         %oracle, chain = deployment.chain_id, tmc = %deployment.tmc, listen = %args.listen,
+        watching = %ctx.settings.scope,
         "drlaas operator started; waiting for the leader Lease"
     );
     health.set_ready(true);
@@ -233,4 +249,75 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| format!("drlaas-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        operator: OperatorArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<OperatorArgs, clap::Error> {
+        let required = [
+            "drlaas",
+            "--deployment",
+            "d.json",
+            "--oracle-key-file",
+            "k",
+            "--store",
+            "s",
+        ];
+        Cli::try_parse_from(required.iter().chain(extra)).map(|cli| cli.operator)
+    }
+
+    fn scope(args: &OperatorArgs) -> WatchScope {
+        WatchScope::new(&args.watch_namespaces, &args.namespace)
+    }
+
+    fn names(list: &[&str]) -> WatchScope {
+        WatchScope::Namespaces(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn watch_namespaces_is_a_comma_list_added_to_the_operators_namespace() {
+        let args = parse(&["--watch-namespaces", "team-a,team-b", "--namespace", "ops"]).unwrap();
+        assert_eq!(args.watch_namespaces, ["team-a", "team-b"]);
+        assert_eq!(scope(&args), names(&["team-a", "team-b", "ops"]));
+
+        let repeated = parse(&[
+            "--watch-namespaces",
+            "team-a",
+            "--watch-namespaces",
+            "team-b, ops",
+            "--namespace",
+            "x",
+        ]);
+        assert_eq!(scope(&repeated.unwrap()), names(&["team-a", "team-b", "ops", "x"]));
+    }
+
+    #[test]
+    fn no_watch_namespaces_is_every_namespace() {
+        if std::env::var_os("DRLAAS_WATCH_NAMESPACES").is_none() {
+            assert_eq!(scope(&parse(&[]).unwrap()), WatchScope::All);
+        }
+        // An empty value (what an empty DRLAAS_WATCH_NAMESPACES gives) names no namespace either.
+        for empty in ["--watch-namespaces=", "--watch-namespaces=,"] {
+            assert_eq!(scope(&parse(&[empty]).unwrap()), WatchScope::All, "{empty}");
+        }
+    }
+
+    #[test]
+    fn a_watch_namespace_that_is_no_namespace_name_is_refused() {
+        let error = parse(&["--watch-namespaces", "team-a,Team_B"]).unwrap_err();
+        assert!(
+            error.to_string().contains("\"Team_B\" is not a namespace name"),
+            "{error}"
+        );
+    }
 }

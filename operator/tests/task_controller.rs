@@ -11,7 +11,7 @@ use drlaas_chain::alloy::primitives::{Address, B256, U256, utils::parse_ether};
 use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{EnvKind, Market, MarketParams, NewListing, NewTask, TaskKind, TaskStatus};
 use drlaas_crds::task::DRLTask;
-use drlaas_operator::controller::{Context, Error, Settings, task};
+use drlaas_operator::controller::{Context, Error, Settings, WatchScope, task};
 use drlaas_operator::pods::PodSettings;
 use drlaas_operator::server::Health;
 use drlaas_store::{ContentStore, Store};
@@ -142,6 +142,7 @@ impl World {
             settings: Arc::new(Settings {
                 oracle: self.oracle,
                 namespace: "drlaas-system".into(),
+                scope: WatchScope::All,
                 pods: PodSettings {
                     trainer_image: "drlaas/trainer:test".into(),
                     store_address: self.store_dir.display().to_string(),

@@ -116,9 +116,19 @@ async fn watch(ctx: &Context, backoff: &mut Duration, timeouts: &mut Option<(Eve
     };
     tracing::info!(cursor = ?stream.cursor(), "chain watcher started");
     loop {
-        let event = match stream.next().await {
-            Ok(event) => event,
-            Err(e) => return e.into(),
+        let event = loop {
+            let next = stream.try_next().await;
+            if let Some(head) = stream.head() {
+                ctx.health
+                    .metrics
+                    .chain_head_block
+                    .set(i64::try_from(head).unwrap_or(i64::MAX));
+            }
+            match next {
+                Ok(Some(event)) => break event,
+                Ok(None) => tokio::time::sleep(config.poll_interval).await,
+                Err(e) => return e.into(),
+            }
         };
         let admission = match admit(ctx, &event).await {
             Ok(admission) => admission,
@@ -212,12 +222,15 @@ fn listing_changed(event: &MarketEvent) -> Option<u64> {
 async fn admit_posted(ctx: &Context, posted: &TMC::TaskPosted) -> Result<Admission, Error> {
     let chain_id = ctx.market.deployment().chain_id;
     let id = task_id(posted);
-    let tasks = Api::<DRLTask>::all(ctx.client.clone());
+    // The tasks the operator sees (the namespaces it watches): its mirrors, and the tasks it posts.
+    let scope = &ctx.settings.scope;
 
     // The same task seen before: a replayed event, or a Kubernetes task bound by its post receipt.
     let selector = format!("{LABEL_CHAIN_TASK}={id},{LABEL_CHAIN_ID}={chain_id}");
-    let bound = tasks.list(&ListParams::default().labels(&selector)).await?;
-    if let Some(task) = bound.items.first() {
+    let bound: Vec<DRLTask> = scope
+        .list(&ctx.client, &ListParams::default().labels(&selector))
+        .await?;
+    if let Some(task) = bound.first() {
         return Ok(Admission::AlreadyMirrored(task.name_any()));
     }
 
@@ -228,15 +241,15 @@ async fn admit_posted(ctx: &Context, posted: &TMC::TaskPosted) -> Result<Admissi
         let why = format!("its spec CID {spec_cid:?} is not a CID in a label-safe text form (base32 or base58)");
         return Ok(refuse(ctx, id, why).await);
     }
-    let same_document = tasks
-        .list(&ListParams::default().labels(&format!("{LABEL_SPEC_CID}={spec_cid}")))
+    let selector = format!("{LABEL_SPEC_CID}={spec_cid}");
+    let same_document: Vec<DRLTask> = scope
+        .list(&ctx.client, &ListParams::default().labels(&selector))
         .await?;
     // A Kubernetes task posts its document from its requester's wallet and records both before
     // sending: every post of that document by that requester is the task's own (in flight, or a
     // duplicate left by a lost receipt, which the task cancels), never a task of its own.
     let requester = posted.requester.to_string();
     let posted_by_kubernetes = same_document
-        .items
         .iter()
         .find(|t| t.spec.payment.is_some() && t.annotations().get(ANNOTATION_REQUESTER) == Some(&requester));
     if let Some(task) = posted_by_kubernetes {

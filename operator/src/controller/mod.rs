@@ -10,6 +10,7 @@ pub mod conditions;
 pub mod cursor;
 pub mod model_market;
 pub mod model_mirror;
+pub mod scope;
 pub mod secrets;
 pub mod task;
 pub mod worker;
@@ -20,6 +21,7 @@ use drlaas_chain::Market;
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_store::Store;
 
+pub use self::scope::WatchScope;
 use crate::pods::PodSettings;
 use crate::server::Health;
 
@@ -48,6 +50,8 @@ pub struct Settings {
     pub oracle: Address,
     /// The operator's namespace: worker key Secrets, the chain cursor and mirrored tasks live here.
     pub namespace: String,
+    /// The namespaces whose DRLTasks and pods are listed and watched (`namespace` among them).
+    pub scope: WatchScope,
     /// Image and store address of the pods the operator runs.
     pub pods: PodSettings,
     /// Blocks a `TaskPosted` event needs on top of it before it is mirrored.

@@ -27,7 +27,7 @@ use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostPar
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
@@ -98,38 +98,40 @@ pub fn error_policy(task: Arc<DRLTask>, error: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(Duration::from_secs(15))
 }
 
-/// Runs the DRLTask controller until shutdown.
+/// Runs the DRLTask controller until shutdown: one kube-runtime controller for every namespace, or
+/// one per namespace of `--watch-namespaces` (a controller watches through one API, and the tasks of
+/// different namespaces never share a reconcile).
 pub async fn run(ctx: Arc<Context>) {
-    let tasks = Api::<DRLTask>::all(ctx.client.clone());
+    let apis = ctx.settings.scope.apis::<DRLTask>(&ctx.client);
+    let pods = ctx.settings.scope.apis::<Pod>(&ctx.client);
+    let controllers: Vec<Controller<DRLTask>> = apis
+        .into_iter()
+        .zip(pods)
+        .map(|(tasks, pods)| controller(tasks, pods, &ctx))
+        .collect();
+    // Tasks per phase, counted from the controllers' caches: right after a restart too.
+    let caches: Vec<Store<DRLTask>> = controllers.iter().map(Controller::store).collect();
+    let counting = tokio::spawn(count_phases(caches, ctx.clone()));
+    futures::future::join_all(controllers.into_iter().map(|controller| {
+        controller
+            .shutdown_on_signal()
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "drltask controller event");
+                }
+            })
+    }))
+    .await;
+    counting.abort();
+}
+
+/// The controller of the tasks `tasks` lists, owning the pods `pods` lists (in the same namespaces).
+fn controller(tasks: Api<DRLTask>, pods: Api<Pod>, ctx: &Context) -> Controller<DRLTask> {
     let controller = Controller::new(tasks, watcher::Config::default());
-    let cache = controller.store();
-    let metrics = ctx.clone();
-    // Tasks per phase, counted from the controller's cache: right after a restart too.
-    let counting = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(15)).await;
-            let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
-            for task in cache.state() {
-                let phase = task.status.as_ref().and_then(|s| s.phase).unwrap_or(TaskPhase::Pending);
-                *counts.entry(phase_reason(phase)).or_default() += 1;
-            }
-            for phase in ["Pending", "Funded", "Assigned", "Training", "Verifying", "Settled"] {
-                let labels = crate::metrics::PhaseLabels { phase: phase.into() };
-                metrics
-                    .health
-                    .metrics
-                    .tasks
-                    .get_or_create(&labels)
-                    .set(counts.get(phase).copied().unwrap_or_default());
-            }
-        }
-    });
     let waiting = controller.store();
     controller
-        .owns(
-            Api::<Pod>::all(ctx.client.clone()),
-            watcher::Config::default().labels(LABEL_TASK),
-        )
+        .owns(pods, watcher::Config::default().labels(LABEL_TASK))
         // A worker registering or freeing capacity may be what funded tasks wait for.
         .watches(
             Api::<Worker>::all(ctx.client.clone()),
@@ -146,15 +148,26 @@ pub async fn run(ctx: Arc<Context>) {
                     .collect::<Vec<_>>()
             },
         )
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "drltask controller event");
-            }
-        })
-        .await;
-    counting.abort();
+}
+
+/// Sets the tasks-per-phase gauges from `caches` every 15 s, until aborted.
+async fn count_phases(caches: Vec<Store<DRLTask>>, ctx: Arc<Context>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for task in caches.iter().flat_map(Store::state) {
+            let phase = task.status.as_ref().and_then(|s| s.phase).unwrap_or(TaskPhase::Pending);
+            *counts.entry(phase_reason(phase)).or_default() += 1;
+        }
+        for phase in ["Pending", "Funded", "Assigned", "Training", "Verifying", "Settled"] {
+            let labels = crate::metrics::PhaseLabels { phase: phase.into() };
+            ctx.health
+                .metrics
+                .tasks
+                .get_or_create(&labels)
+                .set(counts.get(phase).copied().unwrap_or_default());
+        }
+    }
 }
 
 /// What one reconcile found out and did, written back as the status.
@@ -480,10 +493,12 @@ async fn chain_task_is_bound(ctx: &Context, id: u64, this: &DRLTask) -> Result<b
         "{LABEL_CHAIN_ID}={},{LABEL_CHAIN_TASK}={id}",
         ctx.market.deployment().chain_id
     );
-    let bound = Api::<DRLTask>::all(ctx.client.clone())
-        .list(&ListParams::default().labels(&selector))
+    let bound: Vec<DRLTask> = ctx
+        .settings
+        .scope
+        .list(&ctx.client, &ListParams::default().labels(&selector))
         .await?;
-    Ok(bound.items.iter().any(|t| t.uid() != this.uid()))
+    Ok(bound.iter().any(|t| t.uid() != this.uid()))
 }
 
 /// The state of the pod `name` of `task`.
@@ -970,10 +985,7 @@ async fn report_progress(task: &DRLTask, ctx: &Context, report: &mut Report<'_>,
 async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &TaskInfo) -> Result<Action, Error> {
     report.recruiting = Some(RECRUITING.lock().await);
     let this = task_key(task);
-    let tasks = Api::<DRLTask>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
+    let tasks: Vec<DRLTask> = ctx.settings.scope.list(&ctx.client, &ListParams::default()).await?;
     let workers = Api::<Worker>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await?

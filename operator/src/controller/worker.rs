@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -38,7 +39,7 @@ pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action,
         message: format!("{:?} is not an account address: {e}", worker.spec.address),
     })?;
     let record = ctx.market.worker(address).await?;
-    let active_tasks = active_trainers(&ctx.client, &name).await?;
+    let active_tasks = active_trainers(&ctx, &name).await?;
 
     let previous = worker
         .status
@@ -93,14 +94,16 @@ pub fn error_policy(worker: Arc<Worker>, error: &Error, ctx: Arc<Context>) -> Ac
     Action::requeue(Duration::from_secs(10))
 }
 
-/// Trainer pods of this worker that are pending or running.
-async fn active_trainers(client: &kube::Client, worker: &str) -> Result<u32, Error> {
+/// Trainer pods of this worker that are pending or running (in the namespaces the operator watches:
+/// its trainer pods live beside their tasks).
+async fn active_trainers(ctx: &Context, worker: &str) -> Result<u32, Error> {
     let selector = format!("{LABEL_ROLE}=trainer,{LABEL_WORKER}={worker}");
-    let pods = Api::<Pod>::all(client.clone())
-        .list(&ListParams::default().labels(&selector))
+    let pods: Vec<Pod> = ctx
+        .settings
+        .scope
+        .list(&ctx.client, &ListParams::default().labels(&selector))
         .await?;
     let active = pods
-        .items
         .iter()
         .filter(|p| {
             let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -113,18 +116,14 @@ async fn active_trainers(client: &kube::Client, worker: &str) -> Result<u32, Err
 /// Runs the Worker controller until the stream ends (shutdown).
 pub async fn run(ctx: Arc<Context>) {
     let workers = Api::<Worker>::all(ctx.client.clone());
-    let pods = Api::<Pod>::all(ctx.client.clone());
-    Controller::new(workers, watcher::Config::default())
-        // A trainer pod starting or ending changes its worker's free capacity.
-        .watches(
-            pods,
-            watcher::Config::default().labels(&format!("{LABEL_ROLE}=trainer")),
-            |pod| {
-                pod.labels()
-                    .get(LABEL_WORKER)
-                    .map(|w| kube::runtime::reflector::ObjectRef::new(w))
-            },
-        )
+    let trainers = watcher::Config::default().labels(&format!("{LABEL_ROLE}=trainer"));
+    // A trainer pod starting or ending changes its worker's free capacity: one watch of trainer pods
+    // in every namespace, or one per watched namespace.
+    let mut controller = Controller::new(workers, watcher::Config::default());
+    for pods in ctx.settings.scope.apis::<Pod>(&ctx.client) {
+        controller = controller.watches(pods, trainers.clone(), worker_of);
+    }
+    controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -133,4 +132,9 @@ pub async fn run(ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+/// The Worker a trainer pod runs for.
+fn worker_of(pod: Pod) -> Option<ObjectRef<Worker>> {
+    pod.labels().get(LABEL_WORKER).map(|w| ObjectRef::new(w))
 }

@@ -456,6 +456,7 @@ impl Marketplace {
             pod_store: None,
             trainer_image: "drlaas/trainer:local".into(),
             namespace: SYSTEM_NAMESPACE.into(),
+            watch_namespaces: Vec::new(),
             confirmations: 1,
             no_chain_admission: false,
             listen: args.listen,

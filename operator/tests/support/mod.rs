@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use drlaas_chain::alloy::primitives::Address;
-use drlaas_operator::controller::Settings;
+use drlaas_operator::controller::{Settings, WatchScope};
 use drlaas_operator::pods::PodSettings;
 use drlaas_store::Store;
 
@@ -37,6 +37,7 @@ pub fn settings_for(oracle: Address) -> Arc<Settings> {
     Arc::new(Settings {
         oracle,
         namespace: "drlaas-system".into(),
+        scope: WatchScope::All,
         pods: PodSettings {
             trainer_image: "drlaas/trainer:test".into(),
             store_address: "http://ipfs.drlaas-system:5001".into(),
