@@ -157,7 +157,7 @@ impl Default for Metrics {
         );
         r.register(
             "chain_acked_block",
-            "Block of the last chain event the chain watcher acknowledged",
+            "Block through which the chain watcher has handled every chain event",
             m.chain_acked_block.clone(),
         );
         r.register(

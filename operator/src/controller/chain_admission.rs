@@ -126,7 +126,17 @@ async fn watch(ctx: &Context, backoff: &mut Duration, timeouts: &mut Option<(Eve
             }
             match next {
                 Ok(Some(event)) => break event,
-                Ok(None) => tokio::time::sleep(config.poll_interval).await,
+                Ok(None) => {
+                    // Caught up: every event through the scanned block is handled, so the lag
+                    // (head − acked) is the confirmations and nothing more on a quiet chain.
+                    if let Some(through) = stream.cursor().scanned_through {
+                        ctx.health
+                            .metrics
+                            .chain_acked_block
+                            .set(i64::try_from(through).unwrap_or(i64::MAX));
+                    }
+                    tokio::time::sleep(config.poll_interval).await
+                }
                 Err(e) => return e.into(),
             }
         };
