@@ -3,7 +3,7 @@
 //! - `drlaas crd` prints the CustomResourceDefinitions (`drlaas crd | kubectl apply -f -`);
 //! - `drlaas operator` runs the controllers (see [`drlaas_operator::runtime`]);
 //! - `drlaas local run TASK.yaml…` runs the whole marketplace on this machine (see [`drlaas_operator::local`]);
-//! - `drlaas task|worker|model` are the requesters' and workers' commands (see [`drlaas_operator::cli`]);
+//! - `drlaas task|worker|model|wallet` are the requesters' and workers' commands (see [`drlaas_operator::cli`]);
 //! - `drlaas chain deploy|allow-oracle|show` are the consortium admin's (see [`drlaas_operator::cli::chain`]).
 
 use std::process::ExitCode;
@@ -30,8 +30,10 @@ enum Command {
     Operator(Box<OperatorArgs>),
     /// Requesters' tasks on chain: submit, list, status, fetch-model, evaluate.
     Task(drlaas_operator::cli::task::TaskArgs),
-    /// Workers on chain: register, list.
+    /// Workers on chain: register, list, add-stake, unstake, withdraw-stake.
     Worker(drlaas_operator::cli::worker::WorkerArgs),
+    /// Credits the marketplace owes an account (pay, refunds, slashed stake, sales): show, withdraw.
+    Wallet(drlaas_operator::cli::wallet::WalletArgs),
     /// The model market: list, buy.
     Model(drlaas_operator::cli::model::ModelArgs),
     /// The consortium admin's commands: deploy the contracts, allow oracles, show a deployment.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         }
         Command::Task(args) => drlaas_operator::cli::run(drlaas_operator::cli::task::run(args)),
         Command::Worker(args) => drlaas_operator::cli::run(drlaas_operator::cli::worker::run(args)),
+        Command::Wallet(args) => drlaas_operator::cli::run(drlaas_operator::cli::wallet::run(args)),
         Command::Model(args) => drlaas_operator::cli::run(drlaas_operator::cli::model::run(args)),
         Command::Chain(args) => drlaas_operator::cli::run(drlaas_operator::cli::chain::run(args)),
         Command::Local(args) => drlaas_operator::local::main(args),

@@ -186,7 +186,14 @@ impl Connection {
             .parse()
             .map_err(|e| CliError::new(format!("--rpc-url {:?}: not a URL: {e}", network.rpc_url)))?;
         let provider = devnet::http_provider(url);
-        let unreachable = |e: String| CliError::new(format!("cannot reach the chain at {}: {e}", network.rpc_url));
+        // Name where the URL came from, so the flag or file to fix is plain.
+        let origin = if args.rpc_url.is_some() {
+            "--rpc-url".to_string()
+        } else {
+            format!("rpcUrl of {}", data_dir.join(NETWORK_FILE).display())
+        };
+        let unreachable =
+            |e: String| CliError::new(format!("cannot reach the chain at {} ({origin}): {e}", network.rpc_url));
         match tokio::time::timeout(REACH_TIMEOUT, provider.get_chain_id()).await {
             Err(_) => return Err(unreachable(format!("no answer within {} s", REACH_TIMEOUT.as_secs()))),
             Ok(Err(e)) => return Err(unreachable(e.to_string())),

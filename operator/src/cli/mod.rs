@@ -3,7 +3,8 @@
 //! and a cluster's network.
 //!
 //! - `drlaas task submit|list|status|fetch-model|evaluate` (requesters, see [`task`]);
-//! - `drlaas worker register|list` (workers, see [`worker`]);
+//! - `drlaas worker register|list|add-stake|unstake|withdraw-stake` (workers, see [`worker`]);
+//! - `drlaas wallet show|withdraw` (anyone the marketplace pays: credits and withdrawals, see [`wallet`]);
 //! - `drlaas model list|buy` (the model market, see [`model`]);
 //! - `drlaas chain deploy|allow-oracle|show` (the consortium admin, see [`chain`]).
 //!
@@ -18,6 +19,7 @@ pub mod connect;
 pub mod model;
 pub mod render;
 pub mod task;
+pub mod wallet;
 pub mod worker;
 
 pub use connect::{KeyArgs, NetworkArgs};

@@ -104,8 +104,14 @@ pub fn eth(wei: U256) -> String {
     if !wei.is_zero() && wei < U256::from(1_000_000_000_000u64) {
         return format!("{wei} wei");
     }
+    format!("{} ETH", ether(wei))
+}
+
+/// An amount in ether, exact to the wei and without trailing zeros or unit: `1.5`,
+/// `0.000000000000001`, `0`.
+pub fn ether(wei: U256) -> String {
     let text = format_ether(wei);
-    let text = match text.split_once('.') {
+    match text.split_once('.') {
         Some((whole, fraction)) => {
             let fraction = fraction.trim_end_matches('0');
             if fraction.is_empty() {
@@ -115,8 +121,15 @@ pub fn eth(wei: U256) -> String {
             }
         }
         None => text,
-    };
-    format!("{text} ETH")
+    }
+}
+
+/// A Unix time as UTC in RFC 3339: `2025-03-01T12:00:00Z`.
+pub fn utc(seconds: u64) -> String {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| k8s_openapi::jiff::Timestamp::from_second(s).ok())
+        .map_or_else(|| format!("unix time {seconds}"), |t| t.to_string())
 }
 
 /// `0x1234…abcd`: enough of an address to tell accounts apart in a table.
@@ -194,6 +207,10 @@ mod tests {
         assert_eq!(t.render(), "ID  STATUS     MODEL\n1   Completed  bafy\n12  Posted\n");
     }
 
+    fn ether_wei(n: u64) -> U256 {
+        U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+    }
+
     #[test]
     fn amounts_and_times_read_like_people_write_them() {
         let ether = U256::from(10u64).pow(U256::from(18u64));
@@ -201,6 +218,12 @@ mod tests {
         assert_eq!(eth(U256::ZERO), "0 ETH");
         assert_eq!(eth(U256::from(1000u16)), "1000 wei");
         assert_eq!(eth(U256::from(1_000_000_000_000u64)), "0.000001 ETH");
+        assert_eq!(super::ether(U256::from(1000u16)), "0.000000000000001");
+        assert_eq!(super::ether(ether_wei(7) + U256::from(1u8)), "7.000000000000000001");
+        assert_eq!(super::ether(U256::ZERO), "0");
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_740_830_400), "2025-03-01T12:00:00Z");
+        assert_eq!(utc(u64::MAX), format!("unix time {}", u64::MAX));
         assert_eq!(duration(45), "45s");
         assert_eq!(duration(3600 * 3 + 20 * 60 + 5), "3h 20m");
         assert_eq!(duration(2 * 86_400 + 4 * 3600), "2d 4h");
