@@ -48,12 +48,13 @@ pub fn anvil_binary() -> PathBuf {
     PathBuf::from("anvil")
 }
 
-/// A plain HTTP provider for `url`: reads only. Transactions are filled and signed by
-/// [`crate::Market`] itself with the wallet it is given.
+/// A plain provider for the JSON-RPC endpoint `url` (`http://` or `https://`, the server verified
+/// against the system's roots or `SSL_CERT_FILE`, see [`drlaas_http`]): reads only. Transactions are
+/// filled and signed by [`crate::Market`] itself with the wallet it is given.
 pub fn http_provider(url: reqwest::Url) -> DynProvider {
     ProviderBuilder::new()
         .disable_recommended_fillers()
-        .connect_http(url)
+        .connect_reqwest(drlaas_http::client(), url)
         .erased()
 }
 

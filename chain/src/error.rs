@@ -94,7 +94,8 @@ impl ChainError {
                 Some(data) => ChainError::Reverted(Revert::decode(contract, data)),
                 None => ChainError::Rejected(resp.to_string()),
             },
-            None => ChainError::Rpc(err.to_string()),
+            // reqwest's message names only the URL: the causes say what failed (refused, certificate).
+            None => ChainError::Rpc(drlaas_http::describe(&err)),
         }
     }
 

@@ -655,14 +655,14 @@ impl Market {
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, alloy::transports::RpcError<E>>>,
-        alloy::transports::RpcError<E>: std::fmt::Display,
-        E: std::fmt::Debug,
+        alloy::transports::RpcError<E>: std::error::Error + 'static,
     {
         self.sender
             .config
             .retry
             .run(what, || async {
-                f().await.map_err(|e| ChainError::Rpc(format!("{what}: {e}")))
+                f().await
+                    .map_err(|e| ChainError::Rpc(format!("{what}: {}", drlaas_http::describe(&e))))
             })
             .await
     }

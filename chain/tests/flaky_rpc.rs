@@ -25,7 +25,7 @@ async fn flaky_proxy(upstream: reqwest::Url, drop_after_forwarding: &'static str
     let dropped = Arc::new(AtomicUsize::new(0));
     let seen = dropped.clone();
     tokio::spawn(async move {
-        let client = reqwest::Client::new();
+        let client = drlaas_http::client();
         loop {
             let (socket, _) = listener.accept().await.unwrap();
             let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());

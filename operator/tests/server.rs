@@ -13,7 +13,7 @@ async fn health_readiness_and_metrics_are_served() {
     let server = tokio::spawn(serve(listener, Arc::clone(&health), async {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::new();
+    let http = drlaas_http::client();
     let get = |path: &str| http.get(format!("{base}{path}")).send();
 
     assert_eq!(get("/healthz").await.unwrap().status(), 200);

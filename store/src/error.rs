@@ -44,6 +44,16 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The IPFS API is served over `https://` with a certificate this client does not trust (or no
+    /// CA certificate could be read to check it). Not transient: the node's certificate or this
+    /// machine's roots (`SSL_CERT_FILE`) must change.
+    #[error("IPFS API at {url} refused during {op}: {reason}")]
+    Untrusted {
+        url: String,
+        op: &'static str,
+        reason: String,
+    },
+
     /// The IPFS API did not answer in time. js-ipfs waits forever for a block it does not have, so a
     /// missing block also ends here.
     #[error("IPFS API at {url} did not answer {op} within {after:?}")]

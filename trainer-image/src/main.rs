@@ -97,9 +97,10 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct StoreArg {
-    /// Content store for models and checkpoints: an IPFS API (`http://HOST:5001` or
-    /// `/ip4/HOST/tcp/5001`) or a local store directory. With it, `train` stores the model and each
-    /// checkpoint and reports their CIDs, and CIDs are accepted wherever a model is read.
+    /// Content store for models and checkpoints: an IPFS API (`http://HOST:5001`, `https://…` verified
+    /// against the system's roots or $SSL_CERT_FILE, or `/ip4/HOST/tcp/5001`) or a local store
+    /// directory. With it, `train` stores the model and each checkpoint and reports their CIDs, and CIDs
+    /// are accepted wherever a model is read.
     #[arg(long, alias = "ipfs-api", value_name = "ADDRESS", env = "DRLAAS_STORE")]
     store: Option<String>,
 }

@@ -256,7 +256,8 @@ async fn reach(rpc_url: &str) -> Result<(DynProvider, u64), CliError> {
             REACH_TIMEOUT.as_secs()
         ))),
         Ok(Err(e)) => Err(CliError::new(format!(
-            "--rpc-url {rpc_url}: cannot reach the chain: {e}"
+            "--rpc-url {rpc_url}: cannot reach the chain: {}",
+            drlaas_http::describe(&e)
         ))),
         Ok(Ok(id)) => Ok((provider, id)),
     }

@@ -196,7 +196,7 @@ impl Connection {
             |e: String| CliError::new(format!("cannot reach the chain at {} ({origin}): {e}", network.rpc_url));
         match tokio::time::timeout(REACH_TIMEOUT, provider.get_chain_id()).await {
             Err(_) => return Err(unreachable(format!("no answer within {} s", REACH_TIMEOUT.as_secs()))),
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Ok(Err(e)) => return Err(unreachable(drlaas_http::describe(&e))),
             Ok(Ok(_)) => {}
         }
         let account = signer.as_ref().map(|s| s.address());

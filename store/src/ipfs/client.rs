@@ -70,9 +70,10 @@ pub struct KuboClient {
 impl KuboClient {
     /// A client with the given settings.
     pub fn new(config: IpfsConfig) -> Result<Self> {
-        // The node is in the cluster or on this machine: never send its traffic to a proxy.
+        // The node is in the cluster or on this machine: never send its traffic to a proxy. An
+        // `https://` node is verified against the system's roots or SSL_CERT_FILE (drlaas_http).
         let builder = || {
-            reqwest::Client::builder()
+            drlaas_http::client_builder()
                 .connect_timeout(config.connect_timeout)
                 .no_proxy()
         };
@@ -307,12 +308,17 @@ fn transport_error(url: &str, op: &'static str, e: reqwest::Error, timeout: Opti
             after: timeout.unwrap_or_default(),
         };
     }
-    // The innermost cause says it best ("Connection refused (os error 111)").
+    // The innermost cause says it best ("Connection refused (os error 111)", "invalid peer
+    // certificate: UnknownIssuer").
     let mut reason = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(inner) = source {
         reason = inner.to_string();
         source = inner.source();
+    }
+    if drlaas_http::certificate_refused(&e) {
+        let reason = format!("{reason}; {}", drlaas_http::CERTIFICATE_HINT);
+        return StoreError::Untrusted { url, op, reason };
     }
     StoreError::Unreachable { url, op, reason }
 }
