@@ -219,13 +219,14 @@ fn the_operator_is_configured_from_the_values() {
         .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
         .collect();
     for expected in [
-        ("DRLAAS_RPC_URL", "http://rpc-proxy.chain.svc.cluster.local:8545"),
+        ("DRLAAS_RPC_URL", "https://rpc.consortium.example.org"),
         ("DRLAAS_CONFIRMATIONS", "6"),
         ("DRLAAS_STORE", "http://kubo.ipfs.svc.cluster.local:5001"),
         ("DRLAAS_POD_STORE", "http://kubo-gateway.ipfs.svc.cluster.local:5002"),
         ("DRLAAS_TRAINER_IMAGE", "registry.example.org/drlaas/trainer:0.1.0"),
         ("DRLAAS_ORACLE_KEY_FILE", "/var/run/secrets/drlaas/oracle/oracle.key"),
         ("DRLAAS_LISTEN", "0.0.0.0:9090"),
+        ("SSL_CERT_FILE", "/etc/drlaas/ca/bundle.pem"),
     ] {
         assert!(env.contains(&expected), "{expected:?} not in {env:?}");
     }
@@ -278,8 +279,8 @@ fn network_policies_open_only_the_ports_in_use() {
         .flat_map(|rule| rule["ports"].as_array().unwrap())
         .map(|p| p["port"].as_i64().unwrap())
         .collect();
-    // DNS, the API server (443), the chain (8545), the store (5001), the extra rule (8546).
-    assert_eq!(egress_ports, BTreeSet::from([53, 443, 5001, 8545, 8546]));
+    // DNS, the API server (443), the chain (https: 443), the store (5001), the extra rule (8546).
+    assert_eq!(egress_ports, BTreeSet::from([53, 443, 5001, 8546]));
     assert_eq!(operator["spec"]["ingress"][0]["ports"][0]["port"], 9090);
     // Trainer and evaluator pods in each watched namespace reach only DNS and the pods' store.
     let task_pods: Vec<&&Value> = policies
@@ -304,10 +305,8 @@ fn network_policies_open_only_the_ports_in_use() {
 fn optional_parts_follow_their_switches() {
     let default = HELM.template(&[]).unwrap();
     let full = HELM.template(&[&full_values()]).unwrap();
-    for kind in ["ServiceMonitor"] {
-        assert!(of_kind(&default, kind).is_empty(), "{kind} is off by default");
-        assert_eq!(of_kind(&full, kind).len(), 1, "{kind} with full values");
-    }
+    assert!(of_kind(&default, "ServiceMonitor").is_empty(), "off by default");
+    assert_eq!(of_kind(&full, "ServiceMonitor").len(), 1, "on with full values");
     let dashboards = |objects: &[Value]| {
         of_kind(objects, "ConfigMap")
             .into_iter()
@@ -344,7 +343,7 @@ fn a_bad_values_file_is_refused_naming_the_field() {
             "does not match pattern",
         ),
         (
-            "chain:\n  rpcUrl: https://rpc.example.org\n",
+            "chain:\n  rpcUrl: wss://rpc.example.org\n",
             "/chain/rpcUrl",
             "does not match pattern",
         ),
