@@ -4,48 +4,26 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use drlaas_chain::alloy::primitives::{Address, B256};
 use drlaas_chain::devnet::{ADMIN, Devnet, ORACLE};
 use drlaas_chain::{Deployment, Market};
 use serde::Deserialize;
 
+mod cli_run;
+use cli_run::{Ran, drlaas_command};
+
 /// An account that is neither the admin nor an oracle.
 const OTHER: usize = 2;
 
-/// What one run of `drlaas` said.
-struct Ran {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn success(self, what: &str) -> Ran {
-        assert!(self.ok, "{what} failed:\n{}\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    fn failure(self, what: &str) -> String {
-        assert!(!self.ok, "{what} succeeded but should not have:\n{}", self.stdout);
-        self.stderr
-    }
-}
-
 /// Runs `drlaas ARGS` in `dir` with `key` (if any) as $DRLAAS_KEY.
 fn drlaas(dir: &Path, key: Option<&str>, args: &[&str]) -> Ran {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_drlaas"));
-    command.args(args).current_dir(dir).env_remove("DRLAAS_KEY");
+    let mut command = drlaas_command();
+    command.args(args).current_dir(dir);
     if let Some(key) = key {
         command.env("DRLAAS_KEY", key);
     }
-    let out = command.output().expect("drlaas runs");
-    Ran {
-        ok: out.status.success(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    Ran::of(&mut command)
 }
 
 /// The Helm values `drlaas chain deploy` prints.
@@ -124,7 +102,7 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
             out_arg,
         ],
     )
-    .success("chain deploy");
+    .succeeded("chain deploy");
     assert!(deployed.stderr.contains("allowed oracle"), "{}", deployed.stderr);
     let deployment = read_deployment(&out);
     let market = Market::connect(devnet.provider(), devnet.wallet(), deployment);
@@ -172,13 +150,13 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
         None,
         &["chain", "show", "--rpc-url", &rpc, "--oracle", &oracle.to_string()],
     )
-    .success("show");
+    .succeeded("show");
     assert!(
         shown.stdout.contains(&deployment.tmc.to_string()) && shown.stdout.contains("allowed"),
         "{}",
         shown.stdout
     );
-    let json = run(None, &["chain", "show", "--rpc-url", &rpc, "-o", "json"]).success("show -o json");
+    let json = run(None, &["chain", "show", "--rpc-url", &rpc, "-o", "json"]).succeeded("show -o json");
     let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let address = |v: &serde_json::Value| v.as_str().unwrap().parse::<Address>().unwrap();
     assert_eq!(address(&json["admin"]), accounts[ADMIN]);
@@ -208,7 +186,7 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
     assert!(market.is_oracle(oracle).await.unwrap());
 
     // The admin revokes it (key file) ...
-    let revoked = run(None, &[&revoke[..], &["--key-file", key_file]].concat()).success("allow-oracle --revoke");
+    let revoked = run(None, &[&revoke[..], &["--key-file", key_file]].concat()).succeeded("allow-oracle --revoke");
     revoked
         .stdout
         .trim()
@@ -229,7 +207,7 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
                 out_arg,
             ],
         )
-        .success("allow-oracle");
+        .succeeded("allow-oracle");
         assert!(market.is_oracle(who).await.unwrap());
     }
 
@@ -276,7 +254,7 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
             "--force",
         ],
     )
-    .success("deploy --force");
+    .succeeded("deploy --force");
     let again = read_deployment(&out);
     assert_ne!(again.tmc, deployment.tmc);
     Market::connect(devnet.provider(), devnet.wallet(), again)

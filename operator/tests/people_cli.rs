@@ -16,45 +16,17 @@ use drlaas_operator::local::network::Network;
 use drlaas_store::{ContentStore, Store};
 use serde_json::Value;
 
+mod cli_run;
+use cli_run::{Ran, drlaas_command};
+
 /// The local mode's default requester.
 const REQUESTER: usize = 5;
 /// A worker that registers from the command line.
 const WORKER: usize = 6;
 
-/// What one run of `drlaas` said.
-struct Ran {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn success(self, what: &str) -> String {
-        assert!(self.ok, "{what} failed:\n{}\n{}", self.stdout, self.stderr);
-        self.stdout
-    }
-
-    fn failure(self, what: &str) -> String {
-        assert!(!self.ok, "{what} succeeded but should not have:\n{}", self.stdout);
-        self.stderr
-    }
-}
-
 /// Runs `drlaas ARGS --data-dir DIR` with no key in the environment.
 fn drlaas(data_dir: &Path, args: &[&str]) -> Ran {
-    let out = Command::new(env!("CARGO_BIN_EXE_drlaas"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("DRLAAS_KEY")
-        .env_remove("DRLAAS_DATA_DIR")
-        .output()
-        .expect("drlaas runs");
-    Ran {
-        ok: out.status.success(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    Ran::of(drlaas_command().args(args).arg("--data-dir").arg(data_dir))
 }
 
 /// A marketplace as `drlaas local run` leaves it: a dev chain with the market deployed and a data

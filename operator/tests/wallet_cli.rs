@@ -5,13 +5,15 @@
 //! balance, gas accounted from the receipts. A worker takes stake out through the cooldown.
 
 use std::path::Path;
-use std::process::Command;
 
 use drlaas_chain::alloy::primitives::{Address, B256, U256, keccak256, utils::parse_ether};
 use drlaas_chain::alloy::providers::Provider;
 use drlaas_chain::devnet::{ADMIN, Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{Credits, EnvKind, Market, MarketParams, NewListing, NewTask, TaskKind};
 use serde_json::Value;
+
+mod cli_run;
+use cli_run::{Ran, drlaas_command};
 
 /// A requester (the local mode's default).
 const REQUESTER: usize = 5;
@@ -22,42 +24,17 @@ const BUYER: usize = 7;
 /// The unstake cooldown of the test market.
 const COOLDOWN: u64 = 3_600;
 
-/// What one run of `drlaas` said.
-struct Ran {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn success(self, what: &str) -> String {
-        assert!(self.ok, "{what} failed:\n{}\n{}", self.stdout, self.stderr);
-        self.stdout
-    }
-
-    fn failure(self, what: &str) -> String {
-        assert!(!self.ok, "{what} succeeded but should not have:\n{}", self.stdout);
-        self.stderr
-    }
-}
-
 /// Runs `drlaas ARGS` in `dir` with `key` (if any) as $DRLAAS_KEY.
 fn drlaas(dir: &Path, key: Option<&str>, args: &[&str]) -> Ran {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_drlaas"));
+    let mut command = drlaas_command();
     command
         .args(args)
         .current_dir(dir)
-        .env_remove("DRLAAS_KEY")
         .env("DRLAAS_DATA_DIR", dir.join("no-data-dir"));
     if let Some(key) = key {
         command.env("DRLAAS_KEY", key);
     }
-    let out = command.output().expect("drlaas runs");
-    Ran {
-        ok: out.status.success(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    Ran::of(&mut command)
 }
 
 fn eth(text: &str) -> U256 {
