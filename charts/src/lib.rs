@@ -2,11 +2,15 @@
 //!
 //! - [`Helm`] runs the pinned helm (`tools/helm.sh`, DESIGN §8) on `charts/drlaas`.
 //! - [`documents`] splits rendered YAML into JSON objects.
+//! - [`rbac::Permissions`] says whether the chart's RBAC allows a request (the operator's tests
+//!   ask it about every request the operator made).
 //! - [`check_object`] checks an object against the Kubernetes API types strictly: it is deserialized
 //!   into its k8s-openapi type and serialized back, and every field the type dropped (a typo, a field
 //!   at the wrong level) or changed is reported by its path. The k8s-openapi types ignore unknown
 //!   fields, so deserializing alone would accept `readOnlyRootFileSystem` and let the API server drop
 //!   it silently. drlaas's own resources are checked against the `drlaas-crds` types the same way.
+
+pub mod rbac;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

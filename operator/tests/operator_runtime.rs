@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 mod support;
 use drlaas_operator::local::api_server::ApiServer;
 use support::kubelet::Kubelet;
-use support::scratch_dir;
+use support::{assert_chart_rbac_allows, scratch_dir};
 
 const PRICE: &str = "100000000000000000";
 
@@ -242,6 +242,8 @@ async fn the_operator_settles_a_kubernetes_task_and_a_chain_task_on_its_own() {
     for cluster_wide in ["GET /apis/drlaas.io/v1alpha1/drltasks", "GET /api/v1/pods"] {
         assert!(requests.iter().any(|r| r == cluster_wide), "{cluster_wide} never asked");
     }
+    // The Helm chart's default RBAC allows every request the operator made.
+    assert_chart_rbac_allows(&w.api, "{}\n");
 
     for handle in running {
         handle.abort();
@@ -301,6 +303,8 @@ async fn with_watch_namespaces_the_operator_stays_in_them_and_its_own() {
         requests.iter().any(|r| r == "GET /apis/drlaas.io/v1alpha1/workers"),
         "Workers are cluster-scoped: listed and watched cluster-wide"
     );
+    // The chart installed with the same namespace allows every request: its namespaced Roles suffice.
+    assert_chart_rbac_allows(&w.api, "watchNamespaces: [team-a]\n");
 
     for handle in running {
         handle.abort();

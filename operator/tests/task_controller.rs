@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 mod support;
 use drlaas_operator::local::api_server::ApiServer;
 use support::kubelet::{Kubelet, args};
-use support::scratch_dir;
+use support::{assert_chart_rbac_allows, scratch_dir};
 
 const NS: &str = "team-a";
 const BUDGET: &str = "1000000000000000000"; // 1 ETH
@@ -356,6 +356,8 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
     ] {
         assert!(reasons.iter().any(|r| r == reason), "no {reason} Event in {reasons:?}");
     }
+    // Every request of the controller is one the Helm chart's RBAC grants.
+    assert_chart_rbac_allows(&w.api, "{}\n");
 }
 
 #[tokio::test]
@@ -402,6 +404,8 @@ async fn a_crashed_trainer_hands_the_task_to_another_worker() {
         w.market.credits(w.workers[1]).await.unwrap().tmc,
         PRICE.parse::<U256>().unwrap()
     );
+    // Every request of the controller is one the Helm chart's RBAC grants.
+    assert_chart_rbac_allows(&w.api, "{}\n");
 }
 
 #[tokio::test]
@@ -555,6 +559,8 @@ async fn deleting_a_task_cancels_or_fails_it_on_chain_and_removes_its_pods() {
     );
     assert_eq!(w.chain_status(late).await, TaskStatus::Failed);
     assert!(w.event_reasons().iter().any(|r| r == "Withdrawn"));
+    // Every request of the controller is one the Helm chart's RBAC grants.
+    assert_chart_rbac_allows(&w.api, "{}\n");
 }
 
 #[tokio::test]
@@ -604,6 +610,8 @@ async fn a_task_posted_on_chain_is_driven_by_its_chain_id() {
         "nothing posted: it was on chain"
     );
     assert_eq!(w.market.task_count().await.unwrap(), 1);
+    // Every request of the controller is one the Helm chart's RBAC grants.
+    assert_chart_rbac_allows(&w.api, "{}\n");
 }
 
 #[tokio::test]
@@ -702,4 +710,6 @@ async fn warm_start_auto_buys_the_most_similar_listed_model_once() {
         price,
         "and only once"
     );
+    // Every request of the controller is one the Helm chart's RBAC grants.
+    assert_chart_rbac_allows(&w.api, "{}\n");
 }

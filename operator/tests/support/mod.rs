@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_operator::controller::{Settings, WatchScope};
+use drlaas_operator::local::api_server::ApiServer;
 use drlaas_operator::pods::PodSettings;
 use drlaas_store::Store;
 
@@ -49,4 +50,24 @@ pub fn settings_for(oracle: Address) -> Arc<Settings> {
 /// Settings for tests that send no oracle transaction.
 pub fn settings() -> Arc<Settings> {
     settings_for(Address::ZERO)
+}
+
+/// Every request the operator made to `api` is one that the Helm chart's RBAC, rendered with
+/// `values` and installed as release `drlaas` in `drlaas-system` (the operator's namespace here),
+/// grants its ServiceAccount: a permission the chart lacks fails here, not in a cluster.
+pub fn assert_chart_rbac_allows(api: &ApiServer, values: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, values).unwrap();
+    let objects = drlaas_chart::Helm::pinned()
+        .template(&[&file])
+        .expect("the chart renders");
+    let permissions = drlaas_chart::rbac::Permissions::of_service_account(&objects, "drlaas-system", "drlaas");
+    let requests = api.requests_with_query();
+    assert!(requests.len() > 20, "only {} requests seen", requests.len());
+    let denied = permissions.denied(&requests);
+    assert!(
+        denied.is_empty(),
+        "the chart ({values:?}) does not grant what the operator asked: {denied:#?}"
+    );
 }
