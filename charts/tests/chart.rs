@@ -267,20 +267,24 @@ mod drlaas_chain_deployment {
     }
 }
 
-#[test]
-fn network_policies_open_only_the_ports_in_use() {
-    let objects = HELM.template(&[&full_values()]).unwrap();
-    let policies = of_kind(&objects, "NetworkPolicy");
-    let operator = policies.iter().find(|p| p["metadata"]["name"] == "drlaas").unwrap();
-    let egress_ports: BTreeSet<i64> = operator["spec"]["egress"]
+/// The ports a NetworkPolicy lets its pods reach.
+fn egress_ports(policy: &Value) -> BTreeSet<i64> {
+    policy["spec"]["egress"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|rule| rule["ports"].as_array().unwrap())
         .map(|p| p["port"].as_i64().unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn network_policies_open_only_the_ports_in_use() {
+    let objects = HELM.template(&[&full_values()]).unwrap();
+    let policies = of_kind(&objects, "NetworkPolicy");
+    let operator = policies.iter().find(|p| p["metadata"]["name"] == "drlaas").unwrap();
     // DNS, the API server (443), the chain (https: 443), the store (5001), the extra rule (8546).
-    assert_eq!(egress_ports, BTreeSet::from([53, 443, 5001, 8546]));
+    assert_eq!(egress_ports(operator), BTreeSet::from([53, 443, 5001, 8546]));
     assert_eq!(operator["spec"]["ingress"][0]["ports"][0]["port"], 9090);
     // Trainer and evaluator pods in each watched namespace reach only DNS and the pods' store.
     let task_pods: Vec<&&Value> = policies
@@ -290,14 +294,7 @@ fn network_policies_open_only_the_ports_in_use() {
     assert_eq!(task_pods.len(), 3);
     for policy in task_pods {
         assert!(policy["spec"].get("ingress").is_none(), "no ingress: {policy}");
-        let ports: BTreeSet<i64> = policy["spec"]["egress"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|rule| rule["ports"].as_array().unwrap())
-            .map(|p| p["port"].as_i64().unwrap())
-            .collect();
-        assert_eq!(ports, BTreeSet::from([53, 5002]));
+        assert_eq!(egress_ports(policy), BTreeSet::from([53, 5002]));
     }
 }
 
