@@ -172,6 +172,27 @@ impl Drop for TlsProxy {
     }
 }
 
+/// `command` with no CA or proxy settings from the test's own environment (`SSL_CERT_FILE`,
+/// `SSL_CERT_DIR`, `*_PROXY`), trusting `ca_file` (a PEM bundle) when given.
+pub fn trusting<'a>(command: &'a mut Command, ca_file: Option<&Path>) -> &'a mut Command {
+    for var in [
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        command.env_remove(var);
+    }
+    if let Some(ca_file) = ca_file {
+        command.env("SSL_CERT_FILE", ca_file);
+    }
+    command
+}
+
 /// The prefix of the line a child test prints its result on ([`report`]).
 const RESULT: &str = "CHILD-RESULT: ";
 
@@ -186,19 +207,7 @@ pub fn report(result: &str) {
 pub fn run_child(test: &str, env: &[(&str, &str)]) -> String {
     let mut command = Command::new(std::env::current_exe().expect("the test binary"));
     command.args([test, "--exact", "--ignored", "--nocapture", "--test-threads", "1"]);
-    for var in [
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        command.env_remove(var);
-    }
-    command.envs(env.iter().copied());
+    trusting(&mut command, None).envs(env.iter().copied());
     let out = command.output().expect("the test binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -8,25 +8,13 @@ use std::process::{Command, Output};
 use drlaas_chain::Deployment;
 use drlaas_chain::devnet::Devnet;
 use drlaas_http::CERTIFICATE_HINT;
-use drlaas_http::testing::{TestCa, TlsProxy};
+use drlaas_http::testing::{TestCa, TlsProxy, trusting};
 
 /// Runs `drlaas ARGS` in `dir` with `SSL_CERT_FILE=ca_file` (none when `None`) and no proxy.
 fn drlaas(dir: &Path, ca_file: Option<&Path>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_drlaas"));
     command.args(args).current_dir(dir).env_remove("DRLAAS_KEY");
-    for var in [
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        command.env_remove(var);
-    }
-    if let Some(ca_file) = ca_file {
-        command.env("SSL_CERT_FILE", ca_file);
-    }
+    trusting(&mut command, ca_file);
     tokio::task::block_in_place(|| command.output().expect("drlaas runs"))
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use drlaas_http::CERTIFICATE_HINT;
-use drlaas_http::testing::{TestCa, TlsProxy};
+use drlaas_http::testing::{TestCa, TlsProxy, trusting};
 use drlaas_store::devnode::DevNode;
 use serde_json::Value;
 
@@ -18,19 +18,7 @@ const SPEC: &str = r#"{"environment": {"kind": "cartpole"}, "ppo": {"numEnvs": 4
 fn trainer(ca_file: Option<&Path>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_drlaas-trainer"));
     command.args(args).env_remove("DRLAAS_STORE");
-    for var in [
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        command.env_remove(var);
-    }
-    if let Some(ca_file) = ca_file {
-        command.env("SSL_CERT_FILE", ca_file);
-    }
+    trusting(&mut command, ca_file);
     command.output().unwrap()
 }
 
