@@ -1,11 +1,14 @@
 //! The Helm chart, rendered by the pinned helm with its default values and with every option on
 //! (`ci/full-values.yaml`): lint, Kubernetes schemas, CRDs, RBAC, the pods' security, the values
-//! schema and the dashboard.
+//! schema and the dashboard. RBAC is also decided request by request (`drlaas_chart::rbac`) in each
+//! of the chart's modes: the release namespace only (the default), watched namespaces, and
+//! `clusterWide`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
+use drlaas_chart::rbac::{Access, Permissions};
 use drlaas_chart::{Helm, chart_dir, check_object, describe, repo_root};
 use serde_json::Value;
 
@@ -28,6 +31,105 @@ fn renders() -> Vec<(&'static str, Vec<Value>)> {
             HELM.template(&[&full]).expect("renders with full values"),
         ),
     ]
+}
+
+/// The rendered objects with the values file `values` (YAML text).
+fn template_with(values: &str) -> Result<Vec<Value>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, values).unwrap();
+    HELM.template(&[&file])
+}
+
+/// The NOTES helm prints after installing the chart with `values` (a client-side dry run).
+fn notes_with(values: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, values).unwrap();
+    let chart = chart_dir();
+    let out = HELM.run([
+        "install".as_ref(),
+        "drlaas".as_ref(),
+        chart.as_os_str(),
+        "--namespace".as_ref(),
+        "drlaas-system".as_ref(),
+        "--dry-run=client".as_ref(),
+        "--values".as_ref(),
+        file.as_os_str(),
+    ]);
+    assert!(
+        out.success,
+        "helm install --dry-run=client ({values:?}):\n{}",
+        out.stderr
+    );
+    let (_, notes) = out.stdout.split_once("\nNOTES:\n").expect("helm prints the NOTES");
+    notes.to_string()
+}
+
+/// What the operator's ServiceAccount (release `drlaas` in `drlaas-system`) may do.
+fn operator_permissions(objects: &[Value]) -> Permissions {
+    let account = of_kind(objects, "ServiceAccount")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Permissions::of_service_account(objects, "drlaas-system", &account)
+}
+
+/// A request: `verb` on `resource` of API `group` in `namespace`, or across all namespaces (`None`).
+fn access(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Access {
+    Access {
+        verb: verb.into(),
+        group: group.into(),
+        resource: resource.into(),
+        namespace: namespace.map(String::from),
+    }
+}
+
+/// The operator's DRLAAS_WATCH_NAMESPACES.
+fn watched(objects: &[Value]) -> String {
+    let deployment = of_kind(objects, "Deployment")[0];
+    let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+    env.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "DRLAAS_WATCH_NAMESPACES")
+        .expect("DRLAAS_WATCH_NAMESPACES is set")["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What the operator does in a namespace tasks run in: (verb, API group, resource).
+const TASK_ACCESSES: [(&str, &str, &str); 14] = [
+    ("get", "", "secrets"),
+    ("list", "", "pods"),
+    ("watch", "", "pods"),
+    ("create", "", "pods"),
+    ("delete", "", "pods"),
+    ("deletecollection", "", "pods"),
+    ("get", "", "pods/log"),
+    ("create", "", "configmaps"),
+    ("delete", "", "configmaps"),
+    ("create", "events.k8s.io", "events"),
+    ("list", "drlaas.io", "drltasks"),
+    ("watch", "drlaas.io", "drltasks"),
+    ("create", "drlaas.io", "drltasks"),
+    ("patch", "drlaas.io", "drltasks/status"),
+];
+
+/// Asserts that the operator may do every task access in each namespace of `granted`, and none in
+/// a namespace of `denied` nor across all namespaces.
+fn assert_task_namespaces(label: &str, permissions: &Permissions, granted: &[&str], denied: &[&str]) {
+    for (verb, group, resource) in TASK_ACCESSES {
+        for namespace in granted {
+            let asked = access(verb, group, resource, Some(namespace));
+            assert!(permissions.allows(&asked), "{label}: {asked:?} is denied");
+        }
+        for namespace in denied.iter().copied().map(Some).chain([None]) {
+            let asked = access(verb, group, resource, namespace);
+            assert!(!permissions.allows(&asked), "{label}: {asked:?} is granted");
+        }
+    }
 }
 
 fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -121,49 +223,182 @@ fn rbac_has_no_wildcards_and_only_the_verbs_the_operator_uses() {
     }
 }
 
-#[test]
-fn with_watched_namespaces_nothing_namespaced_is_granted_cluster_wide() {
-    let objects = HELM.template(&[&full_values()]).unwrap();
-    let cluster_resources: BTreeSet<&str> = of_kind(&objects, "ClusterRole")
-        .iter()
+/// The resources of the operator's ClusterRoles: what it may touch in every namespace.
+fn cluster_wide_resources(objects: &[Value]) -> BTreeSet<&str> {
+    of_kind(objects, "ClusterRole")
+        .into_iter()
         .flat_map(|r| r["rules"].as_array().unwrap())
         .flat_map(|rule| strings(&rule["resources"]))
-        .collect();
-    assert_eq!(
-        cluster_resources,
-        BTreeSet::from(["drlmodels", "drlmodels/status", "workers", "workers/status"]),
-        "only the cluster-scoped drlaas resources are cluster-wide"
-    );
-    let task_role_namespaces: BTreeSet<&str> = of_kind(&objects, "Role")
-        .iter()
-        .filter(|r| r["metadata"]["name"].as_str().unwrap().ends_with("-tasks"))
-        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        task_role_namespaces,
-        BTreeSet::from(["drlaas-system", "team-a", "team-b"])
-    );
-    let deployment = of_kind(&objects, "Deployment")[0];
-    let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"];
-    let watched = env
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "DRLAAS_WATCH_NAMESPACES")
-        .unwrap();
-    assert_eq!(watched["value"], "team-a,team-b,drlaas-system");
-    // Every Role has its binding to the operator's service account.
-    for role in of_kind(&objects, "Role") {
-        let binding = of_kind(&objects, "RoleBinding")
-            .into_iter()
-            .find(|b| {
-                b["metadata"]["namespace"] == role["metadata"]["namespace"]
-                    && b["roleRef"]["name"] == role["metadata"]["name"]
-            })
-            .unwrap_or_else(|| panic!("{} has no RoleBinding", describe(role)));
-        assert_eq!(binding["subjects"][0]["name"], "drlaas-operator");
-        assert_eq!(binding["subjects"][0]["namespace"], "drlaas-system");
+        .collect()
+}
+
+#[test]
+fn the_default_values_grant_nothing_namespaced_outside_the_release_namespace() {
+    let objects = HELM.template(&[]).unwrap();
+    let permissions = operator_permissions(&objects);
+    // kube-system: a pod there may run as any of its ServiceAccounts, a Secret there may be one's token.
+    for (verb, resource, namespace) in [
+        ("get", "secrets", Some("kube-system")),
+        ("list", "secrets", Some("kube-system")),
+        ("watch", "secrets", Some("kube-system")),
+        ("create", "pods", Some("kube-system")),
+        ("delete", "pods", Some("kube-system")),
+        ("deletecollection", "pods", Some("kube-system")),
+        ("create", "configmaps", Some("kube-system")),
+        ("create", "pods", Some("default")),
+        ("get", "secrets", Some("default")),
+        ("get", "secrets", Some("team-a")),
+        ("create", "pods", Some("team-a")),
+        ("list", "secrets", None),
+        ("list", "pods", None),
+    ] {
+        let asked = access(verb, "", resource, namespace);
+        assert!(!permissions.allows(&asked), "the default values grant {asked:?}");
     }
+    assert_task_namespaces(
+        "default values",
+        &permissions,
+        &["drlaas-system"],
+        &["kube-system", "kube-public", "default", "team-a"],
+    );
+    // What stays cluster-wide is cluster-scoped, and the Lease is the release namespace's.
+    for (verb, group, resource, namespace) in [
+        ("watch", "drlaas.io", "workers", None),
+        ("patch", "drlaas.io", "workers/status", None),
+        ("create", "drlaas.io", "drlmodels", None),
+        ("update", "coordination.k8s.io", "leases", Some("drlaas-system")),
+    ] {
+        let asked = access(verb, group, resource, namespace);
+        assert!(permissions.allows(&asked), "the default values deny {asked:?}");
+    }
+    assert!(!permissions.allows(&access("update", "coordination.k8s.io", "leases", Some("kube-system"))));
+    // The operator is told the same namespace: an empty list would make it watch every namespace.
+    assert_eq!(watched(&objects), "drlaas-system");
+    for kind in ["Role", "RoleBinding"] {
+        for object in of_kind(&objects, kind) {
+            assert_eq!(object["metadata"]["namespace"], "drlaas-system", "{}", describe(object));
+        }
+    }
+}
+
+#[test]
+fn watched_namespaces_are_granted_and_no_other() {
+    let objects = template_with("watchNamespaces: [team-a]\n").unwrap();
+    assert_task_namespaces(
+        "watchNamespaces: [team-a]",
+        &operator_permissions(&objects),
+        &["team-a", "drlaas-system"],
+        &["kube-system", "default", "team-b"],
+    );
+    assert_eq!(watched(&objects), "team-a,drlaas-system");
+    let full = HELM.template(&[&full_values()]).unwrap();
+    assert_task_namespaces(
+        "full values",
+        &operator_permissions(&full),
+        &["team-a", "team-b", "drlaas-system"],
+        &["kube-system", "default", "team-c"],
+    );
+    assert_eq!(watched(&full), "team-a,team-b,drlaas-system");
+}
+
+#[test]
+fn unless_cluster_wide_nothing_namespaced_is_granted_cluster_wide() {
+    let cluster_scoped = BTreeSet::from(["drlmodels", "drlmodels/status", "workers", "workers/status"]);
+    for (label, objects) in renders() {
+        assert_eq!(
+            cluster_wide_resources(&objects),
+            cluster_scoped,
+            "{label}: only the cluster-scoped drlaas resources are cluster-wide"
+        );
+        let task_role_namespaces: BTreeSet<&str> = of_kind(&objects, "Role")
+            .iter()
+            .filter(|r| r["metadata"]["name"].as_str().unwrap().ends_with("-tasks"))
+            .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+            .collect();
+        let watched = watched(&objects);
+        let expected: BTreeSet<&str> = watched.split(',').collect();
+        assert_eq!(
+            task_role_namespaces, expected,
+            "{label}: a Role where the operator watches"
+        );
+        // Every Role has its binding to the operator's service account.
+        let account = of_kind(&objects, "ServiceAccount")[0]["metadata"]["name"].clone();
+        for role in of_kind(&objects, "Role") {
+            let binding = of_kind(&objects, "RoleBinding")
+                .into_iter()
+                .find(|b| {
+                    b["metadata"]["namespace"] == role["metadata"]["namespace"]
+                        && b["roleRef"]["name"] == role["metadata"]["name"]
+                })
+                .unwrap_or_else(|| panic!("{label}: {} has no RoleBinding", describe(role)));
+            assert_eq!(binding["subjects"][0]["name"], account, "{label}");
+            assert_eq!(binding["subjects"][0]["namespace"], "drlaas-system", "{label}");
+        }
+    }
+}
+
+#[test]
+fn cluster_wide_is_on_only_when_asked_and_warned_about() {
+    // Not asked: neither by default, nor with namespaces, nor with clusterWide: false.
+    for values in ["{}\n", "clusterWide: false\n", "watchNamespaces: [team-a]\n"] {
+        let objects = template_with(values).unwrap();
+        let permissions = operator_permissions(&objects);
+        for namespace in [Some("kube-system"), None] {
+            let asked = access("get", "", "secrets", namespace);
+            assert!(!permissions.allows(&asked), "{values:?} grants {asked:?}");
+        }
+        assert!(
+            !watched(&objects).is_empty(),
+            "{values:?}: the operator watches every namespace"
+        );
+        let notes = notes_with(values);
+        assert!(!notes.contains("WARNING"), "{values:?}:\n{notes}");
+        assert!(notes.contains("Tasks:   namespaces "), "{values:?}:\n{notes}");
+    }
+    // Asked: every namespace, as the operator is told, and the NOTES say what it costs.
+    let objects = template_with("clusterWide: true\n").unwrap();
+    assert_eq!(
+        watched(&objects),
+        "",
+        "an empty DRLAAS_WATCH_NAMESPACES is every namespace"
+    );
+    let permissions = operator_permissions(&objects);
+    for namespace in ["kube-system", "default", "team-a"] {
+        for (verb, group, resource) in TASK_ACCESSES {
+            let asked = access(verb, group, resource, Some(namespace));
+            assert!(permissions.allows(&asked), "clusterWide: {asked:?} is denied");
+        }
+    }
+    for (verb, resource) in [("watch", "drltasks"), ("list", "drltasks")] {
+        assert!(permissions.allows(&access(verb, "drlaas.io", resource, None)));
+    }
+    assert!(cluster_wide_resources(&objects).contains("secrets"));
+    let notes = notes_with("clusterWide: true\n");
+    assert!(
+        notes.contains("Tasks:   every namespace (clusterWide)")
+            && notes.contains("WARNING: clusterWide is on")
+            && notes.contains("kube-system"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn the_dev_quick_start_watches_the_dev_requesters_namespace() {
+    // deploy/dev puts the requester's wallet in team-a; the default values do not watch it, and the
+    // NOTES say how to.
+    let notes = notes_with("{}\n");
+    assert!(notes.contains("--set watchNamespaces={team-a}"), "{notes}");
+    let notes = notes_with("watchNamespaces: [team-a]\n");
+    assert!(!notes.contains("--set watchNamespaces={team-a}"), "{notes}");
+    assert!(notes.contains("Tasks:   namespaces team-a, drlaas-system"), "{notes}");
+    let dev = std::fs::read_to_string(repo_root().join("deploy/dev/dev-keys.yaml")).unwrap();
+    let wallets: Vec<Value> = drlaas_chart::documents(&dev)
+        .unwrap()
+        .into_iter()
+        .filter(|o| o["metadata"]["name"] == "requester-wallet")
+        .collect();
+    assert_eq!(wallets.len(), 1);
+    assert_eq!(wallets[0]["metadata"]["namespace"], "team-a");
 }
 
 #[test]
@@ -296,6 +531,17 @@ fn network_policies_open_only_the_ports_in_use() {
         assert!(policy["spec"].get("ingress").is_none(), "no ingress: {policy}");
         assert_eq!(egress_ports(policy), BTreeSet::from([53, 5002]));
     }
+    // By default the task pods are the release namespace's; with clusterWide their namespaces are
+    // not known, so none has a policy.
+    let task_pod_namespaces = |objects: &[Value]| -> Vec<String> {
+        of_kind(objects, "NetworkPolicy")
+            .into_iter()
+            .filter(|p| p["metadata"]["name"] == "drlaas-task-pods")
+            .map(|p| p["metadata"]["namespace"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(task_pod_namespaces(&HELM.template(&[]).unwrap()), ["drlaas-system"]);
+    assert!(task_pod_namespaces(&template_with("clusterWide: true\n").unwrap()).is_empty());
 }
 
 #[test]
@@ -346,6 +592,18 @@ fn a_bad_values_file_is_refused_naming_the_field() {
         ),
         ("oracle:\n  existingSecret: \"\"\n", "/oracle/existingSecret", ""),
         ("replicaCount: 0\n", "/replicaCount", "minimum"),
+        ("clusterWide: \"yes\"\n", "/clusterWide", "want boolean"),
+        // Every namespace and a list of namespaces: each of the two fields is named.
+        (
+            "clusterWide: true\nwatchNamespaces: [team-a]\n",
+            "/watchNamespaces",
+            "maxItems: got 1, want 0",
+        ),
+        (
+            "clusterWide: true\nwatchNamespaces: [team-a]\n",
+            "/clusterWide",
+            "value must be false",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (i, (values, field, reason)) in cases.iter().enumerate() {
@@ -361,6 +619,26 @@ fn a_bad_values_file_is_refused_naming_the_field() {
             "{values:?}: the error must name {field} ({reason}):\n{err}"
         );
     }
+}
+
+#[test]
+fn cluster_wide_with_namespaces_is_refused_even_without_the_schema() {
+    let chart = chart_dir();
+    let out = HELM.run([
+        "template".as_ref(),
+        "drlaas".as_ref(),
+        chart.as_os_str(),
+        "--skip-schema-validation".as_ref(),
+        "--set".as_ref(),
+        "clusterWide=true,watchNamespaces={team-a}".as_ref(),
+    ]);
+    assert!(!out.success, "rendered:\n{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("clusterWide: true runs tasks in every namespace, so watchNamespaces must be empty"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -14,8 +14,13 @@ fn the_api_server_accepts_every_object_of_the_chart() {
     let helm = Helm::pinned();
     let chart = chart_dir();
     let chart = chart.to_str().unwrap();
-    // Every namespace (ClusterRoles), then watched namespaces (Roles in an existing namespace).
-    for extra in [&[][..], &["--set", "watchNamespaces={default}"][..]] {
+    // The release namespace only (the default), a watched namespace besides it (a Role in another
+    // existing namespace), then every namespace (ClusterRoles).
+    for extra in [
+        &[][..],
+        &["--set", "watchNamespaces={kube-public}"][..],
+        &["--set", "clusterWide=true"][..],
+    ] {
         let mut args = vec![
             "install",
             "drlaas-dry-run",

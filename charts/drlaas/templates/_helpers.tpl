@@ -32,10 +32,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The namespaces the operator runs tasks in, the release namespace included (empty: all). */}}
+{{/*
+The namespaces the operator runs tasks in, comma separated: watchNamespaces and the release
+namespace (the release namespace alone by default). Empty with clusterWide: every namespace, which is
+what an empty DRLAAS_WATCH_NAMESPACES tells the operator.
+*/}}
 {{- define "drlaas.taskNamespaces" -}}
-{{- if .Values.watchNamespaces -}}
-{{- append .Values.watchNamespaces .Release.Namespace | uniq | join "," -}}
+{{- include "drlaas.checkScope" . -}}
+{{- if not .Values.clusterWide -}}
+{{- append (default (list) .Values.watchNamespaces) .Release.Namespace | uniq | join "," -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+clusterWide and watchNamespaces contradict each other: refused by values.schema.json, and here too
+for an install that skips the schema.
+*/}}
+{{- define "drlaas.checkScope" -}}
+{{- if and .Values.clusterWide .Values.watchNamespaces -}}
+{{- fail "clusterWide: true runs tasks in every namespace, so watchNamespaces must be empty: set one or the other" -}}
 {{- end -}}
 {{- end -}}
 
