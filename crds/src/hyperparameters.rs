@@ -12,37 +12,57 @@ use crate::training::SpecError;
 /// Proximal Policy Optimization (clipped surrogate, GAE) settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+// The CEL rules leave counts out of range to their own bounds (which also keep products in int64).
+#[cfg_attr(feature = "schema", schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.numEnvs < 1 || self.numEnvs > 4096 || self.numSteps < 1 || self.numSteps > 100000 || self.numMinibatches <= self.numEnvs * self.numSteps",
+    "messageExpression": "'at most numEnvs × numSteps (' + string(self.numEnvs * self.numSteps) + ') minibatches, got ' + string(self.numMinibatches)",
+    "fieldPath": ".numMinibatches",
+    "reason": "FieldValueInvalid"
+}])))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct PpoConfig {
     /// Environments stepped together (each multi-agent environment adds one row per agent). Default 8.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 4096)))]
     pub num_envs: u32,
     /// Steps per environment in one rollout; a batch is `numEnvs × agents × numSteps` rows. Default 128.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100_000)))]
     pub num_steps: u32,
     /// Adam learning rate. Default 2.5e-4.
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 1.0)))]
     pub learning_rate: f64,
     /// Anneal the learning rate linearly to 0 over the run. Default true.
     pub anneal_lr: bool,
     /// Discount factor. Default 0.99.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub gamma: f64,
     /// GAE λ. Default 0.95.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub gae_lambda: f64,
     /// Minibatches per epoch. Default 4.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100_000)))]
     pub num_minibatches: u32,
     /// Passes over each batch. Default 4.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1000)))]
     pub update_epochs: u32,
     /// Normalize advantages per minibatch. Default true.
     pub norm_adv: bool,
     /// Surrogate clipping ε. Default 0.2.
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 10.0)))]
     pub clip_coef: f64,
     /// Clip the value loss around the rollout's values, as in the PPO paper's implementation. Default true.
     pub clip_vloss: bool,
     /// Entropy bonus coefficient. Default 0.01.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 10.0)))]
     pub ent_coef: f64,
     /// Value loss coefficient. Default 0.5.
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 100.0)))]
     pub vf_coef: f64,
     /// Global gradient-norm clip. Default 0.5.
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 1e6)))]
     pub max_grad_norm: f64,
     /// Stop an update's epochs early once the approximate KL exceeds this. Default none.
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 10.0)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_kl: Option<f64>,
 }
 
@@ -96,7 +116,12 @@ impl PpoConfig {
             10.0,
             "a clip coefficient in (0, 10]",
         )?;
-        in_range(&f("entCoef"), self.ent_coef, -1e-12, 10.0, "a coefficient in [0, 10]")?;
+        if !(0.0..=10.0).contains(&self.ent_coef) {
+            return Err(SpecError::new(
+                &f("entCoef"),
+                format!("a coefficient in [0, 10], got {}", self.ent_coef),
+            ));
+        }
         in_range(&f("vfCoef"), self.vf_coef, 0.0, 100.0, "a coefficient in (0, 100]")?;
         in_range(&f("maxGradNorm"), self.max_grad_norm, 0.0, 1e6, "a norm in (0, 1e6]")?;
         if let Some(kl) = self.target_kl {
@@ -109,35 +134,53 @@ impl PpoConfig {
 /// Deep Q-Network settings (replay buffer, target network, double DQN, linear ε schedule).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.bufferSize < 1 || self.batchSize <= self.bufferSize",
+    "messageExpression": "'at most bufferSize (' + string(self.bufferSize) + '), got ' + string(self.batchSize)",
+    "fieldPath": ".batchSize",
+    "reason": "FieldValueInvalid"
+}])))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DqnConfig {
     /// Environments stepped together. Default 4.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 4096)))]
     pub num_envs: u32,
     /// Adam learning rate. Default 2.5e-4.
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 1.0)))]
     pub learning_rate: f64,
     /// Transitions the replay buffer keeps (agent rows count one each). Default 10,000.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 10_000_000)))]
     pub buffer_size: u32,
     /// Discount factor. Default 0.99.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub gamma: f64,
     /// Soft update rate of the target network (1.0 = hard copy). Default 1.0.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub tau: f64,
     /// Env steps between target-network updates. Default 500.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub target_network_frequency: u32,
     /// Transitions per gradient step. Default 128.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_000_000)))]
     pub batch_size: u32,
     /// ε at the start. Default 1.0.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub start_e: f64,
     /// ε at the end of the schedule. Default 0.05.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub end_e: f64,
     /// Fraction of the run over which ε falls linearly from `startE` to `endE`. Default 0.5.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub exploration_fraction: f64,
     /// Env steps collected before learning starts. Default 1,000.
     pub learning_starts: u32,
     /// Env steps between gradient steps. Default 1.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub train_frequency: u32,
     /// Pick the next action with the online network and value it with the target network. Default true.
     pub double_dqn: bool,
     /// Global gradient-norm clip. Default 10.
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 1e6)))]
     pub max_grad_norm: f64,
 }
 
@@ -206,12 +249,12 @@ pub enum Activation {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NetworkConfig {
     /// Hidden layer widths of the MLP (and of the head after the convolutions). Default `[64, 64]`.
-    #[cfg_attr(feature = "schema", schemars(length(max = 8)))]
+    #[cfg_attr(feature = "schema", schemars(length(max = 8), inner(range(min = 1, max = 4096))))]
     pub hidden: Vec<u32>,
     /// Hidden-layer nonlinearity. Default `tanh`.
     pub activation: Activation,
     /// Output channels of the 3×3 convolutions for grid observations. Default `[16, 32]`.
-    #[cfg_attr(feature = "schema", schemars(length(max = 8)))]
+    #[cfg_attr(feature = "schema", schemars(length(max = 8), inner(range(min = 1, max = 4096))))]
     pub conv_channels: Vec<u32>,
 }
 

@@ -11,6 +11,8 @@
 pub mod hyperparameters;
 #[cfg(feature = "kube")]
 pub mod model;
+#[cfg(feature = "schema")]
+pub mod schema;
 #[cfg(feature = "kube")]
 pub mod task;
 pub mod training;

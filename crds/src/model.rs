@@ -26,8 +26,10 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Sales", type_ = "integer", json_path = ".status.purchases"),
     printcolumn(name = "Active", type_ = "boolean", json_path = ".status.active"),
     printcolumn(name = "Model", type_ = "string", json_path = ".spec.modelCid", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    doc = "A model listed on the model market (MMC), mirrored from chain by the operator so that `kubectl get drlmodels` shows the market. The chain is the record: the spec is the listing as listed, the status what changes (price, sales, rating)."
 )]
+#[schemars(transform = crate::schema::non_nullable)]
 #[serde(rename_all = "camelCase")]
 pub struct DRLModelSpec {
     /// The chain the listing is on.
@@ -55,10 +57,12 @@ pub struct DRLModelStatus {
     pub active: bool,
     /// Wei per purchase, as a decimal string.
     pub price_wei: String,
+    /// Times it was bought.
     pub purchases: u32,
     /// Mean star rating (1 to 5), once rated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<f64>,
+    /// Ratings given.
     pub ratings: u32,
     /// Unix time of listing.
     pub listed_at: u64,

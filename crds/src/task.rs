@@ -24,6 +24,8 @@ pub enum TaskKind {
 }
 
 /// A task for a trained DRL policy.
+// Every `printcolumn(...)` names a `type_`: the lint takes the repeats for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "drlaas.io",
@@ -42,8 +44,29 @@ pub enum TaskKind {
     printcolumn(name = "Target", type_ = "number", json_path = ".spec.training.targetMeanReturn"),
     printcolumn(name = "Model", type_ = "string", json_path = ".status.modelCid", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("self.spec == oldSelf.spec").message("spec is immutable once created: the escrow pays for it; delete the task and create another"),
-    validation = Rule::new("has(self.spec.payment) != has(self.spec.chainTaskId)").message("exactly one of spec.payment (post the task from a wallet) and spec.chainTaskId (a task already on chain) is required"),
+    doc = "A requester's order for a trained deep-RL policy: what to train (`spec.training`), who pays (`spec.payment`) or which on-chain task it mirrors (`spec.chainTaskId`), and, in `status`, how far the operator got, from escrow to settlement. The spec cannot change once created."
+)]
+// The spec's rules are on the spec rather than on the root, so that the API server's ratcheting
+// skips them when an update leaves the spec alone (status and metadata updates).
+#[schemars(
+    transform = crate::schema::non_nullable,
+    extend("x-kubernetes-validations" = [
+        {
+            "rule": "self == oldSelf",
+            "message": "spec is immutable once created: the escrow pays for it; delete the task and create another",
+            "reason": "FieldValueForbidden"
+        },
+        {
+            "rule": "has(self.payment) != has(self.chainTaskId)",
+            "message": "exactly one of spec.payment (post the task from a wallet) and spec.chainTaskId (a task already on chain) is required"
+        },
+        {
+            "rule": "!has(self.payment) || has(self.training.targetMeanReturn)",
+            "message": "required for a paid task: the escrow is paid out against it",
+            "fieldPath": ".training.targetMeanReturn",
+            "reason": "FieldValueRequired"
+        }
+    ])
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DRLTaskSpec {
@@ -101,11 +124,27 @@ pub struct TaskResources {
     /// Whole GPUs (`nvidia.com/gpu`). Default 0.
     #[schemars(range(max = 8))]
     pub gpu: u32,
-    /// CPU request and limit, as a Kubernetes quantity. Default `"2"`.
-    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?m?$"), length(max = 16))]
+    /// CPU request and limit, as a Kubernetes quantity: cores (`2`, `0.5`) or millicores (`500m`),
+    /// more than 0 and at most 4294967 cores. Default `"2"`.
+    #[schemars(
+        regex(pattern = r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$"),
+        length(max = 16),
+        extend("x-kubernetes-validations" = [{
+            "rule": "!self.matches('^([0-9]+m|[0-9]+([.][0-9]+)?)$') || (self.endsWith('m') ? int(self.substring(0, self.size() - 1)) >= 1 && int(self.substring(0, self.size() - 1)) <= 4294967295 : double(self) * 1000.0 >= 0.5 && double(self) * 1000.0 < 4294967295.5)",
+            "message": "more than 0 CPU (at least 1m) and at most 4294967 cores, such as 2, 0.5 or 500m"
+        }])
+    )]
     pub cpu: String,
-    /// Memory request and limit, as a Kubernetes quantity. Default `"4Gi"`.
-    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([kMGT]i?)?$"), length(max = 16))]
+    /// Memory request and limit, as a Kubernetes quantity (`512Mi`, `4Gi`, `1G`, bytes), more than 0.
+    /// Default `"4Gi"`.
+    #[schemars(
+        regex(pattern = r"^[0-9]+(\.[0-9]+)?([kMGT]|[KMGT]i)?$"),
+        length(max = 16),
+        extend("x-kubernetes-validations" = [{
+            "rule": "self.matches('[1-9]')",
+            "message": "more than 0 memory, such as 512Mi, 4Gi or 1G"
+        }])
+    )]
     pub memory: String,
 }
 
@@ -233,11 +272,16 @@ pub struct DRLTaskStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
+    /// Environment steps trained so far.
     pub env_steps: u64,
+    /// Environment steps the run trains for at most (`spec.training.totalEnvSteps`).
     pub total_env_steps: u64,
+    /// The trainer's latest mean team return, once it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean_return: Option<f64>,
+    /// Environment steps per second.
     pub sps: f64,
+    /// Estimated seconds until `totalEnvSteps` is reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<u64>,
 }
@@ -263,9 +307,13 @@ pub struct WarmStartChoice {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
+    /// The model's mean team return over the evaluation's episodes (0 when there was none to
+    /// evaluate).
     pub mean_return: f64,
+    /// Episodes the evaluation ran.
     pub episodes: u32,
     /// The block whose hash seeded the evaluation (after the result was submitted).
     pub seed_block: u64,
+    /// Whether the model passed verification (the submitted model, reaching the target).
     pub passed: bool,
 }

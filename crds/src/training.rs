@@ -23,6 +23,17 @@ use crate::hyperparameters::{DqnConfig, NetworkConfig, PpoConfig};
 /// Largest run accepted, in env steps (a bound so a typo cannot book a worker for a year).
 pub const MAX_TOTAL_ENV_STEPS: u64 = 10_000_000_000;
 
+/// Largest seed accepted: the largest integer below 2^63 that a double holds exactly (2^63 - 1024).
+/// Kubernetes keeps integers as int64 and the CRD's `maximum` is a double, so this is the bound the
+/// API server can check exactly (2^63 - 1 would round up to 2^63, which the API server then cannot
+/// read as an int64 bound).
+pub const MAX_SEED: u64 = (1 << 63) - 1024;
+
+/// Lowest and highest `targetMeanReturn`: the chain keeps a target in thousandths in 32 bits.
+pub const MIN_TARGET_MEAN_RETURN: f64 = -2_147_483.648;
+/// See [`MIN_TARGET_MEAN_RETURN`].
+pub const MAX_TARGET_MEAN_RETURN: f64 = 2_147_483.647;
+
 /// An invalid spec: the field (as a path in the spec) and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {field}: {message}")]
@@ -77,6 +88,20 @@ impl Algorithm {
 /// What to train and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.dqn) || has(self.algorithm) && self.algorithm == 'dqn'",
+        "message": "no dqn settings with algorithm ppo (remove them or set algorithm: dqn)",
+        "fieldPath": ".dqn",
+        "reason": "FieldValueForbidden"
+    },
+    {
+        "rule": "!has(self.ppo) || !has(self.algorithm) || self.algorithm == 'ppo'",
+        "message": "no ppo settings with algorithm dqn (remove them or set algorithm: ppo)",
+        "fieldPath": ".ppo",
+        "reason": "FieldValueForbidden"
+    }
+])))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrainingSpec {
     /// The environment and its parameters.
@@ -96,21 +121,28 @@ pub struct TrainingSpec {
     /// Environment transitions to train for (a step of a multi-agent environment counts once).
     /// Default 1,000,000.
     #[serde(default = "default_total_env_steps")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = MAX_TOTAL_ENV_STEPS)))]
     pub total_env_steps: u64,
     /// The mean team return the model must reach: verification passes when the evaluator's mean over
     /// `evalEpisodes` episodes is at least this. The trainer stops early once its training window
     /// reaches it and a greedy evaluation of its own clears it with a margin (two standard errors and
-    /// 5 % of the target).
+    /// 5 % of the target). Required for a paid task; in [-2147483.648, 2147483.647] (the chain keeps it in
+    /// thousandths in 32 bits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = MIN_TARGET_MEAN_RETURN, max = MAX_TARGET_MEAN_RETURN)))]
     pub target_mean_return: Option<f64>,
     /// Episodes in the moving window of the early-stop criterion. Default 100.
     #[serde(default = "default_return_window")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100_000)))]
     pub return_window: u32,
     /// Seed of the environments, weights and sampling: the same spec and seed give the same model on CPU.
+    /// At most 9223372036854774784 (Kubernetes keeps integers as int64).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = MAX_SEED)))]
     pub seed: u64,
     /// Episodes of the final greedy evaluation reported as `meanReturn`. Default 100.
     #[serde(default = "default_eval_episodes")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100_000)))]
     pub eval_episodes: u32,
     /// Write a checkpoint every this many updates (0 = only the final model). Default 50.
     #[serde(default = "default_checkpoint_every")]
@@ -182,11 +214,13 @@ impl TrainingSpec {
             ));
         }
         if let Some(target) = self.target_mean_return
-            && !target.is_finite()
+            && !(MIN_TARGET_MEAN_RETURN..=MAX_TARGET_MEAN_RETURN).contains(&target)
         {
             return Err(SpecError::new(
                 "targetMeanReturn",
-                format!("a finite number, got {target}"),
+                format!(
+                    "a number in [{MIN_TARGET_MEAN_RETURN}, {MAX_TARGET_MEAN_RETURN}] (the chain keeps it in thousandths in 32 bits), got {target}"
+                ),
             ));
         }
         if self.return_window == 0 || self.return_window > 100_000 {
@@ -195,10 +229,19 @@ impl TrainingSpec {
                 format!("an integer in [1, 100000], got {}", self.return_window),
             ));
         }
-        if self.eval_episodes > 100_000 {
+        if self.seed > MAX_SEED {
+            return Err(SpecError::new(
+                "seed",
+                format!(
+                    "at most {MAX_SEED} (Kubernetes keeps integers as int64), got {}",
+                    self.seed
+                ),
+            ));
+        }
+        if self.eval_episodes == 0 || self.eval_episodes > 100_000 {
             return Err(SpecError::new(
                 "evalEpisodes",
-                format!("at most 100000 episodes, got {}", self.eval_episodes),
+                format!("an integer in [1, 100000], got {}", self.eval_episodes),
             ));
         }
         Ok(())
@@ -257,10 +300,78 @@ mod tests {
                 r#"{"environment": {"kind": "cartpole"}, "returnWindow": 0}"#,
                 "returnWindow",
             ),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "evalEpisodes": 0}"#,
+                "evalEpisodes",
+            ),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "seed": 9223372036854775808}"#,
+                "seed",
+            ),
+            (
+                r#"{"environment": {"kind": "cartpole"}, "targetMeanReturn": 2147483.648}"#,
+                "targetMeanReturn",
+            ),
         ];
         for (json, field) in cases {
             let err = TrainingSpec::from_json(json).unwrap_err();
             assert_eq!(err.field, field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_largest_seed_is_accepted() {
+        let json = format!(r#"{{"environment": {{"kind": "cartpole"}}, "seed": {MAX_SEED}}}"#);
+        assert_eq!(TrainingSpec::from_json(&json).unwrap().seed, MAX_SEED);
+        assert_eq!(MAX_SEED as f64 as u64, MAX_SEED, "a double holds it exactly");
+        assert!(MAX_SEED < 1 << 63 && (MAX_SEED + 1024) as f64 == (1u64 << 63) as f64);
+    }
+
+    /// Every `null` in `value`, by path.
+    fn nulls(path: &str, value: &serde_json::Value) -> Vec<String> {
+        match value {
+            serde_json::Value::Null => vec![path.to_owned()],
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .flat_map(|(i, item)| nulls(&format!("{path}[{i}]"), item))
+                .collect(),
+            serde_json::Value::Object(fields) => fields
+                .iter()
+                .flat_map(|(name, field)| nulls(&format!("{path}.{name}"), field))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A `null` in a task's spec would be stored by the API server and break the spec's
+    /// `self == oldSelf` rule: no spec serializes one, with every part present or left out.
+    #[test]
+    fn no_spec_serializes_a_null() {
+        let environments: Vec<EnvDescriptor> = [
+            r#"{"kind": "cartpole"}"#,
+            r#"{"kind": "target-localization"}"#,
+            r#"{"kind": "maze-cleaning"}"#,
+            r#"{"kind": "fleet-coordination"}"#,
+        ]
+        .iter()
+        .map(|json| serde_json::from_str(json).unwrap())
+        .collect();
+        for environment in environments {
+            let default = TrainingSpec::new(environment.clone());
+            let mut sparse = default.clone();
+            sparse.ppo = Some(PpoConfig::default());
+            sparse.dqn = Some(DqnConfig::default());
+            let mut full = sparse.clone();
+            full.ppo = Some(PpoConfig {
+                target_kl: Some(0.02),
+                ..PpoConfig::default()
+            });
+            full.target_mean_return = Some(10.0);
+            for spec in [default, sparse, full] {
+                let value = serde_json::to_value(&spec).unwrap();
+                assert_eq!(nulls("training", &value), Vec::<String>::new(), "{value}");
+            }
         }
     }
 

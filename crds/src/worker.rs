@@ -28,7 +28,9 @@ use crate::task::SecretKeyRef;
     printcolumn(name = "Active", type_ = "integer", json_path = ".status.activeTasks"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.spec.address == oldSelf.spec.address").message("spec.address is bound on chain: create another Worker for another account"),
+    doc = "A worker's contribution: a node pool that runs trainer pods for tasks, the account that answers for them on chain, and its offer (capacity, expertise, price). The operator mirrors the worker's on-chain record into `status`.",
 )]
+#[schemars(transform = crate::schema::non_nullable)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkerSpec {
     /// The worker's account on chain (registered in UMC with its stake).
@@ -108,9 +110,10 @@ pub struct WorkerStatus {
     /// Tasks running on the pool now.
     #[serde(default)]
     pub active_tasks: u32,
-    /// Tasks completed / failed, from chain.
+    /// Tasks completed, from chain.
     #[serde(default)]
     pub completed_tasks: u32,
+    /// Tasks failed, from chain.
     #[serde(default)]
     pub failed_tasks: u32,
     /// `Registered`, `Ready`.

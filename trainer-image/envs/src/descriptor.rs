@@ -85,32 +85,53 @@ mod schema {
         {"rule": "self.kind != 'target-localization' || !has(self.requestRate) && !has(self.maxWaiting)",
          "message": "target-localization takes grid, agents, targets, wallDensity and horizon"},
         {"rule": "self.kind != 'fleet-coordination' || !has(self.targets) && !has(self.wallDensity)",
-         "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"}
+         "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"},
+        // The agents must fit the free cells, as `EnvDescriptor::validate` checks (with each kind's
+        // defaults for omitted parameters; a grid out of range is left to its own bound).
+        {"rule": "self.kind != 'maze-cleaning' || (has(self.grid) ? self.grid : 8) < 4 || (has(self.grid) ? self.grid : 8) > 64 || (has(self.agents) ? self.agents : 2) <= ((has(self.grid) ? self.grid : 8) % 2 == 1 ? ((has(self.grid) ? self.grid : 8) + 1) / 2 * (((has(self.grid) ? self.grid : 8) + 1) / 2) : (has(self.grid) ? self.grid : 8) / 2 * ((has(self.grid) ? self.grid : 8) / 2) + 2 * (has(self.grid) ? self.grid : 8) - 1)",
+         "messageExpression": "'at most ' + string(((has(self.grid) ? self.grid : 8) % 2 == 1 ? ((has(self.grid) ? self.grid : 8) + 1) / 2 * (((has(self.grid) ? self.grid : 8) + 1) / 2) : (has(self.grid) ? self.grid : 8) / 2 * ((has(self.grid) ? self.grid : 8) / 2) + 2 * (has(self.grid) ? self.grid : 8) - 1)) + ' agents (the free cells every ' + string((has(self.grid) ? self.grid : 8)) + 'x' + string((has(self.grid) ? self.grid : 8)) + ' maze has), got ' + string((has(self.agents) ? self.agents : 2))",
+         "fieldPath": ".agents",
+         "reason": "FieldValueInvalid"},
+        {"rule": "self.kind != 'target-localization' || (has(self.grid) ? self.grid : 8) < 4 || (has(self.grid) ? self.grid : 8) > 64 || (has(self.wallDensity) ? self.wallDensity : 0.1) < 0.0 || (has(self.wallDensity) ? self.wallDensity : 0.1) > 0.5 || (has(self.agents) ? self.agents : 2) + (has(self.targets) ? self.targets : 2) <= ((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8) - int((has(self.wallDensity) ? self.wallDensity : 0.1) * double((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8))))",
+         "messageExpression": "'agents + targets (' + string((has(self.agents) ? self.agents : 2) + (has(self.targets) ? self.targets : 2)) + ') at most the ' + string(((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8) - int((has(self.wallDensity) ? self.wallDensity : 0.1) * double((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8))))) + ' free cells a ' + string((has(self.grid) ? self.grid : 8)) + 'x' + string((has(self.grid) ? self.grid : 8)) + ' grid with wall density ' + string((has(self.wallDensity) ? self.wallDensity : 0.1)) + ' keeps'",
+         "fieldPath": ".agents",
+         "reason": "FieldValueInvalid"},
+        {"rule": "self.kind != 'fleet-coordination' || (has(self.grid) ? self.grid : 8) < 4 || (has(self.grid) ? self.grid : 8) > 64 || (has(self.agents) ? self.agents : 3) <= (has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8)",
+         "messageExpression": "'at most ' + string((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8)) + ' vehicles (one per cell), got ' + string((has(self.agents) ? self.agents : 3))",
+         "fieldPath": ".agents",
+         "reason": "FieldValueInvalid"}
     ]))]
     struct Descriptor {
         /// The environment: `cartpole`, `target-localization`, `maze-cleaning` or `fleet-coordination`.
         kind: Kind,
         /// Grid side G (grid kinds). Default 8.
         #[schemars(range(min = MIN_GRID, max = MAX_GRID))]
+        #[serde(skip_serializing_if = "Option::is_none")]
         grid: Option<u32>,
         /// Agents (vehicles) per environment (grid kinds). Default 2 (fleet: 3).
         #[schemars(range(min = 1, max = MAX_AGENTS))]
+        #[serde(skip_serializing_if = "Option::is_none")]
         agents: Option<u32>,
         /// Radiation sources (target-localization). Default 2.
         #[schemars(range(min = 1, max = MAX_AGENTS))]
+        #[serde(skip_serializing_if = "Option::is_none")]
         targets: Option<u32>,
         /// Upper bound on the fraction of wall cells (target-localization). Default 0.1.
         #[schemars(range(min = 0.0, max = 0.5))]
+        #[serde(skip_serializing_if = "Option::is_none")]
         wall_density: Option<f64>,
         /// Probability of a new request per step (fleet-coordination). Default 0.2.
         #[schemars(range(min = 0.0, max = 1.0))]
+        #[serde(skip_serializing_if = "Option::is_none")]
         request_rate: Option<f64>,
         /// Most requests waiting at once (fleet-coordination). Default 4.
         #[schemars(range(min = 1, max = 1024))]
+        #[serde(skip_serializing_if = "Option::is_none")]
         max_waiting: Option<u32>,
         /// Steps before an episode is truncated. Default by kind: cartpole 500, target-localization
         /// 100, maze-cleaning and fleet-coordination 200.
         #[schemars(range(min = 1, max = MAX_HORIZON))]
+        #[serde(skip_serializing_if = "Option::is_none")]
         horizon: Option<u32>,
     }
 
