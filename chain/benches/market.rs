@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p drlaas-chain --bench market` prints:
 //! - gas of every step of a training task (first task on a fresh deployment, where every storage slot
-//!   and credit is new, and the median of later tasks), and the total from post to complete;
+//!   and credit is new, and the median of later tasks), and the total from post to complete; and of a
+//!   requester withdrawing a task, before and after assignment (once each, after those tasks);
 //! - tasks settled per second (post, assign, submit, complete: 4 transactions each, every receipt
 //!   awaited), one lane and 8 concurrent lanes, median of 5 runs, each on a fresh anvil; and one lane on
 //!   the long-lived chain of the gas section, to show how anvil slows down as contract storage grows.
@@ -81,15 +82,18 @@ async fn setup(devnet: &Devnet) -> (Market, Vec<Lane>) {
     (market, lanes)
 }
 
-async fn one_task(market: &Market, lane: &Lane, deadline: u64) -> Steps {
-    let task = NewTask {
+fn new_task(deadline: u64) -> NewTask {
+    NewTask {
         spec_cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
         kind: TaskKind::Training,
         target_milli: 475_000,
         deadline,
         budget: parse_ether("1").unwrap(),
-    };
-    let (id, post) = market.post_task(lane.requester, &task).await.unwrap();
+    }
+}
+
+async fn one_task(market: &Market, lane: &Lane, deadline: u64) -> Steps {
+    let (id, post) = market.post_task(lane.requester, &new_task(deadline)).await.unwrap();
     let assign = market.assign(lane.oracle, id, lane.worker).await.unwrap();
     let cid = "bafkreih2rz6kcoz4i5z2ya3rdd7kuboqqbvqs3rc6oxhmn3mbfilkybzk4";
     let submit = market
@@ -122,6 +126,12 @@ async fn main() {
         later.push(one_task(&market, &lanes[0], deadline).await);
     }
     let later_withdraw = market.withdraw(lanes[0].worker, Contract::Tmc).await.unwrap();
+    let lane = &lanes[0];
+    let (posted, _) = market.post_task(lane.requester, &new_task(deadline)).await.unwrap();
+    let withdraw_posted = market.withdraw_task(lane.requester, posted).await.unwrap();
+    let (assigned, _) = market.post_task(lane.requester, &new_task(deadline)).await.unwrap();
+    market.assign(lane.oracle, assigned, lane.worker).await.unwrap();
+    let withdraw_assigned = market.withdraw_task(lane.requester, assigned).await.unwrap();
     let med = |f: fn(&Steps) -> u64| median(later.iter().map(|s| f(s) as f64).collect()) as u64;
     let rows: [(&str, u64, u64); 4] = [
         ("postTask", first.post.gas_used, med(|s| s.post.gas_used)),
@@ -147,6 +157,14 @@ async fn main() {
     println!(
         "  {:<26} {:>12}",
         "withdraw (requester)", first_withdraw_requester.gas_used
+    );
+    println!(
+        "  {:<26} {:>12}   (Posted: the whole budget back)",
+        "withdraw task (posted)", withdraw_posted.gas_used
+    );
+    println!(
+        "  {:<26} {:>12}   (Assigned: worker released, 10 % fee)",
+        "withdraw task (assigned)", withdraw_assigned.gas_used
     );
 
     // ---- throughput, each run on a fresh chain: anvil recomputes its state root over all storage every

@@ -10,11 +10,14 @@ import {UMC} from "./UMC.sol";
 ///         and a hash of its result; an oracle verifies it off chain and either completes the task (worker
 ///         paid its price, the rest of the budget refunded, reputation up) or fails it (reputation down,
 ///         stake slashed to the requester, and the task reopened for another worker with the whole budget
-///         still in escrow, or refunded). Anyone can expire a task
-///         past its deadline (refund). CIDs live in events (`TaskPosted`, `ResultSubmitted`), which only this
-///         contract can emit; storage keeps what the contract itself decides on, plus the result hash the
-///         worker is bound to.
-/// @dev    Task life: Posted -> Assigned -> Submitted -> Completed, with Posted -> Cancelled,
+///         still in escrow, or refunded). The requester can take a task back with `withdraw`: before
+///         assignment for the whole budget, after it (before the deadline) for the budget less a fee
+///         (`WITHDRAWAL_FEE_BPS` of the worker's price) credited to the released worker, who keeps its stake
+///         and reputation. Anyone can expire a task past its deadline (refund). CIDs live in events
+///         (`TaskPosted`, `ResultSubmitted`), which only this contract can emit; storage keeps what the
+///         contract itself decides on, plus the result hash the worker is bound to.
+/// @dev    Task life: Posted -> Assigned -> Submitted -> Completed, with {Posted, Assigned} -> Cancelled
+///         (cancel or withdraw by the requester; Assigned only before the deadline),
 ///         {Assigned, Submitted} -> Failed | Posted (reopened), {Posted, Assigned, Submitted} -> Expired.
 ///         Escrow of a task = `budget` while Posted/Assigned/Submitted, else 0.
 contract TMC is Consortium {
@@ -53,6 +56,10 @@ contract TMC is Consortium {
         uint64 submittedBlock;
     }
 
+    /// @notice Share of the worker's agreed price, in basis points (10 %), that the worker is credited when
+    ///         the requester withdraws the task after assignment: compensation for compute already started.
+    uint16 public constant WITHDRAWAL_FEE_BPS = 1_000;
+
     /// @notice The worker registry.
     UMC public immutable umc;
     /// @notice Accounts allowed to assign, complete and fail tasks (the consortium's operators).
@@ -77,8 +84,12 @@ contract TMC is Consortium {
         uint40 deadline,
         string specCid
     );
-    /// @notice The requester cancelled an unassigned task; `refund` was credited to them.
+    /// @notice The requester cancelled an unassigned task (`cancel`, or `withdraw` while Posted); `refund` (the
+    ///         whole budget) was credited to them.
     event TaskCancelled(uint256 indexed taskId, uint256 refund);
+    /// @notice The requester withdrew an assigned task: `worker` was released (no slash, no reputation
+    ///         change) and credited `fee`; `refund` (the budget less `fee`) was credited to the requester.
+    event TaskWithdrawn(uint256 indexed taskId, address indexed worker, uint256 fee, uint256 refund);
     /// @notice An oracle assigned `worker` at `price` on attempt `attempt` (1-based).
     event TaskAssigned(uint256 indexed taskId, address indexed worker, uint256 price, uint8 attempt);
     /// @notice The assigned worker submitted its model CID and result hash.
@@ -195,9 +206,39 @@ contract TMC is Consortium {
         Task storage t = _task(taskId);
         if (msg.sender != t.requester) revert NotRequester(taskId, msg.sender);
         _expectStatus(taskId, t, Status.Posted);
+        _cancelPosted(taskId, t);
+    }
+
+    /// @notice Withdraw a task the requester no longer wants; it ends Cancelled either way.
+    ///         - Posted: exactly `cancel` (the whole budget is credited back, `TaskCancelled`).
+    ///         - Assigned, up to its deadline: the worker is released with no slash and no reputation
+    ///           change, and credited `WITHDRAWAL_FEE_BPS` of its agreed price for the compute it already
+    ///           started; the requester is credited the rest of the budget (`TaskWithdrawn`).
+    ///         A submitted result cannot be withdrawn: it is public on chain and verification settles it.
+    ///         Past the deadline an assigned task cannot be withdrawn either: `expire` settles it then.
+    /// @dev    Overloads Consortium's `withdraw()` (pull of credits); the two are told apart by the argument.
+    ///         Credits are pull payments, and UMC (a trusted contract) is called last.
+    /// @param taskId The task.
+    function withdraw(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        address requester = t.requester;
+        if (msg.sender != requester) revert NotRequester(taskId, msg.sender);
+        Status s = t.status;
+        if (s == Status.Posted) {
+            _cancelPosted(taskId, t);
+            return;
+        }
+        if (s != Status.Assigned) revert InvalidStatus(taskId, s);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
+        address worker = t.worker;
+        // price <= budget (checked by `assign`), so fee <= budget; widened so the product cannot overflow.
+        uint256 fee = uint256(t.price) * WITHDRAWAL_FEE_BPS / 10_000;
+        uint256 refund = t.budget - fee;
         t.status = Status.Cancelled;
-        emit TaskCancelled(taskId, t.budget);
-        _credit(t.requester, t.budget);
+        emit TaskWithdrawn(taskId, worker, fee, refund);
+        _credit(worker, fee);
+        _credit(requester, refund);
+        umc.onTaskReleased(worker);
     }
 
     // ------------------------------------------------------------------ oracles
@@ -334,6 +375,13 @@ contract TMC is Consortium {
     function _task(uint256 taskId) internal view returns (Task storage t) {
         t = _tasks[taskId];
         if (t.status == Status.None) revert TaskNotFound(taskId);
+    }
+
+    /// @dev A Posted task goes to Cancelled and its whole budget is credited back to the requester.
+    function _cancelPosted(uint256 taskId, Task storage t) internal {
+        t.status = Status.Cancelled;
+        emit TaskCancelled(taskId, t.budget);
+        _credit(t.requester, t.budget);
     }
 
     function _expectStatus(uint256 taskId, Task storage t, Status expected) internal view {

@@ -257,7 +257,8 @@ pub enum TaskStatus {
     Completed = 4,
     /// Failed and refunded.
     Failed = 5,
-    /// Cancelled by the requester before assignment, refunded.
+    /// Cancelled (or withdrawn) by the requester: before assignment the whole budget was refunded,
+    /// after it the worker was released and credited the withdrawal fee and the requester the rest.
     Cancelled = 6,
     /// Deadline passed unsettled, refunded.
     Expired = 7,

@@ -34,6 +34,8 @@ contract Handler is Test {
     uint256 public calls;
     uint256 public posted;
     uint256 public cancelled;
+    uint256 public withdrawnPosted;
+    uint256 public withdrawnAssigned;
     uint256 public assigned;
     uint256 public submitted;
     uint256 public completed;
@@ -89,7 +91,7 @@ contract Handler is Test {
     }
 
     function settled() external view returns (uint256) {
-        return cancelled + completed + failedReopened + failedRefunded + expired;
+        return cancelled + withdrawnPosted + withdrawnAssigned + completed + failedReopened + failedRefunded + expired;
     }
 
     // ================================================================ time
@@ -119,6 +121,23 @@ contract Handler is Test {
         vm.prank(tmc.getTask(id).requester);
         tmc.cancel(id);
         cancelled++;
+    }
+
+    /// @notice The requester withdraws a task: an Assigned one before its deadline (worker released with
+    ///         the fee) or a Posted one, which is looked for first depends on the seed's parity; a task is
+    ///         assigned first when there is neither.
+    function withdrawTask(uint256 taskSeed, uint256 workerSeed) external useTime {
+        uint256 id;
+        if (taskSeed % 2 == 0) id = _findTask(taskSeed, TMC.Status.Assigned, true);
+        if (id == 0) id = _findTask(taskSeed, TMC.Status.Posted, false);
+        if (id == 0) id = _findTask(taskSeed, TMC.Status.Assigned, true);
+        if (id == 0) id = _assignSome(taskSeed, workerSeed);
+        if (id == 0) return;
+        TMC.Task memory t = tmc.getTask(id);
+        vm.prank(t.requester);
+        tmc.withdraw(id);
+        if (t.status == TMC.Status.Assigned) withdrawnAssigned++;
+        else withdrawnPosted++;
     }
 
     function assign(uint256 taskSeed, uint256 workerSeed) external useTime {
@@ -453,7 +472,7 @@ contract InvariantTest is Fixture {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](21);
+        bytes4[] memory s = new bytes4[](22);
         s[0] = Handler.warp.selector;
         s[1] = Handler.postTask.selector;
         s[2] = Handler.cancel.selector;
@@ -475,6 +494,7 @@ contract InvariantTest is Fixture {
         s[18] = Handler.purchase.selector;
         s[19] = Handler.rate.selector;
         s[20] = Handler.withdrawMmc.selector;
+        s[21] = Handler.withdrawTask.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector({addr: address(handler), selectors: s});
     }
@@ -586,6 +606,7 @@ contract InvariantTest is Fixture {
             handler.submit(seed, seed >> 40);
             handler.complete(seed, seed >> 48);
             handler.fail(seed, seed >> 56, i % 2 == 0);
+            handler.withdrawTask(seed, seed >> 24);
             handler.cancel(seed);
             handler.registerWorker(seed, seed >> 8, uint96(seed >> 16));
             handler.addStake(seed, seed >> 8);
@@ -604,9 +625,11 @@ contract InvariantTest is Fixture {
             handler.warp(seed);
             _checkAll();
         }
-        assertEq(handler.calls(), 12 * 21);
+        assertEq(handler.calls(), 12 * 22);
         assertGt(handler.posted(), 0, "posted");
         assertGt(handler.cancelled(), 0, "cancelled");
+        assertGt(handler.withdrawnAssigned(), 0, "withdrawn after assignment");
+        assertGt(handler.withdrawnPosted(), 0, "withdrawn before assignment");
         assertGt(handler.assigned(), 0, "assigned");
         assertGt(handler.submitted(), 0, "submitted");
         assertGt(handler.completed(), 0, "completed");

@@ -292,6 +292,309 @@ contract TMCTest is Fixture {
         assertEq(umc.credits(requester), 0.2 ether, "the slash stays the requester's");
     }
 
+    // ================================================================ withdraw a task (requester)
+
+    /// @dev The fee TMC credits the worker of an assigned task its requester withdraws.
+    function _fee(uint256 price) internal pure returns (uint256) {
+        return price * 1_000 / 10_000;
+    }
+
+    function _withdrawTask(address from, uint256 taskId) internal {
+        vm.prank(from);
+        tmc.withdraw(taskId);
+    }
+
+    function test_withdrawTask_feeIsTenPercent() public view {
+        assertEq(tmc.WITHDRAWAL_FEE_BPS(), 1_000);
+        assertEq(_fee(PRICE), 0.03 ether);
+    }
+
+    function test_withdrawTask_postedIsCancel() public {
+        uint256 taskId = _posted();
+        vm.expectEmit(address(tmc));
+        emit TMC.TaskCancelled(taskId, BUDGET);
+        vm.expectEmit(address(tmc));
+        emit Consortium.Credited(requester, BUDGET);
+        vm.recordLogs();
+        _withdrawTask(requester, taskId);
+        assertEq(vm.getRecordedLogs().length, 2, "TaskCancelled and Credited only");
+
+        assertTrue(_status(taskId) == TMC.Status.Cancelled);
+        assertEq(tmc.escrowOf(taskId), 0);
+        assertEq(tmc.credits(requester), BUDGET);
+        assertEq(address(tmc).balance, BUDGET);
+
+        vm.prank(requester);
+        tmc.withdraw();
+        assertEq(requester.balance, 1_000 ether);
+        assertEq(address(tmc).balance, 0);
+    }
+
+    function test_withdrawTask_postedAfterDeadlineLikeCancel() public {
+        uint256 taskId = _posted();
+        vm.warp(DEADLINE + 1 days);
+        _withdrawTask(requester, taskId);
+        assertTrue(_status(taskId) == TMC.Status.Cancelled);
+        assertEq(tmc.credits(requester), BUDGET);
+    }
+
+    function test_withdrawTask_assignedPaysFeeAndReleasesWorker() public {
+        uint256 taskId = _assigned();
+        uint256 fee = _fee(PRICE);
+        UMC.Worker memory before = umc.getWorker(worker);
+        assertEq(before.activeTasks, 1);
+
+        vm.expectEmit(address(tmc));
+        emit TMC.TaskWithdrawn(taskId, worker, fee, BUDGET - fee);
+        vm.expectEmit(address(tmc));
+        emit Consortium.Credited(worker, fee);
+        vm.expectEmit(address(tmc));
+        emit Consortium.Credited(requester, BUDGET - fee);
+        vm.expectEmit(address(umc));
+        emit UMC.TaskEnded(worker, UMC.Outcome.Released, 0);
+        vm.recordLogs();
+        _withdrawTask(requester, taskId);
+        // TaskWithdrawn, two Credited, TaskEnded: no ReputationChanged, no StakeSlashed.
+        assertEq(vm.getRecordedLogs().length, 4);
+
+        TMC.Task memory t = tmc.getTask(taskId);
+        assertTrue(t.status == TMC.Status.Cancelled);
+        assertEq(t.worker, worker, "the record keeps who was released");
+        assertEq(t.price, PRICE);
+        assertEq(tmc.escrowOf(taskId), 0);
+        assertEq(tmc.credits(worker), fee);
+        assertEq(tmc.credits(requester), BUDGET - fee);
+        assertEq(tmc.credits(worker) + tmc.credits(requester), BUDGET);
+        assertEq(address(tmc).balance, BUDGET);
+
+        UMC.Worker memory w = umc.getWorker(worker);
+        assertEq(w.stake, before.stake, "no slash");
+        assertEq(w.reputation, before.reputation, "no reputation change");
+        assertEq(w.activeTasks, 0, "released");
+        assertEq(w.completedTasks, before.completedTasks);
+        assertEq(w.failedTasks, before.failedTasks);
+        assertEq(umc.credits(requester), 0, "nothing slashed to the requester");
+
+        uint256 workerBefore = worker.balance;
+        vm.prank(worker);
+        assertEq(tmc.withdraw(), fee);
+        vm.prank(requester);
+        assertEq(tmc.withdraw(), BUDGET - fee);
+        assertEq(worker.balance, workerBefore + fee);
+        assertEq(requester.balance, 1_000 ether - fee);
+        assertEq(address(tmc).balance, 0);
+    }
+
+    function test_withdrawTask_assignedAtDeadline() public {
+        uint256 taskId = _assigned();
+        vm.warp(DEADLINE);
+        _withdrawTask(requester, taskId);
+        assertTrue(_status(taskId) == TMC.Status.Cancelled);
+        assertEq(tmc.credits(worker), _fee(PRICE));
+    }
+
+    function test_withdrawTask_assignedAfterDeadlineRevertsSoOnlyExpiryApplies() public {
+        uint256 taskId = _assigned();
+        vm.warp(DEADLINE + 1);
+        vm.expectRevert(abi.encodeWithSelector(TMC.DeadlinePassed.selector, taskId, DEADLINE));
+        _withdrawTask(requester, taskId);
+        assertTrue(_status(taskId) == TMC.Status.Assigned);
+        assertEq(tmc.escrowOf(taskId), BUDGET);
+        tmc.expire(taskId);
+        assertEq(tmc.credits(requester), BUDGET);
+        assertEq(tmc.credits(worker), 0);
+    }
+
+    function test_withdrawTask_feeIsOnTheAgreedPrice() public {
+        uint256 taskId = _assigned();
+        _setPrice(worker, 0.9 ether);
+        _withdrawTask(requester, taskId);
+        assertEq(tmc.credits(worker), _fee(PRICE));
+        assertEq(tmc.credits(requester), BUDGET - _fee(PRICE));
+    }
+
+    function test_withdrawTask_freeWorkerGetsNoFee() public {
+        _setPrice(worker, 0);
+        uint256 taskId = _assigned();
+        vm.expectEmit(address(tmc));
+        emit TMC.TaskWithdrawn(taskId, worker, 0, BUDGET);
+        vm.recordLogs();
+        _withdrawTask(requester, taskId);
+        // TaskWithdrawn, Credited(requester), TaskEnded: no zero Credited for the worker.
+        assertEq(vm.getRecordedLogs().length, 3);
+        assertEq(tmc.credits(worker), 0);
+        assertEq(tmc.credits(requester), BUDGET);
+        assertEq(umc.getWorker(worker).activeTasks, 0);
+    }
+
+    function test_withdrawTask_releasesOnlyThatTask() public {
+        uint256 a = _assigned();
+        uint256 b = _post(requester2, 2 ether, DEADLINE);
+        _assign(b, worker);
+        assertEq(umc.getWorker(worker).activeTasks, 2);
+        _withdrawTask(requester, a);
+        assertEq(umc.getWorker(worker).activeTasks, 1);
+        assertTrue(_status(b) == TMC.Status.Assigned);
+        assertEq(tmc.escrowOf(b), 2 ether);
+        _submit(b, worker);
+        _complete(b);
+        assertEq(tmc.credits(worker), _fee(PRICE) + PRICE);
+        assertEq(umc.getWorker(worker).activeTasks, 0);
+    }
+
+    function test_withdrawTask_releasedWorkerCanUnstake() public {
+        vm.prank(admin);
+        umc.setParameters(MIN_STAKE, 1 hours, SLASH_BPS);
+        uint256 taskId = _assigned();
+        vm.prank(worker);
+        umc.requestUnstake(uint96(STAKE));
+        vm.warp(START + 1 hours);
+        vm.expectRevert(abi.encodeWithSelector(UMC.HasActiveTasks.selector, worker, 1));
+        vm.prank(worker);
+        umc.withdrawStake();
+        _withdrawTask(requester, taskId);
+        vm.prank(worker);
+        assertEq(umc.withdrawStake(), STAKE, "the whole stake: nothing was slashed");
+    }
+
+    function test_withdrawTask_reopenedTask() public {
+        uint256 taskId = _assigned();
+        _fail(taskId, true);
+        _assign(taskId, worker2);
+        vm.expectEmit(address(tmc));
+        emit TMC.TaskWithdrawn(taskId, worker2, _fee(PRICE2), BUDGET - _fee(PRICE2));
+        _withdrawTask(requester, taskId);
+        assertEq(tmc.credits(worker2), _fee(PRICE2));
+        assertEq(tmc.credits(worker), 0, "the failed worker earns nothing");
+        assertEq(tmc.credits(requester), BUDGET - _fee(PRICE2));
+        assertEq(umc.credits(requester), 0.2 ether, "the earlier slash stays the requester's");
+        assertEq(umc.getWorker(worker2).activeTasks, 0);
+    }
+
+    // ---------------------------------------------------------------- withdraw a task: attacks
+
+    function test_withdrawTask_revertsForNonRequester() public {
+        uint256 posted = _posted();
+        uint256 assigned = _assigned();
+        address[4] memory others = [stranger, oracle, worker, admin];
+        for (uint256 i; i < others.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(TMC.NotRequester.selector, posted, others[i]));
+            _withdrawTask(others[i], posted);
+            vm.expectRevert(abi.encodeWithSelector(TMC.NotRequester.selector, assigned, others[i]));
+            _withdrawTask(others[i], assigned);
+        }
+        vm.expectRevert(abi.encodeWithSelector(TMC.NotRequester.selector, assigned, requester2));
+        _withdrawTask(requester2, assigned);
+        assertTrue(_status(posted) == TMC.Status.Posted);
+        assertTrue(_status(assigned) == TMC.Status.Assigned);
+        assertEq(address(tmc).balance, 2 * BUDGET);
+        assertEq(tmc.credits(worker), 0);
+    }
+
+    function test_withdrawTask_revertsWhenSubmitted() public {
+        uint256 taskId = _submitted();
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, taskId, TMC.Status.Submitted));
+        _withdrawTask(requester, taskId);
+        // Verification still decides.
+        _complete(taskId);
+        assertEq(tmc.credits(worker), PRICE);
+    }
+
+    function test_withdrawTask_revertsTwice() public {
+        uint256 taskId = _assigned();
+        _withdrawTask(requester, taskId);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, taskId, TMC.Status.Cancelled));
+        _withdrawTask(requester, taskId);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, taskId, TMC.Status.Cancelled));
+        vm.prank(requester);
+        tmc.cancel(taskId);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, taskId, TMC.Status.Cancelled));
+        _fail(taskId, false);
+        vm.warp(DEADLINE + 1);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, taskId, TMC.Status.Cancelled));
+        tmc.expire(taskId);
+        assertEq(tmc.credits(worker), _fee(PRICE), "paid once");
+        assertEq(tmc.credits(requester), BUDGET - _fee(PRICE), "refunded once");
+
+        uint256 posted = _post(requester, BUDGET, DEADLINE + 2 days);
+        _withdrawTask(requester, posted);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, posted, TMC.Status.Cancelled));
+        _withdrawTask(requester, posted);
+    }
+
+    function test_withdrawTask_revertsWhenSettled() public {
+        uint256 completed = _submitted();
+        _complete(completed);
+        uint256 failed = _assigned();
+        _fail(failed, false);
+        uint256 expired = _posted();
+        vm.warp(DEADLINE + 1);
+        tmc.expire(expired);
+
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, completed, TMC.Status.Completed));
+        _withdrawTask(requester, completed);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, failed, TMC.Status.Failed));
+        _withdrawTask(requester, failed);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, expired, TMC.Status.Expired));
+        _withdrawTask(requester, expired);
+    }
+
+    function test_withdrawTask_revertsForUnknownTask() public {
+        vm.expectRevert(abi.encodeWithSelector(TMC.TaskNotFound.selector, 0));
+        _withdrawTask(requester, 0);
+        vm.expectRevert(abi.encodeWithSelector(TMC.TaskNotFound.selector, 99));
+        _withdrawTask(requester, 99);
+    }
+
+    // ---------------------------------------------------------------- withdraw a task: fuzz
+
+    function testFuzz_withdrawTask_feePlusRefundIsBudget(uint256 budget, uint256 price) public {
+        budget = bound(budget, 1, type(uint96).max);
+        price = bound(price, 0, budget);
+        vm.deal(requester, budget);
+        _setPrice(worker, uint96(price));
+        uint256 taskId = _post(requester, budget, DEADLINE);
+        _assign(taskId, worker);
+        _withdrawTask(requester, taskId);
+
+        uint256 fee = tmc.credits(worker);
+        assertEq(fee, price * tmc.WITHDRAWAL_FEE_BPS() / 10_000);
+        assertLe(fee, price);
+        assertEq(fee + tmc.credits(requester), budget, "fee + refund == budget");
+        assertEq(tmc.escrowOf(taskId), 0);
+        assertEq(address(tmc).balance, budget);
+        assertEq(umc.getWorker(worker).activeTasks, 0);
+        assertEq(umc.stakeOf(worker), STAKE);
+        assertEq(umc.reputationOf(worker), 500_000);
+
+        if (fee != 0) {
+            vm.prank(worker);
+            tmc.withdraw();
+        }
+        if (fee != budget) {
+            vm.prank(requester);
+            tmc.withdraw();
+        }
+        assertEq(address(tmc).balance, 0);
+        assertEq(requester.balance, budget - fee);
+    }
+
+    /// @dev An assigned task, withdrawn at any time around its deadline: allowed up to it, then only expiry.
+    function testFuzz_withdrawTask_deadline(uint256 warpBy) public {
+        uint256 taskId = _assigned();
+        uint256 t = bound(warpBy, START, DEADLINE + 2);
+        vm.warp(t);
+        if (t > DEADLINE) {
+            vm.expectRevert(abi.encodeWithSelector(TMC.DeadlinePassed.selector, taskId, DEADLINE));
+            _withdrawTask(requester, taskId);
+            assertEq(tmc.escrowOf(taskId), BUDGET);
+        } else {
+            _withdrawTask(requester, taskId);
+            assertEq(tmc.escrowOf(taskId), 0);
+            assertEq(tmc.credits(worker), _fee(PRICE));
+        }
+    }
+
     // ================================================================ assign
 
     function test_assign_fixesWorkerAndPrice() public {

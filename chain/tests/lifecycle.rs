@@ -4,8 +4,13 @@ mod common;
 
 use common::{eth, world};
 use drlaas_chain::{
-    Contract, EnvKind, NewListing, TaskKind, TaskStatus,
-    alloy::primitives::{U256, keccak256},
+    ChainEvent, Contract, EnvKind, MarketEvent, NewListing, TaskKind, TaskStatus,
+    alloy::{
+        primitives::{U256, keccak256},
+        providers::Provider,
+        sol_types::SolEvent,
+    },
+    bindings::TMC,
 };
 
 #[tokio::test]
@@ -317,4 +322,156 @@ async fn a_client_that_lost_its_receipt_finds_its_task_and_seeds_from_block_hash
     assert_eq!(latest.number, m.block_number().await.unwrap());
     let err = m.block(Some(latest.number + 100)).await.unwrap_err();
     assert!(err.to_string().contains("does not exist yet"), "{err}");
+}
+
+#[tokio::test]
+async fn withdrawing_an_assigned_task_pays_the_worker_a_fee_and_refunds_the_rest() {
+    let w = world().await;
+    let m = &w.market;
+    let (requester, worker) = (w.requester, w.workers[1]); // worker price 2 ETH
+    let req_start = m.balance(requester).await.unwrap();
+    let worker_start = m.balance(worker).await.unwrap();
+    let before = m.worker(worker).await.unwrap().unwrap();
+
+    let (id, post) = m.post_task(requester, &w.new_task("5").await).await.unwrap();
+    m.assign(w.oracle, id, worker).await.unwrap();
+    assert_eq!(
+        m.worker(worker).await.unwrap().unwrap().active_tasks,
+        before.active_tasks + 1
+    );
+
+    let withdrawn = m.withdraw_task(requester, id).await.unwrap();
+    let (fee, refund) = (eth("0.2"), eth("4.8")); // 10 % of the 2 ETH price; 5 ETH budget less the fee
+
+    // The receipt carries TaskWithdrawn, decoded like every TMC event.
+    let receipt = m
+        .provider()
+        .get_transaction_receipt(withdrawn.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let events: Vec<ChainEvent> = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter_map(|l| ChainEvent::decode(m.deployment(), l).unwrap())
+        .collect();
+    let names: Vec<&str> = events.iter().map(|e| e.event.name()).collect();
+    assert_eq!(names, ["TaskWithdrawn", "Credited", "Credited", "TaskEnded"]);
+    assert_eq!(
+        events[0].event,
+        MarketEvent::Tmc(TMC::TMCEvents::TaskWithdrawn(TMC::TaskWithdrawn {
+            taskId: U256::from(id),
+            worker,
+            fee,
+            refund,
+        }))
+    );
+
+    let t = m.task(id).await.unwrap();
+    assert_eq!((t.status, t.worker, t.price), (TaskStatus::Cancelled, worker, eth("2")));
+    assert_eq!(m.escrow(id).await.unwrap(), U256::ZERO);
+    assert_eq!(
+        m.credits(worker).await.unwrap().tmc,
+        fee,
+        "the worker is paid 10 % of its price"
+    );
+    assert_eq!(fee, t.price / U256::from(10u8));
+    assert_eq!(
+        m.credits(requester).await.unwrap().tmc,
+        refund,
+        "the requester gets the rest"
+    );
+    assert_eq!(fee + refund, t.budget);
+    assert_eq!(m.credits(requester).await.unwrap().umc, U256::ZERO, "nothing slashed");
+    let after = m.worker(worker).await.unwrap().unwrap();
+    assert_eq!(after.stake, before.stake, "no slash");
+    assert_eq!(after.reputation, before.reputation, "no reputation change");
+    assert_eq!(
+        (after.active_tasks, after.completed_tasks, after.failed_tasks),
+        (before.active_tasks, before.completed_tasks, before.failed_tasks),
+        "released: the worker's task counters are back where they were"
+    );
+
+    // Withdrawn once: the task is settled.
+    let err = m.withdraw_task(requester, id).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "TMC reverted: InvalidStatus(taskId: 1, current: Cancelled)"
+    );
+
+    let req_withdraw = m.withdraw_all(requester).await.unwrap();
+    let worker_withdraw = m.withdraw_all(worker).await.unwrap();
+    assert_eq!((req_withdraw.len(), worker_withdraw.len()), (1, 1));
+    assert_eq!(
+        m.balance(requester).await.unwrap(),
+        req_start - fee - post.fee - withdrawn.fee - req_withdraw[0].fee,
+        "the requester is out the fee and gas only"
+    );
+    assert_eq!(
+        m.balance(worker).await.unwrap(),
+        worker_start + fee - worker_withdraw[0].fee
+    );
+    assert_eq!(m.balance(m.deployment().tmc).await.unwrap(), U256::ZERO);
+}
+
+#[tokio::test]
+async fn withdrawing_is_cancel_before_assignment_and_refused_once_submitted_or_late() {
+    let w = world().await;
+    let m = &w.market;
+    let (requester, worker, stranger) = (w.requester, w.workers[0], w.others[0]);
+
+    // Posted: the whole budget back, as `cancel` does.
+    let (posted, _) = m.post_task(requester, &w.new_task("1").await).await.unwrap();
+    assert_eq!(
+        m.withdraw_task(stranger, posted).await.unwrap_err().revert_name(),
+        Some("NotRequester")
+    );
+    let tx = m.withdraw_task(requester, posted).await.unwrap();
+    let receipt = m.provider().get_transaction_receipt(tx.hash).await.unwrap().unwrap();
+    let cancelled = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| TMC::TaskCancelled::decode_log(&l.inner).ok())
+        .expect("TaskCancelled");
+    assert_eq!(cancelled.refund, eth("1"));
+    assert_eq!(m.task(posted).await.unwrap().status, TaskStatus::Cancelled);
+    assert_eq!(m.credits(requester).await.unwrap().tmc, eth("1"));
+
+    // Assigned: only its requester, not the oracle nor the worker.
+    let (assigned, _) = m.post_task(requester, &w.new_task("1").await).await.unwrap();
+    m.assign(w.oracle, assigned, worker).await.unwrap();
+    for other in [stranger, w.oracle, worker] {
+        assert_eq!(
+            m.withdraw_task(other, assigned).await.unwrap_err().revert_name(),
+            Some("NotRequester")
+        );
+    }
+
+    // Submitted: the result is public, verification decides.
+    let (submitted, _) = m.post_task(requester, &w.new_task("1").await).await.unwrap();
+    m.assign(w.oracle, submitted, worker).await.unwrap();
+    m.submit_result(worker, submitted, "bafy", keccak256(b"r"))
+        .await
+        .unwrap();
+    let err = m.withdraw_task(requester, submitted).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("TMC reverted: InvalidStatus(taskId: {submitted}, current: Submitted)")
+    );
+
+    // Past the deadline an assigned task only expires.
+    w.devnet.warp(3601).await.unwrap();
+    assert_eq!(
+        m.withdraw_task(requester, assigned).await.unwrap_err().revert_name(),
+        Some("DeadlinePassed")
+    );
+    assert_eq!(m.task(assigned).await.unwrap().status, TaskStatus::Assigned);
+    assert_eq!(m.credits(worker).await.unwrap().tmc, U256::ZERO, "no fee was paid");
+    assert_eq!(
+        m.worker(worker).await.unwrap().unwrap().active_tasks,
+        2,
+        "both tasks are still the worker's"
+    );
 }

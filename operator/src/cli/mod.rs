@@ -2,7 +2,7 @@
 //! parts only (the chain and the content store), so the same commands work against the local mode
 //! and a cluster's network.
 //!
-//! - `drlaas task submit|list|status|fetch-model|evaluate` (requesters, see [`task`]);
+//! - `drlaas task submit|list|status|cancel|fetch-model|evaluate` (requesters, see [`task`]);
 //! - `drlaas worker register|list|add-stake|unstake|withdraw-stake` (workers, see [`worker`]);
 //! - `drlaas wallet show|withdraw` (anyone the marketplace pays: credits and withdrawals, see [`wallet`]);
 //! - `drlaas model list|buy` (the model market, see [`model`]);

@@ -1,13 +1,16 @@
-//! `drlaas task submit|list|status|fetch-model|evaluate`: a requester posts tasks on chain with
-//! their budget in escrow (the operator's chain watcher, local or in a cluster, mirrors and runs
-//! them), follows them, and gets and checks the trained model.
+//! `drlaas task submit|list|status|cancel|fetch-model|evaluate`: a requester posts tasks on chain
+//! with their budget in escrow (the operator's chain watcher, local or in a cluster, mirrors and runs
+//! them), follows them, takes back one it no longer wants, and gets and checks the trained model.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use drlaas_chain::alloy::primitives::{Address, U256};
-use drlaas_chain::{TaskInfo, TaskStatus};
+use drlaas_chain::alloy::primitives::{Address, B256, U256};
+use drlaas_chain::alloy::providers::Provider;
+use drlaas_chain::alloy::sol_types::SolEvent;
+use drlaas_chain::bindings::TMC;
+use drlaas_chain::{ChainError, TaskInfo, TaskStatus, TxOutcome};
 use drlaas_crds::task::{DRLTaskSpec, Payment, SecretKeyRef};
 use drlaas_store::{ContentStore, Store};
 use futures::StreamExt;
@@ -15,6 +18,7 @@ use serde::Serialize;
 
 use super::connect::{self, Connection, DEFAULT_REQUESTER};
 use super::render::{self, Table, count, eth, short_address, sparkline};
+use super::wallet::Amount;
 use super::worker::parse_eth;
 use super::{CliError, KeyArgs, NetworkArgs, Output, print_json};
 use crate::controller::task::{chain_task, task_document};
@@ -52,6 +56,14 @@ pub enum TaskCommand {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Take back a task you posted: cancel it, or withdraw it from its worker.
+    ///
+    /// Before a worker is assigned, the whole budget is refunded. Once one is (and until the
+    /// task's deadline), the worker is released without penalty and paid a fee of 10 % of its
+    /// price for the compute it started; the rest of the budget is refunded. A submitted result
+    /// cannot be withdrawn: its verification settles the task. Refund and fee are credits in TMC,
+    /// taken out with `drlaas wallet withdraw`. Signed by the task's requester.
+    Cancel(CancelArgs),
     /// Fetch a trained model from the content store, verified against its CID.
     FetchModel {
         /// A chain task id (its submitted model) or a model CID.
@@ -93,10 +105,25 @@ pub struct SubmitArgs {
     pub keys: KeyArgs,
 }
 
+/// `drlaas task cancel`.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    /// The chain task id (as `task submit` and `task list` print it).
+    #[arg(value_name = "CHAIN_TASK_ID")]
+    pub id: u64,
+    // The task's requester signs: --key-file, $DRLAAS_KEY or --account (default 5 on a dev chain).
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// How to print.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
 /// Runs `drlaas task ...`.
 pub async fn run(args: TaskArgs) -> Result<(), CliError> {
     match args.command {
         TaskCommand::Submit(submit) => self::submit(&args.network, submit).await,
+        TaskCommand::Cancel(cancel) => self::cancel(&args.network, cancel).await,
         TaskCommand::List { output } => list(&args.network, output).await,
         TaskCommand::Status { id, output } => status(&args.network, id, output).await,
         TaskCommand::FetchModel { model, out } => fetch_model(&args.network, &model, &out).await,
@@ -256,6 +283,195 @@ async fn wait(conn: &Connection, id: u64) -> Result<(), CliError> {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------- cancel
+
+/// What `task cancel` did, as `-o json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancellation {
+    pub task_id: u64,
+    /// The status the task was taken back from: `Posted` or `Assigned`.
+    pub from: TaskStatus,
+    /// EIP-55 checksummed.
+    pub requester: String,
+    /// The released worker (only when the task was assigned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Credited to the requester.
+    pub refund: Amount,
+    /// Credited to the worker (zero before assignment).
+    pub fee: Amount,
+    pub transaction: B256,
+    pub block: u64,
+    /// Wei paid for gas.
+    pub gas: Amount,
+}
+
+/// Why `account` cannot take task `info` back at chain time `now`, with what to do instead; `None`
+/// when it can (its requester, Posted, or Assigned up to the deadline).
+pub fn cancel_refusal(info: &TaskInfo, account: Address, now: u64) -> Option<String> {
+    let id = info.id;
+    if info.requester != account {
+        return Some(format!(
+            "task {id} was posted by {}, not by {account}: only its requester can cancel it; sign with the requester's key (--key-file PATH or $DRLAAS_KEY; on a dev chain --account N)",
+            info.requester
+        ));
+    }
+    match info.status {
+        TaskStatus::Posted => None,
+        // The transaction lands in a later block, so at `now` == deadline it would be too late.
+        TaskStatus::Assigned if now < info.deadline => None,
+        TaskStatus::Assigned => Some(format!(
+            "task {id} is past its deadline ({}) without a result from worker {}: it can no longer be withdrawn; once it is expired (the operator does that, or anyone through TMC's expire) the whole budget is refunded",
+            render::utc(info.deadline),
+            info.worker
+        )),
+        TaskStatus::Submitted => Some(format!(
+            "task {id} cannot be cancelled: worker {} has submitted its result, which is public on chain, so the oracles' verification settles the task (a passing result is paid its price and the rest of the budget refunded; a failing one is refunded with the worker's stake slashed to you); follow it with `drlaas task status {id}`",
+            info.worker
+        )),
+        settled => Some(format!(
+            "task {id} is already settled ({settled}): there is nothing to cancel; `drlaas wallet show` lists what the marketplace owes you"
+        )),
+    }
+}
+
+async fn cancel(network: &NetworkArgs, args: CancelArgs) -> Result<(), CliError> {
+    let conn = Connection::open(network, |n| {
+        connect::signer(&args.keys, n, Some(DEFAULT_REQUESTER)).map(Some)
+    })
+    .await?;
+    let (account, id) = (conn.account(), args.id);
+    let chain = |e| conn.chain_error(e);
+    let count = conn.market.task_count().await.map_err(chain)?;
+    if id == 0 || id > count {
+        return Err(CliError::new(format!(
+            "there is no task {id} on chain ({})",
+            match count {
+                0 => "no task has been posted".to_string(),
+                1 => "the only task id is 1".to_string(),
+                n => format!("task ids are 1 to {n}"),
+            }
+        )));
+    }
+    if let Some(refusal) = refusal(&conn, id, account).await? {
+        return Err(refusal);
+    }
+    let balance = conn.market.balance(account).await.map_err(chain)?;
+    let outcome = match conn.market.withdraw_task(account, id).await {
+        Ok(outcome) => outcome,
+        // The task moved on between the check and the transaction (a worker was assigned or
+        // submitted, the deadline passed): say why from where it is now.
+        Err(e) if e.revert().is_some() => {
+            return Err(refusal(&conn, id, account)
+                .await?
+                .unwrap_or_else(|| conn.chain_error(e)));
+        }
+        Err(ChainError::Rejected(m)) if m.to_lowercase().contains("insufficient funds") => {
+            return Err(CliError::new(format!(
+                "account {account} holds {}, not enough for the gas",
+                eth(balance)
+            )));
+        }
+        Err(e) => return Err(conn.chain_error(e)),
+    };
+    let done = cancellation(&conn, account, id, &outcome).await?;
+    if args.output == Output::Json {
+        print_json(&done);
+        return Ok(());
+    }
+    let wei = |a: &Amount| eth(a.wei.parse().unwrap_or_default());
+    match &done.worker {
+        None => println!(
+            "cancelled task {id} before any worker took it: {} (the whole budget) refunded to {account}",
+            wei(&done.refund)
+        ),
+        Some(worker) => {
+            let info = conn.market.task(id).await.map_err(chain)?;
+            let share = fee_bps(&conn)
+                .await
+                .map(|bps| format!("{} % of ", f64::from(bps) / 100.0))
+                .unwrap_or_default();
+            println!(
+                "withdrew task {id} from worker {worker}: {} refunded to {account}, {} fee to the worker ({share}its {} price, for the compute it started; no slash, no reputation change)",
+                wei(&done.refund),
+                wei(&done.fee),
+                eth(info.price)
+            );
+        }
+    }
+    println!(
+        "  transaction {} (block {}, gas {})",
+        done.transaction,
+        done.block,
+        wei(&done.gas)
+    );
+    println!("the refund is a credit in TMC: take it out with `drlaas wallet withdraw`");
+    Ok(())
+}
+
+/// Why `account` cannot take task `id` back now ([`cancel_refusal`] on the chain's current state).
+async fn refusal(conn: &Connection, id: u64, account: Address) -> Result<Option<CliError>, CliError> {
+    let info = conn.market.task(id).await.map_err(|e| conn.chain_error(e))?;
+    let now = conn
+        .market
+        .block(None)
+        .await
+        .map_err(|e| conn.chain_error(e))?
+        .timestamp;
+    Ok(cancel_refusal(&info, account, now).map(CliError::new))
+}
+
+/// TMC's withdrawal fee in basis points of the worker's price (`None` when it cannot be read).
+async fn fee_bps(conn: &Connection) -> Option<u16> {
+    TMC::new(conn.network.deployment.tmc, conn.market.provider().clone())
+        .WITHDRAWAL_FEE_BPS()
+        .call()
+        .await
+        .ok()
+}
+
+/// What the transaction `outcome` of `withdraw(id)` did, from the `TaskCancelled` or
+/// `TaskWithdrawn` event in its receipt.
+async fn cancellation(
+    conn: &Connection,
+    requester: Address,
+    id: u64,
+    outcome: &TxOutcome,
+) -> Result<Cancellation, CliError> {
+    let receipt = conn
+        .market
+        .provider()
+        .get_transaction_receipt(outcome.hash)
+        .await
+        .map_err(|e| CliError::new(format!("cannot read the receipt of {}: {e}", outcome.hash)))?
+        .ok_or_else(|| CliError::new(format!("no receipt for {}", outcome.hash)))?;
+    let tmc = conn.network.deployment.tmc;
+    let logs: Vec<_> = receipt.inner.logs().iter().filter(|l| l.address() == tmc).collect();
+    let (from, worker, refund, fee) =
+        if let Some(e) = logs.iter().find_map(|l| TMC::TaskWithdrawn::decode_log(&l.inner).ok()) {
+            (TaskStatus::Assigned, Some(e.worker.to_string()), e.refund, e.fee)
+        } else if let Some(e) = logs.iter().find_map(|l| TMC::TaskCancelled::decode_log(&l.inner).ok()) {
+            (TaskStatus::Posted, None, e.refund, U256::ZERO)
+        } else {
+            return Err(CliError::new(format!(
+                "transaction {} cancelled task {id} but its receipt has neither TaskCancelled nor TaskWithdrawn",
+                outcome.hash
+            )));
+        };
+    Ok(Cancellation {
+        task_id: id,
+        from,
+        requester: requester.to_string(),
+        worker,
+        refund: refund.into(),
+        fee: fee.into(),
+        transaction: outcome.hash,
+        block: outcome.block,
+        gas: outcome.fee.into(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------- views
@@ -663,6 +879,47 @@ not a progress line
             "attempt 2: update 4/4 (100%), 640 env steps, 20 episodes, mean return 30.00, 1,250 sps, 0s"
         );
         assert_eq!(curve_line(&p).unwrap(), "▁█  12.5 → 30.0 (min 12.5, max 30.0)");
+    }
+
+    #[test]
+    fn a_task_is_taken_back_only_by_its_requester_before_its_result_and_deadline() {
+        let (requester, worker) = (Address::repeat_byte(5), Address::repeat_byte(6));
+        let info = |status| TaskInfo {
+            id: 7,
+            requester,
+            budget: U256::from(100u8),
+            price: U256::from(30u8),
+            worker,
+            deadline: 1_000,
+            status,
+            kind: drlaas_chain::TaskKind::Training,
+            attempts: 1,
+            target_milli: 0,
+            submitted_block: None,
+        };
+        assert_eq!(cancel_refusal(&info(TaskStatus::Posted), requester, 5_000), None);
+        assert_eq!(cancel_refusal(&info(TaskStatus::Assigned), requester, 999), None);
+        // At the deadline the transaction would land in a later block, past it.
+        let late = cancel_refusal(&info(TaskStatus::Assigned), requester, 1_000).unwrap();
+        assert!(late.starts_with("task 7 is past its deadline"), "{late}");
+        let other = cancel_refusal(&info(TaskStatus::Posted), worker, 0).unwrap();
+        assert!(other.contains("only its requester can cancel it"), "{other}");
+        let submitted = cancel_refusal(&info(TaskStatus::Submitted), requester, 0).unwrap();
+        assert!(submitted.contains("verification settles the task"), "{submitted}");
+        for settled in [
+            TaskStatus::Completed,
+            TaskStatus::Failed,
+            TaskStatus::Cancelled,
+            TaskStatus::Expired,
+        ] {
+            let text = cancel_refusal(&info(settled), requester, 0).unwrap();
+            assert_eq!(
+                text,
+                format!(
+                    "task 7 is already settled ({settled}): there is nothing to cancel; `drlaas wallet show` lists what the marketplace owes you"
+                )
+            );
+        }
     }
 
     #[test]
