@@ -7,12 +7,14 @@
 //! auto-mining dev chain the receipt exists as soon as the send returns, and a fixed heartbeat would cap
 //! throughput at a few transactions per second.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use alloy::{
     eips::BlockId,
     network::{EthereumWallet, NetworkTransactionBuilder, ReceiptResponse, TransactionBuilder},
-    primitives::U256,
+    primitives::{Address, U256},
     providers::{DynProvider, Provider},
     rpc::types::{TransactionReceipt, TransactionRequest},
 };
@@ -45,6 +47,28 @@ impl Default for TxConfig {
             retry: RetryPolicy::default(),
         }
     }
+}
+
+/// One lock per account this process sends from, held from reading the account's nonce until
+/// the node has the signed transaction.
+///
+/// Every `Market` client of one account (the operator makes one per requester wallet and per
+/// worker key, and reconciles many tasks at once) shares it, so two concurrent sends never sign
+/// the same nonce (the second would be refused as "nonce too low", or replace the first). Once
+/// the node holds a transaction its pending count includes it, so the next sender reads the next
+/// nonce; the lock is not held while waiting for the receipt, so an account's transactions are
+/// pipelined. Keyed by address alone: a process talking to two chains only serializes a little
+/// more, and never reuses a nonce read from the other chain.
+static SENDING: LazyLock<std::sync::Mutex<HashMap<Address, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+fn sending_lock(account: Address) -> Arc<tokio::sync::Mutex<()>> {
+    SENDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(account)
+        .or_default()
+        .clone()
 }
 
 /// Everything needed to send: the node, the keys, the chain id and the policy.
@@ -92,17 +116,19 @@ impl Sender {
                     .map_err(|e| ChainError::from_rpc(contract, e))
             })
             .await?;
-        let nonce = retry
-            .run("eth_getTransactionCount", || async {
-                p.get_transaction_count(from)
-                    .pending()
+        let fees = retry
+            .run("eth_feeHistory", || async {
+                p.estimate_eip1559_fees()
                     .await
                     .map_err(|e| ChainError::from_rpc(contract, e))
             })
             .await?;
-        let fees = retry
-            .run("eth_feeHistory", || async {
-                p.estimate_eip1559_fees()
+        let account = sending_lock(from);
+        let sending = account.lock().await;
+        let nonce = retry
+            .run("eth_getTransactionCount", || async {
+                p.get_transaction_count(from)
+                    .pending()
                     .await
                     .map_err(|e| ChainError::from_rpc(contract, e))
             })
@@ -141,6 +167,7 @@ impl Sender {
                 }
             })
             .await?;
+        drop(sending);
 
         let receipt = self.wait_for_receipt(contract, hash).await?;
         let block = receipt.block_number().unwrap_or_default();
