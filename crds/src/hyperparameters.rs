@@ -15,7 +15,7 @@ use crate::training::SpecError;
 // The CEL rules leave counts out of range to their own bounds (which also keep products in int64).
 #[cfg_attr(feature = "schema", schemars(extend("x-kubernetes-validations" = [{
     "rule": "self.numEnvs < 1 || self.numEnvs > 4096 || self.numSteps < 1 || self.numSteps > 100000 || self.numMinibatches <= self.numEnvs * self.numSteps",
-    "messageExpression": "'at most numEnvs × numSteps (' + string(self.numEnvs * self.numSteps) + ') minibatches, got ' + string(self.numMinibatches)",
+    "message": "numMinibatches must be at most numEnvs × numSteps (each minibatch needs at least one row of the batch)",
     "fieldPath": ".numMinibatches",
     "reason": "FieldValueInvalid"
 }])))]
@@ -136,7 +136,7 @@ impl PpoConfig {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(extend("x-kubernetes-validations" = [{
     "rule": "self.bufferSize < 1 || self.batchSize <= self.bufferSize",
-    "messageExpression": "'at most bufferSize (' + string(self.bufferSize) + '), got ' + string(self.batchSize)",
+    "message": "batchSize must be at most bufferSize",
     "fieldPath": ".batchSize",
     "reason": "FieldValueInvalid"
 }])))]

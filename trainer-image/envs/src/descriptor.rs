@@ -89,15 +89,15 @@ mod schema {
         // The agents must fit the free cells, as `EnvDescriptor::validate` checks (with each kind's
         // defaults for omitted parameters; a grid out of range is left to its own bound).
         {"rule": "self.kind != 'maze-cleaning' || (has(self.grid) ? self.grid : 8) < 4 || (has(self.grid) ? self.grid : 8) > 64 || (has(self.agents) ? self.agents : 2) <= ((has(self.grid) ? self.grid : 8) % 2 == 1 ? ((has(self.grid) ? self.grid : 8) + 1) / 2 * (((has(self.grid) ? self.grid : 8) + 1) / 2) : (has(self.grid) ? self.grid : 8) / 2 * ((has(self.grid) ? self.grid : 8) / 2) + 2 * (has(self.grid) ? self.grid : 8) - 1)",
-         "messageExpression": "'at most ' + string(((has(self.grid) ? self.grid : 8) % 2 == 1 ? ((has(self.grid) ? self.grid : 8) + 1) / 2 * (((has(self.grid) ? self.grid : 8) + 1) / 2) : (has(self.grid) ? self.grid : 8) / 2 * ((has(self.grid) ? self.grid : 8) / 2) + 2 * (has(self.grid) ? self.grid : 8) - 1)) + ' agents (the free cells every ' + string((has(self.grid) ? self.grid : 8)) + 'x' + string((has(self.grid) ? self.grid : 8)) + ' maze has), got ' + string((has(self.agents) ? self.agents : 2))",
+         "message": "agents must fit the free cells of the maze: at most ((grid+1)/2)² for an odd grid, (grid/2)² + 2·grid − 1 for an even one (defaults: grid 8, agents 2)",
          "fieldPath": ".agents",
          "reason": "FieldValueInvalid"},
         {"rule": "self.kind != 'target-localization' || (has(self.grid) ? self.grid : 8) < 4 || (has(self.grid) ? self.grid : 8) > 64 || (has(self.wallDensity) ? self.wallDensity : 0.1) < 0.0 || (has(self.wallDensity) ? self.wallDensity : 0.1) > 0.5 || (has(self.agents) ? self.agents : 2) + (has(self.targets) ? self.targets : 2) <= ((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8) - int((has(self.wallDensity) ? self.wallDensity : 0.1) * double((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8))))",
-         "messageExpression": "'agents + targets (' + string((has(self.agents) ? self.agents : 2) + (has(self.targets) ? self.targets : 2)) + ') at most the ' + string(((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8) - int((has(self.wallDensity) ? self.wallDensity : 0.1) * double((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8))))) + ' free cells a ' + string((has(self.grid) ? self.grid : 8)) + 'x' + string((has(self.grid) ? self.grid : 8)) + ' grid with wall density ' + string((has(self.wallDensity) ? self.wallDensity : 0.1)) + ' keeps'",
+         "message": "agents + targets must fit the free cells: at most grid² − int(wallDensity × grid²) (defaults: grid 8, agents 2, targets 2, wallDensity 0.1)",
          "fieldPath": ".agents",
          "reason": "FieldValueInvalid"},
         {"rule": "self.kind != 'fleet-coordination' || (has(self.grid) ? self.grid : 8) < 4 || (has(self.grid) ? self.grid : 8) > 64 || (has(self.agents) ? self.agents : 3) <= (has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8)",
-         "messageExpression": "'at most ' + string((has(self.grid) ? self.grid : 8) * (has(self.grid) ? self.grid : 8)) + ' vehicles (one per cell), got ' + string((has(self.agents) ? self.agents : 3))",
+         "message": "agents (vehicles) must be at most grid², one per cell (defaults: grid 8, agents 3)",
          "fieldPath": ".agents",
          "reason": "FieldValueInvalid"}
     ]))]
