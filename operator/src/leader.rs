@@ -149,6 +149,39 @@ impl LeaderElector {
             Err(e) => Err(e),
         }
     }
+
+    /// Gives the Lease up if this replica holds it, so that another replica takes over at its next
+    /// try instead of waiting for the Lease to expire (a rolling update would otherwise leave no
+    /// leader for a whole Lease duration). Call it only after this replica stopped acting.
+    pub async fn release(&self) -> Result<bool, kube::Error> {
+        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+            return Ok(false);
+        };
+        let spec = lease.spec.get_or_insert_default();
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(false);
+        }
+        *spec = released_spec(spec, Timestamp::now());
+        // With the resourceVersion read above: a replica that took the Lease meanwhile keeps it.
+        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The Lease spec once its holder gave it up at `now`: no holder, so [`decide`] tells the next
+/// replica to acquire it at once.
+pub fn released_spec(previous: &LeaseSpec, now: Timestamp) -> LeaseSpec {
+    LeaseSpec {
+        holder_identity: None,
+        lease_duration_seconds: Some(1),
+        acquire_time: None,
+        renew_time: Some(MicroTime(now)),
+        lease_transitions: previous.lease_transitions,
+        ..LeaseSpec::default()
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +201,17 @@ mod tests {
             lease_transitions: Some(2),
             ..LeaseSpec::default()
         }
+    }
+
+    #[test]
+    fn a_released_lease_is_taken_at_once() {
+        let held = held_by("a", "2026-01-01T00:00:00Z");
+        let released = released_spec(&held, at("2026-01-01T00:00:01Z"));
+        assert_eq!(
+            decide(Some(&released), "b", at("2026-01-01T00:00:01Z")),
+            Decision::Acquire
+        );
+        assert_eq!(released.lease_transitions, held.lease_transitions);
     }
 
     #[test]

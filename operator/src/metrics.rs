@@ -42,6 +42,12 @@ pub struct TaskLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`.
+    pub verb: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
 }
@@ -74,6 +80,7 @@ pub struct Metrics {
     pub chain_tasks: Family<OutcomeLabels, Counter>,
     pub chain_acked_block: Gauge,
     pub chain_head_block: Gauge,
+    pub kube_requests: Family<RequestLabels, Counter>,
     registry: Registry,
 }
 
@@ -95,6 +102,7 @@ impl Default for Metrics {
             chain_tasks: Family::default(),
             chain_acked_block: Gauge::default(),
             chain_head_block: Gauge::default(),
+            kube_requests: Family::default(),
             registry: Registry::with_prefix("drlaas"),
         };
         let r = &mut m.registry;
@@ -165,6 +173,11 @@ impl Default for Metrics {
             "Latest block number the chain watcher saw",
             m.chain_head_block.clone(),
         );
+        r.register(
+            "kube_requests",
+            "Requests the operator sent to the Kubernetes API server, by verb (a watch counts once, when it starts)",
+            m.kube_requests.clone(),
+        );
         m
     }
 }
@@ -188,6 +201,14 @@ impl Metrics {
             labels,
             started: Instant::now(),
         }
+    }
+
+    /// Counts a request to the Kubernetes API server (`method` and `uri` as sent).
+    pub fn kube_request(&self, method: &http::Method, uri: &http::Uri) {
+        let verb = api_verb(method, uri.path(), uri.query().unwrap_or_default());
+        self.kube_requests
+            .get_or_create(&RequestLabels { verb: verb.into() })
+            .inc();
     }
 
     /// Counts a failed reconcile.
@@ -266,5 +287,73 @@ mod tests {
         );
         assert!(text.contains("# TYPE drlaas_chain_head_block gauge\n"), "{text}");
         assert!(text.contains("drlaas_chain_head_block 42\n"), "{text}");
+    }
+}
+
+/// The API server's verb for a request, as its audit log and RBAC name it.
+pub fn api_verb(method: &http::Method, path: &str, query: &str) -> &'static str {
+    let watch = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    // A collection path ends in the resource (`/api/v1/namespaces/ns/pods`), an object path in
+    // its name; the segments after `namespaces/NS` or the version tell them apart.
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match segments.iter().position(|s| *s == "namespaces") {
+        Some(i) if segments.len() > i + 2 => &segments[i + 2..],
+        _ => {
+            let version_at = if segments.first() == Some(&"api") { 1 } else { 2 };
+            segments.get(version_at + 1..).unwrap_or_default()
+        }
+    };
+    let collection = rest.len() <= 1;
+    match *method {
+        http::Method::GET if watch => "watch",
+        http::Method::GET if collection => "list",
+        http::Method::GET => "get",
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE if collection => "deletecollection",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod verb_tests {
+    use super::api_verb;
+    use http::Method;
+
+    #[test]
+    fn verbs_are_named_as_the_api_server_names_them() {
+        let cases = [
+            (Method::GET, "/apis/drlaas.io/v1alpha1/drltasks", "", "list"),
+            (
+                Method::GET,
+                "/apis/drlaas.io/v1alpha1/namespaces/ns/drltasks",
+                "watch=true&resourceVersion=1",
+                "watch",
+            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods/p", "", "get"),
+            (Method::GET, "/api/v1/namespaces/ns/pods/p/log", "tailLines=5", "get"),
+            (Method::GET, "/api/v1/namespaces/ns", "", "get"),
+            (Method::GET, "/apis/drlaas.io/v1alpha1/workers/w", "", "get"),
+            (Method::GET, "/apis/drlaas.io/v1alpha1/workers", "", "list"),
+            (Method::POST, "/api/v1/namespaces/ns/pods", "", "create"),
+            (
+                Method::PATCH,
+                "/apis/drlaas.io/v1alpha1/namespaces/ns/drltasks/t/status",
+                "",
+                "patch",
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/ns/pods",
+                "labelSelector=a",
+                "deletecollection",
+            ),
+            (Method::DELETE, "/api/v1/namespaces/ns/pods/p", "", "delete"),
+        ];
+        for (method, path, query, verb) in cases {
+            assert_eq!(api_verb(&method, path, query), verb, "{method} {path}?{query}");
+        }
     }
 }

@@ -169,21 +169,67 @@ pub fn evaluator_pod(
 
 /// The trainer pod of attempt `attempt`: one name per attempt, so an attempt never gets two.
 pub fn trainer_pod_name(task: &DRLTask, attempt: u32) -> String {
-    format!("{}-train-{attempt}", task_name(task))
+    owned_name(&task_name(task), &format!("-train-{attempt}"))
 }
 
 /// The evaluator pod of attempt `attempt`'s result.
 pub fn evaluator_pod_name(task: &DRLTask, attempt: u32) -> String {
-    format!("{}-verify-{attempt}", task_name(task))
+    owned_name(&task_name(task), &format!("-verify-{attempt}"))
 }
 
 /// The ConfigMap holding the task's training spec.
 pub fn config_map_name(task: &DRLTask) -> String {
-    format!("{}-task", task_name(task))
+    owned_name(&task_name(task), "-task")
+}
+
+/// The value of the [`LABEL_TASK`] label on everything `task` owns (select them with it).
+pub fn task_label(task: &DRLTask) -> String {
+    label_value(&task_name(task))
 }
 
 fn task_name(task: &DRLTask) -> String {
     task.metadata.name.clone().unwrap_or_default()
+}
+
+/// Longest label value the API server accepts.
+const MAX_LABEL_VALUE: usize = 63;
+/// Longest name of a pod or ConfigMap (a DNS subdomain).
+const MAX_OBJECT_NAME: usize = 253;
+/// Hex digits of the name's hash kept when a name or label is shortened.
+const HASH_DIGITS: usize = 10;
+
+/// A label value standing for the object name `name` (a DNS subdomain of up to 253 characters):
+/// the name itself when it fits in 63 characters, else its first characters and a hash of the whole
+/// name, so that two long names never share a value and every value is a valid label.
+pub fn label_value(name: &str) -> String {
+    shortened(name, "", MAX_LABEL_VALUE)
+}
+
+/// The name of an object derived from `base` with `suffix` (`-train-1`), within the 253 characters
+/// of an object name: a task whose own name is that long still gets its pods.
+fn owned_name(base: &str, suffix: &str) -> String {
+    shortened(base, suffix, MAX_OBJECT_NAME)
+}
+
+/// `base` + `suffix` if it fits in `max` characters, else a prefix of `base`, `-`, a hash of `base`,
+/// then `suffix`. The prefix ends on a letter or digit, as names and label values must.
+fn shortened(base: &str, suffix: &str, max: usize) -> String {
+    if base.len() + suffix.len() <= max {
+        return format!("{base}{suffix}");
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(base.as_bytes());
+    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_DIGITS].to_string();
+    let keep = max.saturating_sub(suffix.len() + HASH_DIGITS + 1);
+    let prefix = base
+        .get(..keep.min(base.len()))
+        .unwrap_or_default()
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    if prefix.is_empty() {
+        format!("{hash}{suffix}")
+    } else {
+        format!("{prefix}-{hash}{suffix}")
+    }
 }
 
 /// Metadata of an object the task owns: same namespace, labels, and the task as controller (so
@@ -195,11 +241,11 @@ fn owned_metadata(task: &DRLTask, name: String, role: &str, worker: Option<&str>
             "app.kubernetes.io/managed-by".to_string(),
             "drlaas-operator".to_string(),
         ),
-        (LABEL_TASK.to_string(), task_name(task)),
+        (LABEL_TASK.to_string(), task_label(task)),
         (LABEL_ROLE.to_string(), role.to_string()),
     ]);
     if let Some(worker) = worker {
-        labels.insert(LABEL_WORKER.into(), worker.into());
+        labels.insert(LABEL_WORKER.into(), label_value(worker));
     }
     ObjectMeta {
         name: Some(name),
@@ -284,5 +330,65 @@ fn pod_spec(container: Container) -> PodSpec {
         }),
         volumes: Some(vec![scratch("work"), scratch("tmp")]),
         ..PodSpec::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the API server accepts as a label value (at most 63 characters, alphanumerics at both
+    /// ends, `-_.` inside).
+    fn is_label_value(v: &str) -> bool {
+        v.len() <= 63
+            && (v.is_empty()
+                || (v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
+    }
+
+    fn task_named(name: &str) -> DRLTask {
+        let mut task: DRLTask = serde_json::from_value(serde_json::json!({
+            "apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTask",
+            "metadata": {"name": name, "namespace": "ns", "uid": "u-1"},
+            "spec": {"training": {"environment": {"kind": "cartpole"}}, "chainTaskId": 1},
+        }))
+        .unwrap();
+        task.metadata.name = Some(name.into());
+        task
+    }
+
+    #[test]
+    fn short_names_are_kept_as_they_are() {
+        let task = task_named("cp-00");
+        assert_eq!(task_label(&task), "cp-00");
+        assert_eq!(trainer_pod_name(&task, 2), "cp-00-train-2");
+        assert_eq!(config_map_name(&task), "cp-00-task");
+    }
+
+    #[test]
+    fn names_up_to_253_characters_give_valid_distinct_labels_and_object_names() {
+        let long_a = format!("{}a", "x.".repeat(126));
+        let long_b = format!("{}b", "x.".repeat(126));
+        assert_eq!(long_a.len(), 253);
+        for name in [long_a.as_str(), &"a".repeat(64), &"b".repeat(200)] {
+            let task = task_named(name);
+            let label = task_label(&task);
+            assert!(is_label_value(&label), "{label:?}");
+            for object in [
+                trainer_pod_name(&task, 10),
+                evaluator_pod_name(&task, 10),
+                config_map_name(&task),
+            ] {
+                assert!(object.len() <= 253, "{} characters", object.len());
+                assert!(object.ends_with(|c: char| c.is_ascii_alphanumeric()));
+            }
+        }
+        assert_ne!(label_value(&long_a), label_value(&long_b), "a hash of the whole name");
+        assert_ne!(
+            trainer_pod_name(&task_named(&long_a), 1),
+            trainer_pod_name(&task_named(&long_b), 1)
+        );
+        assert_eq!(label_value(&"a".repeat(63)), "a".repeat(63), "63 characters fit");
     }
 }

@@ -16,10 +16,13 @@ use k8s_openapi::jiff::Timestamp;
 use tokio::task::JoinSet;
 
 use crate::controller::scope::parse_namespace;
-use crate::controller::{Context, Settings, WatchScope, chain_admission, task, worker};
+use crate::controller::{Caches, Context, Settings, WatchScope, chain_admission, task, worker};
 use crate::leader::{LeaderElector, Leadership};
 use crate::pods::PodSettings;
 use crate::server::{self, Health};
+
+/// How often a follower asks for the Lease: a released Lease is taken within this.
+const FOLLOWER_RETRY: Duration = Duration::from_secs(1);
 
 /// How `drlaas operator` is configured: flags, or the environment variables named beside them
 /// (the Helm chart sets those).
@@ -132,9 +135,10 @@ pub async fn run_with(args: OperatorArgs, client: Option<kube::Client>) -> Resul
         )));
     }
     let store = Store::open(&args.store)?;
+    let health = Arc::new(Health::default());
     let client = match client {
         Some(client) => client,
-        None => kube::Client::try_default().await?,
+        None => counted_client(health.clone()).await?,
     };
     let settings = Settings {
         oracle,
@@ -146,13 +150,17 @@ pub async fn run_with(args: OperatorArgs, client: Option<kube::Client>) -> Resul
         },
         confirmations: args.confirmations,
     };
-    let health = Arc::new(Health::default());
+    // Started before the Lease is ours: a standby replica takes over with its caches filled.
+    let mut watches = JoinSet::new();
+    let caches = Caches::start(&client, &settings.scope, &mut watches).await;
     let ctx = Arc::new(Context {
         client: client.clone(),
         market: Arc::new(market),
         health: health.clone(),
         store,
         settings: Arc::new(settings),
+        caches,
+        recruiter: Arc::default(),
     });
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown_signal()));
@@ -189,12 +197,21 @@ pub async fn run_with(args: OperatorArgs, client: Option<kube::Client>) -> Resul
                 }
             }
         }
+        // A follower looks again soon: a leader that stops releases the Lease, and the next
+        // replica should lead within a second or two, not a Lease duration later.
+        let pause = if controllers.is_some() {
+            renew_every
+        } else {
+            FOLLOWER_RETRY.min(renew_every)
+        };
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            _ = tokio::time::sleep(renew_every) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     };
     health.set_ready(false);
+    // A replica that lost the Lease must not touch it; one that stops while leading gives it up.
+    let lead_was_held = controllers.is_some() && result.is_ok();
     if let Some(mut running) = controllers {
         // The controllers stop on the same signal after their reconciles in flight; the chain
         // watcher acknowledges each event after handling it, so stopping it anywhere loses nothing.
@@ -206,9 +223,31 @@ pub async fn run_with(args: OperatorArgs, client: Option<kube::Client>) -> Resul
             running.abort_all();
         }
     }
+    if lead_was_held {
+        // Only now that nothing of ours still acts: the next replica may start at once.
+        match elector.release().await {
+            Ok(true) => tracing::info!(%identity, "released the leader Lease"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not release the leader Lease; it expires on its own"),
+        }
+    }
+    watches.abort_all();
     http.abort();
     tracing::info!("drlaas operator stopped");
     result
+}
+
+/// The client of the kubeconfig or in-cluster config, counting every request it sends in
+/// `drlaas_kube_requests_total` (what an admin watches for an operator that hammers the API server).
+async fn counted_client(health: Arc<Health>) -> Result<kube::Client, kube::Error> {
+    let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
+    let count = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+        health.metrics.kube_request(request.method(), request.uri());
+        request
+    });
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&count)
+        .build())
 }
 
 fn start_controllers(ctx: &Arc<Context>, chain_admission: bool) -> JoinSet<()> {

@@ -47,6 +47,8 @@ fn context(market: Arc<Market>, store: Store, api: &ApiServer) -> Context {
         health: Arc::default(),
         store,
         settings: settings(),
+        caches: drlaas_operator::controller::Caches::none(),
+        recruiter: std::sync::Arc::default(),
     }
 }
 

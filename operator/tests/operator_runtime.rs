@@ -242,8 +242,8 @@ async fn the_operator_settles_a_kubernetes_task_and_a_chain_task_on_its_own() {
     for cluster_wide in ["GET /apis/drlaas.io/v1alpha1/drltasks", "GET /api/v1/pods"] {
         assert!(requests.iter().any(|r| r == cluster_wide), "{cluster_wide} never asked");
     }
-    // The Helm chart's default RBAC allows every request the operator made.
-    assert_chart_rbac_allows(&w.api, "{}\n");
+    // The Helm chart's cluster-wide mode allows every request the operator made.
+    assert_chart_rbac_allows(&w.api, "clusterWide: true\n");
 
     for handle in running {
         handle.abort();

@@ -42,6 +42,8 @@ fn context(client: kube::Client, market: Arc<Market>) -> Arc<Context> {
         health: Arc::default(),
         store: store(),
         settings: settings(),
+        caches: drlaas_operator::controller::Caches::none(),
+        recruiter: std::sync::Arc::default(),
     })
 }
 

@@ -21,8 +21,9 @@ use super::render::{self, Table, count, eth, short_address, sparkline};
 use super::wallet::Amount;
 use super::worker::parse_eth;
 use super::{CliError, KeyArgs, NetworkArgs, Output, print_json};
-use crate::controller::task::{chain_task, task_document};
+use crate::controller::task::chain_task;
 use crate::core::admission::{parse_wei, validate_task};
+use crate::core::mirror::TaskDocument;
 use crate::core::mirror::mirror_name;
 use crate::local::api_server::ApiServer;
 use crate::local::network::{self, Network};
@@ -212,7 +213,7 @@ async fn submit(network: &NetworkArgs, args: SubmitArgs) -> Result<(), CliError>
     let mut posted = Vec::new();
     for task in tasks {
         let stored = store
-            .put_bytes(task_document(&task.spec).into())
+            .put_bytes(TaskDocument::new(&task.spec, None).to_bytes().into())
             .await
             .map_err(|e| CliError::new(format!("cannot store the task document in {}: {e}", conn.network.store)))?;
         let spec_cid = stored.cid.to_string();
@@ -628,9 +629,10 @@ async fn view(conn: &Connection, store: Option<&Store>, id: u64, progress: bool)
     if let (Some(store), Some(cid)) = (store, spec_cid.as_deref())
         && let Ok(cid) = drlaas_store::cid::parse(cid)
         && let Ok(Ok(bytes)) = tokio::time::timeout(Duration::from_secs(5), store.get_bytes(&cid)).await
-        && let Ok(spec) = serde_json::from_slice::<DRLTaskSpec>(&bytes)
+        && let Ok(text) = std::str::from_utf8(&bytes)
+        && let Ok(document) = TaskDocument::parse(text)
     {
-        environment = Some(spec.training.environment.kind_name().to_string());
+        environment = Some(document.spec.training.environment.kind_name().to_string());
     }
     Ok(TaskView {
         id,

@@ -5,11 +5,13 @@
 //! admission to settlement, [`worker`] mirrors each worker's chain record, and [`chain_admission`]
 //! turns tasks posted on chain into `DRLTask` objects.
 
+pub mod cache;
 pub mod chain_admission;
 pub mod conditions;
 pub mod cursor;
 pub mod model_market;
 pub mod model_mirror;
+pub mod recruiter;
 pub mod scope;
 pub mod secrets;
 pub mod task;
@@ -21,6 +23,8 @@ use drlaas_chain::Market;
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_store::Store;
 
+pub use self::cache::Caches;
+pub use self::recruiter::Recruiter;
 pub use self::scope::WatchScope;
 use crate::pods::PodSettings;
 use crate::server::Health;
@@ -41,6 +45,10 @@ pub struct Context {
     pub store: Store,
     /// The operator's configuration.
     pub settings: Arc<Settings>,
+    /// Watch caches of tasks, their pods and Workers (or none: reads go to the API server).
+    pub caches: Caches,
+    /// Recruitment's record of the workers it promised and has not seen assigned yet.
+    pub recruiter: Arc<Recruiter>,
 }
 
 /// What the operator is configured with (flags of `drlaas operator`).

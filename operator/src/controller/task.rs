@@ -8,8 +8,12 @@
 //! before choosing a transaction.
 //!
 //! A finalizer keeps a task until it is settled or released on chain: deleting an unsettled task
-//! cancels it (before assignment, with the requester's key) or fails the attempt without reopening
-//! (refunding the requester), and removes its pods.
+//! withdraws it with the requester's key (before assignment the whole escrow comes back; after, the
+//! worker keeps a fee and loses neither stake nor reputation), and its pods go with it.
+//!
+//! Reads of tasks, Workers and pods come from watch caches ([`super::cache`]), and recruitment
+//! decides for every funded task in one pass ([`super::recruiter`]), so the work of one reconcile
+//! does not grow with the number of tasks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,22 +35,22 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tokio::sync::Mutex;
 
 use super::conditions::condition;
 use super::model_market::buy_warm_start;
+use super::recruiter::Choice;
 use super::secrets::{market_as, signer};
 use super::{Context, Error, FIELD_MANAGER};
-use crate::core::admission::{ChainRecord, paid_target_milli, parse_wei, task_demand, validate_task, worker_offer};
+use crate::core::admission::{paid_target_milli, parse_wei, validate_task};
 use crate::core::lifecycle::{Outcome, TaskState};
-use crate::core::mirror::{ANNOTATION_REQUESTER, LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID};
+use crate::core::mirror::{ANNOTATION_REQUESTER, LABEL_CHAIN_ID, LABEL_CHAIN_TASK, LABEL_SPEC_CID, TaskDocument};
 use crate::core::next_step::{ChainTask, Observed, PodState, Step, next_step, phase};
-use crate::core::recruitment::{Resources, assign};
 use crate::core::reports::trained_model;
 use crate::core::settlement::{Action as Settlement, ChainView, Intent, next_action};
 use crate::core::verification::{self, Verdict, evaluation_seed};
 use crate::pods::{
-    LABEL_TASK, config_map_name, evaluator_pod, evaluator_pod_name, task_config_map, trainer_pod, trainer_pod_name,
+    LABEL_TASK, config_map_name, evaluator_pod, evaluator_pod_name, task_config_map, task_label, trainer_pod,
+    trainer_pod_name,
 };
 
 /// The controller's name in metrics and Events.
@@ -62,10 +66,6 @@ pub const ANNOTATION_POSTED_AFTER_BLOCK: &str = "drlaas.io/posted-after-block";
 const POLL: Duration = Duration::from_secs(10);
 /// How soon a task is looked at again after a transaction, to show its new phase.
 const AFTER_TX: Duration = Duration::from_secs(1);
-
-/// Recruitment reserves capacity across tasks: one recruitment at a time in this process (the
-/// leader), so two tasks never take the same free slot.
-static RECRUITING: Mutex<()> = Mutex::const_new(());
 
 /// Brings one task one step closer to settlement.
 pub async fn reconcile(task: Arc<DRLTask>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -176,9 +176,6 @@ struct Report<'a> {
     ctx: &'a Context,
     status: DRLTaskStatus,
     events: Vec<(EventType, &'static str, String)>,
-    /// Held from recruitment until the assignment is in the status, where the next recruitment
-    /// counts it against the worker's capacity.
-    recruiting: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl<'a> Report<'a> {
@@ -190,7 +187,6 @@ impl<'a> Report<'a> {
             ctx,
             status,
             events: Vec::new(),
-            recruiting: None,
         }
     }
 
@@ -216,7 +212,9 @@ impl<'a> Report<'a> {
     async fn write(mut self) -> Result<(), Error> {
         let previous = self.task.status.clone().unwrap_or_default();
         let phase = self.status.phase.unwrap_or(TaskPhase::Pending);
-        if previous.phase != Some(phase) {
+        // A phase change is an Event of its own only when the reconcile said nothing more specific
+        // (`Posted`, `WorkerAssigned`, ...): every Event is a request to the API server.
+        if previous.phase != Some(phase) && self.events.is_empty() {
             let note = self.status.message.clone().unwrap_or_default();
             let type_ = match self.status.outcome {
                 Some(Outcome::Paid) | None => EventType::Normal,
@@ -362,19 +360,26 @@ async fn step(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         }
         return Ok(Action::await_change());
     }
-    // A task this operator posted carries its chain id as a label too: its status may have been
-    // lost (a failed write, a restore from backup) after the post landed.
-    let labelled = task
-        .labels()
-        .get(LABEL_CHAIN_TASK)
-        .and_then(|id| id.parse::<u64>().ok())
-        .filter(|_| task.labels().get(LABEL_CHAIN_ID) == Some(&ctx.market.deployment().chain_id.to_string()));
-    let chain_id = match report.status.chain_task_id.or(task.spec.chain_task_id).or(labelled) {
+    let chain_id = match report
+        .status
+        .chain_task_id
+        .or(task.spec.chain_task_id)
+        .or_else(|| labelled_chain_task(task, ctx))
+    {
         Some(id) => id,
         None => return post(task, ctx, report).await,
     };
     report.status.chain_task_id = Some(chain_id);
     drive(task, ctx, report, chain_id).await
+}
+
+/// The chain task a task this operator posted is labelled with: its status may have been lost (a
+/// failed write, a restore from backup) after the post landed.
+fn labelled_chain_task(task: &DRLTask, ctx: &Context) -> Option<u64> {
+    task.labels()
+        .get(LABEL_CHAIN_TASK)
+        .and_then(|id| id.parse::<u64>().ok())
+        .filter(|_| task.labels().get(LABEL_CHAIN_ID) == Some(&ctx.market.deployment().chain_id.to_string()))
 }
 
 /// Posts a Kubernetes task on chain from its requester's wallet, exactly once.
@@ -396,7 +401,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
     let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
     let (wallet, requester) = market_as(&ctx.market, key);
 
-    let stored = ctx.store.put_bytes(task_document(&task.spec).into()).await?;
+    let stored = ctx.store.put_bytes(task_document(task).into()).await?;
     ctx.store.pin(&stored.cid).await?;
     let spec_cid = stored.cid.to_string();
 
@@ -462,13 +467,11 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
     Ok(Action::requeue(AFTER_TX))
 }
 
-/// The document a task is posted with (stored under the `specCid` it posts): its spec without
-/// `payment` or `chainTaskId`, which is what the chain watcher mirrors (see `core::mirror`).
-pub fn task_document(spec: &DRLTaskSpec) -> Vec<u8> {
-    let mut document = spec.clone();
-    document.payment = None;
-    document.chain_task_id = None;
-    serde_json::to_vec_pretty(&document).expect("a task spec serializes")
+/// The document `task` is posted with (stored under the `specCid` it posts): its spec without
+/// `payment` or `chainTaskId`, and its UID, which makes the document its own (see
+/// [`TaskDocument`]).
+pub fn task_document(task: &DRLTask) -> Vec<u8> {
+    TaskDocument::new(&task.spec, task.metadata.uid.as_deref()).to_bytes()
 }
 
 /// What `TMC.postTask` gets for a paid task whose document is stored under `spec_cid`, posted when
@@ -489,21 +492,20 @@ pub fn chain_task(spec: &DRLTaskSpec, spec_cid: String, budget: U256, now: u64) 
 
 /// Whether a DRLTask other than `this` already stands for chain task `id`.
 async fn chain_task_is_bound(ctx: &Context, id: u64, this: &DRLTask) -> Result<bool, Error> {
-    let selector = format!(
-        "{LABEL_CHAIN_ID}={},{LABEL_CHAIN_TASK}={id}",
-        ctx.market.deployment().chain_id
-    );
-    let bound: Vec<DRLTask> = ctx
-        .settings
-        .scope
-        .list(&ctx.client, &ListParams::default().labels(&selector))
-        .await?;
-    Ok(bound.iter().any(|t| t.uid() != this.uid()))
+    let chain = ctx.market.deployment().chain_id.to_string();
+    let id = id.to_string();
+    let tasks = ctx.caches.tasks(&ctx.client, &ctx.settings.scope).await?;
+    Ok(tasks.iter().any(|t| {
+        t.uid() != this.uid()
+            && t.labels().get(LABEL_CHAIN_ID) == Some(&chain)
+            && t.labels().get(LABEL_CHAIN_TASK) == Some(&id)
+    }))
 }
 
 /// The state of the pod `name` of `task`.
-async fn pod_state(ctx: &Context, task: &DRLTask, name: &str) -> Result<(PodState, Option<Pod>), Error> {
-    let Some(pod) = pod_api(ctx, task).get_opt(name).await? else {
+async fn pod_state(ctx: &Context, task: &DRLTask, name: &str) -> Result<(PodState, Option<Arc<Pod>>), Error> {
+    let namespace = task.namespace().unwrap_or_else(|| "default".into());
+    let Some(pod) = ctx.caches.pod(&ctx.client, &namespace, name).await? else {
         return Ok((PodState::Absent, None));
     };
     let status = pod.status.clone().unwrap_or_default();
@@ -537,13 +539,11 @@ async fn pod_state(ctx: &Context, task: &DRLTask, name: &str) -> Result<(PodStat
 
 /// The Worker object whose account is `address`.
 async fn worker_by_address(ctx: &Context, address: Address) -> Result<Option<Worker>, Error> {
-    let workers = Api::<Worker>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?;
+    let workers = ctx.caches.workers(&ctx.client).await?;
     Ok(workers
-        .items
-        .into_iter()
-        .find(|w| w.spec.address.parse::<Address>().ok() == Some(address)))
+        .iter()
+        .find(|w| w.spec.address.parse::<Address>().ok() == Some(address))
+        .map(|w| Worker::clone(w)))
 }
 
 /// One step for a task bound to chain task `id`.
@@ -884,7 +884,10 @@ fn settled_message(info: &TaskInfo) -> String {
         TaskStatus::Completed => format!("settled: the worker {} was paid", info.worker),
         TaskStatus::Failed => "settled: every attempt failed, the requester was refunded".into(),
         TaskStatus::Expired => "settled: expired, the requester was refunded".into(),
-        TaskStatus::Cancelled => "settled: cancelled, the requester was refunded".into(),
+        TaskStatus::Cancelled => {
+            "settled: withdrawn by the requester, the escrow refunded (less the worker's fee if one was assigned)"
+                .into()
+        }
         other => format!("on chain: {other:?}"),
     }
 }
@@ -910,14 +913,58 @@ fn warm_start_wanted(spec: &DRLTaskSpec) -> WarmStartWanted<'_> {
 /// The pool the evaluation runs on: a registered worker other than the one that trained, so the
 /// trainer's own nodes never judge its model; any node when there is none.
 async fn verifier_pool(ctx: &Context, trainer: Option<&Worker>) -> Result<Option<Worker>, Error> {
-    let mut workers = Api::<Worker>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
+    let mut workers = ctx.caches.workers(&ctx.client).await?;
     workers.sort_by_key(|w| w.name_any());
-    Ok(workers.into_iter().find(|w| {
-        Some(w.name_any()) != trainer.map(|t| t.name_any()) && w.status.as_ref().is_some_and(|s| s.registered)
-    }))
+    Ok(workers
+        .into_iter()
+        .find(|w| {
+            Some(w.name_any()) != trainer.map(|t| t.name_any()) && w.status.as_ref().is_some_and(|s| s.registered)
+        })
+        .map(|w| Worker::clone(&w)))
+}
+
+/// A task deleted after its post was sent but before the post was recorded (the operator died in
+/// between) still has escrow on chain: its write-ahead record (the document's CID and the block
+/// before the post) finds the post, and the requester's wallet withdraws it.
+async fn withdraw_unrecorded_posts(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<(), Error> {
+    let (Some(payment), Some(spec_cid), Some(from)) = (
+        &task.spec.payment,
+        task.labels().get(LABEL_SPEC_CID),
+        task.annotations()
+            .get(ANNOTATION_POSTED_AFTER_BLOCK)
+            .and_then(|b| b.parse::<u64>().ok()),
+    ) else {
+        return Ok(());
+    };
+    let namespace = task.namespace().unwrap_or_else(|| "default".into());
+    let key = match signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await {
+        Ok(key) => key,
+        Err(Error::Secret { message, .. }) => {
+            report.event(
+                EventType::Warning,
+                "Released",
+                format!(
+                    "a post of document {spec_cid} may be on chain without a record, and the wallet Secret {message}: \
+                     its requester can find it with `drlaas task list` and withdraw it with `drlaas task cancel`"
+                ),
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let (wallet, requester) = market_as(&ctx.market, key);
+    for id in ctx.market.tasks_posted_by(requester, spec_cid, from).await? {
+        if ctx.market.task(id).await?.status == TaskStatus::Posted {
+            let outcome = timed(ctx, "withdraw", wallet.withdraw_task(requester, id)).await?;
+            report.tx(format!("withdraw-{id}"), &outcome);
+            report.event(
+                EventType::Normal,
+                "Withdrawn",
+                format!("task {id}, posted but not yet recorded when the task was deleted, is withdrawn; the escrow is refunded"),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Creates an object the task owns; one that exists already (a retry, a restart) is fine.
@@ -980,96 +1027,36 @@ async fn report_progress(task: &DRLTask, ctx: &Context, report: &mut Report<'_>,
 
 /// Picks a worker for a funded task and records it on chain.
 ///
-/// Recruitment is greedy over every funded task (DESIGN §6): the decision for this task is the one
-/// the whole market gets, so a richer task waiting elsewhere is served first.
+/// Recruitment is greedy over every funded task (see [`Recruiter`](super::Recruiter)): the decision for this task is
+/// the one the whole market gets, so a richer task waiting elsewhere is served first, and one pass
+/// decides for every task waiting at that moment.
 async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &TaskInfo) -> Result<Action, Error> {
-    report.recruiting = Some(RECRUITING.lock().await);
-    let this = task_key(task);
-    let tasks: Vec<DRLTask> = ctx.settings.scope.list(&ctx.client, &ListParams::default()).await?;
-    let workers = Api::<Worker>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
-
-    // What the assigned tasks hold on each worker.
-    let mut in_use: BTreeMap<String, (Resources, u32)> = BTreeMap::new();
-    for t in tasks.iter().filter(|t| task_key(t) != this) {
-        let Some(status) = &t.status else { continue };
-        let holding = matches!(status.phase, Some(TaskPhase::Assigned | TaskPhase::Training));
-        if let (true, Some(worker), Ok(r)) = (holding, &status.worker, crate::core::admission::task_resources(&t.spec))
-        {
-            let entry = in_use.entry(worker.clone()).or_default();
-            entry.0 = Resources {
-                gpus: entry.0.gpus + r.gpus,
-                cpu_millis: entry.0.cpu_millis + r.cpu_millis,
-                memory_mib: entry.0.memory_mib + r.memory_mib,
-            };
-            entry.1 += 1;
+    let budget = u128::try_from(info.budget).unwrap_or(u128::MAX);
+    let (worker_name, qos) = match ctx.recruiter.choose(ctx, task, budget).await? {
+        Choice::Assign { worker, qos } => (worker, qos),
+        Choice::Wait(why) => {
+            report.status.message = Some(format!("waiting for a worker: {why}"));
+            return Ok(Action::requeue(Duration::from_secs(30)));
         }
-    }
-    let offers: Vec<_> = workers
-        .iter()
-        .filter_map(|w| {
-            let status = w.status.as_ref().filter(|s| s.registered)?;
-            let record = ChainRecord {
-                reputation: status.reputation.unwrap_or_default(),
-                completed: status.completed_tasks,
-                failed: status.failed_tasks,
-            };
-            let (used, running) = in_use.get(&w.name_any()).cloned().unwrap_or_default();
-            worker_offer(w.name_any(), &w.spec, &record, used, running, Vec::new()).ok()
-        })
-        .collect();
-    let mut demands = Vec::new();
-    for t in &tasks {
-        let funded = task_key(t) == this || t.status.as_ref().and_then(|s| s.phase) == Some(TaskPhase::Funded);
-        if !funded || t.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let status = t.status.clone().unwrap_or_default();
-        let budget = if task_key(t) == this {
-            u128::try_from(info.budget).unwrap_or(u128::MAX)
-        } else {
-            status
-                .budget_wei
-                .as_deref()
-                .and_then(|b| parse_wei(b).ok())
-                .unwrap_or_default()
-        };
-        let admitted = t
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map_or(0, |ts| ts.0.as_second().max(0) as u64);
-        if let Ok(d) = task_demand(task_key(t), &t.spec, budget, admitted, status.failed_workers.clone()) {
-            demands.push(d);
-        }
-    }
-    let decision = assign(&demands, &offers).into_iter().find(|d| d.task == this);
-    let Some((worker_name, qos)) = decision.as_ref().and_then(|d| d.assigned.clone()) else {
-        let why = decision
-            .map(|d| d.summary())
-            .unwrap_or_else(|| "no registered Worker yet".into());
-        report.status.message = Some(format!("waiting for a worker: {why}"));
-        return Ok(Action::requeue(Duration::from_secs(30)));
     };
-    let worker = workers
-        .iter()
-        .find(|w| w.name_any() == worker_name)
-        .expect("recruitment picks among the listed workers");
-    let address: Address = worker.spec.address.parse().map_err(|e| Error::Invalid {
-        field: "spec.address",
-        message: format!("Worker {worker_name}: {e}"),
-    })?;
-    let outcome = timed(ctx, "assign", ctx.market.assign(ctx.settings.oracle, info.id, address)).await?;
+    let assigned = assign_worker(task, ctx, info, &worker_name).await;
+    let outcome = match assigned {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            ctx.recruiter.release(task).await;
+            return Err(e);
+        }
+    };
     let attempt = info.attempts + 1;
     report.tx(format!("assign-{attempt}"), &outcome);
     report.status.worker = Some(worker_name.clone());
     report.status.attempts = u32::from(attempt);
+    // The chain says Assigned now: the status says so at once, so the next pass counts the worker.
+    report.status.phase = Some(TaskPhase::Assigned);
     report.event(
         EventType::Normal,
         "WorkerAssigned",
-        format!("attempt {attempt}: {worker_name} recruited (QoS {:.3})", qos.total),
+        format!("attempt {attempt}: {worker_name} recruited (QoS {qos:.3})"),
     );
     if let Some(created) = &task.metadata.creation_timestamp {
         ctx.health
@@ -1080,74 +1067,128 @@ async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &
     Ok(Action::requeue(AFTER_TX))
 }
 
-fn task_key(task: &DRLTask) -> String {
-    format!("{}/{}", task.namespace().unwrap_or_default(), task.name_any())
+/// Records `worker_name` as the worker of chain task `info` (the oracle's `assign`).
+async fn assign_worker(
+    task: &DRLTask,
+    ctx: &Context,
+    info: &TaskInfo,
+    worker_name: &str,
+) -> Result<drlaas_chain::TxOutcome, Error> {
+    let workers = ctx.caches.workers(&ctx.client).await?;
+    let worker = workers
+        .iter()
+        .find(|w| w.name_any() == worker_name)
+        .ok_or_else(|| Error::Invalid {
+            field: "status.worker",
+            message: format!("recruitment chose Worker {worker_name}, which is gone"),
+        })?;
+    let address: Address = worker.spec.address.parse().map_err(|e| Error::Invalid {
+        field: "spec.address",
+        message: format!("Worker {worker_name}: {e}"),
+    })?;
+    tracing::debug!(task = %task.name_any(), worker = worker_name, "assigning");
+    timed(ctx, "assign", ctx.market.assign(ctx.settings.oracle, info.id, address)).await
 }
 
-/// Releases a deleted task on chain and removes its pods, so no escrow stays locked behind an
-/// object that no longer exists.
+/// Releases a deleted task on chain, so no escrow stays locked behind an object that no longer
+/// exists, and never at the cost of a worker that did nothing wrong:
+///
+/// - Posted or Assigned, from a Kubernetes wallet: the requester withdraws it (`TMC.withdraw`):
+///   before assignment the whole budget comes back; after, the worker is released with its stake
+///   and reputation untouched and keeps a fee of 10 % of its price for the compute it started.
+/// - Submitted: the result is already public, so it is verified and settled as if the task had
+///   not been deleted (the worker is paid or failed on its merits); then the object goes.
+/// - A task mirrored from chain, or one whose wallet Secret is gone: released without a
+///   transaction, with a Warning that says how the requester gets the escrow back (`drlaas task
+///   cancel`, or `expire` after the deadline: escrow is never stuck).
+///
+/// Its pods are owned by the task, so the garbage collector removes them; they are also deleted
+/// here, best effort, so a trainer stops at once. Nothing here can hold the finalizer forever: only
+/// a chain or API server that cannot be reached does, until it can.
 async fn cleanup(task: &DRLTask, ctx: &Context) -> Result<Action, Error> {
     let mut report = Report::new(task, ctx);
-    let id = report.status.chain_task_id.or(task.spec.chain_task_id);
+    let id = report
+        .status
+        .chain_task_id
+        .or(task.spec.chain_task_id)
+        .or_else(|| labelled_chain_task(task, ctx));
     if let Some(id) = id {
         let info = ctx.market.task(id).await?;
-        let head = ctx.market.block(None).await?;
-        let (verification_window, _) = ctx.market.task_limits().await?;
-        match info.status {
-            TaskStatus::Posted => match &task.spec.payment {
-                Some(payment) => {
-                    let namespace = task.namespace().unwrap_or_else(|| "default".into());
-                    let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
-                    let (wallet, requester) = market_as(&ctx.market, key);
-                    let outcome = timed(ctx, "cancel", wallet.cancel_task(requester, id)).await?;
-                    report.tx("cancel".into(), &outcome);
-                    report.event(
-                        EventType::Normal,
-                        "Cancelled",
-                        format!("task {id} cancelled on chain; escrow refunded"),
-                    );
-                }
-                None => report.event(
+        let now = ctx.market.block(None).await?.timestamp;
+        let open = matches!(info.status, TaskStatus::Posted | TaskStatus::Assigned);
+        match (info.status, &task.spec.payment) {
+            // Past its deadline nobody can withdraw it any more; expiring refunds the requester.
+            _ if open && now > info.deadline => {
+                let outcome = timed(ctx, "expire", ctx.market.expire(ctx.settings.oracle, id)).await?;
+                report.tx("expire".into(), &outcome);
+                report.event(
                     EventType::Warning,
-                    "Released",
-                    format!(
-                        "task {id} was posted on chain by its requester, who can cancel it; it is no longer driven"
+                    "Expired",
+                    format!("task {id} passed its deadline before it was deleted: expired, the escrow is refunded"),
+                );
+            }
+            (TaskStatus::Submitted, _) => {
+                // Verified and settled first; the finalizer stays until the chain says how it ended.
+                report.status.chain_task_id = Some(id);
+                let action = drive(task, ctx, &mut report, id).await;
+                if let Err(e) = &action {
+                    report.status.message = Some(e.to_string());
+                }
+                report.write().await?;
+                return action;
+            }
+            (TaskStatus::Posted | TaskStatus::Assigned, Some(payment)) => {
+                let namespace = task.namespace().unwrap_or_else(|| "default".into());
+                match signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await {
+                    Ok(key) => {
+                        let (wallet, requester) = market_as(&ctx.market, key);
+                        let outcome = timed(ctx, "withdraw", wallet.withdraw_task(requester, id)).await?;
+                        report.tx("withdraw".into(), &outcome);
+                        let note = if info.status == TaskStatus::Posted {
+                            format!("task {id} withdrawn on chain before assignment; the whole escrow is refunded")
+                        } else {
+                            format!(
+                                "task {id} withdrawn on chain: {} keeps a withdrawal fee, the rest of the escrow is \
+                                 refunded; the worker's stake and reputation are untouched",
+                                info.worker
+                            )
+                        };
+                        report.event(EventType::Normal, "Withdrawn", note);
+                    }
+                    Err(Error::Secret { message, .. }) => report.event(
+                        EventType::Warning,
+                        "Released",
+                        format!(
+                            "task {id} is released without a withdrawal: its wallet Secret {message}; the \
+                             requester can withdraw it with `drlaas task cancel {id}`, and anyone can expire it \
+                             after its deadline (the escrow is refunded either way)"
+                        ),
                     ),
-                ),
-            },
-            TaskStatus::Assigned | TaskStatus::Submitted => {
-                let view = ChainView {
-                    status: info.status,
-                    attempts: info.attempts,
-                    max_attempts: info.attempts,
-                    deadline: info.deadline,
-                    verification_window,
-                    now: head.timestamp,
-                };
-                match next_action(Intent::FailAttempt { reopen: false }, &view) {
-                    Settlement::Fail { .. } => {
-                        let outcome = timed(ctx, "fail", ctx.market.fail(ctx.settings.oracle, id, false)).await?;
-                        report.tx(format!("fail-{}", info.attempts), &outcome);
-                        report.event(
-                            EventType::Warning,
-                            "Withdrawn",
-                            "the task was deleted: its attempt failed on chain and the requester was refunded",
-                        );
-                    }
-                    Settlement::Expire => {
-                        let outcome = ctx.market.expire(ctx.settings.oracle, id).await?;
-                        report.tx("expire".into(), &outcome);
-                    }
-                    _ => {}
+                    Err(e) => return Err(e),
                 }
             }
+            (TaskStatus::Posted | TaskStatus::Assigned, None) => report.event(
+                EventType::Warning,
+                "Released",
+                format!(
+                    "task {id} was posted on chain by its requester, who can withdraw it (`drlaas task cancel \
+                     {id}`); this cluster no longer drives it"
+                ),
+            ),
             _ => {}
         }
     }
-    let selector = format!("{LABEL_TASK}={}", task.name_any());
-    pod_api(ctx, task)
+    if id.is_none() {
+        withdraw_unrecorded_posts(task, ctx, &mut report).await?;
+    }
+    let selector = format!("{LABEL_TASK}={}", task_label(task));
+    let pods = pod_api(ctx, task)
         .delete_collection(&DeleteParams::default(), &ListParams::default().labels(&selector))
-        .await?;
+        .await;
+    if let Err(e) = pods {
+        // The garbage collector removes them with the task anyway: a failure here must not keep it.
+        tracing::warn!(task = %task.name_any(), error = %e, "could not delete the task's pods; the garbage collector will");
+    }
     let _ = Api::<ConfigMap>::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default())
         .delete(&config_map_name(task), &DeleteParams::default())
         .await;

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use drlaas_crds::task::{DRLTask, DRLTaskSpec, TaskKind};
 use kube::api::ObjectMeta;
+use serde::{Deserialize, Serialize};
 
 use super::admission::{FieldError, validate_task};
 
@@ -22,6 +23,56 @@ pub const LABEL_CHAIN_TASK: &str = "drlaas.io/chain-task-id";
 pub const LABEL_SPEC_CID: &str = "drlaas.io/spec-cid";
 pub const ANNOTATION_SPEC_CID: &str = "drlaas.io/spec-cid";
 pub const ANNOTATION_REQUESTER: &str = "drlaas.io/requester";
+
+/// What a requester stores under the `specCid` it posts, and what the chain watcher reads back.
+///
+/// A task posted from Kubernetes names its object (`origin`, the DRLTask's UID), so that its
+/// document, and therefore its CID, is its own: two identical tasks of one requester post two
+/// documents, and a post found on chain under a CID belongs to exactly one object. That is what
+/// makes a lost receipt recoverable without ever binding one chain task to two objects.
+///
+/// A document without the envelope (a bare spec) is read too: that is what other tools post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskDocument {
+    /// The UID of the DRLTask that posted it; absent for a task posted outside Kubernetes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The task, without `payment` or `chainTaskId` (the chain holds the money and the id).
+    pub spec: DRLTaskSpec,
+}
+
+impl TaskDocument {
+    /// The document of `spec` posted by the object `origin`: `payment` and `chainTaskId` removed.
+    pub fn new(spec: &DRLTaskSpec, origin: Option<&str>) -> Self {
+        let mut spec = spec.clone();
+        spec.payment = None;
+        spec.chain_task_id = None;
+        TaskDocument {
+            origin: origin.map(str::to_owned),
+            spec,
+        }
+    }
+
+    /// The bytes stored in the content store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a task document serializes")
+    }
+
+    /// Reads a document: the envelope, or a bare spec. The error is the envelope's when the text
+    /// looks like one (it has a top-level `spec`), else the bare spec's.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        if value.get("spec").is_some() {
+            serde_json::from_value(value)
+        } else {
+            Ok(TaskDocument {
+                origin: None,
+                spec: serde_json::from_value(value)?,
+            })
+        }
+    }
+}
 
 /// A `TaskPosted` task as the chain records it (plain data: the edge converts from the chain types).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +104,14 @@ pub fn mirrored_task(
         field: field.into(),
         message,
     };
-    let mut spec: DRLTaskSpec = serde_json::from_str(document).map_err(|e| {
-        invalid(
-            "specCid",
-            format!("the document at {} is not a task spec: {e}", posted.spec_cid),
-        )
-    })?;
+    let mut spec = TaskDocument::parse(document)
+        .map_err(|e| {
+            invalid(
+                "specCid",
+                format!("the document at {} is not a task spec: {e}", posted.spec_cid),
+            )
+        })?
+        .spec;
     if spec.payment.is_some() || spec.chain_task_id.is_some() {
         return Err(invalid(
             "specCid",
@@ -131,6 +184,21 @@ mod tests {
     }
 
     const DOC: &str = r#"{"training": {"environment": {"kind": "maze-cleaning"}, "targetMeanReturn": 20.0}}"#;
+
+    #[test]
+    fn documents_of_identical_tasks_differ_by_their_object_and_read_back() {
+        let spec: DRLTaskSpec = serde_json::from_str(DOC).unwrap();
+        let a = TaskDocument::new(&spec, Some("uid-a")).to_bytes();
+        let b = TaskDocument::new(&spec, Some("uid-b")).to_bytes();
+        assert_ne!(a, b, "two objects, two documents, two CIDs");
+        let read = TaskDocument::parse(std::str::from_utf8(&a).unwrap()).unwrap();
+        assert_eq!((read.origin.as_deref(), read.spec), (Some("uid-a"), spec.clone()));
+        assert_eq!(TaskDocument::parse(DOC).unwrap().spec, spec, "a bare spec is read too");
+        let envelope = mirrored_task(1, &posted(), std::str::from_utf8(&a).unwrap(), "ns", 0).unwrap();
+        assert_eq!(envelope.spec, mirrored_task(1, &posted(), DOC, "ns", 0).unwrap().spec);
+        let err = TaskDocument::parse(r#"{"spec": {"training": {}}, "owner": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `owner`"), "{err}");
+    }
 
     #[test]
     fn a_posted_task_is_mirrored_once_under_a_stable_name() {

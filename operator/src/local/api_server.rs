@@ -25,6 +25,8 @@ use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::admission::admit;
+
 type Key = (String, String, String); // (resource, namespace, name)
 
 /// A response body: whole, or a watch's endless stream of events.
@@ -251,14 +253,6 @@ fn matches_labels(object: &Value, selector: Option<&String>) -> bool {
             None => !labels[term].is_null(),
         }
     })
-}
-
-/// What the CRD schemas forbid that a test reaches (the API server answers such a create `422`):
-/// a `DRLTask`'s `spec.deadlineSeconds` above a year.
-fn schema_violation(resource: &str, name: &str, object: &Value) -> Option<String> {
-    let deadline = object["spec"]["deadlineSeconds"].as_u64();
-    (resource == "drltasks" && deadline.is_some_and(|s| s > 31_536_000))
-        .then(|| format!("DRLTask.drlaas.io \"{name}\" is invalid: spec.deadlineSeconds: Invalid value"))
 }
 
 fn whole(bytes: Vec<u8>) -> ApiBody {
@@ -562,7 +556,8 @@ impl ApiServer {
                         format!("{} \"{name}\" already exists", target.resource),
                     );
                 }
-                if let Some(message) = schema_violation(&target.resource, &name, &object) {
+                let mut object = object;
+                if let Err(message) = admit(&target.resource, &name, None, &mut object) {
                     return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message);
                 }
                 ok(&state.created(key, object, tx))
@@ -585,6 +580,9 @@ impl ApiServer {
                 for field in ["uid", "creationTimestamp", "generation", "namespace"] {
                     object["metadata"][field] = current["metadata"][field].clone();
                 }
+                if let Err(message) = admit(&target.resource, name, Some(current), &mut object) {
+                    return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message);
+                }
                 state.objects.insert(key.clone(), object);
                 state.changed("MODIFIED", &key, tx);
                 ok(&state.objects[&key])
@@ -593,19 +591,25 @@ impl ApiServer {
                 if content_type.starts_with("application/apply-patch") && !state.objects.contains_key(&key) =>
             {
                 // Server-side apply of an object that is not there creates it.
-                let Ok(object) = serde_json::from_slice::<Value>(&bytes) else {
+                let Ok(mut object) = serde_json::from_slice::<Value>(&bytes) else {
                     return bad_request();
                 };
+                if let Err(message) = admit(&target.resource, &key.2, None, &mut object) {
+                    return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message);
+                }
                 ok(&state.created(key, object, tx))
             }
             (&Method::PATCH, Some(name), sub) => {
-                let Some(object) = state.objects.get_mut(&key) else {
+                let Some(stored) = state.objects.get(&key) else {
                     return not_found(name);
                 };
                 let Ok(patch) = serde_json::from_slice::<Value>(&bytes) else {
                     return bad_request();
                 };
-                let before = object.clone();
+                let before = stored.clone();
+                // Patched on a copy: a refused patch leaves the stored object as it was.
+                let mut patched = stored.clone();
+                let object = &mut patched;
                 let spec_before = object["spec"].clone();
                 if content_type.starts_with("application/json-patch") {
                     let Ok(mut ops) = serde_json::from_value::<json_patch::Patch>(patch) else {
@@ -633,14 +637,19 @@ impl ApiServer {
                     let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
                     object["metadata"]["generation"] = json!(generation + 1);
                 }
+                if let Err(message) = admit(&target.resource, name, Some(&before), object) {
+                    return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message);
+                }
                 let released = object["metadata"]["deletionTimestamp"].is_string()
                     && object["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+                let unchanged = *object == before;
+                state.objects.insert(key.clone(), patched);
                 if released {
                     let object = state.removed(&key, tx).unwrap();
                     ok(&object)
-                } else if *object == before {
+                } else if unchanged {
                     // As the API server does: a patch that changes nothing is no write and no event.
-                    ok(object)
+                    ok(&before)
                 } else {
                     state.changed("MODIFIED", &key, tx);
                     ok(&state.objects[&key])

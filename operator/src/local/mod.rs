@@ -3,6 +3,7 @@
 //! kubelet that runs pods as processes of the trainer binary, a dev chain and a local content
 //! store. Only the executor and the defaults differ from a cluster.
 
+pub mod admission;
 pub mod api_server;
 pub mod chain;
 pub mod curve;

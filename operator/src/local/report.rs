@@ -67,6 +67,9 @@ async fn settlement(market: &Market, tx: &str) -> Settlement {
             out.refund = Some(e.inner.data.refund);
         } else if let Ok(e) = log.log_decode::<TMC::TaskCancelled>() {
             out.refund = Some(e.inner.data.refund);
+        } else if let Ok(e) = log.log_decode::<TMC::TaskWithdrawn>() {
+            // Withdrawn after assignment: the worker keeps its fee, the rest comes back.
+            out.refund = Some(e.inner.data.refund);
         } else if let Ok(e) = log.log_decode::<UMC::ReputationChanged>() {
             let scale = f64::from(drlaas_chain::Reputation::ONE);
             out.reputation = Some((

@@ -1,0 +1,152 @@
+//! Watch caches: what the controllers read instead of asking the API server.
+//!
+//! Recruitment looks at every funded task and every Worker, and each reconcile of a running task
+//! looks at its pods. Asked of the API server, those reads grow with the number of tasks on every
+//! reconcile (a cluster-wide list per recruitment, two pod GETs per look); read from reflector
+//! stores kept current by one watch per resource (and watched namespace), they cost nothing per
+//! reconcile. The caches start with the process, so a replica that is not leading keeps them warm
+//! and takes over with them filled.
+//!
+//! A cache can be a moment behind the API server. The readers here are written for that: creating
+//! an object that exists already is a 409 the controller accepts, and recruitment keeps its own
+//! record of assignments whose status the cache does not show yet (see [`super::recruiter`]).
+//!
+//! [`Caches::none`] reads straight from the API server instead: the controller tests that run one
+//! reconcile at a time, with the objects changed in between, use it.
+
+use std::sync::Arc;
+
+use drlaas_crds::task::DRLTask;
+use drlaas_crds::worker::Worker;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use tokio::task::JoinSet;
+
+use super::{Error, WatchScope};
+use crate::pods::LABEL_TASK;
+
+/// The reflector stores of the resources the controllers read, or none.
+#[derive(Clone, Default)]
+pub struct Caches {
+    stores: Option<Arc<Stores>>,
+}
+
+struct Stores {
+    /// One per API of the watch scope (every namespace, or each watched one).
+    tasks: Vec<Store<DRLTask>>,
+    /// The pods the operator created (labelled with their task), per API of the scope.
+    pods: Vec<Store<Pod>>,
+    workers: Store<Worker>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches")
+            .field("cached", &self.stores.is_some())
+            .finish()
+    }
+}
+
+/// Keeps `store` current from a watch of `api` (objects without their managed fields, which the
+/// operator never reads and which are most of an object's size), until the returned task ends.
+fn reflect<K>(api: Api<K>, config: watcher::Config, tasks: &mut JoinSet<()>) -> Store<K>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|object: &mut K| object.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects();
+    tasks.spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Err(e) = event {
+                tracing::debug!(error = %e, "watch cache: the watch restarts");
+            }
+        }
+    });
+    reader
+}
+
+impl Caches {
+    /// No caches: every read is a request to the API server.
+    pub fn none() -> Self {
+        Caches::default()
+    }
+
+    /// Starts the watches of DRLTasks and their pods in `scope` and of every Worker, and waits
+    /// until each has its first full list. The watches run as long as `tasks` does.
+    pub async fn start(client: &kube::Client, scope: &WatchScope, tasks: &mut JoinSet<()>) -> Caches {
+        let stores = Stores {
+            tasks: scope
+                .apis::<DRLTask>(client)
+                .into_iter()
+                .map(|api| reflect(api, watcher::Config::default(), tasks))
+                .collect(),
+            pods: scope
+                .apis::<Pod>(client)
+                .into_iter()
+                .map(|api| reflect(api, watcher::Config::default().labels(LABEL_TASK), tasks))
+                .collect(),
+            workers: reflect(Api::all(client.clone()), watcher::Config::default(), tasks),
+        };
+        for store in &stores.tasks {
+            let _ = store.wait_until_ready().await;
+        }
+        for store in &stores.pods {
+            let _ = store.wait_until_ready().await;
+        }
+        let _ = stores.workers.wait_until_ready().await;
+        Caches {
+            stores: Some(Arc::new(stores)),
+        }
+    }
+
+    /// Every DRLTask in `scope`.
+    pub async fn tasks(&self, client: &kube::Client, scope: &WatchScope) -> Result<Vec<Arc<DRLTask>>, Error> {
+        match &self.stores {
+            Some(stores) => Ok(stores.tasks.iter().flat_map(Store::state).collect()),
+            None => Ok(scope
+                .list::<DRLTask>(client, &ListParams::default())
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect()),
+        }
+    }
+
+    /// Every Worker.
+    pub async fn workers(&self, client: &kube::Client) -> Result<Vec<Arc<Worker>>, Error> {
+        match &self.stores {
+            Some(stores) => Ok(stores.workers.state()),
+            None => Ok(Api::<Worker>::all(client.clone())
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .map(Arc::new)
+                .collect()),
+        }
+    }
+
+    /// The pod `name` in `namespace`, if it exists.
+    pub async fn pod(&self, client: &kube::Client, namespace: &str, name: &str) -> Result<Option<Arc<Pod>>, Error> {
+        match &self.stores {
+            Some(stores) => {
+                let key = ObjectRef::<Pod>::new(name).within(namespace);
+                Ok(stores.pods.iter().find_map(|store| store.get(&key)))
+            }
+            None => Ok(Api::<Pod>::namespaced(client.clone(), namespace)
+                .get_opt(name)
+                .await?
+                .map(Arc::new)),
+        }
+    }
+}
