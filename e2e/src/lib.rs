@@ -32,6 +32,8 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+pub mod load;
+
 /// Price every test worker asks (0.01 ETH).
 pub const PRICE_WEI: &str = "10000000000000000";
 /// Budget of every test task (0.1 ETH).
