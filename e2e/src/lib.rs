@@ -11,7 +11,7 @@
 //! address of the same node).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 pub mod load;
+pub mod parity;
 
 /// Price every test worker asks (0.01 ETH).
 pub const PRICE_WEI: &str = "10000000000000000";
@@ -51,10 +52,87 @@ pub struct Cluster {
     /// Accounts of the workers, in the order of `workers`.
     pub worker_accounts: Vec<Address>,
     pub requester: Address,
+    /// Every requester's account, in wallet order (the first is `requester`).
+    pub requesters: Vec<Address>,
+    /// How the operator of this cluster is run (the flags of `drlaas operator`).
+    pub operator_args: OperatorArgs,
     scratch: tempfile::TempDir,
     background: Vec<JoinHandle<()>>,
     /// One test at a time: each runs its own operator, and operators watch every namespace.
     _alone: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// The training part of a cartpole task that trains in a second or two, towards `target`.
+pub fn quick_cartpole(target: f64) -> serde_json::Value {
+    json!({
+        "environment": {"kind": "cartpole"},
+        "ppo": {"numEnvs": 4, "numSteps": 16},
+        "totalEnvSteps": 640,
+        "targetMeanReturn": target,
+    })
+}
+
+/// The Secret of requester `index`'s wallet in the test namespace.
+fn requester_wallet(index: usize) -> String {
+    match index {
+        0 => "requester-wallet".into(),
+        n => format!("requester-wallet-{n}"),
+    }
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A binary of this workspace beside the test's (`target/debug/NAME`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is built (cargo build -p drlaas-operator -p drlaas-trainer)"))
+}
+
+/// A `drlaas operator` process of a test.
+#[derive(Debug)]
+pub struct OperatorProcess {
+    pub child: std::process::Child,
+    /// Its `/metrics` URL.
+    pub metrics: String,
+}
+
+impl OperatorProcess {
+    /// `kill -9`: no shutdown, no Lease released, whatever it was doing cut off.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod; returns once it exited.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+
+    /// Peak resident memory so far in MiB (`VmHWM`), while it runs.
+    pub fn peak_rss_mib(&self) -> f64 {
+        proc_memory_mib(&format!("/proc/{}/status", self.child.id())).0
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Prefix of everything a cluster test creates (namespaces, Workers).
@@ -76,9 +154,53 @@ pub fn fake_kubelet() -> bool {
     std::env::var("DRLAAS_E2E_FAKE_KUBELET").is_ok_and(|v| v == "1" || v == "true")
 }
 
+/// How a test runs the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorMode {
+    /// [`runtime::run`] in the test's process, started by [`Cluster::start`].
+    InProcess,
+    /// None yet: the test starts `drlaas operator` processes itself ([`Cluster::spawn_operator`]),
+    /// to kill, stop and restart them.
+    Processes,
+}
+
+/// What a test cluster is set up with.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Registered workers (each with a Worker object and a key Secret).
+    pub workers: usize,
+    /// Tasks each worker runs at once.
+    pub concurrent_tasks: u32,
+    /// Requester wallets (Secrets `requester-wallet`, `requester-wallet-1`, ...).
+    pub requesters: usize,
+    pub operator: OperatorMode,
+}
+
+impl Setup {
+    /// `workers` workers of `concurrent_tasks` slots, one requester, the operator in process.
+    pub fn new(workers: usize, concurrent_tasks: u32) -> Setup {
+        Setup {
+            workers,
+            concurrent_tasks,
+            requesters: 1,
+            operator: OperatorMode::InProcess,
+        }
+    }
+}
+
+/// Dev accounts before the first requester: admin, oracle (and one spare).
+const FIRST_REQUESTER: usize = 2;
+
 impl Cluster {
     /// Sets up a namespace, a chain with `workers` registered workers, and starts the operator.
     pub async fn start(workers: usize, concurrent_tasks: u32) -> Cluster {
+        Cluster::start_with(Setup::new(workers, concurrent_tasks)).await
+    }
+
+    /// Sets up a namespace, a chain, workers and requesters as `setup` says, and starts the
+    /// operator in process unless the test runs its own.
+    pub async fn start_with(setup: Setup) -> Cluster {
+        let (workers, concurrent_tasks) = (setup.workers, setup.concurrent_tasks);
         let client = kube::Client::try_default()
             .await
             .expect("a cluster to test against: set KUBECONFIG");
@@ -110,9 +232,12 @@ impl Cluster {
             .await
             .expect("the test namespace is created");
 
-        let devnet = Devnet::spawn(4 + workers as u16).expect("anvil starts (run tools/setup.sh)");
+        let requesters = setup.requesters.max(1);
+        let devnet = Devnet::spawn((FIRST_REQUESTER + requesters + workers + 1) as u16)
+            .expect("anvil starts (run tools/setup.sh)");
         let accounts = devnet.accounts();
-        let requester = accounts[2];
+        let requester = accounts[FIRST_REQUESTER];
+        let first_worker = FIRST_REQUESTER + requesters;
         let market = devnet
             .deploy_market(MarketParams::default())
             .await
@@ -129,13 +254,18 @@ impl Cluster {
             )])),
             ..Secret::default()
         };
-        secrets
-            .create(&PostParams::default(), &key_secret("requester-wallet", 2))
-            .await
-            .unwrap();
+        for r in 0..requesters {
+            secrets
+                .create(
+                    &PostParams::default(),
+                    &key_secret(&requester_wallet(r), FIRST_REQUESTER + r),
+                )
+                .await
+                .unwrap();
+        }
 
         let mut names = Vec::new();
-        let worker_accounts: Vec<Address> = accounts[3..3 + workers].to_vec();
+        let worker_accounts: Vec<Address> = accounts[first_worker..first_worker + workers].to_vec();
         for (i, address) in worker_accounts.iter().enumerate() {
             let name = format!("{namespace}-w{i}");
             let profile = dev_worker_profile(&[EnvKind::Cartpole], PRICE_WEI.parse().unwrap());
@@ -144,7 +274,10 @@ impl Cluster {
                 .await
                 .unwrap();
             secrets
-                .create(&PostParams::default(), &key_secret(&format!("{name}-key"), 3 + i))
+                .create(
+                    &PostParams::default(),
+                    &key_secret(&format!("{name}-key"), first_worker + i),
+                )
                 .await
                 .unwrap();
             let worker: Worker = serde_json::from_value(json!({
@@ -152,7 +285,14 @@ impl Cluster {
                 "metadata": {"name": name},
                 "spec": {
                     "address": address.to_string(),
-                    "capacity": {"gpus": 0, "cpuCores": 64, "memoryGib": 256, "concurrentTasks": concurrent_tasks},
+                    // Room for `concurrent_tasks` test trainers (1 CPU, 1 GiB each), at least a big node.
+                    "capacity": {
+                        "gpus": 0,
+                        "cpuCores": concurrent_tasks.max(64),
+                        "memoryGib": concurrent_tasks.max(256),
+                        "concurrentTasks": concurrent_tasks,
+                        "nodeCpuCores": 64,
+                    },
                     "expertise": {"cartpole": 0.8},
                     "pricePerTaskWei": PRICE_WEI,
                     "keySecretRef": {"name": format!("{name}-key")},
@@ -187,7 +327,7 @@ impl Cluster {
             pod_store: Some(pod_store),
             trainer_image: std::env::var("DRLAAS_E2E_TRAINER_IMAGE").unwrap_or_else(|_| "drlaas/trainer:0.1.0".into()),
             namespace: namespace.clone(),
-            watch_namespaces: Vec::new(),
+            watch_namespaces: vec![namespace.clone()],
             confirmations: 0,
             no_chain_admission: false,
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -195,11 +335,15 @@ impl Cluster {
             identity: Some(format!("e2e-{suffix}")),
             lease_seconds: 15,
         };
-        let mut background = vec![tokio::spawn(async move {
-            if let Err(e) = runtime::run(args).await {
-                panic!("the operator stopped: {e}");
-            }
-        })];
+        let mut background = Vec::new();
+        if setup.operator == OperatorMode::InProcess {
+            let args = args.clone();
+            background.push(tokio::spawn(async move {
+                if let Err(e) = runtime::run(args).await {
+                    panic!("the operator stopped: {e}");
+                }
+            }));
+        }
         // A live chain makes blocks on its own; the evaluation seed waits for one.
         let provider = devnet.provider();
         background.push(tokio::spawn(async move {
@@ -225,10 +369,62 @@ impl Cluster {
             market: Arc::new(market),
             worker_accounts,
             requester,
+            requesters: accounts[FIRST_REQUESTER..FIRST_REQUESTER + requesters].to_vec(),
+            operator_args: args,
             scratch,
             background,
             _alone: alone,
         }
+    }
+
+    /// Starts `drlaas operator` (the binary beside the test's) as replica `identity`, with this
+    /// cluster's chain, store and Lease, as the kubeconfig `kubeconfig` (default: `KUBECONFIG`).
+    /// Its log goes to `operator-IDENTITY.log` in the scratch directory.
+    pub fn spawn_operator(&self, identity: &str, kubeconfig: Option<&Path>) -> OperatorProcess {
+        let port = free_port();
+        let a = &self.operator_args;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.scratch.path().join(format!("operator-{identity}.log")))
+            .unwrap();
+        let mut command = std::process::Command::new(workspace_binary("drlaas"));
+        command
+            .arg("operator")
+            .args(["--rpc-url", &a.rpc_url])
+            .arg("--deployment")
+            .arg(&a.deployment)
+            .arg("--oracle-key-file")
+            .arg(&a.oracle_key_file)
+            .args(["--store", &a.store])
+            .args(["--pod-store", a.pod_store.as_deref().unwrap_or(&a.store)])
+            .args(["--trainer-image", &a.trainer_image])
+            .args(["--namespace", &a.namespace])
+            .args(["--watch-namespaces", &a.watch_namespaces.join(",")])
+            .args(["--confirmations", &a.confirmations.to_string()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--lease-name", &a.lease_name])
+            .args(["--identity", identity])
+            .args(["--lease-seconds", &a.lease_seconds.to_string()])
+            .env("RUST_LOG", "info,kube_runtime=warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command
+            .spawn()
+            .expect("drlaas operator starts (cargo build -p drlaas-operator)");
+        OperatorProcess {
+            child,
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+        }
+    }
+
+    /// The Secret name of requester `index`'s wallet.
+    pub fn requester_wallet(&self, index: usize) -> String {
+        requester_wallet(index)
     }
 
     /// The DRLTask API of the test's namespace.
@@ -238,18 +434,23 @@ impl Cluster {
 
     /// Applies a quick cartpole task paid from the requester's wallet.
     pub async fn apply_task(&self, name: &str, target: f64) -> DRLTask {
+        self.apply_task_from(name, target, 0).await
+    }
+
+    /// Applies a quick cartpole task paid from requester `requester`'s wallet.
+    pub async fn apply_task_from(&self, name: &str, target: f64, requester: usize) -> DRLTask {
+        self.apply_training(name, quick_cartpole(target), requester).await
+    }
+
+    /// Applies a task training `training`, paid from requester `requester`'s wallet.
+    pub async fn apply_training(&self, name: &str, training: serde_json::Value, requester: usize) -> DRLTask {
         let task: DRLTask = serde_json::from_value(json!({
             "apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTask",
             "metadata": {"name": name},
             "spec": {
-                "training": {
-                    "environment": {"kind": "cartpole"},
-                    "ppo": {"numEnvs": 4, "numSteps": 16},
-                    "totalEnvSteps": 640,
-                    "targetMeanReturn": target,
-                },
+                "training": training,
                 "resources": {"cpu": "1", "memory": "1Gi"},
-                "payment": {"amountWei": BUDGET_WEI, "walletSecretRef": {"name": "requester-wallet"}},
+                "payment": {"amountWei": BUDGET_WEI, "walletSecretRef": {"name": requester_wallet(requester)}},
             },
         }))
         .unwrap();
@@ -416,7 +617,12 @@ pub fn quantile(values: &[f64], p: f64) -> f64 {
 
 /// This process's peak and current resident memory in MiB (`VmHWM`, `VmRSS`).
 pub fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    proc_memory_mib("/proc/self/status")
+}
+
+/// Peak and current resident memory in MiB from a `/proc/PID/status` file.
+fn proc_memory_mib(path: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     let field = |key: &str| {
         status
             .lines()

@@ -5,7 +5,7 @@
 //! Needs `target/debug/drlaas` and `target/debug/drlaas-trainer` (tools/test.sh builds both before
 //! this crate's tests) and the pinned anvil (tools/setup.sh).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,16 +25,7 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const REQUESTER: usize = 5;
 
-/// A binary of this workspace beside the test's.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is built (cargo build -p drlaas-operator -p drlaas-trainer)"))
-}
+use drlaas_e2e::workspace_binary as binary;
 
 /// A data directory whose chain is stopped when the test ends, however it ends.
 struct Local {
@@ -374,4 +365,42 @@ fn a_bad_task_file_is_refused_before_anything_is_escrowed() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("spec.training.targetMeanReturn"), "{stderr}");
     assert!(!local.path().join("chain").exists(), "no chain was started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_identical_tasks_are_twelve_chain_tasks_all_paid_and_no_worker_is_failed() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/cartpole.yaml"))
+            .unwrap();
+    let copies: Vec<String> = (0..12)
+        .map(|i| example.replace("name: cartpole", &format!("name: cp-{i:02}")))
+        .collect();
+    let file = local.write("twelve.yaml", &copies.join("---\n"));
+    local.run(&[&file]);
+
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..12 {
+        let task = local.task(&format!("cp-{i:02}"));
+        assert_eq!(task["status"]["outcome"], "Paid", "{task:#}");
+        assert!(
+            task["status"]["transactions"]["post"].is_string(),
+            "cp-{i:02} posted its own task: {task:#}"
+        );
+        ids.insert(task["status"]["chainTaskId"].as_u64().unwrap());
+    }
+    assert_eq!(ids.len(), 12, "one chain task per DRLTask: {ids:?}");
+    let (market, accounts) = local.market().await;
+    assert_eq!(market.task_count().await.unwrap(), 12, "nothing posted twice");
+    for account in accounts {
+        if let Some(worker) = market.worker(account).await.unwrap() {
+            assert_eq!(worker.failed_tasks, 0, "honest worker {account} was failed");
+        }
+    }
+    let log = std::fs::read_to_string(local.path().join("drlaas.log")).unwrap_or_default();
+    assert!(
+        !log.contains("nonce too low"),
+        "concurrent transactions clashed:\n{log}"
+    );
 }
