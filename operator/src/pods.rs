@@ -29,6 +29,9 @@ pub const LABEL_TASK: &str = "drlaas.io/task";
 pub const LABEL_ROLE: &str = "drlaas.io/role";
 pub const LABEL_ATTEMPT: &str = "drlaas.io/attempt";
 pub const LABEL_WORKER: &str = "drlaas.io/worker";
+/// The whole name of the worker a pod runs for (its [`LABEL_WORKER`] label is shortened past 63
+/// characters).
+pub const ANNOTATION_WORKER: &str = "drlaas.io/worker";
 
 /// The operator's settings that go into every pod.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +194,16 @@ fn task_name(task: &DRLTask) -> String {
     task.metadata.name.clone().unwrap_or_default()
 }
 
+/// The Worker a pod of the operator runs for: its annotation, else its label.
+pub fn pod_worker(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_WORKER))
+        .or_else(|| pod.metadata.labels.as_ref().and_then(|l| l.get(LABEL_WORKER)))
+        .map(String::as_str)
+}
+
 /// Longest label value the API server accepts.
 const MAX_LABEL_VALUE: usize = 63;
 /// Longest name of a pod or ConfigMap (a DNS subdomain).
@@ -244,13 +257,15 @@ fn owned_metadata(task: &DRLTask, name: String, role: &str, worker: Option<&str>
         (LABEL_TASK.to_string(), task_label(task)),
         (LABEL_ROLE.to_string(), role.to_string()),
     ]);
-    if let Some(worker) = worker {
+    let annotations = worker.map(|worker| {
         labels.insert(LABEL_WORKER.into(), label_value(worker));
-    }
+        BTreeMap::from([(ANNOTATION_WORKER.to_string(), worker.to_string())])
+    });
     ObjectMeta {
         name: Some(name),
         namespace: task.metadata.namespace.clone(),
         labels: Some(labels),
+        annotations,
         owner_references: task.controller_owner_ref(&()).map(|r| vec![r]),
         ..ObjectMeta::default()
     }

@@ -64,7 +64,9 @@ fn worker_object(address: Address) -> Worker {
 }
 
 fn pod(name: &str, phase: &str) -> Value {
-    json!({"metadata": {"name": name, "namespace": "team-a", "labels": {"drlaas.io/role": "trainer", "drlaas.io/worker": "lab-a"}},
+    json!({"metadata": {"name": name, "namespace": "team-a",
+                        "labels": {"drlaas.io/task": name, "drlaas.io/role": "trainer", "drlaas.io/worker": "lab-a"},
+                        "annotations": {"drlaas.io/worker": "lab-a"}},
            "status": {"phase": phase}})
 }
 
@@ -79,17 +81,20 @@ fn respond(send: tower_test::mock::SendResponse<Response<Body>>, body: &Value) {
 /// Serves the two calls of one Worker reconcile of `worker`: the pod list, then the status apply,
 /// whose body is returned (the answer is the object with that status, as the API server gives).
 async fn serve_reconcile(mut api: ApiServer, worker: Worker, pods: Vec<Value>) -> Value {
+    // Without watch caches (`Caches::none`) the operator's pods are listed; with them, nothing is.
     let (request, send) = api.next_request().await.expect("the reconcile lists pods");
     assert_eq!(request.method(), http::Method::GET);
     let uri = request.uri().to_string();
     assert!(uri.starts_with("/api/v1/pods?"), "{uri}");
-    assert!(
-        uri.contains("labelSelector=drlaas.io%2Frole%3Dtrainer%2Cdrlaas.io%2Fworker%3Dlab-a"),
-        "{uri}"
-    );
+    assert!(uri.contains("labelSelector=drlaas.io%2Ftask"), "{uri}");
+    let mut others = pod("other-train-1", "Running");
+    others["metadata"]["labels"]["drlaas.io/worker"] = json!("lab-b");
+    others["metadata"]["annotations"]["drlaas.io/worker"] = json!("lab-b");
+    let mut items = pods;
+    items.push(others);
     respond(
         send,
-        &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}),
+        &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}),
     );
 
     let (request, send) = api.next_request().await.expect("the reconcile applies the status");

@@ -136,6 +136,19 @@ impl Caches {
         }
     }
 
+    /// Every pod the operator created (labelled with its task) in `scope`.
+    pub async fn pods(&self, client: &kube::Client, scope: &WatchScope) -> Result<Vec<Arc<Pod>>, Error> {
+        match &self.stores {
+            Some(stores) => Ok(stores.pods.iter().flat_map(Store::state).collect()),
+            None => Ok(scope
+                .list::<Pod>(client, &ListParams::default().labels(LABEL_TASK))
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect()),
+        }
+    }
+
     /// The pod `name` in `namespace`, if it exists.
     pub async fn pod(&self, client: &kube::Client, namespace: &str, name: &str) -> Result<Option<Arc<Pod>>, Error> {
         match &self.stores {

@@ -236,6 +236,16 @@ async fn admit_posted(ctx: &Context, posted: &TMC::TaskPosted) -> Result<Admissi
     let scope = &ctx.settings.scope;
 
     // The same task seen before: a replayed event, or a Kubernetes task bound by its post receipt.
+    // Most events are the operator's own posts: the watch cache answers those without a request.
+    let (chain, task) = (chain_id.to_string(), id.to_string());
+    let cached = ctx.caches.tasks(&ctx.client, scope).await?;
+    let labelled = |t: &DRLTask, key: &str, value: &str| t.labels().get(key).map(String::as_str) == Some(value);
+    if let Some(t) = cached
+        .iter()
+        .find(|t| labelled(t, LABEL_CHAIN_TASK, &task) && labelled(t, LABEL_CHAIN_ID, &chain))
+    {
+        return Ok(Admission::AlreadyMirrored(t.name_any()));
+    }
     let selector = format!("{LABEL_CHAIN_TASK}={id},{LABEL_CHAIN_ID}={chain_id}");
     let bound: Vec<DRLTask> = scope
         .list(&ctx.client, &ListParams::default().labels(&selector))
@@ -251,6 +261,13 @@ async fn admit_posted(ctx: &Context, posted: &TMC::TaskPosted) -> Result<Admissi
         let why = format!("its spec CID {spec_cid:?} is not a CID in a label-safe text form (base32 or base58)");
         return Ok(refuse(ctx, id, why).await);
     }
+    let requester = posted.requester.to_string();
+    let owns = |t: &DRLTask| t.spec.payment.is_some() && t.annotations().get(ANNOTATION_REQUESTER) == Some(&requester);
+    if let Some(t) = cached.iter().find(|t| labelled(t, LABEL_SPEC_CID, spec_cid) && owns(t)) {
+        return Ok(Admission::OwnedByKubernetesTask(t.name_any()));
+    }
+    // Not in the cache (it can be a moment behind the operator's own write-ahead record): ask the
+    // API server before mirroring anything, so a task is never run twice.
     let selector = format!("{LABEL_SPEC_CID}={spec_cid}");
     let same_document: Vec<DRLTask> = scope
         .list(&ctx.client, &ListParams::default().labels(&selector))
@@ -258,10 +275,7 @@ async fn admit_posted(ctx: &Context, posted: &TMC::TaskPosted) -> Result<Admissi
     // A Kubernetes task posts its document from its requester's wallet and records both before
     // sending: every post of that document by that requester is the task's own (in flight, or a
     // duplicate left by a lost receipt, which the task cancels), never a task of its own.
-    let requester = posted.requester.to_string();
-    let posted_by_kubernetes = same_document
-        .iter()
-        .find(|t| t.spec.payment.is_some() && t.annotations().get(ANNOTATION_REQUESTER) == Some(&requester));
+    let posted_by_kubernetes = same_document.iter().find(|t| owns(t));
     if let Some(task) = posted_by_kubernetes {
         return Ok(Admission::OwnedByKubernetesTask(task.name_any()));
     }

@@ -367,7 +367,9 @@ async fn step(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         .or_else(|| labelled_chain_task(task, ctx))
     {
         Some(id) => id,
-        None => return post(task, ctx, report).await,
+        // Posted, the task goes on in this reconcile: recruited and started without waiting for
+        // another round (each round is a status write and a second of latency).
+        None => post(task, ctx, report).await?,
     };
     report.status.chain_task_id = Some(chain_id);
     drive(task, ctx, report, chain_id).await
@@ -388,7 +390,7 @@ fn labelled_chain_task(task: &DRLTask, ctx: &Context) -> Option<u64> {
 /// and the current block: if the operator dies before it records the receipt, the next reconcile
 /// finds the task it posted instead of posting (and paying) again, and the chain watcher never
 /// mirrors it.
-async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<Action, Error> {
+async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<u64, Error> {
     let payment = task.spec.payment.as_ref().ok_or(Error::Invalid {
         field: "spec.payment",
         message: "a task without spec.chainTaskId needs spec.payment".into(),
@@ -432,7 +434,11 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         Some(id) => (id, None),
         None => {
             // The write-ahead record: kept from the first attempt, so every search covers them all.
+            // Written only onto the version of the task this reconcile read: a reconcile that runs
+            // on a cached copy older than an earlier post's record would post a second time, so a
+            // stale copy gets a 409 here and the reconcile runs again on a current one.
             let metadata = json!({"metadata": {
+                "resourceVersion": task.metadata.resource_version,
                 "labels": {LABEL_SPEC_CID: spec_cid},
                 "annotations": {
                     ANNOTATION_POSTED_AFTER_BLOCK: searched_from.unwrap_or(head.number).to_string(),
@@ -464,7 +470,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         "Posted",
         format!("posted on chain as task {id} with {budget} wei in escrow (document {spec_cid})"),
     );
-    Ok(Action::requeue(AFTER_TX))
+    Ok(id)
 }
 
 /// The document `task` is posted with (stored under the `specCid` it posts): its spec without
@@ -631,37 +637,7 @@ async fn drive(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, id: u64) 
                 field: "status.worker",
                 message: format!("chain task {id} is assigned to {}, which no Worker names", info.worker),
             })?;
-            let warm_start = match warm_start_wanted(&task.spec) {
-                WarmStartWanted::None => None,
-                WarmStartWanted::Model(cid) => Some(cid.to_string()),
-                WarmStartWanted::FromMarket => match &report.status.warm_start {
-                    Some(chosen) => chosen.model_cid.clone(),
-                    None => {
-                        let budget = u128::try_from(info.budget).unwrap_or(u128::MAX);
-                        let bought = buy_warm_start(ctx, task, budget).await?;
-                        if let Some(outcome) = &bought.purchase {
-                            report.tx("purchase".into(), outcome);
-                        }
-                        let type_ = if bought.choice.model_cid.is_some() {
-                            EventType::Normal
-                        } else {
-                            EventType::Warning
-                        };
-                        report.event(type_, "WarmStart", bought.choice.reason.clone());
-                        report.status.warm_start = Some(bought.choice.clone());
-                        bought.choice.model_cid
-                    }
-                },
-            };
-            create_owned(ctx, task, task_config_map(task)).await?;
-            let pod = trainer_pod(task, &worker, attempt, warm_start.as_deref(), None, &ctx.settings.pods);
-            create_owned(ctx, task, pod).await?;
-            report.status.message = Some(format!(
-                "attempt {attempt}: trainer {} started on {}",
-                trainer_pod_name(task, attempt),
-                worker.name_any()
-            ));
-            Ok(Action::requeue(POLL))
+            start_trainer(task, ctx, report, &info, &worker, attempt).await
         }
         Step::WaitForTrainer { running } => {
             if running {
@@ -1040,8 +1016,8 @@ async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &
         }
     };
     let assigned = assign_worker(task, ctx, info, &worker_name).await;
-    let outcome = match assigned {
-        Ok(outcome) => outcome,
+    let (outcome, worker) = match assigned {
+        Ok(assigned) => assigned,
         Err(e) => {
             ctx.recruiter.release(task).await;
             return Err(e);
@@ -1064,16 +1040,60 @@ async fn recruit(task: &DRLTask, ctx: &Context, report: &mut Report<'_>, info: &
             .time_to_assign_seconds
             .observe(seconds_since(created.0));
     }
-    Ok(Action::requeue(AFTER_TX))
+    // Assigned on chain: the trainer starts in this reconcile.
+    start_trainer(task, ctx, report, info, &worker, u32::from(attempt)).await
 }
 
-/// Records `worker_name` as the worker of chain task `info` (the oracle's `assign`).
+/// Starts attempt `attempt` of `task` on `worker`: the warm start chosen (bought once, for
+/// `warmStart: auto`), the spec's ConfigMap and the trainer pod. Creating either again is harmless.
+async fn start_trainer(
+    task: &DRLTask,
+    ctx: &Context,
+    report: &mut Report<'_>,
+    info: &TaskInfo,
+    worker: &Worker,
+    attempt: u32,
+) -> Result<Action, Error> {
+    let warm_start = match warm_start_wanted(&task.spec) {
+        WarmStartWanted::None => None,
+        WarmStartWanted::Model(cid) => Some(cid.to_string()),
+        WarmStartWanted::FromMarket => match &report.status.warm_start {
+            Some(chosen) => chosen.model_cid.clone(),
+            None => {
+                let budget = u128::try_from(info.budget).unwrap_or(u128::MAX);
+                let bought = buy_warm_start(ctx, task, budget).await?;
+                if let Some(outcome) = &bought.purchase {
+                    report.tx("purchase".into(), outcome);
+                }
+                let type_ = if bought.choice.model_cid.is_some() {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                };
+                report.event(type_, "WarmStart", bought.choice.reason.clone());
+                report.status.warm_start = Some(bought.choice.clone());
+                bought.choice.model_cid
+            }
+        },
+    };
+    create_owned(ctx, task, task_config_map(task)).await?;
+    let pod = trainer_pod(task, worker, attempt, warm_start.as_deref(), None, &ctx.settings.pods);
+    create_owned(ctx, task, pod).await?;
+    report.status.message = Some(format!(
+        "attempt {attempt}: trainer {} started on {}",
+        trainer_pod_name(task, attempt),
+        worker.name_any()
+    ));
+    Ok(Action::requeue(POLL))
+}
+
+/// Records `worker_name` as the worker of chain task `info` (the oracle's `assign`); the Worker.
 async fn assign_worker(
     task: &DRLTask,
     ctx: &Context,
     info: &TaskInfo,
     worker_name: &str,
-) -> Result<drlaas_chain::TxOutcome, Error> {
+) -> Result<(drlaas_chain::TxOutcome, Worker), Error> {
     let workers = ctx.caches.workers(&ctx.client).await?;
     let worker = workers
         .iter()
@@ -1087,7 +1107,8 @@ async fn assign_worker(
         message: format!("Worker {worker_name}: {e}"),
     })?;
     tracing::debug!(task = %task.name_any(), worker = worker_name, "assigning");
-    timed(ctx, "assign", ctx.market.assign(ctx.settings.oracle, info.id, address)).await
+    let outcome = timed(ctx, "assign", ctx.market.assign(ctx.settings.oracle, info.id, address)).await?;
+    Ok((outcome, Worker::clone(worker)))
 }
 
 /// Releases a deleted task on chain, so no escrow stays locked behind an object that no longer

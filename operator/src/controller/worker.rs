@@ -13,7 +13,7 @@ use drlaas_crds::worker::{Worker, WorkerStatus};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::conditions::condition;
 use super::{Context, Error, FIELD_MANAGER};
-use crate::pods::{LABEL_ROLE, LABEL_WORKER};
+use crate::pods::{LABEL_ROLE, pod_worker};
 
 /// The controller's name in metrics.
 pub const CONTROLLER: &str = "worker";
@@ -80,10 +80,13 @@ pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action,
             ..WorkerStatus::default()
         },
     };
-    let patch = json!({"apiVersion": "drlaas.io/v1alpha1", "kind": "Worker", "status": status});
-    Api::<Worker>::all(ctx.client.clone())
-        .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    // Each trainer pod that starts or ends wakes this reconcile: write only what changed.
+    if worker.status.as_ref() != Some(&status) {
+        let patch = json!({"apiVersion": "drlaas.io/v1alpha1", "kind": "Worker", "status": status});
+        Api::<Worker>::all(ctx.client.clone())
+            .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+            .await?;
+    }
     Ok(Action::requeue(RESYNC))
 }
 
@@ -95,16 +98,12 @@ pub fn error_policy(worker: Arc<Worker>, error: &Error, ctx: Arc<Context>) -> Ac
 }
 
 /// Trainer pods of this worker that are pending or running (in the namespaces the operator watches:
-/// its trainer pods live beside their tasks).
+/// its trainer pods live beside their tasks), from the watch cache.
 async fn active_trainers(ctx: &Context, worker: &str) -> Result<u32, Error> {
-    let selector = format!("{LABEL_ROLE}=trainer,{LABEL_WORKER}={worker}");
-    let pods: Vec<Pod> = ctx
-        .settings
-        .scope
-        .list(&ctx.client, &ListParams::default().labels(&selector))
-        .await?;
+    let pods = ctx.caches.pods(&ctx.client, &ctx.settings.scope).await?;
     let active = pods
         .iter()
+        .filter(|p| p.labels().get(LABEL_ROLE).map(String::as_str) == Some("trainer") && pod_worker(p) == Some(worker))
         .filter(|p| {
             let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
             matches!(phase, None | Some("Pending") | Some("Running"))
@@ -136,5 +135,5 @@ pub async fn run(ctx: Arc<Context>) {
 
 /// The Worker a trainer pod runs for.
 fn worker_of(pod: Pod) -> Option<ObjectRef<Worker>> {
-    pod.labels().get(LABEL_WORKER).map(|w| ObjectRef::new(w))
+    pod_worker(&pod).map(ObjectRef::new)
 }

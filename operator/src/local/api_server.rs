@@ -606,6 +606,22 @@ impl ApiServer {
                 let Ok(patch) = serde_json::from_slice::<Value>(&bytes) else {
                     return bad_request();
                 };
+                // A resourceVersion in a patch is a precondition, as on the API server.
+                let expected = patch["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+                if !content_type.starts_with("application/json-patch")
+                    && !expected.is_empty()
+                    && stored["metadata"]["resourceVersion"].as_str() != Some(expected)
+                {
+                    return status(
+                        StatusCode::CONFLICT,
+                        "Conflict",
+                        format!(
+                            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply \
+                             your changes to the latest version and try again",
+                            target.resource
+                        ),
+                    );
+                }
                 let before = stored.clone();
                 // Patched on a copy: a refused patch leaves the stored object as it was.
                 let mut patched = stored.clone();
