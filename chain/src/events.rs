@@ -242,6 +242,18 @@ impl<C: CursorStore> EventStream<C> {
     /// Acknowledge `event`, which must be the one [`EventStream::next`] returned; the cursor is
     /// persisted before this returns, so the event is never delivered again.
     pub async fn ack(&mut self, event: &ChainEvent) -> Result<()> {
+        self.acknowledge(event, true).await
+    }
+
+    /// As [`EventStream::ack`], but the cursor is persisted only once the events fetched so far are
+    /// all acknowledged: after a restart, the events acknowledged since the last save are delivered
+    /// again. For a consumer that handles events idempotently and sees many of them (the operator
+    /// sees its own transactions' events), this saves a write per event.
+    pub async fn ack_deferred(&mut self, event: &ChainEvent) -> Result<()> {
+        self.acknowledge(event, false).await
+    }
+
+    async fn acknowledge(&mut self, event: &ChainEvent, persist: bool) -> Result<()> {
         match self.pending.front() {
             Some(head) if head.position == event.position => {}
             other => {
@@ -258,7 +270,9 @@ impl<C: CursorStore> EventStream<C> {
         if self.pending.is_empty() {
             next.scanned_through = self.fetched_through;
         }
-        self.store.save(&next).await?;
+        if persist || self.pending.is_empty() {
+            self.store.save(&next).await?;
+        }
         self.cursor = next;
         Ok(())
     }

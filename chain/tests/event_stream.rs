@@ -190,3 +190,58 @@ async fn a_long_quiet_history_is_crossed_in_one_call() {
     assert_eq!(ev.event.name(), "TaskPosted");
     assert!(matches!(ev.event, MarketEvent::Tmc(TMC::TMCEvents::TaskPosted(ref p)) if p.taskId.to::<u64>() == id));
 }
+
+#[tokio::test]
+async fn deferred_acknowledgements_are_saved_once_per_batch_and_redelivered_after_a_restart() {
+    let w = world().await;
+    let m = &w.market;
+    let dir = tempfile::tempdir().unwrap();
+    let cursor_path = dir.path().join("cursor.json");
+    let open = || {
+        EventStream::open(
+            m.provider().clone(),
+            *m.deployment(),
+            StreamConfig {
+                max_blocks_per_query: 1_000,
+                ..config(0)
+            },
+            FileCursor::new(&cursor_path),
+        )
+    };
+    let mut stream = open().await.unwrap();
+    drain(&mut stream, m, 0).await;
+    let saved = std::fs::read_to_string(&cursor_path).unwrap();
+
+    for _ in 0..2 {
+        let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
+        m.assign(w.oracle, id, w.workers[0]).await.unwrap();
+    }
+    // Two of the new events acknowledged without a save: the stored cursor has not moved, and a
+    // restarted stream delivers them again (at least once, never lost).
+    let first = stream.next().await.unwrap();
+    stream.ack_deferred(&first).await.unwrap();
+    let second = stream.next().await.unwrap();
+    stream.ack_deferred(&second).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&cursor_path).unwrap(),
+        saved,
+        "no write per event"
+    );
+    drop(stream);
+    let mut resumed = open().await.unwrap();
+    assert_eq!(resumed.next().await.unwrap(), first, "redelivered after a restart");
+    // The batch's last deferred acknowledgement saves the cursor.
+    let mut last = first;
+    resumed.ack_deferred(&last).await.unwrap();
+    while let Some(ev) = resumed.try_next().await.unwrap() {
+        resumed.ack_deferred(&ev).await.unwrap();
+        last = ev;
+    }
+    drop(resumed);
+    let again = open().await.unwrap();
+    assert_eq!(
+        again.cursor().last_acked,
+        Some(last.position),
+        "saved at the end of the batch"
+    );
+}

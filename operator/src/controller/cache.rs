@@ -14,9 +14,10 @@
 //! [`Caches::none`] reads straight from the API server instead: the controller tests that run one
 //! reconcile at a time, with the objects changed in between, use it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use drlaas_crds::task::DRLTask;
+use drlaas_crds::task::{DRLTask, DRLTaskStatus};
 use drlaas_crds::worker::Worker;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -29,10 +30,15 @@ use tokio::task::JoinSet;
 use super::{Error, WatchScope};
 use crate::pods::LABEL_TASK;
 
-/// The reflector stores of the resources the controllers read, or none.
+/// The reflector stores of the resources the controllers read, or none; and the status this
+/// process last applied to each task.
 #[derive(Clone, Default)]
 pub struct Caches {
     stores: Option<Arc<Stores>>,
+    /// By task UID. A reconcile can run on a cached copy older than the status it applied a moment
+    /// ago (the watch has not delivered it yet); comparing with what was applied instead of with the
+    /// copy saves writing the same status again.
+    applied: Arc<std::sync::Mutex<HashMap<String, DRLTaskStatus>>>,
 }
 
 struct Stores {
@@ -106,7 +112,26 @@ impl Caches {
         let _ = stores.workers.wait_until_ready().await;
         Caches {
             stores: Some(Arc::new(stores)),
+            applied: Arc::default(),
         }
+    }
+
+    /// Whether `status` is the one last applied to the task `uid` by this process.
+    pub fn already_applied(&self, uid: &str, status: &DRLTaskStatus) -> bool {
+        self.applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(uid)
+            == Some(status)
+    }
+
+    /// Records that `status` was applied to the task `uid` (or, with `None`, that the task is gone).
+    pub fn applied(&self, uid: &str, status: Option<&DRLTaskStatus>) {
+        let mut applied = self.applied.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match status {
+            Some(status) => applied.insert(uid.to_string(), status.clone()),
+            None => applied.remove(uid),
+        };
     }
 
     /// Every DRLTask in `scope`.

@@ -154,7 +154,13 @@ async fn watch(ctx: &Context, backoff: &mut Duration, timeouts: &mut Option<(Eve
             tracing::info!(position = %event.position, outcome = admission.outcome(), ?admission, "chain task handled");
         }
         // Acknowledged only now: a crash before this line replays the event, and admit is idempotent.
-        if let Err(e) = stream.ack(&event).await {
+        // A new mirror or a refusal is persisted at once; the many events that change nothing here
+        // (the operator's own posts, assignments, payments) move the stored cursor once per batch.
+        let acked = match admission {
+            Admission::Created(_) | Admission::Refused { .. } => stream.ack(&event).await,
+            _ => stream.ack_deferred(&event).await,
+        };
+        if let Err(e) = acked {
             return e.into();
         }
         ctx.health

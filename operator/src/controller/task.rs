@@ -132,7 +132,9 @@ fn controller(tasks: Api<DRLTask>, pods: Api<Pod>, ctx: &Context) -> Controller<
     let waiting = controller.store();
     controller
         .owns(pods, watcher::Config::default().labels(LABEL_TASK))
-        // A worker registering or freeing capacity may be what funded tasks wait for.
+        // A worker registering or freeing capacity may be what funded tasks wait for. Only those:
+        // a task still being posted is driven by its own events, and waking it from a cache that
+        // lags its own writes would only repeat work the API server then refuses.
         .watches(
             Api::<Worker>::all(ctx.client.clone()),
             watcher::Config::default(),
@@ -140,10 +142,7 @@ fn controller(tasks: Api<DRLTask>, pods: Api<Pod>, ctx: &Context) -> Controller<
                 waiting
                     .state()
                     .into_iter()
-                    .filter(|t| {
-                        let phase = t.status.as_ref().and_then(|s| s.phase);
-                        matches!(phase, None | Some(TaskPhase::Pending | TaskPhase::Funded))
-                    })
+                    .filter(|t| t.status.as_ref().and_then(|s| s.phase) == Some(TaskPhase::Funded))
                     .map(|t| ObjectRef::from_obj(&*t))
                     .collect::<Vec<_>>()
             },
@@ -248,7 +247,8 @@ impl<'a> Report<'a> {
             })
             .collect();
         self.status.observed_generation = self.task.metadata.generation;
-        if self.status != previous {
+        let uid = self.task.uid().unwrap_or_default();
+        if self.status != previous && !self.ctx.caches.already_applied(&uid, &self.status) {
             let patch = json!({"apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTask", "status": self.status});
             task_api(self.ctx, self.task)
                 .patch_status(
@@ -257,6 +257,7 @@ impl<'a> Report<'a> {
                     &Patch::Apply(&patch),
                 )
                 .await?;
+            self.ctx.caches.applied(&uid, Some(&self.status));
         }
         if !self.events.is_empty() {
             let recorder = Recorder::new(
@@ -1214,6 +1215,8 @@ async fn cleanup(task: &DRLTask, ctx: &Context) -> Result<Action, Error> {
         .delete(&config_map_name(task), &DeleteParams::default())
         .await;
     // The object goes away with the finalizer; its last status and Events say how it was released.
+    let uid = task.uid().unwrap_or_default();
     report.write().await?;
+    ctx.caches.applied(&uid, None);
     Ok(Action::await_change())
 }

@@ -122,7 +122,10 @@ pub async fn run(ctx: Arc<Context>) {
     for pods in ctx.settings.scope.apis::<Pod>(&ctx.client) {
         controller = controller.watches(pods, trainers.clone(), worker_of);
     }
+    // Trainer pods come and go in bursts (a recruitment pass starts many at once): a Worker's status
+    // is written once per burst, not once per pod.
     controller
+        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
