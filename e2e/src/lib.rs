@@ -218,17 +218,7 @@ impl Cluster {
             STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let namespace = format!("{PREFIX}{suffix}");
-        Api::<Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &Namespace {
-                    metadata: ObjectMeta {
-                        name: Some(namespace.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    ..Namespace::default()
-                },
-            )
+        create_namespace(&client, &namespace)
             .await
             .expect("the test namespace is created");
 
@@ -529,6 +519,21 @@ impl Cluster {
             .delete(&self.namespace, &DeleteParams::default())
             .await;
     }
+}
+
+/// Creates namespace `name`.
+pub async fn create_namespace(client: &kube::Client, name: &str) -> Result<(), kube::Error> {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .map(|_| ())
 }
 
 /// Removes what an earlier, interrupted run left: its Workers, and its namespaces with their tasks

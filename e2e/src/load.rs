@@ -23,7 +23,7 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -1209,18 +1209,7 @@ async fn unbound_chain_tasks(
 /// clients at once. Returns the seconds from the first create sent to the last one answered.
 async fn floor(cluster: &Cluster, options: &LoadOptions, made: &mut Made) -> Result<f64, String> {
     let namespace = format!("{}-floor", cluster.namespace);
-    let namespaces = Api::<Namespace>::all(cluster.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: ObjectMeta {
-                    name: Some(namespace.clone()),
-                    ..ObjectMeta::default()
-                },
-                ..Namespace::default()
-            },
-        )
+    crate::create_namespace(&cluster.client, &namespace)
         .await
         .map_err(|e| format!("creating namespace {namespace}: {e}"))?;
     made.floor_namespace = Some(namespace.clone());

@@ -6,7 +6,7 @@ use drlaas_e2e::parity::{self, Verdict};
 use drlaas_operator::local::api_server::ApiServer;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::DeleteParams;
 
 fn report(verdicts: &[Verdict]) -> String {
     verdicts
@@ -39,8 +39,7 @@ async fn a_real_api_server_gives_every_scenario_its_verdict() {
     drlaas_e2e::install_crds(&client).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let name = format!("drlaas-parity-{}", std::process::id());
-    let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
-    namespaces.create(&PostParams::default(), &namespace).await.unwrap();
+    drlaas_e2e::create_namespace(&client, &name).await.unwrap();
     let verdicts = parity::run(&client, &name).await;
     let _ = namespaces.delete(&name, &DeleteParams::default()).await;
     eprintln!("{}", report(&verdicts));
