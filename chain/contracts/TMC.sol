@@ -10,7 +10,7 @@ import {UMC} from "./UMC.sol";
 ///         and a hash of its result; an oracle verifies it off chain and either completes the task (worker
 ///         paid its price, the rest of the budget refunded, reputation up) or fails it (reputation down,
 ///         stake slashed to the requester, and the task reopened for another worker with the whole budget
-///         still in escrow, or refunded). The requester can take a task back with `withdraw`: before
+///         still in escrow, or refunded). The requester can take a task back with `withdrawTask`: before
 ///         assignment for the whole budget, after it (before the deadline) for the budget less a fee
 ///         (`WITHDRAWAL_FEE_BPS` of the worker's price) credited to the released worker, who keeps its stake
 ///         and reputation. Anyone can expire a task past its deadline (refund). CIDs live in events
@@ -84,7 +84,7 @@ contract TMC is Consortium {
         uint40 deadline,
         string specCid
     );
-    /// @notice The requester cancelled an unassigned task (`cancel`, or `withdraw` while Posted); `refund` (the
+    /// @notice The requester cancelled an unassigned task (`cancel`, or `withdrawTask` while Posted); `refund` (the
     ///         whole budget) was credited to them.
     event TaskCancelled(uint256 indexed taskId, uint256 refund);
     /// @notice The requester withdrew an assigned task: `worker` was released (no slash, no reputation
@@ -216,10 +216,10 @@ contract TMC is Consortium {
     ///           started; the requester is credited the rest of the budget (`TaskWithdrawn`).
     ///         A submitted result cannot be withdrawn: it is public on chain and verification settles it.
     ///         Past the deadline an assigned task cannot be withdrawn either: `expire` settles it then.
-    /// @dev    Overloads Consortium's `withdraw()` (pull of credits); the two are told apart by the argument.
-    ///         Credits are pull payments, and UMC (a trusted contract) is called last.
+    /// @dev    Named apart from Consortium's `withdraw()` (the pull of credits), which it does not pay out:
+    ///         credits are pull payments, and UMC (a trusted contract) is called last.
     /// @param taskId The task.
-    function withdraw(uint256 taskId) external {
+    function withdrawTask(uint256 taskId) external {
         Task storage t = _task(taskId);
         address requester = t.requester;
         if (msg.sender != requester) revert NotRequester(taskId, msg.sender);

@@ -366,7 +366,7 @@ impl Market {
             .await
     }
 
-    /// Withdraw a task its requester no longer wants (TMC's `withdraw(taskId)`); it ends Cancelled.
+    /// Withdraw a task its requester no longer wants (TMC's `withdrawTask(taskId)`); it ends Cancelled.
     /// A Posted task is cancelled as by [`Market::cancel_task`]: the whole budget is credited back
     /// (event `TaskCancelled`). An Assigned task, up to its deadline, is taken back from its worker,
     /// who is released with no slash and no reputation change and credited the withdrawal fee
@@ -375,9 +375,7 @@ impl Market {
     /// settles it), an Assigned one past its deadline `DeadlinePassed` (see [`Market::expire`]).
     /// The credits are pulled with [`Market::withdraw`].
     pub async fn withdraw_task(&self, requester: Address, task: TaskId) -> Result<TxOutcome> {
-        // TMC overloads `withdraw`; the bindings number the overloads in ABI order: `withdraw_0(taskId)`
-        // is this one, `withdraw_1()` pulls credits (a swap would not compile: the arguments differ).
-        self.send("TMC", self.tmc.withdraw_0(U256::from(task)).from(requester))
+        self.send("TMC", self.tmc.withdrawTask(U256::from(task)).from(requester))
             .await
     }
 
@@ -461,7 +459,7 @@ impl Market {
     pub async fn withdraw(&self, account: Address, from: Contract) -> Result<TxOutcome> {
         match from {
             Contract::Umc => self.send("UMC", self.umc.withdraw().from(account)).await,
-            Contract::Tmc => self.send("TMC", self.tmc.withdraw_1().from(account)).await,
+            Contract::Tmc => self.send("TMC", self.tmc.withdraw().from(account)).await,
             Contract::Mmc => self.send("MMC", self.mmc.withdraw().from(account)).await,
         }
     }

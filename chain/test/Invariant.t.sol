@@ -135,7 +135,7 @@ contract Handler is Test {
         if (id == 0) return;
         TMC.Task memory t = tmc.getTask(id);
         vm.prank(t.requester);
-        tmc.withdraw(id);
+        tmc.withdrawTask(id);
         if (t.status == TMC.Status.Assigned) withdrawnAssigned++;
         else withdrawnPosted++;
     }

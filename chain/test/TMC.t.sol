@@ -301,7 +301,7 @@ contract TMCTest is Fixture {
 
     function _withdrawTask(address from, uint256 taskId) internal {
         vm.prank(from);
-        tmc.withdraw(taskId);
+        tmc.withdrawTask(taskId);
     }
 
     function test_withdrawTask_feeIsTenPercent() public view {

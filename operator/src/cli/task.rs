@@ -434,7 +434,7 @@ async fn fee_bps(conn: &Connection) -> Option<u16> {
         .ok()
 }
 
-/// What the transaction `outcome` of `withdraw(id)` did, from the `TaskCancelled` or
+/// What the transaction `outcome` of `withdrawTask(id)` did, from the `TaskCancelled` or
 /// `TaskWithdrawn` event in its receipt.
 async fn cancellation(
     conn: &Connection,

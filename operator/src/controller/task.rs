@@ -1115,7 +1115,7 @@ async fn assign_worker(
 /// Releases a deleted task on chain, so no escrow stays locked behind an object that no longer
 /// exists, and never at the cost of a worker that did nothing wrong:
 ///
-/// - Posted or Assigned, from a Kubernetes wallet: the requester withdraws it (`TMC.withdraw`):
+/// - Posted or Assigned, from a Kubernetes wallet: the requester withdraws it (`TMC.withdrawTask`):
 ///   before assignment the whole budget comes back; after, the worker is released with its stake
 ///   and reputation untouched and keeps a fee of 10 % of its price for the compute it started.
 /// - Submitted: the result is already public, so it is verified and settled as if the task had
