@@ -18,6 +18,16 @@ pub struct Access {
 }
 
 impl Access {
+    /// `verb` on `resource` of API `group` in `namespace`, or across all namespaces (`None`).
+    pub fn new(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Access {
+        Access {
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            namespace: namespace.map(String::from),
+        }
+    }
+
     /// The access of a request line `METHOD /path?query`; `None` for a path that is not a resource
     /// (discovery, `/version`).
     pub fn of_request(line: &str) -> Option<Access> {
@@ -149,42 +159,36 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn access(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Access {
-        Access {
-            verb: verb.into(),
-            group: group.into(),
-            resource: resource.into(),
-            namespace: namespace.map(String::from),
-        }
-    }
-
     #[test]
     fn requests_are_read_as_the_authorizer_reads_them() {
         let cases = [
             (
                 "GET /api/v1/pods?watch=true&labelSelector=a",
-                access("watch", "", "pods", None),
+                Access::new("watch", "", "pods", None),
             ),
-            ("GET /api/v1/namespaces/a/pods", access("list", "", "pods", Some("a"))),
+            (
+                "GET /api/v1/namespaces/a/pods",
+                Access::new("list", "", "pods", Some("a")),
+            ),
             (
                 "GET /api/v1/namespaces/a/pods/p/log?container=x",
-                access("get", "", "pods/log", Some("a")),
+                Access::new("get", "", "pods/log", Some("a")),
             ),
             (
                 "DELETE /api/v1/namespaces/a/pods?labelSelector=x",
-                access("deletecollection", "", "pods", Some("a")),
+                Access::new("deletecollection", "", "pods", Some("a")),
             ),
             (
                 "PATCH /apis/drlaas.io/v1alpha1/namespaces/a/drltasks/t/status",
-                access("patch", "drlaas.io", "drltasks/status", Some("a")),
+                Access::new("patch", "drlaas.io", "drltasks/status", Some("a")),
             ),
             (
                 "PUT /apis/coordination.k8s.io/v1/namespaces/s/leases/l",
-                access("update", "coordination.k8s.io", "leases", Some("s")),
+                Access::new("update", "coordination.k8s.io", "leases", Some("s")),
             ),
             (
                 "GET /apis/drlaas.io/v1alpha1/workers",
-                access("list", "drlaas.io", "workers", None),
+                Access::new("list", "drlaas.io", "workers", None),
             ),
         ];
         for (line, expected) in cases {
@@ -208,15 +212,15 @@ mod tests {
                    "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "sys"}]}),
         ];
         let p = Permissions::of_service_account(&objects, "sys", "op");
-        assert!(p.allows(&access("list", "", "pods", Some("a"))));
-        assert!(!p.allows(&access("list", "", "pods", Some("b"))));
+        assert!(p.allows(&Access::new("list", "", "pods", Some("a"))));
+        assert!(!p.allows(&Access::new("list", "", "pods", Some("b"))));
         assert!(
-            !p.allows(&access("list", "", "pods", None)),
+            !p.allows(&Access::new("list", "", "pods", None)),
             "a Role never grants across namespaces"
         );
-        assert!(!p.allows(&access("get", "", "pods", Some("a"))));
-        assert!(p.allows(&access("watch", "drlaas.io", "workers", None)));
+        assert!(!p.allows(&Access::new("get", "", "pods", Some("a"))));
+        assert!(p.allows(&Access::new("watch", "drlaas.io", "workers", None)));
         let other = Permissions::of_service_account(&objects, "sys", "someone-else");
-        assert!(!other.allows(&access("list", "", "pods", Some("a"))));
+        assert!(!other.allows(&Access::new("list", "", "pods", Some("a"))));
     }
 }

@@ -75,16 +75,6 @@ fn operator_permissions(objects: &[Value]) -> Permissions {
     Permissions::of_service_account(objects, "drlaas-system", &account)
 }
 
-/// A request: `verb` on `resource` of API `group` in `namespace`, or across all namespaces (`None`).
-fn access(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Access {
-    Access {
-        verb: verb.into(),
-        group: group.into(),
-        resource: resource.into(),
-        namespace: namespace.map(String::from),
-    }
-}
-
 /// The operator's DRLAAS_WATCH_NAMESPACES.
 fn watched(objects: &[Value]) -> String {
     let deployment = of_kind(objects, "Deployment")[0];
@@ -122,11 +112,11 @@ const TASK_ACCESSES: [(&str, &str, &str); 14] = [
 fn assert_task_namespaces(label: &str, permissions: &Permissions, granted: &[&str], denied: &[&str]) {
     for (verb, group, resource) in TASK_ACCESSES {
         for namespace in granted {
-            let asked = access(verb, group, resource, Some(namespace));
+            let asked = Access::new(verb, group, resource, Some(namespace));
             assert!(permissions.allows(&asked), "{label}: {asked:?} is denied");
         }
         for namespace in denied.iter().copied().map(Some).chain([None]) {
-            let asked = access(verb, group, resource, namespace);
+            let asked = Access::new(verb, group, resource, namespace);
             assert!(!permissions.allows(&asked), "{label}: {asked:?} is granted");
         }
     }
@@ -252,7 +242,7 @@ fn the_default_values_grant_nothing_namespaced_outside_the_release_namespace() {
         ("list", "secrets", None),
         ("list", "pods", None),
     ] {
-        let asked = access(verb, "", resource, namespace);
+        let asked = Access::new(verb, "", resource, namespace);
         assert!(!permissions.allows(&asked), "the default values grant {asked:?}");
     }
     assert_task_namespaces(
@@ -268,10 +258,15 @@ fn the_default_values_grant_nothing_namespaced_outside_the_release_namespace() {
         ("create", "drlaas.io", "drlmodels", None),
         ("update", "coordination.k8s.io", "leases", Some("drlaas-system")),
     ] {
-        let asked = access(verb, group, resource, namespace);
+        let asked = Access::new(verb, group, resource, namespace);
         assert!(permissions.allows(&asked), "the default values deny {asked:?}");
     }
-    assert!(!permissions.allows(&access("update", "coordination.k8s.io", "leases", Some("kube-system"))));
+    assert!(!permissions.allows(&Access::new(
+        "update",
+        "coordination.k8s.io",
+        "leases",
+        Some("kube-system")
+    )));
     // The operator is told the same namespace: an empty list would make it watch every namespace.
     assert_eq!(watched(&objects), "drlaas-system");
     for kind in ["Role", "RoleBinding"] {
@@ -344,7 +339,7 @@ fn cluster_wide_is_on_only_when_asked_and_warned_about() {
         let objects = template_with(values).unwrap();
         let permissions = operator_permissions(&objects);
         for namespace in [Some("kube-system"), None] {
-            let asked = access("get", "", "secrets", namespace);
+            let asked = Access::new("get", "", "secrets", namespace);
             assert!(!permissions.allows(&asked), "{values:?} grants {asked:?}");
         }
         assert!(
@@ -365,12 +360,12 @@ fn cluster_wide_is_on_only_when_asked_and_warned_about() {
     let permissions = operator_permissions(&objects);
     for namespace in ["kube-system", "default", "team-a"] {
         for (verb, group, resource) in TASK_ACCESSES {
-            let asked = access(verb, group, resource, Some(namespace));
+            let asked = Access::new(verb, group, resource, Some(namespace));
             assert!(permissions.allows(&asked), "clusterWide: {asked:?} is denied");
         }
     }
     for (verb, resource) in [("watch", "drltasks"), ("list", "drltasks")] {
-        assert!(permissions.allows(&access(verb, "drlaas.io", resource, None)));
+        assert!(permissions.allows(&Access::new(verb, "drlaas.io", resource, None)));
     }
     assert!(cluster_wide_resources(&objects).contains("secrets"));
     let notes = notes_with("clusterWide: true\n");

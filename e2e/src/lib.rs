@@ -88,15 +88,21 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A binary of this workspace beside the test's (`target/debug/NAME`).
+/// A binary of this workspace beside the test's (`target/debug/NAME`); it must be built.
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
+    find_workspace_binary(name)
+        .unwrap_or_else(|| panic!("{name} is built (cargo build -p drlaas-operator -p drlaas-trainer)"))
+}
+
+/// A binary of this workspace beside this executable (in its directory or the one above, as
+/// `target/PROFILE/` holds binaries and `target/PROFILE/deps/` test executables), if it is built.
+pub fn find_workspace_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
     exe.ancestors()
         .skip(1)
         .take(2)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is built (cargo build -p drlaas-operator -p drlaas-trainer)"))
 }
 
 /// A `drlaas operator` process of a test.

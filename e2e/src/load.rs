@@ -257,15 +257,9 @@ pub fn print_medians(runs: &[RunFigures]) {
     );
 }
 
-/// The `drlaas` binary `Cluster::spawn_operator` starts: the one beside this executable (in its
-/// directory or the one above), as `workspace_binary` finds it; `None` when it is not built.
+/// The `drlaas` binary `Cluster::spawn_operator` starts; `None` when it is not built.
 pub fn operator_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join("drlaas"))
-        .find(|p| p.is_file())
+    crate::find_workspace_binary("drlaas")
 }
 
 /// The profile directory of this executable (`debug`, `release`).

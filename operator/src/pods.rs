@@ -208,7 +208,7 @@ pub fn pod_worker(pod: &Pod) -> Option<&str> {
 const MAX_LABEL_VALUE: usize = 63;
 /// Longest name of a pod or ConfigMap (a DNS subdomain).
 const MAX_OBJECT_NAME: usize = 253;
-/// Hex digits of the name's hash kept when a name or label is shortened.
+/// Hex digits of the name's hash kept when a name or label is shortened (whole bytes: even).
 const HASH_DIGITS: usize = 10;
 
 /// A label value standing for the object name `name` (a DNS subdomain of up to 253 characters):
@@ -232,7 +232,7 @@ fn shortened(base: &str, suffix: &str, max: usize) -> String {
     }
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(base.as_bytes());
-    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_DIGITS].to_string();
+    let hash: String = digest[..HASH_DIGITS / 2].iter().map(|b| format!("{b:02x}")).collect();
     let keep = max.saturating_sub(suffix.len() + HASH_DIGITS + 1);
     let prefix = base
         .get(..keep.min(base.len()))
@@ -363,14 +363,12 @@ mod tests {
     }
 
     fn task_named(name: &str) -> DRLTask {
-        let mut task: DRLTask = serde_json::from_value(serde_json::json!({
+        serde_json::from_value(serde_json::json!({
             "apiVersion": "drlaas.io/v1alpha1", "kind": "DRLTask",
             "metadata": {"name": name, "namespace": "ns", "uid": "u-1"},
             "spec": {"training": {"environment": {"kind": "cartpole"}}, "chainTaskId": 1},
         }))
-        .unwrap();
-        task.metadata.name = Some(name.into());
-        task
+        .unwrap()
     }
 
     #[test]

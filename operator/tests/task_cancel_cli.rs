@@ -13,7 +13,7 @@ use drlaas_chain::{EnvKind, Market, MarketParams, NewTask, TaskKind, TaskStatus}
 use serde_json::Value;
 
 mod cli_run;
-use cli_run::{Ran, drlaas_command};
+use cli_run::{Ran, drlaas_command, hashes};
 
 /// The local mode's default requester (`task cancel` signs as it on a dev chain by default).
 const REQUESTER: usize = 5;
@@ -30,15 +30,6 @@ fn eth(text: &str) -> U256 {
 
 fn wei(v: &Value) -> U256 {
     v["wei"].as_str().unwrap().parse().unwrap()
-}
-
-/// The transaction hashes a command printed (`transaction 0x…`), in order.
-fn hashes(stdout: &str) -> Vec<B256> {
-    stdout
-        .split("transaction ")
-        .skip(1)
-        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
-        .collect()
 }
 
 /// A dev chain with the market deployed and a worker (price 0.3 ETH) registered; `drlaas` finds it

@@ -13,7 +13,7 @@ use drlaas_chain::{Credits, EnvKind, Market, MarketParams, NewListing, NewTask, 
 use serde_json::Value;
 
 mod cli_run;
-use cli_run::{Ran, drlaas_command};
+use cli_run::{Ran, drlaas_command, hashes};
 
 /// A requester (the local mode's default).
 const REQUESTER: usize = 5;
@@ -39,15 +39,6 @@ fn drlaas(dir: &Path, key: Option<&str>, args: &[&str]) -> Ran {
 
 fn eth(text: &str) -> U256 {
     parse_ether(text).unwrap()
-}
-
-/// The transaction hashes a command printed (`transaction 0x…`), in order.
-fn hashes(stdout: &str) -> Vec<B256> {
-    stdout
-        .split("transaction ")
-        .skip(1)
-        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
-        .collect()
 }
 
 /// Wei paid for gas by each transaction, from its receipt.

@@ -229,6 +229,16 @@ impl Connection {
             .expect("a command that signs opened the connection with a key")
     }
 
+    /// The chain's clock (its latest block's timestamp): deadlines and cooldowns are enforced by it.
+    pub async fn chain_now(&self) -> Result<u64, CliError> {
+        Ok(self
+            .market
+            .block(None)
+            .await
+            .map_err(|e| self.chain_error(e))?
+            .timestamp)
+    }
+
     /// A chain error, said plainly: an unreachable node is named.
     pub fn chain_error(&self, e: ChainError) -> CliError {
         match e {

@@ -416,12 +416,7 @@ async fn cancel(network: &NetworkArgs, args: CancelArgs) -> Result<(), CliError>
 /// Why `account` cannot take task `id` back now ([`cancel_refusal`] on the chain's current state).
 async fn refusal(conn: &Connection, id: u64, account: Address) -> Result<Option<CliError>, CliError> {
     let info = conn.market.task(id).await.map_err(|e| conn.chain_error(e))?;
-    let now = conn
-        .market
-        .block(None)
-        .await
-        .map_err(|e| conn.chain_error(e))?
-        .timestamp;
+    let now = conn.chain_now().await?;
     Ok(cancel_refusal(&info, account, now).map(CliError::new))
 }
 
@@ -698,12 +693,7 @@ async fn status(network: &NetworkArgs, id: u64, output: Output) -> Result<(), Cl
         return Ok(());
     }
     let (_, max_attempts) = conn.market.task_limits().await.map_err(|e| conn.chain_error(e))?;
-    let now = conn
-        .market
-        .block(None)
-        .await
-        .map_err(|e| conn.chain_error(e))?
-        .timestamp;
+    let now = conn.chain_now().await?;
     let wei = |text: &str| eth(text.parse().unwrap_or_default());
     let mut fields: BTreeMap<usize, (&str, String)> = BTreeMap::new();
     let mut add = |label: &'static str, value: String| {

@@ -250,7 +250,7 @@ async fn show(network: &NetworkArgs, args: ShowArgs) -> Result<(), CliError> {
         });
         return Ok(());
     }
-    let now = conn.market.block(None).await.map_err(chain)?.timestamp;
+    let now = conn.chain_now().await?;
     print!("{}", show_text(address, balance, &credits, stake.as_ref(), now));
     Ok(())
 }

@@ -384,12 +384,7 @@ async fn withdraw_stake(network: &NetworkArgs, keys: &KeyArgs) -> Result<(), Cli
             let Some(revert) = e.decode_revert::<UMC::UMCErrors>() else {
                 return Err(conn.chain_error(e));
             };
-            let now = conn
-                .market
-                .block(None)
-                .await
-                .map_err(|e| conn.chain_error(e))?
-                .timestamp;
+            let now = conn.chain_now().await?;
             return Err(stake_revert(w.address, w.unstake_amount, &revert, now).unwrap_or_else(|| conn.chain_error(e)));
         }
     };

@@ -11,9 +11,8 @@ use drlaas_crds::task::{DRLTask, WarmStartChoice};
 use drlaas_envs::descriptor::EnvDescriptor;
 use drlaas_store::{Cid, ContentStore, Store};
 use futures::StreamExt;
-use kube::ResourceExt;
 
-use super::secrets::{market_as, signer};
+use super::secrets::requester_wallet;
 use super::{Context, Error};
 use crate::core::model_choice::{Candidate, choose_model};
 
@@ -54,9 +53,7 @@ pub async fn buy_warm_start(ctx: &Context, task: &DRLTask, budget_wei: u128) -> 
     }
     let (buyer_market, buyer, max_price): (std::sync::Arc<Market>, Address, u128) = match &task.spec.payment {
         Some(payment) => {
-            let namespace = task.namespace().unwrap_or_else(|| "default".into());
-            let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
-            let (market, address) = market_as(&ctx.market, key);
+            let (market, address) = requester_wallet(ctx, task, payment).await?;
             (market, address, budget_wei)
         }
         None => (ctx.market.clone(), ctx.settings.oracle, 0),

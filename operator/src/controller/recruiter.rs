@@ -69,9 +69,10 @@ pub fn task_key(task: &DRLTask) -> String {
 /// Whether `task`'s status shows it holding a worker's capacity (assigned or training).
 fn holding(task: &DRLTask) -> Option<&str> {
     let status = task.status.as_ref()?;
-    matches!(status.phase, Some(TaskPhase::Assigned | TaskPhase::Training))
-        .then_some(())
-        .and(status.worker.as_deref())
+    match status.phase {
+        Some(TaskPhase::Assigned | TaskPhase::Training) => status.worker.as_deref(),
+        _ => None,
+    }
 }
 
 impl Recruiter {

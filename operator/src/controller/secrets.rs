@@ -7,11 +7,11 @@ use std::sync::Arc;
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_chain::alloy::signers::local::PrivateKeySigner;
 use drlaas_chain::{Market, devnet};
-use drlaas_crds::task::SecretKeyRef;
+use drlaas_crds::task::{DRLTask, Payment, SecretKeyRef};
 use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
+use kube::{Api, ResourceExt};
 
-use super::Error;
+use super::{Context, Error};
 
 /// The key `key.key` of Secret `key.name` in `namespace`, as a signer.
 pub async fn signer(client: &kube::Client, namespace: &str, key: &SecretKeyRef) -> Result<PrivateKeySigner, Error> {
@@ -41,6 +41,18 @@ pub async fn signer(client: &kube::Client, namespace: &str, key: &SecretKeyRef) 
     text.trim()
         .parse::<PrivateKeySigner>()
         .map_err(|_| fail(format!("{:?} is not a hex secp256k1 private key", key.key)))
+}
+
+/// A client of the market that signs with the wallet of `task` (its `payment.walletSecretRef`, in
+/// the task's namespace), and the wallet's address.
+pub async fn requester_wallet(
+    ctx: &Context,
+    task: &DRLTask,
+    payment: &Payment,
+) -> Result<(Arc<Market>, Address), Error> {
+    let namespace = task.namespace().unwrap_or_else(|| "default".into());
+    let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
+    Ok(market_as(&ctx.market, key))
 }
 
 /// A client of `market`'s deployment that signs with `signer`, and the signer's address.

@@ -39,7 +39,7 @@ use serde_json::json;
 use super::conditions::condition;
 use super::model_market::buy_warm_start;
 use super::recruiter::Choice;
-use super::secrets::{market_as, signer};
+use super::secrets::{market_as, requester_wallet, signer};
 use super::{Context, Error, FIELD_MANAGER};
 use crate::core::admission::{paid_target_milli, parse_wei, validate_task};
 use crate::core::lifecycle::{Outcome, TaskState};
@@ -400,9 +400,7 @@ async fn post(task: &DRLTask, ctx: &Context, report: &mut Report<'_>) -> Result<
         field: "spec.payment.amountWei",
         message,
     })?;
-    let namespace = task.namespace().unwrap_or_else(|| "default".into());
-    let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
-    let (wallet, requester) = market_as(&ctx.market, key);
+    let (wallet, requester) = requester_wallet(ctx, task, payment).await?;
 
     let stored = ctx.store.put_bytes(task_document(task).into()).await?;
     ctx.store.pin(&stored.cid).await?;
@@ -913,9 +911,8 @@ async fn withdraw_unrecorded_posts(task: &DRLTask, ctx: &Context, report: &mut R
     ) else {
         return Ok(());
     };
-    let namespace = task.namespace().unwrap_or_else(|| "default".into());
-    let key = match signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await {
-        Ok(key) => key,
+    let (wallet, requester) = match requester_wallet(ctx, task, payment).await {
+        Ok(wallet) => wallet,
         Err(Error::Secret { message, .. }) => {
             report.event(
                 EventType::Warning,
@@ -929,7 +926,6 @@ async fn withdraw_unrecorded_posts(task: &DRLTask, ctx: &Context, report: &mut R
         }
         Err(e) => return Err(e),
     };
-    let (wallet, requester) = market_as(&ctx.market, key);
     for id in ctx.market.tasks_posted_by(requester, spec_cid, from).await? {
         if ctx.market.task(id).await?.status == TaskStatus::Posted {
             let outcome = timed(ctx, "withdraw", wallet.withdraw_task(requester, id)).await?;
@@ -1160,10 +1156,8 @@ async fn cleanup(task: &DRLTask, ctx: &Context) -> Result<Action, Error> {
                 return action;
             }
             (TaskStatus::Posted | TaskStatus::Assigned, Some(payment)) => {
-                let namespace = task.namespace().unwrap_or_else(|| "default".into());
-                match signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await {
-                    Ok(key) => {
-                        let (wallet, requester) = market_as(&ctx.market, key);
+                match requester_wallet(ctx, task, payment).await {
+                    Ok((wallet, requester)) => {
                         let outcome = timed(ctx, "withdraw", wallet.withdraw_task(requester, id)).await?;
                         report.tx("withdraw".into(), &outcome);
                         let note = if info.status == TaskStatus::Posted {

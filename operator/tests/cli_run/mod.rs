@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use drlaas_chain::alloy::primitives::B256;
+
 /// `drlaas`, with no key and no data directory taken from the test's own environment.
 pub fn drlaas_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_drlaas"));
@@ -44,4 +46,13 @@ impl Ran {
         assert!(!self.ok, "{what} succeeded but should not have:\n{}", self.stdout);
         self.stderr
     }
+}
+
+/// The transaction hashes a command printed (`transaction 0x…`), in order.
+pub fn hashes(stdout: &str) -> Vec<B256> {
+    stdout
+        .split("transaction ")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
 }
