@@ -12,7 +12,7 @@ tools/setup.sh --without-ipfs
 # shellcheck source=tools/torch-env.sh
 source tools/torch-env.sh
 echo "== building drlaas and its trainer (the first build takes several minutes)"
-cargo build -q -p drlaas-trainer -p drlaas-operator
+cargo build -q -p drlaas-trainer -p drlaas-cli
 drlaas="$root/target/debug/drlaas"
 data="${DRLAAS_DEMO_DIR:-$root/target/demo}"
 "$drlaas" local stop --data-dir "$data" >/dev/null 2>&1 || true

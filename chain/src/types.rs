@@ -430,6 +430,34 @@ impl ListingInfo {
     }
 }
 
+/// A model as its `ModelListed` event recorded it: what never changes about a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedModel {
+    /// The listing's id.
+    pub id: ListingId,
+    /// Environment kind it was trained on (None if this version does not know the index).
+    pub env_kind: Option<EnvKind>,
+    /// keccak256 of the environment descriptor.
+    pub env_descriptor_hash: B256,
+    /// IPFS CID of the model.
+    pub model_cid: String,
+    /// Block of the event.
+    pub block: u64,
+}
+
+/// What a worker did on the market between two blocks, from the chain's events: the tasks it
+/// completed (`TaskCompleted`) and the models it listed (`ModelListed`), oldest first. Both only
+/// grow, so a reader can keep what it read and ask again from the next block.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerActivity {
+    /// Tasks completed (verified and paid), with the block of each completion.
+    pub completed: Vec<(TaskId, u64)>,
+    /// Models listed.
+    pub listed: Vec<ListedModel>,
+}
+
 /// Withdrawable credits of one account in each contract.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credits {

@@ -1,6 +1,6 @@
 //! Checks of the drlaas Helm chart and the `deploy/` manifests, used by this crate's tests.
 //!
-//! - [`Helm`] runs the pinned helm (`tools/helm.sh`, DESIGN §8) on `charts/drlaas`.
+//! - [`Helm`] runs the pinned helm (`tools/helm.sh`, docs/architecture.md#toolchain) on `charts/drlaas`.
 //! - [`documents`] splits rendered YAML into JSON objects.
 //! - [`rbac::Permissions`] says whether the chart's RBAC allows a request (the operator's tests
 //!   ask it about every request the operator made).

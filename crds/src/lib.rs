@@ -1,7 +1,7 @@
 //! drlaas resource types.
 //!
 //! Plain serde types shared by the operator and the trainer. By default they link neither kube nor
-//! torch (DESIGN §2): the trainer image reads a [`TrainingSpec`] from `task.json`, the operator reads
+//! torch (docs/architecture.md#components): the trainer image reads a [`TrainingSpec`] from `task.json`, the operator reads
 //! the same type as the `training` part of a `DRLTask` spec and validates it before any escrow moves.
 //!
 //! With the `kube` feature (the operator's), the custom resources themselves: [`task::DRLTask`],
@@ -11,12 +11,13 @@
 pub mod hyperparameters;
 #[cfg(feature = "kube")]
 pub mod model;
+pub mod pod;
 #[cfg(feature = "schema")]
 pub mod schema;
-#[cfg(feature = "kube")]
 pub mod task;
+pub mod trainer_output;
 pub mod training;
-#[cfg(feature = "kube")]
+pub mod transactions;
 pub mod worker;
 
 /// Every CRD as one YAML stream: what `crds/generated/drlaas.io.yaml` holds and `drlaas crd` prints.

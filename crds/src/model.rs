@@ -1,6 +1,6 @@
 //! The `DRLModel` resource (group `drlaas.io`, version `v1alpha1`, cluster-scoped, short name
 //! `drlm`): a model listed on the model market (MMC), mirrored by the operator so that
-//! `kubectl get drlmodels` shows the market (DESIGN §4). The chain is the record; the operator
+//! `kubectl get drlmodels` shows the market (docs/architecture.md#resources). The chain is the record; the operator
 //! writes these objects and nothing reads them back as truth.
 
 use kube::CustomResource;

@@ -1,20 +1,21 @@
 //! The `DRLTask` resource (group `drlaas.io`, version `v1alpha1`, namespaced, short name `drlt`):
-//! a requester's order for a trained policy, from admission to settlement (DESIGN §3, §4).
+//! a requester's order for a trained policy, from admission to settlement (docs/architecture.md#the-life-of-a-task).
 //!
 //! The spec is immutable once created: it is what the escrow on chain pays for. To change a task,
 //! delete it (which cancels or fails it on chain) and create another.
 
+#[cfg(feature = "kube")]
 use std::collections::BTreeMap;
 
+#[cfg(feature = "kube")]
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::CustomResource;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::training::TrainingSpec;
 
 /// What the requester buys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TaskKind {
     /// Train a policy that reaches the target.
     #[default]
@@ -26,29 +27,34 @@ pub enum TaskKind {
 /// A task for a trained DRL policy.
 // Every `printcolumn(...)` names a `type_`: the lint takes the repeats for duplicated attributes.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    group = "drlaas.io",
-    version = "v1alpha1",
-    kind = "DRLTask",
-    plural = "drltasks",
-    shortname = "drlt",
-    category = "drlaas",
-    namespaced,
-    status = "DRLTaskStatus",
-    cel,
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Env", type_ = "string", json_path = ".spec.training.environment.kind"),
-    printcolumn(name = "Worker", type_ = "string", json_path = ".status.worker"),
-    printcolumn(name = "Return", type_ = "number", json_path = ".status.progress.meanReturn"),
-    printcolumn(name = "Target", type_ = "number", json_path = ".spec.training.targetMeanReturn"),
-    printcolumn(name = "Model", type_ = "string", json_path = ".status.modelCid", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    doc = "A requester's order for a trained deep-RL policy: what to train (`spec.training`), who pays (`spec.payment`) or which on-chain task it mirrors (`spec.chainTaskId`), and, in `status`, how far the operator got, from escrow to settlement. The spec cannot change once created."
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(kube::CustomResource))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "kube",
+    kube(
+        group = "drlaas.io",
+        version = "v1alpha1",
+        kind = "DRLTask",
+        plural = "drltasks",
+        shortname = "drlt",
+        category = "drlaas",
+        namespaced,
+        status = "DRLTaskStatus",
+        cel,
+        printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+        printcolumn(name = "Env", type_ = "string", json_path = ".spec.training.environment.kind"),
+        printcolumn(name = "Worker", type_ = "string", json_path = ".status.worker"),
+        printcolumn(name = "Return", type_ = "number", json_path = ".status.progress.meanReturn"),
+        printcolumn(name = "Target", type_ = "number", json_path = ".spec.training.targetMeanReturn"),
+        printcolumn(name = "Model", type_ = "string", json_path = ".status.modelCid", priority = 1),
+        printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+        doc = "A requester's order for a trained deep-RL policy: what to train (`spec.training`), who pays (`spec.payment`) or which on-chain task it mirrors (`spec.chainTaskId`), and, in `status`, how far the operator got, from escrow to settlement. The spec cannot change once created."
+    )
 )]
 // The spec's rules are on the spec rather than on the root, so that the API server's ratcheting
 // skips them when an update leaves the spec alone (status and metadata updates).
-#[schemars(
+#[cfg_attr(feature = "schema", schemars(
     transform = crate::schema::non_nullable,
     extend("x-kubernetes-validations" = [
         {
@@ -67,7 +73,7 @@ pub enum TaskKind {
             "reason": "FieldValueRequired"
         }
     ])
-)]
+))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DRLTaskSpec {
     /// `Training` (default) or `ModelSharing`.
@@ -88,22 +94,22 @@ pub struct DRLTaskSpec {
     /// Initial weights: `none` (default), `auto` (buy the most similar model listed on chain) or a
     /// model CID.
     #[serde(default = "default_warm_start")]
-    #[schemars(length(max = 128), extend("x-kubernetes-validations" = [{
+    #[cfg_attr(feature = "schema", schemars(length(max = 128), extend("x-kubernetes-validations" = [{
         "rule": "self == 'none' || self == 'auto' || self.matches('^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58,})$')",
         "message": "warmStart must be none, auto or a model CID (Qm… or b…)"
-    }]))]
+    }])))]
     pub warm_start: String,
     /// Lowest on-chain reputation a worker needs, in [0, 1]. Default 0.
     #[serde(default)]
-    #[schemars(range(min = 0.0, max = 1.0))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub min_reputation: f64,
     /// Seconds from admission until the result must be on chain. Default 3600 (one hour).
     #[serde(default = "default_deadline_seconds")]
-    #[schemars(range(min = 60, max = 31_536_000))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 60, max = 31_536_000)))]
     pub deadline_seconds: u64,
     /// Attempts (workers) before the task fails and the escrow is refunded. Default 3.
     #[serde(default = "default_max_attempts")]
-    #[schemars(range(min = 1, max = 10))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 10)))]
     pub max_attempts: u32,
 }
 
@@ -118,33 +124,34 @@ fn default_max_attempts() -> u32 {
 }
 
 /// Resources of the trainer pod.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TaskResources {
     /// Whole GPUs (`nvidia.com/gpu`). Default 0.
-    #[schemars(range(max = 8))]
+    #[cfg_attr(feature = "schema", schemars(range(max = 8)))]
     pub gpu: u32,
     /// CPU request and limit, as a Kubernetes quantity: cores (`2`, `0.5`) or millicores (`500m`),
     /// more than 0 and at most 4294967 cores. Default `"2"`.
-    #[schemars(
+    #[cfg_attr(feature = "schema", schemars(
         regex(pattern = r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$"),
         length(max = 16),
         extend("x-kubernetes-validations" = [{
             "rule": "!self.matches('^([0-9]+m|[0-9]+([.][0-9]+)?)$') || (self.endsWith('m') ? int(self.substring(0, self.size() - 1)) >= 1 && int(self.substring(0, self.size() - 1)) <= 4294967295 : double(self) * 1000.0 >= 0.5 && double(self) * 1000.0 < 4294967295.5)",
             "message": "more than 0 CPU (at least 1m) and at most 4294967 cores, such as 2, 0.5 or 500m"
         }])
-    )]
+    ))]
     pub cpu: String,
     /// Memory request and limit, as a Kubernetes quantity (`512Mi`, `4Gi`, `1G`, bytes), more than 0.
     /// Default `"4Gi"`.
-    #[schemars(
+    #[cfg_attr(feature = "schema", schemars(
         regex(pattern = r"^[0-9]+(\.[0-9]+)?([kMGT]|[KMGT]i)?$"),
         length(max = 16),
         extend("x-kubernetes-validations" = [{
             "rule": "self.matches('[1-9]')",
             "message": "more than 0 memory, such as 512Mi, 4Gi or 1G"
         }])
-    )]
+    ))]
     pub memory: String,
 }
 
@@ -159,26 +166,31 @@ impl Default for TaskResources {
 }
 
 /// Escrow for a task posted from Kubernetes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Payment {
     /// The budget in wei, as a decimal string (wei amounts exceed 2^53).
-    #[schemars(regex(pattern = r"^[1-9][0-9]{0,29}$"), length(max = 30))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^[1-9][0-9]{0,29}$"), length(max = 30))
+    )]
     pub amount_wei: String,
     /// The requester's signing key: a Secret in the task's namespace.
     pub wallet_secret_ref: SecretKeyRef,
 }
 
 /// A key of a Secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretKeyRef {
     /// The Secret's name.
-    #[schemars(length(min = 1, max = 253))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 253)))]
     pub name: String,
     /// The key holding the hex private key. Default `privateKey`.
     #[serde(default = "default_secret_key")]
-    #[schemars(length(min = 1, max = 253))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 253)))]
     pub key: String,
 }
 
@@ -188,7 +200,8 @@ fn default_secret_key() -> String {
 
 /// Where a task is (the operator's state machine, `core::lifecycle`, moves it). Ordered: later
 /// phases compare greater.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TaskPhase {
     /// Accepted and validated, not yet bound to an on-chain task with escrow.
     Pending,
@@ -205,7 +218,8 @@ pub enum TaskPhase {
 }
 
 /// How a settled task ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TaskOutcome {
     /// The model passed verification and the worker was paid.
     Paid,
@@ -217,8 +231,10 @@ pub enum TaskOutcome {
     Cancelled,
 }
 
+#[cfg(feature = "kube")]
 /// What the operator reports about a task.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DRLTaskStatus {
     /// The phase.
@@ -269,7 +285,8 @@ pub struct DRLTaskStatus {
 }
 
 /// Training progress.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Environment steps trained so far.
@@ -287,7 +304,8 @@ pub struct Progress {
 }
 
 /// What `warmStart: auto` found on the model market.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WarmStartChoice {
     /// The model bought; absent when no listed model was similar enough.
@@ -296,7 +314,7 @@ pub struct WarmStartChoice {
     /// Its MMC listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listing_id: Option<u64>,
-    /// Environment similarity (DESIGN §6) between the task and the model, in [0, 1].
+    /// Environment similarity (docs/architecture.md#recruitment) between the task and the model, in [0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f64>,
     /// Why this model, or why none.
@@ -304,7 +322,8 @@ pub struct WarmStartChoice {
 }
 
 /// The verifier's evaluation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
     /// The model's mean team return over the evaluation's episodes (0 when there was none to

@@ -1,6 +1,6 @@
 //! The training part of a task: what to train, with which algorithm, for how long.
 //!
-//! This is the `task.json` the trainer reads (DESIGN §5) and the training part of a `DRLTask` spec.
+//! This is the `task.json` the trainer reads (docs/architecture.md#the-trainer-contract) and the training part of a `DRLTask` spec.
 //! JSON form (every field but `environment` may be omitted):
 //!
 //! ```json

@@ -21,8 +21,8 @@ use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{EnvKind, Market, MarketParams};
 use drlaas_crds::task::DRLTask;
 use drlaas_crds::worker::Worker;
-use drlaas_operator::local::kubelet::Kubelet;
-use drlaas_operator::local_pod::{LocalPodRunner, locate_trainer};
+use drlaas_local::kubelet::Kubelet;
+use drlaas_local::local_pod::{LocalPodRunner, build_workspace_binary, locate_trainer};
 use drlaas_operator::runtime::{self, OperatorArgs};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -88,14 +88,33 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A binary of this workspace beside the test's (`target/debug/NAME`); it must be built.
+/// Binary `name` of this workspace (`drlaas` or `drlaas-trainer`). In a test, built from the
+/// current source for this process ([`build_workspace_binary`]), so a test never runs a stale
+/// build; in the load tool, which checks for them before it starts, the one beside it (for the
+/// trainer, [`locate_trainer`]: `DRLAAS_TRAINER_BIN` first).
 pub fn workspace_binary(name: &str) -> PathBuf {
-    find_workspace_binary(name)
-        .unwrap_or_else(|| panic!("{name} is built (cargo build -p drlaas-operator -p drlaas-trainer)"))
+    let package = match name {
+        "drlaas" => "drlaas-cli",
+        "drlaas-trainer" => "drlaas-trainer",
+        other => panic!("no workspace binary named {other}"),
+    };
+    let found = match name {
+        _ if in_test_harness() => return build_workspace_binary(package, name),
+        "drlaas-trainer" => locate_trainer(),
+        _ => find_workspace_binary(name),
+    };
+    found.unwrap_or_else(|| panic!("{name} is built: cargo build -p {package} --bin {name}"))
+}
+
+/// Whether this process is a test or bench cargo built: those run from `target/PROFILE/deps/`,
+/// binaries such as the load tool from `target/PROFILE/`.
+fn in_test_harness() -> bool {
+    std::env::current_exe().is_ok_and(|exe| exe.parent().and_then(|d| d.file_name()) == Some("deps".as_ref()))
 }
 
 /// A binary of this workspace beside this executable (in its directory or the one above, as
-/// `target/PROFILE/` holds binaries and `target/PROFILE/deps/` test executables), if it is built.
+/// `target/PROFILE/` holds binaries and `target/PROFILE/deps/` test executables), if it is built:
+/// for the load tool, which runs the release build it finds rather than building one.
 pub fn find_workspace_binary(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     exe.ancestors()
@@ -349,10 +368,12 @@ impl Cluster {
             }
         }));
         if fake_kubelet() {
-            let trainer = locate_trainer()
-                .filter(|p| p.is_file())
-                .expect("the trainer binary: cargo build -p drlaas-trainer (or set DRLAAS_TRAINER_BIN)");
-            let runner = LocalPodRunner::new(trainer, scratch.path().join("pods"), store, 1);
+            let runner = LocalPodRunner::new(
+                workspace_binary("drlaas-trainer"),
+                scratch.path().join("pods"),
+                store,
+                1,
+            );
             background.push(tokio::spawn(
                 Kubelet::new(client.clone(), Some(namespace.clone()), runner, 4).run(),
             ));
@@ -373,7 +394,7 @@ impl Cluster {
         }
     }
 
-    /// Starts `drlaas operator` (the binary beside the test's) as replica `identity`, with this
+    /// Starts `drlaas operator` ([`workspace_binary`]) as replica `identity`, with this
     /// cluster's chain, store and Lease, as the kubeconfig `kubeconfig` (default: `KUBECONFIG`).
     /// Its log goes to `operator-IDENTITY.log` in the scratch directory.
     pub fn spawn_operator(&self, identity: &str, kubeconfig: Option<&Path>) -> OperatorProcess {

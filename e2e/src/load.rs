@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drlaas_chart::{Helm, chart_dir, documents};
+use drlaas_core::mirror::LABEL_SPEC_CID;
 use drlaas_crds::task::{DRLTask, TaskOutcome, TaskPhase};
 use drlaas_crds::worker::Worker;
-use drlaas_operator::core::mirror::LABEL_SPEC_CID;
 use drlaas_operator::pods::{LABEL_ROLE, LABEL_TASK, PodSettings, trainer_pod};
 use futures::StreamExt;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};

@@ -96,6 +96,17 @@ pub fn bad_tasks() -> Vec<(&'static str, Value, &'static str)> {
             "agents must fit the free cells",
         ),
         (
+            // Only the trainer takes external environments so far: the schema's kinds are the
+            // built-in ones.
+            "an external environment",
+            with(
+                base.clone(),
+                "/spec/training/environment",
+                json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2}),
+            ),
+            "environment.kind",
+        ),
+        (
             "a paid task without a target",
             task(
                 "bad",

@@ -3,7 +3,7 @@
 //! both must give every scenario its expected verdict, so they agree with each other.
 
 use drlaas_e2e::parity::{self, Verdict};
-use drlaas_operator::local::api_server::ApiServer;
+use drlaas_local::api_server::ApiServer;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::DeleteParams;

@@ -129,7 +129,7 @@ async fn a_task_posted_on_chain_with_a_ppo_section_is_mirrored_and_paid() {
         )
         .await
         .unwrap();
-    let name = drlaas_operator::core::mirror::mirror_name(cluster.market.deployment().chain_id, id);
+    let name = drlaas_core::mirror::mirror_name(cluster.market.deployment().chain_id, id);
     settled_paid(&cluster, &name, Duration::from_secs(300)).await;
     assert_eq!(cluster.market.task(id).await.unwrap().status, TaskStatus::Completed);
     cluster.stop().await;
@@ -156,7 +156,12 @@ async fn two_identical_tasks_of_one_requester_are_two_chain_tasks_both_paid() {
     cluster.apply_task("twin-b", 5.0).await;
     for name in ["twin-a", "twin-b"] {
         let status = settled_paid(&cluster, name, Duration::from_secs(300)).await;
-        assert!(status.transactions.contains_key("post"), "{name} posted its own task");
+        assert!(
+            status
+                .transactions
+                .contains_key(&drlaas_crds::transactions::TxAction::Post.to_string()),
+            "{name} posted its own task"
+        );
     }
     let ids = chain_ids(&cluster).await;
     assert_eq!(ids.len(), 2);

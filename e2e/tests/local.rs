@@ -2,8 +2,8 @@
 //! local content store and the real trainer, as a newcomer runs it. Each test checks the outcome
 //! on chain: statuses, payments, refunds, stake and reputation, to the wei.
 //!
-//! Needs `target/debug/drlaas` and `target/debug/drlaas-trainer` (tools/test.sh builds both before
-//! this crate's tests) and the pinned anvil (tools/setup.sh).
+//! Runs the `drlaas` and `drlaas-trainer` binaries of the current source (each test process builds
+//! them once, a no-op when fresh) and needs the pinned anvil (tools/setup.sh).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -16,8 +16,8 @@ use drlaas_chain::alloy::sol_types::SolEvent;
 use drlaas_chain::bindings::TMC;
 use drlaas_chain::devnet;
 use drlaas_chain::{Market, TaskId, TaskStatus};
-use drlaas_operator::local::api_server::ApiServer;
-use drlaas_operator::local::network::Network;
+use drlaas_local::api_server::ApiServer;
+use drlaas_local::network::Network;
 use serde_json::Value;
 
 /// The tests take turns: each trains on both cores.
@@ -220,8 +220,13 @@ async fn a_model_is_trained_sold_and_fine_tuned_for_a_similar_task() {
     let sold = market.listing(listing).await.unwrap();
     let seller = market.credits(sold.owner).await.unwrap();
     assert_eq!(seller.mmc, sold.price);
-    // The curves and the report are written.
-    assert!(local.path().join("curves/default-maze-three-agents.png").is_file());
+    // The curves and the report are written: an SVG with the trained task's curve.
+    let curve = std::fs::read_to_string(local.path().join("curves/default-maze-three-agents.svg")).unwrap();
+    assert!(
+        curve.starts_with("<?xml") && curve.trim_end().ends_with("</svg>"),
+        "{curve}"
+    );
+    assert!(curve.contains(r#"<polyline class="curve""#), "no curve drawn: {curve}");
     let report: Value = serde_json::from_slice(&std::fs::read(local.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report.as_array().unwrap().len(), 2);
 }
@@ -385,7 +390,7 @@ async fn twelve_identical_tasks_are_twelve_chain_tasks_all_paid_and_no_worker_is
         let task = local.task(&format!("cp-{i:02}"));
         assert_eq!(task["status"]["outcome"], "Paid", "{task:#}");
         assert!(
-            task["status"]["transactions"]["post"].is_string(),
+            task["status"]["transactions"][drlaas_crds::transactions::TxAction::Post.to_string()].is_string(),
             "cp-{i:02} posted its own task: {task:#}"
         );
         ids.insert(task["status"]["chainTaskId"].as_u64().unwrap());

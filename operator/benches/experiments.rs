@@ -1,4 +1,4 @@
-//! The two experiments of the research drlaas reproduces (DESIGN §1), as a bench:
+//! The two experiments of the research drlaas reproduces (docs/architecture.md#overview), as a bench:
 //! `cargo bench -p drlaas-operator --bench experiments` prints
 //!
 //! 1. **Recruitment** (simulated outcomes, real policies): the same batch of tasks on the same worker
@@ -9,17 +9,20 @@
 //!    kind against the level it declares) drawn once per market seed. Reputation and expertise only
 //!    estimate them (reputation comes from a simulated history, declared levels are biased and noisy).
 //!    An attempt's training time is `work / (estimated throughput × hidden speed)`, shortened by a warm
-//!    start (`× (1 − 0.3·S)`, S = best similarity of the worker's models); its outcome quality is the
+//!    start (`× (1 − 0.3·S)`, S = best similarity of the worker's models: those it lists at the start,
+//!    then also each task it completed, as the operator reads them from chain); its outcome quality is the
 //!    worker's hidden skill plus noise (the same noise for the same task, worker and attempt under every
 //!    policy); it passes verification when the quality reaches the task's requirement before the
 //!    deadline. Passing pays the worker its price; failing refunds the requester, excludes the worker
 //!    from that task, and the task is recruited again (3 attempts at most). Reputation moves with the
-//!    on-chain rule (η = 0.1) as tasks settle, so every policy sees the market it shaped.
+//!    on-chain rule (η = 0.1) as tasks settle, so every policy sees the market it shaped. "QoS greedy
+//!    without S" is the greedy with the similarity term's weight at 0 (what the operator did while it
+//!    gave recruitment no models): the same run shows what the term changes.
 //! 2. **Knowledge transfer** (real training): env steps to the target return from scratch against
 //!    warm-started (`drlaas-trainer train --warm-start PATH`) from models trained on environments of
 //!    high, medium and low similarity (`core::similarity`) to the target's. Source models are trained
 //!    first (once per run of the bench), then every start is trained with several seeds. Steps to
-//!    target: `envSteps` of the first progress line whose `meanReturn` (last 100 episodes) reaches the
+//!    target: the env steps of the first progress line whose mean return (last 100 episodes) reaches the
 //!    target; a run that never does counts as its budget (printed with `>`).
 //!
 //! Flags: `--seeds N` market seeds (default 25), `--tasks N` tasks per batch (default: a batch of 20,
@@ -39,10 +42,11 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use bench_support::{arg, flag, median};
+use drlaas_core::policies::{Policy, splitmix64};
+use drlaas_core::recruitment::{Resources, TaskDemand, WorkerOffer, estimated_throughput};
+use drlaas_core::similarity::similarity;
+use drlaas_crds::trainer_output::{ProgressLine, TrainResult};
 use drlaas_envs::descriptor::EnvDescriptor;
-use drlaas_operator::core::policies::{Policy, splitmix64};
-use drlaas_operator::core::recruitment::{Resources, TaskDemand, WorkerOffer, estimated_throughput};
-use drlaas_operator::core::similarity::similarity;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------------
@@ -50,7 +54,7 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------------------
 
 const KINDS: [&str; 4] = ["cartpole", "target-localization", "maze-cleaning", "fleet-coordination"];
-/// Reputation step of the on-chain rule (DESIGN §6).
+/// Reputation step of the on-chain rule (docs/architecture.md#recruitment).
 const ETA: f64 = 0.1;
 /// Attempts per task before it is given up.
 const MAX_ATTEMPTS: u32 = 3;
@@ -235,6 +239,8 @@ fn market(seed: u64, tasks: usize, workers: usize) -> Market {
 #[derive(Debug, Clone, Default)]
 struct Outcome {
     mean_qos: f64,
+    /// Mean similarity term (S) of the assignments: how close the chosen worker's best model was.
+    mean_similarity: f64,
     mean_settle_minutes: f64,
     makespan_minutes: f64,
     /// Mean over tasks of the final attempt's return relative to the target (≥ 1: target met;
@@ -268,6 +274,7 @@ fn simulate(market: &Market, policy: Policy, seed: u64) -> Outcome {
     let mut pending: Vec<usize> = (0..n).collect();
     let mut running: Vec<Run> = Vec::new();
     let (mut qos_sum, mut assignments, mut failures, mut paid) = (0.0, 0usize, 0usize, 0.0);
+    let mut similarity_sum = 0.0;
     let mut now = 0.0;
     let mut round = 0u64;
     loop {
@@ -330,6 +337,7 @@ fn simulate(market: &Market, policy: Policy, seed: u64) -> Outcome {
                 offer.free.memory_mib -= task.demand.resources.memory_mib;
                 offer.free_slots -= 1;
                 qos_sum += qos.total;
+                similarity_sum += qos.similarity;
                 assignments += 1;
                 attempts[t] += 1;
                 pending.retain(|&p| p != t);
@@ -357,6 +365,11 @@ fn simulate(market: &Market, policy: Policy, seed: u64) -> Outcome {
         if run.passed {
             offer.reputation += ETA * (1.0 - offer.reputation);
             offer.completed += 1;
+            // The model it trained is one of its models from now on (the operator reads it from
+            // the chain's TaskCompleted event and the task's document).
+            if !offer.models.contains(&task.demand.environment) {
+                offer.models.push(task.demand.environment.clone());
+            }
             paid += offer.price_wei as f64 / UNIT_WEI;
             met[run.task] = true;
             settled_at[run.task] = now;
@@ -379,6 +392,7 @@ fn simulate(market: &Market, policy: Policy, seed: u64) -> Outcome {
     let successes = met.iter().filter(|m| **m).count();
     Outcome {
         mean_qos: qos_sum / assignments.max(1) as f64,
+        mean_similarity: similarity_sum / assignments.max(1) as f64,
         mean_settle_minutes: settled_at.iter().sum::<f64>() / n as f64,
         makespan_minutes: now,
         return_to_target: achieved.iter().sum::<f64>() / n as f64,
@@ -419,9 +433,9 @@ fn bench_recruitment(seeds: usize, tasks: usize, workers: usize) {
     );
     println!();
     println!(
-        "| policy | mean QoS | time to settle, mean (min) | makespan (min) | return / target | target met | failed attempts | paid per met task (mETH) |"
+        "| policy | mean QoS | mean S | time to settle, mean (min) | makespan (min) | return / target | target met | failed attempts | paid per met task (mETH) |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut by_policy: Vec<(Policy, Vec<Outcome>)> = Policy::all(0).iter().map(|p| (*p, Vec::new())).collect();
     for seed in 1..=seeds as u64 {
         let m = market(seed, tasks, workers);
@@ -436,9 +450,10 @@ fn bench_recruitment(seeds: usize, tasks: usize, workers: usize) {
     for (policy, outcomes) in &by_policy {
         let column = |f: fn(&Outcome) -> f64| outcomes.iter().map(f).collect::<Vec<f64>>();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             policy.name(),
             spread(&column(|o| o.mean_qos), 3),
+            spread(&column(|o| o.mean_similarity), 2),
             spread(&column(|o| o.mean_settle_minutes), 0),
             spread(&column(|o| o.makespan_minutes), 0),
             spread(&column(|o| o.return_to_target), 2),
@@ -468,6 +483,34 @@ fn bench_recruitment(seeds: usize, tasks: usize, workers: usize) {
             better(|o| o.paid_per_success, false),
         );
     }
+    // What the similarity term changes: the greedy against itself without it, market by market.
+    let without = &by_policy
+        .iter()
+        .find(|(p, _)| *p == Policy::QosWithoutSimilarity)
+        .expect("the ablation runs")
+        .1;
+    let ratio = |f: fn(&Outcome) -> f64| {
+        let ratios: Vec<f64> = greedy.iter().zip(without).map(|(g, o)| f(g) / f(o)).collect();
+        format!("{:.3}", median(ratios))
+    };
+    let fewer_failures: Vec<f64> = greedy
+        .iter()
+        .zip(without)
+        .map(|(g, o)| o.failed_attempts - g.failed_attempts)
+        .collect();
+    let changed = greedy
+        .iter()
+        .zip(without)
+        .filter(|(g, o)| g.mean_qos != o.mean_qos)
+        .count();
+    println!(
+        "Similarity term, with/without (median over the markets of the per-market ratio): mean S ×{}, time to settle ×{}, makespan ×{}, return/target ×{}; failed attempts {:+.0} (median difference); the choices differed (another mean QoS) in {changed}/{seeds} markets",
+        ratio(|o| o.mean_similarity),
+        ratio(|o| o.mean_settle_minutes),
+        ratio(|o| o.makespan_minutes),
+        ratio(|o| o.return_to_target),
+        -median(fewer_failures) + 0.0,
+    );
     println!("(simulation: {:.1} s)", start.elapsed().as_secs_f64());
     println!();
 }
@@ -588,13 +631,13 @@ fn train(trainer: &Path, spec: &Value, out: &Path, warm: Option<&Path>, target: 
     let mut tail = Vec::new();
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap_or_default();
-        let Ok(progress) = serde_json::from_str::<Value>(&line) else {
+        let Some(progress) = ProgressLine::parse(&line) else {
             tail.push(line);
             continue;
         };
-        let steps = progress["envSteps"].as_u64().unwrap_or(0);
+        let steps = progress.env_steps;
         trained.env_steps = steps;
-        if let Some(mean) = progress["meanReturn"].as_f64() {
+        if let Some(mean) = progress.mean_return {
             trained.last_mean_return = Some(mean);
             if trained.steps_to_target.is_none() && target.is_some_and(|t| mean >= t) {
                 trained.steps_to_target = Some(steps);
@@ -604,11 +647,9 @@ fn train(trainer: &Path, spec: &Value, out: &Path, warm: Option<&Path>, target: 
     let status = child.wait().unwrap();
     trained.seconds = start.elapsed().as_secs_f64();
     assert!(status.success(), "the trainer failed ({status}): {}", tail.join("\n"));
-    let result: Value =
+    let result: TrainResult =
         serde_json::from_slice(&std::fs::read(out.join("run/result.json")).expect("result.json")).unwrap();
-    trained.reused = result["warmStart"]["reused"]
-        .as_u64()
-        .zip(result["warmStart"]["total"].as_u64());
+    trained.reused = result.warm_start.map(|w| (w.reused as u64, w.total as u64));
     trained.model = out.join("run/model.safetensors");
     trained
 }
@@ -773,7 +814,7 @@ fn main() {
         }
     }
     if !flag("--skip-transfer") {
-        let trainer = drlaas_operator::local_pod::locate_trainer()
+        let trainer = drlaas_local::local_pod::locate_trainer()
             .filter(|p| p.is_file())
             .expect("no trainer: build it (cargo build -p drlaas-trainer) or set DRLAAS_TRAINER_BIN");
         println!("## 2. Knowledge transfer: env steps to the target return (real training)");

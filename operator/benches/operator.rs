@@ -21,10 +21,10 @@ use drlaas_chain::MarketParams;
 use drlaas_chain::alloy::primitives::utils::parse_ether;
 use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::types::EnvKind;
+use drlaas_core::recruitment::{Resources, TaskDemand, WorkerOffer, assign};
 use drlaas_envs::descriptor::EnvDescriptor;
-use drlaas_operator::core::recruitment::{Resources, TaskDemand, WorkerOffer, assign};
-use drlaas_operator::local::api_server::ApiServer;
-use drlaas_operator::runtime::{self, OperatorArgs};
+use drlaas_local::api_server::ApiServer;
+use drlaas_operator::runtime::{self, OperatorConfig};
 use k8s_openapi::ByteString;
 use serde_json::json;
 
@@ -135,25 +135,18 @@ async fn admission_run(tasks: usize) -> Vec<f64> {
     }
     let scratch = support::scratch_dir("bench");
     std::fs::create_dir_all(&scratch).unwrap();
-    let deployment = scratch.join("deployment.json");
-    std::fs::write(&deployment, serde_json::to_string(market.deployment()).unwrap()).unwrap();
-    let key = scratch.join("oracle.key");
-    std::fs::write(&key, devnet.signers()[ORACLE].to_bytes().to_string()).unwrap();
-    let args = OperatorArgs {
-        rpc_url: devnet.endpoint().to_string(),
-        deployment,
-        oracle_key_file: key,
-        store: scratch.join("store").display().to_string(),
-        pod_store: None,
+    let args = OperatorConfig {
         trainer_image: "drlaas/trainer:bench".into(),
-        namespace: "drlaas-system".into(),
-        watch_namespaces: Vec::new(),
         confirmations: 1,
-        no_chain_admission: true,
+        chain_admission: false,
         listen: "127.0.0.1:0".parse().unwrap(),
-        lease_name: "drlaas-operator".into(),
         identity: Some("bench".into()),
-        lease_seconds: 15,
+        ..OperatorConfig::new(
+            devnet.endpoint().to_string(),
+            *market.deployment(),
+            devnet.signers()[ORACLE].clone(),
+            scratch.join("store").display().to_string(),
+        )
     };
     let operator = tokio::spawn(runtime::run_with(args, Some(api.client())));
     // Every Worker registered by its controller before the clock starts.

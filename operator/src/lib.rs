@@ -5,13 +5,9 @@
 //! (cluster) and the local mode (one machine) both drive it; only their edges differ. [`pods`] builds
 //! the trainer and evaluator pods as plain data; [`runtime`] is the `drlaas operator` process.
 
-pub mod cli;
+pub mod config;
 pub mod controller;
-pub mod core;
 pub mod leader;
-pub mod local;
-pub mod local_pod;
-pub mod manifest;
 pub mod metrics;
 pub mod pods;
 pub mod runtime;

@@ -4,7 +4,7 @@
 //! Both run the trainer image as an unprivileged user on a read-only root filesystem, with no
 //! service-account token, no privilege escalation and no capabilities, with their resources as
 //! requests and limits. Outputs go to an `emptyDir`, the result to the termination message
-//! (DESIGN §5), models and checkpoints to the content store named in `DRLAAS_STORE`.
+//! (docs/architecture.md#the-trainer-contract), models and checkpoints to the content store named in `DRLAAS_STORE`.
 
 use std::collections::BTreeMap;
 
@@ -18,20 +18,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
-/// Where the task spec is mounted in the trainer.
-pub const TASK_MOUNT: &str = "/etc/drlaas";
-/// The trainer's output directory (an emptyDir).
-pub const OUT_DIR: &str = "/work/out";
-/// The user the trainer image runs as.
-pub const TRAINER_UID: i64 = 10001;
-/// Label keys on everything the operator creates for a task.
-pub const LABEL_TASK: &str = "drlaas.io/task";
-pub const LABEL_ROLE: &str = "drlaas.io/role";
-pub const LABEL_ATTEMPT: &str = "drlaas.io/attempt";
-pub const LABEL_WORKER: &str = "drlaas.io/worker";
-/// The whole name of the worker a pod runs for (its [`LABEL_WORKER`] label is shortened past 63
-/// characters).
-pub const ANNOTATION_WORKER: &str = "drlaas.io/worker";
+pub use drlaas_crds::pod::{
+    ANNOTATION_WORKER, LABEL_ATTEMPT, LABEL_ROLE, LABEL_TASK, LABEL_WORKER, OUT_DIR, TASK_MOUNT, TRAINER_UID,
+};
 
 /// The operator's settings that go into every pod.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,7 @@
 //! The operator's HTTP endpoints: `/metrics` (Prometheus), `/healthz` (the process runs) and
-//! `/readyz` (the controllers have started: ready for the Service and the leader Lease).
+//! `/readyz` (the configuration is checked against the chain and the watch caches are started). A
+//! standby replica is ready too, before it holds the leader Lease: only the leader runs the
+//! controllers, and a standby must be ready to take over the moment the Lease is free.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -11,14 +11,14 @@ use drlaas_chain::alloy::primitives::{Address, U256, utils::parse_ether};
 use drlaas_chain::alloy::providers::Provider;
 use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{EnvKind, Market, MarketParams, NewTask, TaskKind, TaskStatus};
-use drlaas_operator::local::run::key_secret;
-use drlaas_operator::runtime::{self, OperatorArgs};
+use drlaas_local::workers::key_secret;
+use drlaas_operator::runtime::{self, OperatorConfig};
 use drlaas_store::{ContentStore, Store};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 mod support;
-use drlaas_operator::local::api_server::ApiServer;
+use drlaas_local::api_server::ApiServer;
 use support::kubelet::Kubelet;
 use support::{assert_chart_rbac_allows, scratch_dir};
 
@@ -50,7 +50,6 @@ struct World {
     api: ApiServer,
     store: Store,
     store_dir: PathBuf,
-    scratch: PathBuf,
     requester: Address,
     worker: Address,
 }
@@ -90,7 +89,6 @@ async fn world() -> World {
         api,
         store,
         store_dir,
-        scratch,
         requester,
         worker,
     }
@@ -100,25 +98,18 @@ impl World {
     /// Starts `drlaas operator --watch-namespaces <watch_namespaces>` against this world, the test
     /// kubelet running its pods and a block mined every 300 ms; abort the handles to stop them.
     fn start(&self, watch_namespaces: &[&str]) -> Vec<JoinHandle<()>> {
-        let deployment = self.scratch.join("deployment.json");
-        std::fs::write(&deployment, serde_json::to_string(self.market.deployment()).unwrap()).unwrap();
-        let oracle_key = self.scratch.join("oracle.key");
-        std::fs::write(&oracle_key, self.devnet.signers()[ORACLE].to_bytes().to_string()).unwrap();
-        let args = OperatorArgs {
-            rpc_url: self.devnet.endpoint().to_string(),
-            deployment,
-            oracle_key_file: oracle_key,
-            store: self.store_dir.display().to_string(),
-            pod_store: None,
+        let args = OperatorConfig {
             trainer_image: "drlaas/trainer:test".into(),
-            namespace: "drlaas-system".into(),
             watch_namespaces: watch_namespaces.iter().map(|n| n.to_string()).collect(),
             confirmations: 1,
-            no_chain_admission: false,
             listen: "127.0.0.1:0".parse().unwrap(),
-            lease_name: "drlaas-operator".into(),
             identity: Some("replica-a".into()),
-            lease_seconds: 15,
+            ..OperatorConfig::new(
+                self.devnet.endpoint().to_string(),
+                *self.market.deployment(),
+                self.devnet.signers()[ORACLE].clone(),
+                self.store_dir.display().to_string(),
+            )
         };
         let client = self.api.client();
         let operator = tokio::spawn(async move {
@@ -224,7 +215,11 @@ async fn the_operator_settles_a_kubernetes_task_and_a_chain_task_on_its_own() {
         parse_ether("1").unwrap() - PRICE.parse::<U256>().unwrap(),
         "the applied task's requester gets back what the worker did not charge"
     );
-    assert!(mirrored["status"]["transactions"].get("post").is_none());
+    assert!(
+        mirrored["status"]["transactions"]
+            .get(drlaas_crds::transactions::TxAction::Post.to_string())
+            .is_none()
+    );
     let registered = w.api.get("workers", "", "lab-a").unwrap();
     assert_eq!(registered["status"]["registered"], true);
     let lease = w

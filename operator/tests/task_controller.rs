@@ -1,9 +1,10 @@
-//! The DRLTask controller, scenario by scenario, against an in-memory API server (tower-test), a
+//! The DRLTask controller, scenario by scenario, against the in-memory API server of drlaas-local, a
 //! real anvil chain, a real local content store and the real trainer binary run by a fake kubelet.
 //!
 //! Every reconcile gets a fresh `Context` (a fresh chain client and metrics): each one is a restart
 //! of the operator, so every scenario also checks that nothing depends on memory between steps.
 
+use drlaas_crds::transactions::TxAction;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,8 +12,7 @@ use drlaas_chain::alloy::primitives::{Address, B256, U256, utils::parse_ether};
 use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{EnvKind, Market, MarketParams, NewListing, NewTask, TaskKind, TaskStatus};
 use drlaas_crds::task::DRLTask;
-use drlaas_operator::controller::{Context, Error, Settings, WatchScope, task};
-use drlaas_operator::pods::PodSettings;
+use drlaas_operator::controller::{Context, Error, task};
 use drlaas_operator::server::Health;
 use drlaas_store::{ContentStore, Store};
 use k8s_openapi::ByteString;
@@ -21,9 +21,9 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 mod support;
-use drlaas_operator::local::api_server::ApiServer;
+use drlaas_local::api_server::ApiServer;
 use support::kubelet::{Kubelet, args};
-use support::{assert_chart_rbac_allows, scratch_dir};
+use support::{assert_chart_rbac_allows, scratch_dir, settings_for};
 
 const NS: &str = "team-a";
 const BUDGET: &str = "1000000000000000000"; // 1 ETH
@@ -139,16 +139,7 @@ impl World {
             market: Arc::new(market),
             health,
             store: self.store.clone(),
-            settings: Arc::new(Settings {
-                oracle: self.oracle,
-                namespace: "drlaas-system".into(),
-                scope: WatchScope::All,
-                pods: PodSettings {
-                    trainer_image: "drlaas/trainer:test".into(),
-                    store_address: self.store_dir.display().to_string(),
-                },
-                confirmations: 0,
-            }),
+            settings: settings_for(self.oracle, &self.store_dir.display().to_string()),
             caches: drlaas_operator::controller::Caches::none(),
             recruiter: std::sync::Arc::default(),
         })
@@ -332,7 +323,14 @@ async fn a_paid_task_is_posted_recruited_trained_verified_and_paid() {
     let txs = t["status"]["transactions"].as_object().unwrap();
     let mut actions: Vec<&str> = txs.keys().map(String::as_str).collect();
     actions.sort();
-    assert_eq!(actions, ["assign-1", "complete", "post", "submit-1"]);
+    let expected = [
+        TxAction::Assign(1),
+        TxAction::Complete,
+        TxAction::Post,
+        TxAction::Submit(1),
+    ]
+    .map(|a| a.to_string());
+    assert_eq!(actions, expected);
     let settled = t["status"]["conditions"]
         .as_array()
         .unwrap()
@@ -600,7 +598,7 @@ async fn a_task_posted_on_chain_is_driven_by_its_chain_id() {
         budget: BUDGET.parse().unwrap(),
     };
     let (id, _) = w.market.post_task(w.requester, &new).await.unwrap();
-    let posted = drlaas_operator::core::mirror::PostedTask {
+    let posted = drlaas_core::mirror::PostedTask {
         id,
         requester: w.requester.to_string(),
         kind: drlaas_crds::task::TaskKind::Training,
@@ -611,24 +609,26 @@ async fn a_task_posted_on_chain_is_driven_by_its_chain_id() {
     };
     let now = w.devnet.now().await.unwrap();
     let chain_id = w.market.deployment().chain_id;
-    let mirrored = drlaas_operator::core::mirror::mirrored_task(
-        chain_id,
-        &posted,
-        std::str::from_utf8(document).unwrap(),
-        NS,
-        now,
-    )
-    .unwrap();
-    let name = mirrored.metadata.name.clone().unwrap();
-    let mut object = serde_json::to_value(&mirrored).unwrap();
-    object["apiVersion"] = json!("drlaas.io/v1alpha1");
-    object["kind"] = json!("DRLTask");
+    let mirrored =
+        drlaas_core::mirror::mirrored_task(chain_id, &posted, std::str::from_utf8(document).unwrap(), now).unwrap();
+    let name = mirrored.name.clone();
+    let object = json!({
+        "apiVersion": "drlaas.io/v1alpha1",
+        "kind": "DRLTask",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": mirrored.labels,
+            "annotations": mirrored.annotations,
+        },
+        "spec": mirrored.spec,
+    });
     w.api.insert("drltasks", object);
     w.drive(&name, settled).await;
     let t = w.task(&name).unwrap();
     assert_eq!(t["status"]["outcome"], "Paid");
     assert!(
-        t["status"]["transactions"].get("post").is_none(),
+        t["status"]["transactions"].get(TxAction::Post.to_string()).is_none(),
         "nothing posted: it was on chain"
     );
     assert_eq!(w.market.task_count().await.unwrap(), 1);
@@ -675,11 +675,50 @@ async fn a_task_nobody_takes_expires_at_its_deadline_and_refunds() {
     w.drive("orphan", settled).await;
     let t = w.task("orphan").unwrap();
     assert_eq!(t["status"]["outcome"], "Expired");
-    assert!(t["status"]["transactions"].get("expire").is_some());
+    assert!(t["status"]["transactions"].get(TxAction::Expire.to_string()).is_some());
     assert_eq!(
         w.market.credits(w.requester).await.unwrap().tmc,
         BUDGET.parse::<U256>().unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_task_deleted_past_its_deadline_is_expired_as_a_live_one_would_be() {
+    let w = world().await;
+    w.api
+        .update("workers", "", "lab-a", |wk| wk["status"]["registered"] = json!(false));
+    w.api
+        .update("workers", "", "lab-b", |wk| wk["status"]["registered"] = json!(false));
+    let mut t = cartpole("forgotten", 5.0, 3);
+    t["spec"]["deadlineSeconds"] = json!(60);
+    w.api.insert("drltasks", t);
+    w.drive("forgotten", |_, t| t.is_some_and(|t| phase(t) == "Funded"))
+        .await;
+    let id = w.task("forgotten").unwrap()["status"]["chainTaskId"].as_u64().unwrap();
+    w.devnet.warp(61).await.unwrap();
+    w.api.update("drltasks", NS, "forgotten", |t| {
+        t["metadata"]["deletionTimestamp"] = json!("2026-11-25T01:00:00Z")
+    });
+    // Nobody can withdraw it any more: the deletion settles it the way the live path does.
+    let health = Arc::new(Health::default());
+    let object: DRLTask = serde_json::from_value(w.task("forgotten").unwrap()).unwrap();
+    task::reconcile(Arc::new(object), w.context_with(health.clone()))
+        .await
+        .unwrap();
+    assert!(w.task("forgotten").is_none(), "the finalizer is released");
+    assert_eq!(w.chain_status(id).await, TaskStatus::Expired);
+    assert_eq!(
+        w.market.credits(w.requester).await.unwrap().tmc,
+        BUDGET.parse::<U256>().unwrap()
+    );
+    let metrics = health.metrics.encode();
+    for line in [
+        "drlaas_chain_tx_gas_count{action=\"expire\"} 1",
+        "drlaas_time_to_settle_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+    assert!(w.event_reasons().iter().any(|r| r == "Expired"));
 }
 
 #[tokio::test]

@@ -1,79 +1,28 @@
-//! The model artifact: one safetensors file whose metadata carries the manifest (DESIGN §5), so one
+//! The model artifact: one safetensors file whose metadata carries the manifest (docs/architecture.md#the-trainer-contract), so one
 //! content identifier names both the weights and what they mean.
 //!
 //! Tensors are little-endian `F32`, named like the parameters (`policy.0.weight`, ...). Metadata keys:
-//! `drlaas.manifest` (JSON [`Manifest`]) always, `drlaas.checkpoint` (JSON training state) only in
-//! checkpoints, whose extra tensors are named `train.*`. Any safetensors reader can open the file.
+//! [`MANIFEST_KEY`] (JSON [`ModelManifest`], the type every reader of a model file shares) always,
+//! [`CHECKPOINT_KEY`] (JSON training state) only in checkpoints, whose extra tensors are named
+//! `train.*`. Any safetensors reader can open the file.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use drlaas_crds::{Algorithm, NetworkConfig};
-use drlaas_envs::EnvDescriptor;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
-/// Format tag in every manifest; bumped on incompatible changes.
-pub const FORMAT: &str = "drlaas-model/1";
-/// Metadata key of the manifest.
-pub const MANIFEST_KEY: &str = "drlaas.manifest";
-/// Metadata key of a checkpoint's training state.
+pub use drlaas_crds::trainer_output::{MANIFEST_KEY, ModelManifest};
+
+/// Metadata key of a checkpoint's training state (read by this trainer alone).
 pub const CHECKPOINT_KEY: &str = "drlaas.checkpoint";
-
-/// What a model is: enough to rebuild its network, compare its environment and trace its lineage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// The environment it was trained on.
-    pub environment: EnvDescriptor,
-    /// The algorithm that trained it.
-    pub algorithm: Algorithm,
-    /// Network shape.
-    pub network: NetworkConfig,
-    /// One agent's observation shape.
-    pub obs_shape: Vec<usize>,
-    /// Discrete actions per agent.
-    pub num_actions: usize,
-    /// How it performed.
-    pub metrics: Metrics,
-    /// CID or path of the model it was warm-started from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_model: Option<String>,
-    /// Seed of the run.
-    pub seed: u64,
-    /// Version of the trainer that wrote it.
-    pub trainer_version: String,
-}
-
-/// Training and evaluation figures recorded in the manifest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Metrics {
-    /// Mean team return of the final evaluation (absent in checkpoints).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mean_return: Option<f64>,
-    /// Episodes of that evaluation.
-    pub eval_episodes: u32,
-    /// Mean team return of the last training episodes (the early-stop window).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_mean_return: Option<f64>,
-    /// Env steps trained.
-    pub env_steps: u64,
-    /// Training episodes finished.
-    pub train_episodes: u64,
-    /// Seconds of training.
-    pub wall_seconds: f64,
-}
 
 /// A model or checkpoint read back from disk.
 #[derive(Debug)]
 pub struct Artifact {
     /// Its manifest.
-    pub manifest: Manifest,
+    pub manifest: ModelManifest,
     /// Every tensor by name, on the CPU.
     pub tensors: HashMap<String, Tensor>,
     /// Training state, for checkpoints.
@@ -105,7 +54,7 @@ pub enum ArtifactError {
 /// SHA-256 in hex.
 pub fn write(
     path: &Path,
-    manifest: &Manifest,
+    manifest: &ModelManifest,
     tensors: &[(String, Tensor)],
     checkpoint: Option<&serde_json::Value>,
 ) -> Result<String, ArtifactError> {
@@ -129,10 +78,7 @@ pub fn write(
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(|e| invalid(e.to_string()))?;
     let mut metadata = HashMap::new();
-    metadata.insert(
-        MANIFEST_KEY.to_owned(),
-        serde_json::to_string(manifest).expect("manifest serializes"),
-    );
+    metadata.insert(MANIFEST_KEY.to_owned(), manifest.to_json());
     if let Some(state) = checkpoint {
         metadata.insert(CHECKPOINT_KEY.to_owned(), state.to_string());
     }
@@ -147,7 +93,7 @@ pub fn write(
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
-/// Reads a model or checkpoint written by [`write`].
+/// Reads a model or checkpoint written by [`write()`].
 pub fn read(path: &Path) -> Result<Artifact, ArtifactError> {
     let bytes = std::fs::read(path).map_err(|source| ArtifactError::Io {
         path: path.display().to_string(),
@@ -166,10 +112,7 @@ pub fn parse(bytes: &[u8]) -> Result<Artifact, String> {
     let manifest_json = meta
         .get(MANIFEST_KEY)
         .ok_or_else(|| format!("no `{MANIFEST_KEY}` metadata"))?;
-    let manifest: Manifest = serde_json::from_str(manifest_json).map_err(|e| format!("bad manifest: {e}"))?;
-    if manifest.format != FORMAT {
-        return Err(format!("format `{}`, this trainer reads `{FORMAT}`", manifest.format));
-    }
+    let manifest = ModelManifest::from_json(manifest_json)?;
     let checkpoint = meta
         .get(CHECKPOINT_KEY)
         .map(|s| serde_json::from_str(s).map_err(|e| format!("bad checkpoint state: {e}")))

@@ -7,12 +7,10 @@
 
 use std::path::Path;
 
-use drlaas_crds::Algorithm;
 use drlaas_envs::{EnvDescriptor, Rng};
-use serde::Serialize;
 use tch::{Device, Tensor};
 
-use crate::artifact::{self, Manifest};
+use crate::artifact::{self, ModelManifest};
 use crate::dqn::argmax;
 use crate::learner::EnvRunner;
 use crate::network::Network;
@@ -22,21 +20,8 @@ use crate::ppo::sample;
 /// Most environments stepped together during an evaluation.
 const MAX_EVAL_ENVS: usize = 16;
 
-/// Outcome of an evaluation.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Evaluation {
-    /// Mean team return.
-    pub mean_return: f64,
-    /// Standard deviation of the returns.
-    pub std_return: f64,
-    /// Episodes played.
-    pub episodes: u32,
-    /// Mean episode length.
-    pub mean_length: f64,
-    /// Evaluation seed.
-    pub seed: u64,
-}
+/// Outcome of an evaluation, and how its actions were chosen: shared with the evaluation's readers.
+pub use drlaas_crds::trainer_output::{ActionSelection, Evaluation};
 
 /// A policy network with its weights, ready to act.
 #[derive(Debug)]
@@ -49,7 +34,7 @@ pub struct Policy {
 impl Policy {
     /// Rebuilds the policy described by `manifest` and loads its `policy.*` tensors.
     pub fn from_artifact(art: &artifact::Artifact, device: Device) -> Result<Self, String> {
-        let m: &Manifest = &art.manifest;
+        let m: &ModelManifest = &art.manifest;
         let mut builder = ParamBuilder::default();
         let network = Network::declare(&mut builder, "policy", &m.obs_shape, &m.network, m.num_actions, 1.0);
         let mut params = builder.build(device, 0);
@@ -74,7 +59,7 @@ impl Policy {
     }
 
     /// Reads a model file and rebuilds its policy.
-    pub fn load(path: &Path, device: Device) -> Result<(Self, Manifest), String> {
+    pub fn load(path: &Path, device: Device) -> Result<(Self, ModelManifest), String> {
         let art = artifact::read(path).map_err(|e| e.to_string())?;
         let policy = Self::from_artifact(&art, device)?;
         Ok((policy, art.manifest))
@@ -97,29 +82,6 @@ impl Policy {
             seed,
             self.device,
         )
-    }
-}
-
-/// How a network's outputs become actions during evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActionSelection {
-    /// The highest output (Q-values; deterministic policies).
-    Greedy,
-    /// A sample from softmax(logits), seeded (stochastic policies: PPO's argmax can loop forever in a
-    /// maze that its sampled policy clears).
-    Sample,
-    /// Uniformly random actions, ignoring the network: the baseline to compare a model with.
-    Random,
-}
-
-impl ActionSelection {
-    /// How a model trained by `algorithm` acts: PPO samples its policy, DQN is greedy.
-    pub fn for_algorithm(algorithm: Algorithm) -> Self {
-        match algorithm {
-            Algorithm::Ppo => Self::Sample,
-            Algorithm::Dqn => Self::Greedy,
-        }
     }
 }
 
@@ -193,6 +155,9 @@ fn play(
     while played.iter().zip(&quota).any(|(p, q)| p < q) {
         act(&mut runner);
         runner.step();
+        if let Some(failure) = runner.failure() {
+            return Err(format!("the environment failed: {failure}"));
+        }
         for e in 0..num_envs {
             if played[e] >= quota[e] {
                 continue;

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use drlaas_envs::{Rng, VecEnv, obs_len};
-use serde::Serialize;
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
@@ -70,6 +69,11 @@ impl EnvRunner {
             .step(&self.actions, &mut self.obs, &mut self.rewards, &mut self.dones);
     }
 
+    /// Why the environment cannot step any more (see [`VecEnv::failure`]).
+    pub fn failure(&self) -> Option<&str> {
+        self.env.failure()
+    }
+
     /// Rows whose last step hit the horizon rather than a terminal state (see [`VecEnv::truncated`]).
     pub fn truncated(&self) -> &[bool] {
         self.env.truncated()
@@ -109,30 +113,7 @@ impl Schedule {
 }
 
 /// Diagnostics of one iteration, as in the progress lines (absent fields are not the algorithm's).
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateStats {
-    /// Learning rate used.
-    pub learning_rate: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entropy: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approx_kl: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub clip_fraction: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub explained_variance: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub td_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub q_value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epsilon: Option<f64>,
-}
+pub use drlaas_crds::trainer_output::UpdateStats;
 
 /// Training state beyond the parameters that a checkpoint must carry for an exact resume.
 #[derive(Debug, Default)]

@@ -1,24 +1,24 @@
-//! `drlaas-trainer`: the command a trainer pod or local process runs (DESIGN §5).
+//! `drlaas-trainer`: the command a trainer pod or local process runs (docs/architecture.md#the-trainer-contract).
 //!
 //! Exit codes: 0 the model was written (and, with `--store`, stored under its CID); 2 the input is wrong (task spec, arguments, an incompatible
 //! warm-start model or checkpoint): retrying will not help; 3 stopped early on purpose
 //! (`--stop-after-updates`), resume from the last checkpoint; 1 anything else (I/O, a crash): a retry
-//! may. On failure the termination log holds `{"error": ...}`.
+//! may. The outputs are the types of `drlaas_crds::trainer_output`, which every reader shares: a
+//! `TrainResult`, an `EvaluationReport`, or on failure a `FailureReport` in the termination log.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use drlaas_crds::TrainingSpec;
+use drlaas_crds::trainer_output::{EvaluationReport, FailureReport};
 use drlaas_trainer::evaluate::{ActionSelection, Policy};
 use drlaas_trainer::progress::{Bar, JsonLines, ProgressSink, Silent};
 use drlaas_trainer::store::{ModelRef, ModelStore, OpenError};
 use drlaas_trainer::train::{self, TrainError, TrainOptions, TrainResult};
 use drlaas_trainer::{artifact, device};
-
-/// Kubernetes reads at most 4 KiB of a termination log.
-const TERMINATION_LOG_LIMIT: usize = 4096;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,7 +77,7 @@ enum Command {
         seed: u64,
         /// How actions are chosen; default: sample for PPO models, greedy for DQN models; `random` gives
         /// the baseline on the model's environment.
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = action_selection())]
         policy: Option<ActionSelection>,
         /// Also write the evaluation (or error) here, e.g. /dev/termination-log.
         #[arg(long, value_name = "PATH")]
@@ -162,6 +162,7 @@ impl From<TrainError> for Failure {
         match e {
             TrainError::Spec(m) => Self::input(m),
             TrainError::Io(m) => Self::runtime(m),
+            TrainError::Environment(_) => Self::runtime(e.to_string()),
         }
     }
 }
@@ -177,8 +178,8 @@ fn main() -> ExitCode {
         Err(failure) => {
             eprintln!("error: {}", failure.message);
             if let Some(path) = termination_log {
-                let text = serde_json::json!({ "error": failure.message }).to_string();
-                let _ = std::fs::write(path, truncate(text));
+                let report = FailureReport { error: failure.message };
+                let _ = std::fs::write(path, report.termination_log());
             }
             ExitCode::from(failure.code)
         }
@@ -242,10 +243,10 @@ fn run(command: Command) -> Result<(), Failure> {
                 train::write_result(&out, &result)?;
             }
             if let Some(path) = termination_log {
-                std::fs::write(&path, termination_summary(&result))
+                std::fs::write(&path, result.termination_summary())
                     .map_err(|e| Failure::runtime(format!("--termination-log {}: {e}", path.display())))?;
             }
-            println!("{}", serde_json::to_string(&result).expect("result serializes"));
+            println!("{}", result.to_json_line());
             Ok(())
         }
         Command::Evaluate {
@@ -264,16 +265,19 @@ fn run(command: Command) -> Result<(), Failure> {
             let evaluation = policy
                 .evaluate(&manifest.environment, selection, episodes, seed)
                 .map_err(Failure::input)?;
-            let mut json = serde_json::to_value(&evaluation).expect("evaluation serializes");
-            json["model"] = name.into();
-            json["environment"] = serde_json::to_value(&manifest.environment).expect("descriptor serializes");
-            json["device"] = train::device_name(device).into();
-            json["policy"] = serde_json::to_value(selection).expect("selection serializes");
+            let report = EvaluationReport {
+                evaluation,
+                model: name,
+                environment: Some(manifest.environment),
+                device: train::device_name(device),
+                policy: Some(selection),
+            }
+            .to_json_line();
             if let Some(path) = termination_log {
-                std::fs::write(&path, truncate(json.to_string()))
+                std::fs::write(&path, &report)
                     .map_err(|e| Failure::runtime(format!("--termination-log {}: {e}", path.display())))?;
             }
-            println!("{json}");
+            println!("{report}");
             Ok(())
         }
         Command::Inspect { model, store } => {
@@ -326,28 +330,10 @@ fn inspect(path: &Path, name: &str) -> Result<String, Failure> {
     Ok(serde_json::to_string_pretty(&json).expect("inspect serializes"))
 }
 
-/// The result for the termination log: compact, and without the checkpoint lists if it would exceed
-/// Kubernetes' 4 KiB.
-fn termination_summary(result: &TrainResult) -> String {
-    let text = serde_json::to_string(result).expect("result serializes");
-    if text.len() <= TERMINATION_LOG_LIMIT {
-        return text;
-    }
-    let mut short = result.clone();
-    short.checkpoint_paths.clear();
-    short.checkpoint_cids.clear();
-    truncate(serde_json::to_string(&short).expect("result serializes"))
-}
-
-fn truncate(mut text: String) -> String {
-    if text.len() > TERMINATION_LOG_LIMIT {
-        let mut end = TERMINATION_LOG_LIMIT;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
+/// `--policy`: one of [`ActionSelection::ALL`], by name.
+fn action_selection() -> impl TypedValueParser<Value = ActionSelection> {
+    PossibleValuesParser::new(ActionSelection::ALL.map(ActionSelection::as_str))
+        .map(|name| name.parse::<ActionSelection>().expect("a listed name"))
 }
 
 /// Passes progress on, and stores each checkpoint as soon as it is written when a store is given, so

@@ -1,5 +1,5 @@
-//! Feed-forward networks over a [`ParamStore`]: an MLP for vector observations, 3×3 convolutions then
-//! an MLP for grid observations `[C, G, G]`.
+//! Feed-forward networks over a [`ParamStore`](crate::params::ParamStore): an MLP for vector
+//! observations, 3×3 convolutions then an MLP for grid observations `[C, G, G]`.
 //!
 //! A network is a list of layers holding indices into the store, so several networks (PPO's policy and
 //! value function) share one flat buffer and one optimizer. Initialization follows the PPO

@@ -1,4 +1,4 @@
-//! Progress of a run: one line per iteration with the diagnostics RL users look for (DESIGN §5).
+//! Progress of a run: one line per iteration with the diagnostics RL users look for (docs/architecture.md#the-trainer-contract).
 //!
 //! Pods and local processes get JSON lines on stderr; a person at a terminal gets a progress bar. Tests
 //! and benchmarks collect the lines to draw learning curves.
@@ -6,32 +6,9 @@
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
-use crate::learner::UpdateStats;
-
-/// One iteration's progress.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProgressLine {
-    /// Iterations done (1-based).
-    pub update: u64,
-    /// Iterations the run has.
-    pub updates: u64,
-    /// Env steps so far.
-    pub env_steps: u64,
-    /// Training episodes finished so far.
-    pub episodes: u64,
-    /// Mean team return over the last `returnWindow` training episodes (absent before the first).
-    pub mean_return: Option<f64>,
-    /// Env steps per second over the run so far.
-    pub sps: f64,
-    /// Seconds since the run started (including time before a resume).
-    pub wall_seconds: f64,
-    /// The algorithm's diagnostics.
-    #[serde(flatten)]
-    pub stats: UpdateStats,
-}
+/// One iteration's progress: the type every reader of the JSON lines parses them with.
+pub use drlaas_crds::trainer_output::ProgressLine;
 
 /// Where progress goes.
 pub trait ProgressSink {
@@ -50,8 +27,7 @@ pub struct JsonLines;
 
 impl ProgressSink for JsonLines {
     fn update(&mut self, line: &ProgressLine) {
-        let text = serde_json::to_string(line).expect("progress serializes");
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        let _ = writeln!(std::io::stderr().lock(), "{}", line.to_json_line());
     }
 }
 

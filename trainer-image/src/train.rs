@@ -12,13 +12,14 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use drlaas_crds::trainer_output::{ModelManifest, ModelMetrics};
 use drlaas_crds::{Algorithm, TrainingSpec};
 use drlaas_envs::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tch::Device;
 
-use crate::artifact::{self, Manifest, Metrics};
+use crate::artifact;
 use crate::dqn::Dqn;
 use crate::evaluate::{self, ActionSelection, Evaluation};
 use crate::learner::{EnvRunner, Learner, Schedule};
@@ -55,66 +56,13 @@ pub enum TrainError {
     /// Reading or writing files failed.
     #[error("{0}")]
     Io(String),
+    /// An external environment's server refused, crashed or hung.
+    #[error("the environment failed: {0}")]
+    Environment(String),
 }
 
-/// How many tensors a warm start reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WarmStart {
-    /// Tensors copied from the parent model.
-    pub reused: usize,
-    /// Tensors of this run's networks.
-    pub total: usize,
-}
-
-/// When the early-stop criterion was first met.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetReached {
-    /// Env steps from the start of training.
-    pub env_steps: u64,
-    /// Seconds from the start of training.
-    pub wall_seconds: f64,
-}
-
-/// The result of a run (DESIGN §5), printed last on stdout and written to `result.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TrainResult {
-    /// CID of the stored model (set once the model is added to the content store).
-    pub model_cid: Option<String>,
-    /// Path of the model file.
-    pub model_path: String,
-    /// SHA-256 of the model file.
-    pub model_sha256: String,
-    /// Mean team return of the final evaluation.
-    pub mean_return: f64,
-    /// Episodes of that evaluation.
-    pub eval_episodes: u32,
-    /// Mean team return of the last `returnWindow` training episodes.
-    pub train_mean_return: Option<f64>,
-    /// Env steps trained.
-    pub env_steps: u64,
-    /// Training episodes finished.
-    pub train_episodes: u64,
-    /// Seconds of training (across resumes), evaluation excluded.
-    pub wall_seconds: f64,
-    /// Env steps per second of training.
-    pub sps: f64,
-    /// Device the networks ran on (`cpu`, `cuda:0`).
-    pub device: String,
-    /// Set when `targetMeanReturn` was reached.
-    pub target_reached: Option<TargetReached>,
-    /// CIDs of the checkpoints this process wrote, in order, once stored (empty without a store;
-    /// checkpoints from before a resume keep the CIDs their own run reported).
-    pub checkpoint_cids: Vec<String>,
-    /// Paths of the checkpoints written.
-    pub checkpoint_paths: Vec<String>,
-    /// CID or path of the warm-start model.
-    pub parent_model_cid: Option<String>,
-    /// Tensors reused by the warm start.
-    pub warm_start: Option<WarmStart>,
-}
+/// The result of a run, printed last on stdout and written to `result.json`, and its parts.
+pub use drlaas_crds::trainer_output::{TargetReached, TrainResult, WarmStart};
 
 /// Loop state that a checkpoint carries besides the learner's.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +161,9 @@ pub fn train(
             total_env_steps: spec.total_env_steps,
         };
         let stats = learner.iterate(&mut runner, schedule);
+        if let Some(failure) = runner.failure() {
+            return Err(TrainError::Environment(failure.to_string()));
+        }
         state.iteration += 1;
         state.env_steps += steps_per_iteration;
         for episode_return in runner.drain_finished() {
@@ -349,15 +300,20 @@ fn window_mean(window: &VecDeque<f32>) -> Option<f64> {
     (!window.is_empty()).then(|| window.iter().map(|&r| f64::from(r)).sum::<f64>() / window.len() as f64)
 }
 
-fn manifest(spec: &TrainingSpec, state: &RunState, evaluation: Option<&Evaluation>, wall_seconds: f64) -> Manifest {
-    Manifest {
-        format: artifact::FORMAT.into(),
+fn manifest(
+    spec: &TrainingSpec,
+    state: &RunState,
+    evaluation: Option<&Evaluation>,
+    wall_seconds: f64,
+) -> ModelManifest {
+    ModelManifest {
+        format: ModelManifest::FORMAT.into(),
         environment: spec.environment.clone(),
         algorithm: spec.algorithm,
         network: spec.network.clone(),
         obs_shape: spec.environment.obs_shape(),
         num_actions: spec.environment.num_actions(),
-        metrics: Metrics {
+        metrics: ModelMetrics {
             mean_return: evaluation.map(|e| e.mean_return),
             eval_episodes: evaluation.map_or(0, |e| e.episodes),
             train_mean_return: window_mean(&state.window),

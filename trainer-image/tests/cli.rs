@@ -1,9 +1,14 @@
-//! The trainer's command-line contract (DESIGN §5): result JSON last on stdout and in result.json,
-//! compact result in the termination log, JSON progress lines on stderr, exit codes.
+//! The trainer's command-line contract (docs/architecture.md#the-trainer-contract): result JSON last on stdout and in result.json,
+//! compact result in the termination log, JSON progress lines on stderr, exit codes. Every output is
+//! read with the types its readers share (`drlaas_crds::trainer_output`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use drlaas_crds::Algorithm;
+use drlaas_crds::trainer_output::{
+    ActionSelection, EvaluationReport, FailureReport, ModelManifest, ProgressLine, TrainResult,
+};
 use serde_json::Value;
 
 fn trainer(args: &[&str]) -> Output {
@@ -45,55 +50,44 @@ fn train_evaluate_inspect() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 
     let stdout = String::from_utf8(run.stdout).unwrap();
-    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    for key in [
-        "modelCid",
-        "meanReturn",
-        "evalEpisodes",
-        "envSteps",
-        "wallSeconds",
-        "sps",
-        "device",
-        "checkpointCids",
-        "parentModelCid",
-        "modelPath",
-        "modelSha256",
-    ] {
-        assert!(result.get(key).is_some(), "result lacks {key}: {result}");
-    }
-    assert_eq!(result["envSteps"], 640);
-    assert_eq!(result["device"], "cpu");
+    let result: TrainResult = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!((result.env_steps, result.device.as_str()), (640, "cpu"));
     assert_eq!(
-        result["checkpointPaths"].as_array().unwrap().len(),
-        2,
-        "after updates 4 and 8 of 10"
+        (result.model_cid.as_deref(), result.eval_episodes),
+        (None, 3),
+        "no store, no CID"
     );
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result.checkpoint_paths.len(), 2, "after updates 4 and 8 of 10");
+    let file: TrainResult = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(file, result);
     let termination = std::fs::read_to_string(&log).unwrap();
     assert!(termination.len() <= 4096 && !termination.contains('\n'));
-    assert_eq!(serde_json::from_str::<Value>(&termination).unwrap(), result);
+    assert_eq!(serde_json::from_str::<TrainResult>(&termination).unwrap(), result);
 
     let stderr = String::from_utf8(run.stderr).unwrap();
-    let lines: Vec<Value> = stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 10, "one line per update");
-    for key in [
-        "envSteps",
-        "episodes",
-        "meanReturn",
-        "sps",
-        "policyLoss",
-        "valueLoss",
-        "entropy",
-        "approxKl",
-        "clipFraction",
-        "explainedVariance",
-        "learningRate",
+    let lines: Vec<ProgressLine> = stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10, "one line per update, and nothing else");
+    let last = &lines[9];
+    assert_eq!((last.update, last.updates, last.env_steps), (10, 10, 640));
+    assert!(
+        last.episodes > 0 && last.mean_return.is_some() && last.sps > 0.0,
+        "{last:?}"
+    );
+    let ppo = &last.stats;
+    assert!(ppo.learning_rate > 0.0);
+    for figure in [
+        ppo.policy_loss,
+        ppo.value_loss,
+        ppo.entropy,
+        ppo.approx_kl,
+        ppo.clip_fraction,
+        ppo.explained_variance,
     ] {
-        assert!(lines[9].get(key).is_some(), "progress lacks {key}: {}", lines[9]);
+        assert!(figure.is_some(), "PPO's progress lacks a diagnostic: {last:?}");
     }
+    assert_eq!((ppo.td_loss, ppo.epsilon), (None, None), "DQN's figures are not PPO's");
 
-    let model = result["modelPath"].as_str().unwrap();
+    let model = result.model_path.as_str();
     let eval_log = dir.path().join("evaluation-log");
     let eval = trainer(&[
         "evaluate",
@@ -107,23 +101,30 @@ fn train_evaluate_inspect() {
         eval_log.to_str().unwrap(),
     ]);
     assert!(eval.status.success());
-    let eval: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let eval: EvaluationReport = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&std::fs::read_to_string(&eval_log).unwrap()).unwrap(),
+        serde_json::from_str::<EvaluationReport>(&std::fs::read_to_string(&eval_log).unwrap()).unwrap(),
         eval,
         "the evaluator pod reports through its termination message"
     );
-    assert_eq!(eval["episodes"], 4);
-    assert_eq!(eval["policy"], "sample");
-    assert!(eval["meanReturn"].as_f64().unwrap() >= 1.0);
+    assert_eq!((eval.evaluation.episodes, eval.evaluation.seed), (4, 1));
+    assert_eq!(
+        (eval.policy, eval.model.as_str()),
+        (Some(ActionSelection::Sample), model)
+    );
+    assert_eq!(eval.environment.as_ref().map(|e| e.kind_name()), Some("cartpole"));
+    assert!(eval.evaluation.mean_return >= 1.0);
 
     let inspect = trainer(&["inspect", "--model", model]);
     assert!(inspect.status.success());
     let inspect: Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(inspect["manifest"]["environment"]["kind"], "cartpole");
-    assert_eq!(inspect["manifest"]["algorithm"], "ppo");
-    assert_eq!(inspect["manifest"]["obsShape"], serde_json::json!([4]));
-    assert_eq!(inspect["sha256"], result["modelSha256"]);
+    let manifest: ModelManifest = serde_json::from_value(inspect["manifest"].clone()).unwrap();
+    assert_eq!(
+        (manifest.environment.kind_name(), manifest.algorithm, manifest.obs_shape),
+        ("cartpole", Algorithm::Ppo, vec![4])
+    );
+    assert_eq!(manifest.metrics.mean_return, Some(result.mean_return));
+    assert_eq!(inspect["sha256"], result.model_sha256.as_str());
     assert_eq!(inspect["checkpoint"], false);
 }
 
@@ -165,8 +166,8 @@ fn bad_input_exits_2_and_names_the_field() {
         assert_eq!(run.status.code(), Some(2), "{json}");
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(stderr.contains(expected), "{json}: {stderr}");
-        let termination: Value = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
-        assert!(termination["error"].as_str().unwrap().contains(expected));
+        let termination = FailureReport::from_message(&std::fs::read_to_string(&log).unwrap()).unwrap();
+        assert!(termination.error.contains(expected));
         assert!(!out.join("model.safetensors").exists());
     }
 
@@ -239,11 +240,7 @@ fn stop_early_then_resume() {
         "none",
     ]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    let result: Value = serde_json::from_slice(&resumed.stdout).unwrap();
-    assert_eq!(result["envSteps"], 160);
-    assert_eq!(
-        result["checkpointPaths"].as_array().unwrap().len(),
-        4,
-        "updates 2, 4, 6, 8 of 10"
-    );
+    let result: TrainResult = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(result.env_steps, 160);
+    assert_eq!(result.checkpoint_paths.len(), 4, "updates 2, 4, 6, 8 of 10");
 }

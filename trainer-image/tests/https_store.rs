@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use drlaas_crds::trainer_output::TrainResult;
 use drlaas_http::CERTIFICATE_HINT;
 use drlaas_http::testing::{TestCa, TlsProxy, trusting};
 use drlaas_store::devnode::DevNode;
@@ -49,8 +50,9 @@ fn the_trainer_stores_and_fetches_models_on_an_https_node_whose_ca_ssl_cert_file
 
     let trained = train(Some(&ca_file), "trusted");
     assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
-    let result: Value = serde_json::from_str(String::from_utf8_lossy(&trained.stdout).lines().last().unwrap()).unwrap();
-    let model_cid = result["modelCid"].as_str().expect("the model was stored").to_string();
+    let result: TrainResult =
+        serde_json::from_str(String::from_utf8_lossy(&trained.stdout).lines().last().unwrap()).unwrap();
+    let model_cid = result.model_cid.clone().expect("the model was stored");
     let inspected = trainer(Some(&ca_file), &["inspect", "--model", &model_cid, "--store", &api]);
     assert!(
         inspected.status.success(),
@@ -59,7 +61,8 @@ fn the_trainer_stores_and_fetches_models_on_an_https_node_whose_ca_ssl_cert_file
     );
     let inspected: Value = serde_json::from_slice(&inspected.stdout).unwrap();
     assert_eq!(
-        inspected["sha256"], result["modelSha256"],
+        inspected["sha256"],
+        result.model_sha256.as_str(),
         "the model came back by CID over https"
     );
 

@@ -5,8 +5,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use drlaas_crds::trainer_output::{EvaluationReport, TrainResult};
 use drlaas_store::devnode::DevNode;
 use drlaas_store::{ContentStore, ImportOptions, IpfsStore, cid_of};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 const SPEC: &str = r#"{"environment": {"kind": "cartpole"}, "ppo": {"numEnvs": 4, "numSteps": 16},
@@ -20,7 +22,8 @@ fn trainer(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn last_json(output: &Output) -> Value {
+/// The last line of a successful run's stdout, as the output type its readers share.
+fn last_json<T: DeserializeOwned>(output: &Output) -> T {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
@@ -55,21 +58,20 @@ fn a_local_store_gets_the_model_and_checkpoints_and_serves_them_by_cid() {
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
 
-    let result = last_json(&train(dir.path(), "first", store, &[]));
-    let model_cid = result["modelCid"].as_str().unwrap().to_string();
-    assert_eq!(model_cid, cid_of_file(result["modelPath"].as_str().unwrap()));
-    let paths = result["checkpointPaths"].as_array().unwrap();
-    let cids = result["checkpointCids"].as_array().unwrap();
+    let result: TrainResult = last_json(&train(dir.path(), "first", store, &[]));
+    let model_cid = result.model_cid.clone().unwrap();
+    assert_eq!(model_cid, cid_of_file(&result.model_path));
+    let cids = &result.checkpoint_cids;
     assert_eq!(cids.len(), 2);
-    for (path, cid) in paths.iter().zip(cids) {
-        assert_eq!(cid.as_str().unwrap(), cid_of_file(path.as_str().unwrap()));
+    for (path, cid) in result.checkpoint_paths.iter().zip(cids) {
+        assert_eq!(*cid, cid_of_file(path));
     }
-    let file: Value =
+    let file: TrainResult =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("first/result.json")).unwrap()).unwrap();
-    assert_eq!(file["modelCid"], result["modelCid"], "result.json carries the CIDs too");
+    assert_eq!(file, result, "result.json carries the CIDs too");
 
     // Evaluate and inspect by CID.
-    let evaluation = last_json(&trainer(&[
+    let evaluation: EvaluationReport = last_json(&trainer(&[
         "evaluate",
         "--model",
         &model_cid,
@@ -78,28 +80,24 @@ fn a_local_store_gets_the_model_and_checkpoints_and_serves_them_by_cid() {
         "--episodes",
         "2",
     ]));
-    assert_eq!(evaluation["model"], model_cid.as_str());
+    assert_eq!(evaluation.model, model_cid);
     let inspected: Value =
         serde_json::from_slice(&trainer(&["inspect", "--model", &model_cid, "--ipfs-api", store]).stdout).unwrap();
     assert_eq!(inspected["model"], model_cid.as_str());
-    assert_eq!(inspected["sha256"], result["modelSha256"]);
+    assert_eq!(inspected["sha256"], result.model_sha256.as_str());
 
     // Warm start from the CID: the parent is recorded by CID.
-    let warm = last_json(&train(dir.path(), "warm", store, &["--warm-start", &model_cid]));
-    assert_eq!(warm["parentModelCid"], model_cid.as_str());
-    assert_eq!(warm["warmStart"]["reused"], warm["warmStart"]["total"]);
+    let warm: TrainResult = last_json(&train(dir.path(), "warm", store, &["--warm-start", &model_cid]));
+    assert_eq!(warm.parent_model_cid.as_deref(), Some(model_cid.as_str()));
+    let reuse = warm.warm_start.unwrap();
+    assert_eq!(reuse.reused, reuse.total);
 
     // Resume from a checkpoint CID (as on another machine) finishes the run: same steps, and the
     // same evaluation as the uninterrupted run (the manifest's timings differ, so the files do too).
-    let ckpt = cids[1].as_str().unwrap();
-    let resumed = last_json(&train(dir.path(), "resumed", store, &["--resume", ckpt]));
-    assert_eq!(resumed["envSteps"], 640);
-    assert_eq!(resumed["meanReturn"], result["meanReturn"]);
-    assert_eq!(
-        resumed["checkpointCids"].as_array().unwrap().len(),
-        0,
-        "no checkpoint after update 8 of 10"
-    );
+    let resumed: TrainResult = last_json(&train(dir.path(), "resumed", store, &["--resume", &cids[1]]));
+    assert_eq!(resumed.env_steps, 640);
+    assert_eq!(resumed.mean_return, result.mean_return);
+    assert!(resumed.checkpoint_cids.is_empty(), "no checkpoint after update 8 of 10");
 }
 
 #[test]
@@ -154,10 +152,10 @@ fn cids_need_a_store_and_a_bad_store_is_named() {
 fn an_ipfs_node_gets_the_model_under_the_cid_computed_here() {
     let node = DevNode::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let result = last_json(&train(dir.path(), "out", node.api(), &[]));
-    let model_cid = result["modelCid"].as_str().unwrap().to_string();
-    assert_eq!(model_cid, cid_of_file(result["modelPath"].as_str().unwrap()));
-    assert_eq!(result["checkpointCids"].as_array().unwrap().len(), 2);
+    let result: TrainResult = last_json(&train(dir.path(), "out", node.api(), &[]));
+    let model_cid = result.model_cid.clone().unwrap();
+    assert_eq!(model_cid, cid_of_file(&result.model_path));
+    assert_eq!(result.checkpoint_cids.len(), 2);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let pinned = runtime.block_on(async {
@@ -166,7 +164,7 @@ fn an_ipfs_node_gets_the_model_under_the_cid_computed_here() {
     });
     assert!(pinned, "the model is pinned on the node");
 
-    let evaluation = last_json(&trainer(&[
+    let evaluation: EvaluationReport = last_json(&trainer(&[
         "evaluate",
         "--model",
         &model_cid,
@@ -175,5 +173,5 @@ fn an_ipfs_node_gets_the_model_under_the_cid_computed_here() {
         "--episodes",
         "2",
     ]));
-    assert_eq!(evaluation["model"], model_cid.as_str());
+    assert_eq!(evaluation.model, model_cid);
 }

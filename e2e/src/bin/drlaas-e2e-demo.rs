@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use clap::Parser;
+use drlaas_cli::local::outcomes::Row;
 use drlaas_e2e::quantile;
-use serde_json::Value;
 
 #[derive(Debug, Parser)]
 #[command(about = "Run the local-mode demo N times and print its wall time and each task's time to settle")]
@@ -76,18 +76,18 @@ fn main() {
         let wall = started.elapsed().as_secs_f64();
         drlaas(dir.path(), &["local", "stop"]);
         walls.push(wall);
-        let report: Value =
+        let report: Vec<Row> =
             serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("the run wrote its report"))
-                .expect("the report is JSON");
+                .expect("the report holds the run's rows");
         let mut line = format!("run {run}: demo {wall:.1} s;");
-        for row in report.as_array().into_iter().flatten() {
-            let task = row["task"].as_str().unwrap_or_default().to_string();
-            assert_eq!(row["outcome"], "Paid", "{task} was not paid: {row}");
-            if let Some(seconds) = row["secondsToSettle"].as_f64() {
-                settle.entry(task.clone()).or_default().push(seconds);
-                line.push_str(&format!(" {task} {seconds:.0} s"));
+        for row in report {
+            let task = row.task.clone();
+            assert_eq!(row.outcome, "Paid", "{task} was not paid: {row:?}");
+            if let Some(seconds) = row.seconds_to_settle {
+                settle.entry(task.clone()).or_default().push(seconds as f64);
+                line.push_str(&format!(" {task} {seconds} s"));
             }
-            if let Some(r) = row["meanReturn"].as_f64() {
+            if let Some(r) = row.mean_return {
                 returns.entry(task).or_default().push(r);
             }
         }

@@ -177,7 +177,7 @@ fn preflight(args: &Args) -> Result<(), String> {
                 .into(),
         );
     }
-    if args.settle && fake && drlaas_operator::local_pod::locate_trainer().is_none_or(|p| !p.is_file()) {
+    if args.settle && fake && drlaas_local::local_pod::locate_trainer().is_none_or(|p| !p.is_file()) {
         return Err(
             "--settle with the fake kubelet runs the trainer binary: cargo build -p drlaas-trainer (or set \
              DRLAAS_TRAINER_BIN)"

@@ -13,9 +13,19 @@
 //!
 //! [`Caches::none`] reads straight from the API server instead: the controller tests that run one
 //! reconcile at a time, with the objects changed in between, use it.
+//!
+//! Beside the watch caches, [`Caches`] keeps each worker's models ([`ModelBook`]): the environments
+//! of the tasks it completed and of the models it listed, read from chain events and the content
+//! store by [`super::worker::refresh_models`]. Both only grow on chain, so each read asks only for
+//! the blocks after the last one, and recruitment reads the answer from memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drlaas_chain::alloy::primitives::Address;
+use drlaas_core::admission::WorkerHistory;
+use drlaas_envs::descriptor::EnvDescriptor;
 
 use drlaas_crds::task::{DRLTask, DRLTaskStatus};
 use drlaas_crds::worker::Worker;
@@ -39,6 +49,69 @@ pub struct Caches {
     /// ago (the watch has not delivered it yet); comparing with what was applied instead of with the
     /// copy saves writing the same status again.
     applied: Arc<std::sync::Mutex<HashMap<String, DRLTaskStatus>>>,
+    /// Each worker's models, by its account.
+    models: Arc<std::sync::Mutex<ModelBook>>,
+}
+
+/// What the operator has read of each worker's models, by account.
+#[derive(Debug, Default)]
+pub struct ModelBook {
+    workers: HashMap<Address, WorkerModels>,
+}
+
+/// One worker's models as far as they were read.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerModels {
+    /// What was read, by task and listing id.
+    pub history: WorkerHistory,
+    /// Every event up to this block is in `history` or in `unread`.
+    pub through_block: Option<u64>,
+    /// Completed tasks and listings whose environment could not be read yet (the content store did
+    /// not answer): the CID to read and the reads tried so far.
+    pub unread: BTreeMap<Source, (String, u32)>,
+    /// A listing of this worker was seen that `history` does not hold yet.
+    pub stale: bool,
+    /// When it was last read from chain.
+    pub read_at: Option<Instant>,
+    /// `history.models()`, computed when the history changes: what recruitment takes.
+    pub models: Arc<Vec<EnvDescriptor>>,
+}
+
+/// Where a model comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// A task the worker completed, by task id.
+    Task(u64),
+    /// A model it listed, by listing id.
+    Listing(u64),
+}
+
+impl WorkerModels {
+    /// Whether this record must be read from chain before it is used: it never was, a listing was
+    /// seen that it lacks, or it holds fewer completed tasks than the chain's count `completed`; the
+    /// last two at most once per `min_interval` (a count the events do not show yet, with
+    /// confirmations, must not cost a read per recruitment pass).
+    pub fn needs_read(&self, completed: u32, min_interval: Duration) -> bool {
+        let Some(read_at) = self.read_at else {
+            return true;
+        };
+        let behind = usize::try_from(completed).unwrap_or(usize::MAX) > self.history.completed.len();
+        (self.stale || behind) && read_at.elapsed() >= min_interval
+    }
+
+    /// How long ago it was read from chain (`None`: never).
+    pub fn age(&self) -> Option<Duration> {
+        self.read_at.map(|t| t.elapsed())
+    }
+
+    /// Whether `source` is known (read, or waiting to be).
+    pub fn knows(&self, source: Source) -> bool {
+        self.unread.contains_key(&source)
+            || match source {
+                Source::Task(id) => self.history.completed.contains_key(&id),
+                Source::Listing(id) => self.history.listed.contains_key(&id),
+            }
+    }
 }
 
 struct Stores {
@@ -113,7 +186,78 @@ impl Caches {
         Caches {
             stores: Some(Arc::new(stores)),
             applied: Arc::default(),
+            models: Arc::default(),
         }
+    }
+
+    /// What is known of the models of the worker at `address` (a default record if nothing).
+    pub fn worker_models(&self, address: Address) -> WorkerModels {
+        self.model_book().workers.get(&address).cloned().unwrap_or_default()
+    }
+
+    /// Whether the models of the worker at `address` must be read before they are used
+    /// ([`WorkerModels::needs_read`]), and how long ago they were read (`None`: never).
+    pub fn models_need_read(
+        &self,
+        address: Address,
+        completed: u32,
+        min_interval: Duration,
+    ) -> (bool, Option<Duration>) {
+        match self.model_book().workers.get(&address) {
+            Some(record) => (record.needs_read(completed, min_interval), record.age()),
+            None => (true, None),
+        }
+    }
+
+    /// The environments of the models of the worker at `address`, as last read (none if never).
+    pub fn models_of(&self, address: Address) -> Arc<Vec<EnvDescriptor>> {
+        self.model_book()
+            .workers
+            .get(&address)
+            .map(|w| w.models.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records a read of `address`'s models: `history` read through block `through_block` and
+    /// `unread`, what is still to be read, both merged into what is known (two reads may overlap).
+    /// Returns the models.
+    pub fn models_read(
+        &self,
+        address: Address,
+        history: WorkerHistory,
+        through_block: u64,
+        unread: BTreeMap<Source, (String, u32)>,
+    ) -> Arc<Vec<EnvDescriptor>> {
+        let mut book = self.model_book();
+        let record = book.workers.entry(address).or_default();
+        record.history.merge(history);
+        record.unread.extend(unread);
+        record.unread.retain(|source, _| match source {
+            Source::Task(id) => !record.history.completed.contains_key(id),
+            Source::Listing(id) => !record.history.listed.contains_key(id),
+        });
+        record.through_block = record.through_block.max(Some(through_block));
+        record.stale = false;
+        record.read_at = Some(Instant::now());
+        let models = record.history.models();
+        if *record.models != models {
+            record.models = Arc::new(models);
+        }
+        record.models.clone()
+    }
+
+    /// Listing `listing` of `owner` was seen on chain: if `owner`'s record lacks it, its next
+    /// [`WorkerModels::needs_read`] says so.
+    pub fn listing_seen(&self, owner: Address, listing: u64) {
+        if let Some(record) = self.model_book().workers.get_mut(&owner)
+            && !record.knows(Source::Listing(listing))
+        {
+            record.stale = true;
+        }
+    }
+
+    fn model_book(&self) -> std::sync::MutexGuard<'_, ModelBook> {
+        self.models.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether `status` is the one last applied to the task `uid` by this process.

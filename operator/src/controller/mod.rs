@@ -1,12 +1,13 @@
-//! The controllers: thin edges that read the cluster and the chain, ask the pure [`core`](crate::core)
+//! The controllers: thin edges that read the cluster and the chain, ask the pure [`core`](drlaas_core)
 //! what to do, and write the answer back (status by server-side apply, conditions, requeues).
 //!
 //! One module per resource, as in kube-rs's controller-rs: [`task`] drives each `DRLTask` from
-//! admission to settlement, [`worker`] mirrors each worker's chain record, and [`chain_admission`]
-//! turns tasks posted on chain into `DRLTask` objects.
+//! admission to settlement, [`worker`] mirrors each worker's chain record, and [`chain_mirror`]
+//! mirrors tasks posted on chain into `DRLTask` objects.
 
 pub mod cache;
-pub mod chain_admission;
+pub mod chain_mirror;
+pub mod chain_status;
 pub mod conditions;
 pub mod cursor;
 pub mod model_market;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use drlaas_chain::Market;
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_store::Store;
+use kube::{Resource, ResourceExt};
 
 pub use self::cache::Caches;
 pub use self::recruiter::Recruiter;
@@ -31,6 +33,12 @@ use crate::server::Health;
 
 /// The field manager of everything the operator applies.
 pub const FIELD_MANAGER: &str = "drlaas-operator";
+
+/// The namespace of a namespaced object: `default` for one that names none, as the API server
+/// defaults it.
+pub fn namespace_of(object: &impl Resource) -> String {
+    object.namespace().unwrap_or_else(|| "default".into())
+}
 
 /// What every reconcile gets.
 #[derive(Clone)]

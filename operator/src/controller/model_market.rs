@@ -8,16 +8,15 @@
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_chain::{Market, TxOutcome};
 use drlaas_crds::task::{DRLTask, WarmStartChoice};
+use drlaas_crds::trainer_output::{MANIFEST_KEY, ModelManifest};
 use drlaas_envs::descriptor::EnvDescriptor;
 use drlaas_store::{Cid, ContentStore, Store};
 use futures::StreamExt;
 
 use super::secrets::requester_wallet;
 use super::{Context, Error};
-use crate::core::model_choice::{Candidate, choose_model};
+use drlaas_core::model_choice::{Candidate, choose_model};
 
-/// The safetensors metadata key holding a drlaas model's manifest (DESIGN §5).
-const MANIFEST_KEY: &str = "drlaas.manifest";
 /// Largest safetensors header read to find a manifest.
 const MAX_HEADER_BYTES: u64 = 1 << 20;
 
@@ -118,8 +117,5 @@ pub async fn manifest_environment(store: &Store, model_cid: &str) -> Result<EnvD
     let manifest = header["__metadata__"][MANIFEST_KEY]
         .as_str()
         .ok_or_else(|| format!("{model_cid} has no drlaas manifest"))?;
-    let manifest: serde_json::Value =
-        serde_json::from_str(manifest).map_err(|e| format!("{model_cid}: the manifest is not JSON: {e}"))?;
-    serde_json::from_value(manifest["environment"].clone())
-        .map_err(|e| format!("{model_cid}: the manifest's environment: {e}"))
+    ModelManifest::environment_of(manifest).map_err(|e| format!("{model_cid}: {e}"))
 }

@@ -1,6 +1,9 @@
 //! The model market in the cluster: every MMC listing mirrored as a cluster-scoped `DRLModel`
 //! (`listing-<chain>-<id>`), refreshed from the chain whenever one of its events arrives (listed,
 //! delisted, repriced, bought, rated), so `kubectl get drlmodels` shows the market as it is.
+//!
+//! A listing is also one of its owner's models for recruitment: a listing the owner's record in
+//! the caches lacks marks that record for a read before the next recruitment pass.
 
 use drlaas_chain::ListingInfo;
 use drlaas_crds::model::{DRLModel, DRLModelSpec, DRLModelStatus};
@@ -20,6 +23,7 @@ pub fn model_name(chain_id: u64, id: u64) -> String {
 pub async fn mirror_listing(ctx: &Context, id: u64) -> Result<String, Error> {
     let chain_id = ctx.market.deployment().chain_id;
     let listing = ctx.market.listing(id).await?;
+    ctx.caches.listing_seen(listing.owner, id);
     let name = model_name(chain_id, id);
     let (spec, status) = model_of(chain_id, &listing);
     let api = Api::<DRLModel>::all(ctx.client.clone());

@@ -7,29 +7,47 @@
 //! gives each its own nonce). So the number of passes grows with the batches in which tasks
 //! arrive, not with the tasks, and no reconcile waits for another's transaction.
 //!
+//! Each worker comes with its models (the environments of its listings and completed tasks) from
+//! [`Caches`](super::Caches), where the Worker controller keeps them current
+//! ([`super::worker::refresh_models`]): a pass reads them from memory. Only a worker whose models
+//! were never read in this process, or whose record shows a completed task or a listing they lack,
+//! is read first, once, before the pass.
+//!
+//! A pass waits for the Worker controller's first look at each Worker (its status): a Worker without
+//! one may be the best for the task, and a task given meanwhile to another worker stays there. The
+//! wait is bounded by [`FIRST_CHECK`] per Worker, so a Worker whose reconcile keeps failing does not
+//! hold recruitment up.
+//!
 //! A hold counts against its worker until the watch cache shows the task holding that worker
 //! (its status names the worker in phase Assigned or later), so two passes never give the same
 //! free slot twice even while the cache is a moment behind. A hold that is not taken within
 //! [`UNTAKEN`] (its task was deleted) or whose transaction failed is dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use drlaas_chain::alloy::primitives::Address;
 use drlaas_crds::task::{DRLTask, TaskPhase};
 use drlaas_crds::worker::Worker;
+use drlaas_envs::descriptor::EnvDescriptor;
+use futures::StreamExt;
 use kube::ResourceExt;
 use tokio::sync::Mutex;
 
+use super::worker::{MODELS_MIN_INTERVAL, refresh_models};
 use super::{Context, Error};
-use crate::core::admission::{ChainRecord, parse_wei, task_demand, task_resources, worker_offer};
-use crate::core::recruitment::{Resources, assign};
+use drlaas_core::admission::{ChainRecord, parse_wei, task_demand, task_resources, worker_offer};
+use drlaas_core::capacity::UsedCapacity;
+use drlaas_core::recruitment::{Resources, assign};
 
 /// How long a hold waits for its task's reconcile to take it.
 pub const UNTAKEN: Duration = Duration::from_secs(60);
 /// How long a taken hold waits for the cache to show the assignment (a safety net: the cache
 /// normally shows it within a second).
 const UNSEEN: Duration = Duration::from_secs(600);
+/// How long passes wait for a new Worker's first status before they go on without it.
+pub const FIRST_CHECK: Duration = Duration::from_secs(20);
 
 /// The recruiter of one operator process (the leader's).
 #[derive(Debug, Default)]
@@ -41,6 +59,8 @@ pub struct Recruiter {
 #[derive(Debug, Default)]
 struct Book {
     holds: HashMap<String, Hold>,
+    /// Workers without a status yet, with when a pass first saw them so.
+    unchecked: HashMap<String, Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +79,21 @@ pub enum Choice {
     Assign { worker: String, qos: f64 },
     /// No worker can take it now; why.
     Wait(String),
+    /// These Workers have not been checked by the Worker controller yet: ask again in a moment.
+    Unchecked(Vec<String>),
+}
+
+impl Choice {
+    /// Why the task has no worker yet (empty for `Assign`), for its status message.
+    pub fn reason(&self) -> String {
+        match self {
+            Choice::Assign { .. } => String::new(),
+            Choice::Wait(why) => why.clone(),
+            Choice::Unchecked(workers) => {
+                format!("the Worker controller has not checked {} yet", workers.join(", "))
+            }
+        }
+    }
 }
 
 /// `namespace/name`: how tasks are told apart in a pass.
@@ -81,23 +116,26 @@ impl Recruiter {
     /// [`Recruiter::release`] or until the cache shows the assignment.
     pub async fn choose(&self, ctx: &Context, task: &DRLTask, budget: u128) -> Result<Choice, Error> {
         let this = task_key(task);
+        if let Some(choice) = self.book.lock().await.take_hold(&this) {
+            return Ok(choice);
+        }
+        let workers = ctx.caches.workers(&ctx.client).await?;
+        // Outside the book's lock: a read from chain here must not hold up other tasks' holds.
+        let models = workers_models(ctx, &workers).await;
         let mut book = self.book.lock().await;
-        if let Some(hold) = book.holds.get_mut(&this)
-            && !hold.taken
-            && hold.made.elapsed() < UNTAKEN
-        {
-            hold.taken = true;
-            return Ok(Choice::Assign {
-                worker: hold.worker.clone(),
-                qos: hold.qos,
-            });
+        // A pass that ran meanwhile may have decided for this task.
+        if let Some(choice) = book.take_hold(&this) {
+            return Ok(choice);
+        }
+        let unchecked = book.unchecked(&workers, Instant::now());
+        if !unchecked.is_empty() {
+            return Ok(Choice::Unchecked(unchecked));
         }
         let tasks = ctx.caches.tasks(&ctx.client, &ctx.settings.scope).await?;
-        let workers = ctx.caches.workers(&ctx.client).await?;
         book.forget(&tasks);
         book.holds.remove(&this);
 
-        let decisions = pass(&tasks, &workers, &book, task, &this, budget);
+        let decisions = pass(&tasks, &workers, &models, &book, task, &this, budget);
         let mut choice = Choice::Wait("no registered Worker yet".into());
         for (decision, resources) in decisions {
             let Some((worker, qos)) = decision.assigned.clone() else {
@@ -133,7 +171,69 @@ impl Recruiter {
     }
 }
 
+/// The models of every registered Worker, by name: from the caches, after reading those that
+/// must be read ([`super::cache::WorkerModels::needs_read`]; several at once). A worker whose read
+/// fails keeps what was read before (nothing, the first time): the similarity term is a preference,
+/// and recruitment must not wait for the chain to say it.
+async fn workers_models(ctx: &Context, workers: &[Arc<Worker>]) -> HashMap<String, Arc<Vec<EnvDescriptor>>> {
+    let registered: Vec<(String, Address, u32)> = workers
+        .iter()
+        .filter_map(|w| {
+            let status = w.status.as_ref().filter(|s| s.registered)?;
+            let address = w.spec.address.parse::<Address>().ok()?;
+            Some((w.name_any(), address, status.completed_tasks))
+        })
+        .collect();
+    let to_read: Vec<Address> = registered
+        .iter()
+        .filter(|(_, address, completed)| ctx.caches.models_need_read(*address, *completed, MODELS_MIN_INTERVAL).0)
+        .map(|(_, address, _)| *address)
+        .collect();
+    futures::stream::iter(to_read)
+        .for_each_concurrent(8, |address| async move {
+            if let Err(e) = refresh_models(ctx, address).await {
+                tracing::warn!(worker = %address, kind = e.kind(), error = %e, "recruitment without the worker's latest models");
+            }
+        })
+        .await;
+    registered
+        .into_iter()
+        .map(|(name, address, _)| (name, ctx.caches.models_of(address)))
+        .collect()
+}
+
 impl Book {
+    /// Takes the hold an earlier pass left for task `key`, if any is still good.
+    fn take_hold(&mut self, key: &str) -> Option<Choice> {
+        let hold = self.holds.get_mut(key)?;
+        if hold.taken || hold.made.elapsed() >= UNTAKEN {
+            return None;
+        }
+        hold.taken = true;
+        Some(Choice::Assign {
+            worker: hold.worker.clone(),
+            qos: hold.qos,
+        })
+    }
+
+    /// The Workers a pass at `now` waits for: those without a status, first seen so less than
+    /// [`FIRST_CHECK`] ago. Forgets the ones that have a status now or are gone.
+    fn unchecked(&mut self, workers: &[Arc<Worker>], now: Instant) -> Vec<String> {
+        let without_status: Vec<String> = workers
+            .iter()
+            .filter(|w| w.status.is_none())
+            .map(|w| w.name_any())
+            .collect();
+        self.unchecked.retain(|name, _| without_status.contains(name));
+        without_status
+            .into_iter()
+            .filter(|name| {
+                let since = *self.unchecked.entry(name.clone()).or_insert(now);
+                now.saturating_duration_since(since) < FIRST_CHECK
+            })
+            .collect()
+    }
+
     /// Drops the holds the cache now shows (the task holds its worker, or has moved on) and the
     /// stale ones.
     fn forget(&mut self, tasks: &[Arc<DRLTask>]) {
@@ -162,33 +262,25 @@ impl Book {
 }
 
 /// One pass: every funded task without a hold (and `this`, funded with `budget`) against every
-/// registered Worker, with what assigned tasks and holds already take counted. Each decision comes
-/// with the resources its task asks for.
+/// registered Worker with its `models`, with what assigned tasks and holds already take counted.
+/// Each decision comes with the resources its task asks for.
 fn pass(
     tasks: &[Arc<DRLTask>],
     workers: &[Arc<Worker>],
+    models: &HashMap<String, Arc<Vec<EnvDescriptor>>>,
     book: &Book,
     this_task: &DRLTask,
     this: &str,
     budget: u128,
-) -> Vec<(crate::core::recruitment::Decision, Resources)> {
-    let mut in_use: BTreeMap<String, (Resources, u32)> = BTreeMap::new();
-    let mut take = |worker: &str, r: Resources| {
-        let entry = in_use.entry(worker.to_string()).or_default();
-        entry.0 = Resources {
-            gpus: entry.0.gpus + r.gpus,
-            cpu_millis: entry.0.cpu_millis + r.cpu_millis,
-            memory_mib: entry.0.memory_mib + r.memory_mib,
-        };
-        entry.1 += 1;
-    };
+) -> Vec<(drlaas_core::recruitment::Decision, Resources)> {
+    let mut in_use = UsedCapacity::default();
     for t in tasks.iter().filter(|t| task_key(t) != this) {
         if let (Some(worker), Ok(r)) = (holding(t), task_resources(&t.spec)) {
-            take(worker, r);
+            in_use.hold(worker, r);
         }
     }
     for hold in book.holds.values() {
-        take(&hold.worker, hold.resources);
+        in_use.hold(&hold.worker, hold.resources);
     }
     let offers: Vec<_> = workers
         .iter()
@@ -199,8 +291,10 @@ fn pass(
                 completed: status.completed_tasks,
                 failed: status.failed_tasks,
             };
-            let (used, running) = in_use.get(&w.name_any()).cloned().unwrap_or_default();
-            worker_offer(w.name_any(), &w.spec, &record, used, running, Vec::new()).ok()
+            let name = w.name_any();
+            let (used, running) = in_use.of(&name);
+            let own = models.get(&name).map(|m| m.to_vec()).unwrap_or_default();
+            worker_offer(name, &w.spec, &record, used, running, own).ok()
         })
         .collect();
 
@@ -254,4 +348,40 @@ fn pass(
             (d, r)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drlaas_crds::worker::WorkerStatus;
+    use serde_json::json;
+
+    fn worker(name: &str, checked: bool) -> Arc<Worker> {
+        let mut w: Worker = serde_json::from_value(json!({
+            "apiVersion": "drlaas.io/v1alpha1", "kind": "Worker",
+            "metadata": {"name": name},
+            "spec": {"address": "0x0000000000000000000000000000000000000001",
+                     "capacity": {"cpuCores": 1, "memoryGib": 1},
+                     "pricePerTaskWei": "1", "keySecretRef": {"name": "k"}},
+        }))
+        .unwrap();
+        w.status = checked.then(WorkerStatus::default);
+        Arc::new(w)
+    }
+
+    #[test]
+    fn a_pass_waits_for_a_worker_s_first_status_but_not_forever() {
+        let mut book = Book::default();
+        let start = Instant::now();
+        let workers = [worker("a", true), worker("b", false)];
+        assert_eq!(book.unchecked(&workers, start), ["b"]);
+        assert_eq!(book.unchecked(&workers, start + FIRST_CHECK / 2), ["b"]);
+        // Still without a status after FIRST_CHECK: passes go on without it.
+        assert!(book.unchecked(&workers, start + FIRST_CHECK).is_empty());
+        // Once checked it is forgotten; a new Worker gets its own wait.
+        let workers = [worker("a", true), worker("b", true), worker("c", false)];
+        let later = start + FIRST_CHECK * 2;
+        assert_eq!(book.unchecked(&workers, later), ["c"]);
+        assert_eq!(book.unchecked.keys().collect::<Vec<_>>(), ["c"]);
+    }
 }

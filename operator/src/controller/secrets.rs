@@ -9,9 +9,9 @@ use drlaas_chain::alloy::signers::local::PrivateKeySigner;
 use drlaas_chain::{Market, devnet};
 use drlaas_crds::task::{DRLTask, Payment, SecretKeyRef};
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, ResourceExt};
+use kube::Api;
 
-use super::{Context, Error};
+use super::{Context, Error, namespace_of};
 
 /// The key `key.key` of Secret `key.name` in `namespace`, as a signer.
 pub async fn signer(client: &kube::Client, namespace: &str, key: &SecretKeyRef) -> Result<PrivateKeySigner, Error> {
@@ -50,8 +50,7 @@ pub async fn requester_wallet(
     task: &DRLTask,
     payment: &Payment,
 ) -> Result<(Arc<Market>, Address), Error> {
-    let namespace = task.namespace().unwrap_or_else(|| "default".into());
-    let key = signer(&ctx.client, &namespace, &payment.wallet_secret_ref).await?;
+    let key = signer(&ctx.client, &namespace_of(task), &payment.wallet_secret_ref).await?;
     Ok(market_as(&ctx.market, key))
 }
 

@@ -4,12 +4,24 @@
 //!
 //! The chain changes without any cluster event, so every Worker is also re-read periodically
 //! ([`RESYNC`]).
+//!
+//! It also keeps each worker's models current for recruitment's similarity term
+//! ([`refresh_models`]): the environments of the tasks it completed (from their `TaskCompleted`
+//! events, `TaskPosted` spec CIDs and task documents) and of the models it listed (from their
+//! `ModelListed` events and the manifests in the models' headers). Both only grow, so each read
+//! asks the chain only for the blocks after the last one, and what was read is kept in
+//! [`Caches`](super::Caches).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use drlaas_chain::alloy::primitives::Address;
+use drlaas_core::admission::WorkerHistory;
+use drlaas_core::mirror::TaskDocument;
 use drlaas_crds::worker::{Worker, WorkerStatus};
+use drlaas_envs::descriptor::EnvDescriptor;
+use drlaas_store::{ContentStore, Store, StoreError};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -20,7 +32,10 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use super::cache::Source;
+use super::chain_mirror::MAX_DOCUMENT_BYTES;
 use super::conditions::condition;
+use super::model_market::manifest_environment;
 use super::{Context, Error, FIELD_MANAGER};
 use crate::pods::{LABEL_ROLE, pod_worker};
 
@@ -29,6 +44,17 @@ pub const CONTROLLER: &str = "worker";
 
 /// How often a Worker is re-read from chain when nothing in the cluster changes.
 pub const RESYNC: Duration = Duration::from_secs(30);
+
+/// Reads of one model's environment (a task document, a model's header) that fail or time out
+/// before it counts as unreadable.
+pub const MAX_MODEL_READS: u32 = 3;
+/// How long one read of the content store for a model's environment may take (an IPFS node waits
+/// for a block nobody has until its own, much longer, timeout).
+pub const MODEL_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Shortest time between two reads of one worker's models that a count or a listing asks for.
+pub const MODELS_MIN_INTERVAL: Duration = Duration::from_secs(2);
+/// Environments read from the content store at once.
+const READS_AT_ONCE: usize = 8;
 
 /// Brings one Worker's status up to date.
 pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -40,6 +66,17 @@ pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action,
     })?;
     let record = ctx.market.worker(address).await?;
     let active_tasks = active_trainers(&ctx, &name).await?;
+    if let Some(info) = &record {
+        // Recruitment reads them from memory: kept current here, every other resync at the latest.
+        let (needed, age) = ctx
+            .caches
+            .models_need_read(address, info.completed_tasks, MODELS_MIN_INTERVAL);
+        if (needed || age.is_none_or(|age| age >= RESYNC / 2))
+            && let Err(e) = refresh_models(&ctx, address).await
+        {
+            tracing::warn!(worker = %name, kind = e.kind(), error = %e, "the worker's models were not read");
+        }
+    }
 
     let previous = worker
         .status
@@ -88,6 +125,123 @@ pub async fn reconcile(worker: Arc<Worker>, ctx: Arc<Context>) -> Result<Action,
             .await?;
     }
     Ok(Action::requeue(RESYNC))
+}
+
+/// Reads what is new about the models of the worker at `address` and records it in the caches:
+/// its `TaskCompleted` and `ModelListed` events after the last block read (up to the head less the
+/// confirmations), the spec CIDs of the new tasks, then the environment of each new task (its
+/// document) and listing (its model's manifest) from the content store, with a timeout each. One
+/// that cannot be read now is tried again at the next refresh, [`MAX_MODEL_READS`] times in all;
+/// one that is not drlaas's counts for nothing. Returns the worker's models.
+pub async fn refresh_models(ctx: &Context, address: Address) -> Result<Arc<Vec<EnvDescriptor>>, Error> {
+    let known = ctx.caches.worker_models(address);
+    let head = ctx
+        .market
+        .block_number()
+        .await?
+        .saturating_sub(ctx.settings.confirmations);
+    let from = known.through_block.map_or(0, |b| b + 1);
+    let activity = ctx.market.worker_activity(address, from, head).await?;
+
+    let mut history = WorkerHistory::default();
+    let mut to_read = known.unread.clone();
+    let new_tasks: Vec<u64> = activity
+        .completed
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !known.knows(Source::Task(*id)))
+        .collect();
+    if !new_tasks.is_empty() {
+        let cids = ctx.market.task_spec_cids(&new_tasks).await?;
+        for id in new_tasks {
+            match cids.get(&id) {
+                Some(cid) => {
+                    to_read.insert(Source::Task(id), (cid.clone(), 0));
+                }
+                None => {
+                    history.completed.insert(id, None);
+                }
+            }
+        }
+    }
+    for listed in activity.listed {
+        if !known.knows(Source::Listing(listed.id)) {
+            to_read.insert(Source::Listing(listed.id), (listed.model_cid, 0));
+        }
+    }
+
+    let reads: Vec<_> = futures::stream::iter(to_read)
+        .map(|(source, (cid, tries))| async move {
+            let read = tokio::time::timeout(MODEL_READ_TIMEOUT, model_environment(&ctx.store, source, &cid))
+                .await
+                .unwrap_or_else(|_| Err(Unread::NotNow("the content store did not answer in time".into())));
+            (source, cid, tries, read)
+        })
+        .buffer_unordered(READS_AT_ONCE)
+        .collect()
+        .await;
+    let mut unread = BTreeMap::new();
+    for (source, cid, tries, read) in reads {
+        let environment = match read {
+            Ok(environment) => Some(environment),
+            Err(Unread::NotNow(reason)) if tries + 1 < MAX_MODEL_READS => {
+                tracing::debug!(worker = %address, ?source, %reason, "a model's environment is read again later");
+                unread.insert(source, (cid, tries + 1));
+                continue;
+            }
+            Err(Unread::Never(reason) | Unread::NotNow(reason)) => {
+                tracing::info!(worker = %address, ?source, %reason, "a model's environment cannot be read: it does not count");
+                None
+            }
+        };
+        match source {
+            Source::Task(id) => history.completed.insert(id, environment),
+            Source::Listing(id) => history.listed.insert(id, environment),
+        };
+    }
+    Ok(ctx.caches.models_read(address, history, head, unread))
+}
+
+/// Why a model's environment was not read.
+enum Unread {
+    /// It may be readable later (the store failed or was slow).
+    NotNow(String),
+    /// It never will be (not a drlaas document, no such content).
+    Never(String),
+}
+
+/// The environment of a completed task (its document under `cid`) or of a listed model (the
+/// manifest in the header of the model under `cid`).
+async fn model_environment(store: &Store, source: Source, cid: &str) -> Result<EnvDescriptor, Unread> {
+    match source {
+        // The header is small and a model's manifest either parses or not: any failure may be the
+        // store's, so it is tried again.
+        Source::Listing(_) => manifest_environment(store, cid).await.map_err(Unread::NotNow),
+        Source::Task(_) => {
+            let parsed = drlaas_store::cid::parse(cid).map_err(|e| Unread::Never(format!("{cid}: {e}")))?;
+            let mut chunks = store.get(&parsed);
+            let mut bytes = Vec::new();
+            while let Some(chunk) = chunks.next().await {
+                match chunk {
+                    Ok(chunk) => bytes.extend_from_slice(&chunk),
+                    Err(
+                        e @ (StoreError::NotFound { .. }
+                        | StoreError::InvalidCid { .. }
+                        | StoreError::Unsupported { .. }
+                        | StoreError::Malformed { .. }),
+                    ) => return Err(Unread::Never(format!("{cid}: {e}"))),
+                    Err(e) => return Err(Unread::NotNow(format!("{cid}: {e}"))),
+                }
+                if bytes.len() > MAX_DOCUMENT_BYTES {
+                    return Err(Unread::Never(format!("{cid} is larger than a task document")));
+                }
+            }
+            let text = std::str::from_utf8(&bytes).map_err(|_| Unread::Never(format!("{cid} is not UTF-8 text")))?;
+            TaskDocument::parse(text)
+                .map(|document| document.spec.training.environment)
+                .map_err(|e| Unread::Never(format!("{cid} is not a task document: {e}")))
+        }
+    }
 }
 
 /// Retry soon after a failure; the chain or the API server may be back by then.

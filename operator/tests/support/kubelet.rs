@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use drlaas_operator::local_pod::{LocalPodRunner, locate_trainer};
+use drlaas_local::local_pod::{LocalPodRunner, build_trainer};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use drlaas_operator::local::api_server::ApiServer;
+use drlaas_local::api_server::ApiServer;
 
 /// Plays the kubelet of every node.
 #[derive(Debug, Clone)]
@@ -20,9 +20,8 @@ pub struct Kubelet {
 impl Kubelet {
     /// A kubelet whose pods store models in the local store at `store`.
     pub fn new(api: ApiServer, store: &Path) -> Self {
-        let trainer = locate_trainer()
-            .filter(|p| p.is_file())
-            .expect("the trainer binary is built: cargo build -p drlaas-trainer");
+        // The trainer of the current source, built for this test process.
+        let trainer = build_trainer();
         let runner = LocalPodRunner::new(trainer, store.with_extension("pods"), store.display().to_string(), 1);
         Kubelet { api, runner }
     }

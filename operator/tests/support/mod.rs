@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use drlaas_chain::alloy::primitives::Address;
+use drlaas_local::api_server::ApiServer;
 use drlaas_operator::controller::{Settings, WatchScope};
-use drlaas_operator::local::api_server::ApiServer;
 use drlaas_operator::pods::PodSettings;
 use drlaas_store::Store;
 
@@ -33,23 +33,24 @@ pub fn scratch_store() -> Store {
     Store::open(dir.to_str().expect("a UTF-8 path")).expect("a local store opens")
 }
 
-/// The operator's settings, with `oracle` as its account.
-pub fn settings_for(oracle: Address) -> Arc<Settings> {
+/// The operator's settings, with `oracle` as its account and trainer pods reaching the content
+/// store at `store_address`.
+pub fn settings_for(oracle: Address, store_address: &str) -> Arc<Settings> {
     Arc::new(Settings {
         oracle,
         namespace: "drlaas-system".into(),
         scope: WatchScope::All,
         pods: PodSettings {
             trainer_image: "drlaas/trainer:test".into(),
-            store_address: "http://ipfs.drlaas-system:5001".into(),
+            store_address: store_address.into(),
         },
         confirmations: 0,
     })
 }
 
-/// Settings for tests that send no oracle transaction.
+/// Settings for tests that send no oracle transaction and run no pod.
 pub fn settings() -> Arc<Settings> {
-    settings_for(Address::ZERO)
+    settings_for(Address::ZERO, "http://ipfs.drlaas-system:5001")
 }
 
 /// Every request the operator made to `api` is one that the Helm chart's RBAC, rendered with

@@ -1,5 +1,5 @@
-//! Inputs and expected CIDs shared by the store tests: the golden vectors of
-//! `shared/testdata/ipfs-cids.md`, checked against Kubo, js-ipfs and two other implementations.
+//! Inputs and expected CIDs shared by the store tests: golden vectors
+//! checked against Kubo, js-ipfs and two other implementations.
 #![allow(dead_code)]
 
 use sha2::{Digest, Sha256};

@@ -1,0 +1,305 @@
+//! Runs a trainer or evaluator pod's command as a local process of the trainer binary: the pod's
+//! mounts become a scratch directory, its content store the one given, and the outcome comes back
+//! as a kubelet would report it (exit code, termination message, logs).
+//!
+//! This is how drlaas runs without nodes: the local mode, the fake kubelet of the cluster tests
+//! (`DRLAAS_E2E_FAKE_KUBELET=1`) and the controller scenarios all execute the very pods the
+//! operator builds, so what they test is the pod spec, not a copy of it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use k8s_openapi::api::core::v1::Pod;
+
+use drlaas_crds::pod::{OUT_DIR, TASK_MOUNT};
+
+/// Kubernetes keeps at most this much of a termination message.
+const TERMINATION_MESSAGE_LIMIT: usize = 4096;
+
+/// How a pod's container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub exit_code: i32,
+    /// The termination message: the termination log, or with `FallbackToLogsOnError` the end of
+    /// the logs of a failed container.
+    pub message: String,
+    /// What the container wrote on stderr (the trainer's progress lines).
+    pub logs: String,
+}
+
+/// Runs pods as processes of one trainer binary.
+#[derive(Debug, Clone)]
+pub struct LocalPodRunner {
+    trainer: PathBuf,
+    scratch: PathBuf,
+    store: String,
+    threads: u32,
+}
+
+/// The trainer binary: `DRLAAS_TRAINER_BIN`, else `drlaas-trainer` beside the running program
+/// (or one directory up, where test binaries run from). Tests use [`build_trainer`] instead, so
+/// that they never run a binary older than the source.
+pub fn locate_trainer() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("DRLAAS_TRAINER_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("drlaas-trainer"))
+        .find(|p| p.is_file())
+}
+
+/// The trainer binary for tests: `drlaas-trainer`, built from the current source (see
+/// [`build_workspace_binary`]).
+pub fn build_trainer() -> PathBuf {
+    build_workspace_binary("drlaas-trainer", "drlaas-trainer")
+}
+
+/// Builds binary `bin` of workspace package `package` (`cargo build -p PACKAGE --bin BIN`) in the
+/// profile and target directory of the running test or bench, and returns its path: a test that
+/// runs another crate's binary runs what the source says, never a stale build left in `target/`.
+///
+/// Each binary is built once per process (a no-op when cargo finds it fresh, well under a second);
+/// concurrent callers wait for that build. Without libtorch in the environment (neither
+/// `LIBTORCH_USE_PYTORCH` nor `LIBTORCH`), cargo runs under `tools/torch-env.sh`, as the trainer
+/// needs it. Panics if the build fails: the test cannot run without the binary.
+pub fn build_workspace_binary(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<BTreeMap<String, PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(bin) {
+        return path.clone();
+    }
+    let path = cargo_build(package, bin).unwrap_or_else(|e| panic!("building {bin} for the test: {e}"));
+    built.insert(bin.to_string(), path.clone());
+    path
+}
+
+fn cargo_build(package: &str, bin: &str) -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("drlaas-local is not in a workspace")?;
+    // target/[TRIPLE/]PROFILE/{deps,examples}/EXE for tests, benches and examples; PROFILE/EXE for
+    // binaries. The target directory is the one cargo tagged (CACHEDIR.TAG).
+    let exe = std::env::current_exe().map_err(|e| format!("the running executable: {e}"))?;
+    let dir = exe.parent().ok_or("the running executable has no directory")?;
+    let profile_dir = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("deps" | "examples") => dir.parent().ok_or("no profile directory")?,
+        _ => dir,
+    };
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => return Err(format!("no cargo profile in {}", exe.display())),
+    };
+    let above = profile_dir.parent().ok_or("no target directory")?;
+    let (target_dir, triple) = if above.join("CACHEDIR.TAG").is_file() {
+        (above, None)
+    } else {
+        let triple = above.file_name().and_then(|n| n.to_str());
+        (above.parent().ok_or("no target directory")?, triple)
+    };
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let torch = ["LIBTORCH_USE_PYTORCH", "LIBTORCH"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    let mut command = if torch {
+        Command::new(&cargo)
+    } else {
+        let mut c = Command::new("bash");
+        c.args(["-c", r#"source tools/torch-env.sh >&2 && exec "$0" "$@""#])
+            .arg(&cargo);
+        c
+    };
+    command
+        .current_dir(root)
+        .args(["build", "--quiet", "--message-format=json-render-diagnostics"])
+        .args(["-p", package, "--bin", bin, "--profile", profile, "--target-dir"])
+        .arg(target_dir)
+        .args(triple.map(|t| format!("--target={t}")))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    let out = command
+        .output()
+        .map_err(|e| format!("running {}: {e}", Path::new(&cargo).display()))?;
+    if !out.status.success() {
+        return Err(format!("cargo build -p {package} --bin {bin} failed ({})", out.status));
+    }
+    // The executable cargo reports for the binary (its JSON messages, one per line).
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("cargo built no executable named {bin}"))
+}
+
+impl LocalPodRunner {
+    /// Pods run `trainer`, in directories under `scratch`, with their models in `store` (replacing
+    /// the pod's `DRLAAS_STORE`), each with `threads` threads.
+    pub fn new(trainer: PathBuf, scratch: PathBuf, store: String, threads: u32) -> Self {
+        LocalPodRunner {
+            trainer,
+            scratch,
+            store,
+            threads,
+        }
+    }
+
+    /// Runs `pod` to completion. `task_json` is the content of its task ConfigMap, for a trainer.
+    pub fn run(&self, pod: &Pod, task_json: Option<&str>) -> std::io::Result<Finished> {
+        self.start(pod, task_json)?.wait(|_| {})
+    }
+
+    /// The directory of pod `name` of `namespace`: its task file, output and termination log.
+    /// Beside it, `NAME.log` keeps what the container wrote on stderr and `NAME.pid` its process.
+    pub fn pod_dir(&self, namespace: &str, name: &str) -> PathBuf {
+        self.scratch.join(namespace).join(name)
+    }
+
+    /// Starts `pod`'s container as a process, after stopping one that an earlier run of the same
+    /// pod left behind (a kubelet restarted with its node).
+    pub fn start(&self, pod: &Pod, task_json: Option<&str>) -> std::io::Result<RunningPod> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let dir = self.pod_dir(&namespace, &name);
+        let pid_file = dir.with_extension("pid");
+        stop_leftover(&pid_file, &self.trainer);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let task_file = dir.join("task.json");
+        if let Some(json) = task_json {
+            std::fs::write(&task_file, json)?;
+        }
+        let termination_log = dir.join("termination-log");
+        let container = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .ok_or_else(|| std::io::Error::other(format!("pod {name} has no container")))?;
+        let task_path = format!("{TASK_MOUNT}/task.json");
+        let args: Vec<String> = container
+            .args
+            .iter()
+            .flatten()
+            .map(|a| map_path(a, &task_path, &task_file, &dir.join("out"), &termination_log))
+            .collect();
+        let child = Command::new(&self.trainer)
+            .args(&args)
+            .args(["--threads", &self.threads.to_string()])
+            .env("DRLAAS_STORE", &self.store)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        std::fs::write(&pid_file, child.id().to_string())?;
+        let fallback = container.termination_message_policy.as_deref() == Some("FallbackToLogsOnError");
+        Ok(RunningPod {
+            child,
+            log: dir.with_extension("log"),
+            pid_file,
+            termination_log,
+            fallback,
+        })
+    }
+}
+
+/// A pod's container running as a process.
+#[derive(Debug)]
+pub struct RunningPod {
+    child: Child,
+    log: PathBuf,
+    pid_file: PathBuf,
+    termination_log: PathBuf,
+    fallback: bool,
+}
+
+impl RunningPod {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the container to exit, handing each line it writes on stderr to `on_line` as it
+    /// comes (and keeping them in the pod's log file).
+    pub fn wait(mut self, mut on_line: impl FnMut(&str)) -> std::io::Result<Finished> {
+        let mut logs = String::new();
+        let mut file = std::fs::File::create(&self.log)?;
+        if let Some(stderr) = self.child.stderr.take() {
+            for line in BufReader::new(stderr).lines() {
+                let line = line?;
+                writeln!(file, "{line}")?;
+                on_line(&line);
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        }
+        let status = self.child.wait()?;
+        let _ = std::fs::remove_file(&self.pid_file);
+        // A process killed by a signal reports what a container runtime does: 128 + the signal.
+        let exit_code = status
+            .code()
+            .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9));
+        let mut message = std::fs::read_to_string(&self.termination_log).unwrap_or_default();
+        if message.is_empty() && exit_code != 0 && self.fallback {
+            let tail: Vec<&str> = logs.lines().rev().take(20).collect();
+            message = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+        }
+        if message.len() > TERMINATION_MESSAGE_LIMIT {
+            let mut end = message.len() - TERMINATION_MESSAGE_LIMIT;
+            while !message.is_char_boundary(end) {
+                end += 1;
+            }
+            message = message[end..].to_string();
+        }
+        Ok(Finished {
+            exit_code,
+            message,
+            logs,
+        })
+    }
+}
+
+/// Kills the process recorded in `pid_file` if it is still a run of `trainer`.
+fn stop_leftover(pid_file: &Path, trainer: &Path) {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    let ours = std::fs::read(format!("/proc/{pid}/cmdline")).ok().and_then(|c| {
+        c.split(|b| *b == 0)
+            .next()
+            .map(|exe| Path::new(std::ffi::OsStr::from_bytes(exe)) == trainer)
+    });
+    if ours == Some(true) {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        // It is not our child: wait for /proc to forget it.
+        for _ in 0..100 {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let _ = std::fs::remove_file(pid_file);
+}
+
+fn map_path(arg: &str, task_path: &str, task_file: &Path, out: &Path, log: &Path) -> String {
+    if arg == task_path {
+        task_file.display().to_string()
+    } else if arg == OUT_DIR {
+        out.display().to_string()
+    } else if arg == "/dev/termination-log" {
+        log.display().to_string()
+    } else {
+        arg.to_string()
+    }
+}

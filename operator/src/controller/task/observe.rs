@@ -1,0 +1,379 @@
+//! Observing a task: its record on chain and the pods of its current attempt, read and turned into
+//! the core's inputs. Every fact the core decides from comes through [`observe`], and the other reads
+//! the steps need (the Workers, a trainer's log, a block's time) are here too; only the write-ahead
+//! post ([`super::post`]) and the withdrawal of unrecorded posts ([`super::cleanup`]) read what their
+//! own protocol needs: the posts the chain holds of a document.
+use drlaas_chain::alloy::primitives::Address;
+use drlaas_chain::{BlockRef, TaskInfo};
+use drlaas_crds::task::{DRLTask, Progress};
+use drlaas_crds::worker::Worker;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::LogParams;
+
+use super::super::chain_status::chain_status;
+use super::super::{Context, Error, namespace_of};
+use super::namespaced;
+use crate::pods::{evaluator_pod_name, trainer_pod_name};
+use drlaas_core::lifecycle::TaskState;
+use drlaas_core::mirror::{LABEL_CHAIN_ID, LABEL_CHAIN_TASK};
+use drlaas_core::next_step::{ChainTask, Observed, PodState};
+use drlaas_core::reports::training_progress;
+use drlaas_core::settlement::{ChainStatus, ChainView, attempt_limit};
+use drlaas_core::verification::{evaluation_seed, seed_block};
+
+/// What one reconcile read about a task bound to a chain task: the core's inputs, and the objects
+/// the steps act on.
+#[derive(Debug, Clone)]
+pub(super) struct Observation {
+    /// The task's record on chain.
+    pub info: TaskInfo,
+    /// The chain's latest block.
+    pub head: BlockRef,
+    /// TMC's verification window, in seconds after the deadline.
+    pub verification_window: u64,
+    /// The attempts the task gets: its own limit within the contract's.
+    pub max_attempts: u8,
+    /// The Worker object whose account the chain names, if any does.
+    pub worker: Option<Worker>,
+    /// The current attempt's trainer pod, and when it was created.
+    pub trainer: PodState,
+    pub trainer_created: Option<Timestamp>,
+    /// The current attempt's evaluator pod.
+    pub evaluator: PodState,
+    /// The model CID on chain for the current result.
+    pub submitted_cid: Option<String>,
+    /// The evaluation seed, once its block exists.
+    pub seed: Option<u64>,
+    /// The task's target mean return.
+    pub target: Option<f64>,
+}
+
+impl Observation {
+    /// The core's input.
+    pub fn core(&self) -> Observed<'_> {
+        Observed {
+            chain: ChainTask {
+                status: self.chain_status(),
+                attempts: self.info.attempts,
+                deadline: self.info.deadline,
+                verification_window: self.verification_window,
+                submitted_block: self.info.submitted_block,
+            },
+            now: self.head.timestamp,
+            head: self.head.number,
+            trainer: &self.trainer,
+            evaluator: &self.evaluator,
+            submitted_cid: self.submitted_cid.as_deref(),
+            seed: self.seed,
+            target: self.target,
+        }
+    }
+
+    /// The core's name for the chain status.
+    pub fn chain_status(&self) -> ChainStatus {
+        chain_status(self.info.status)
+    }
+
+    /// Where the task is.
+    pub fn state(&self) -> TaskState {
+        self.core().state()
+    }
+
+    /// The chain state a settlement is judged against.
+    pub fn chain_view(&self) -> ChainView {
+        self.core().chain_view(self.max_attempts)
+    }
+
+    /// The current attempt's number (0 before the first assignment).
+    pub fn attempt(&self) -> u32 {
+        u32::from(self.info.attempts)
+    }
+
+    /// The block whose hash seeds the evaluation of the current result, once one is submitted.
+    pub fn seed_block(&self) -> Option<u64> {
+        self.info.submitted_block.map(seed_block)
+    }
+
+    /// The worker the status shows: the Worker object's name, or the account the chain names when
+    /// no Worker object has it.
+    pub fn worker_name(&self) -> Option<String> {
+        (self.info.worker != Address::ZERO).then(|| {
+            self.worker
+                .as_ref()
+                .map_or_else(|| self.info.worker.to_string(), |w| w.name_any())
+        })
+    }
+
+    /// The Worker the chain assigned the task to; an error when no Worker object names its
+    /// account (the steps of an attempt need its pool and its key).
+    pub fn assigned_worker(&self) -> Result<&Worker, Error> {
+        self.worker.as_ref().ok_or_else(|| Error::Invalid {
+            field: "status.worker",
+            message: format!(
+                "chain task {} is assigned to {}, which no Worker names",
+                self.info.id, self.info.worker
+            ),
+        })
+    }
+}
+
+/// Reads what the core decides from, for `task` bound to chain task `id`.
+pub(super) async fn observe(task: &DRLTask, ctx: &Context, id: u64) -> Result<Observation, Error> {
+    let info = ctx.market.task(id).await?;
+    let head = ctx.market.block(None).await?;
+    let (verification_window, contract_attempts) = ctx.market.task_limits().await?;
+    let worker = match info.worker {
+        Address::ZERO => None,
+        address => worker_by_address(ctx, address).await?,
+    };
+    let ((trainer, trainer_created), (evaluator, _)) = match u32::from(info.attempts) {
+        0 => ((PodState::Absent, None), (PodState::Absent, None)),
+        n => (
+            pod(ctx, task, &trainer_pod_name(task, n)).await?,
+            pod(ctx, task, &evaluator_pod_name(task, n)).await?,
+        ),
+    };
+    let submitted = chain_status(info.status) == ChainStatus::Submitted;
+    let submitted_cid = match submitted {
+        true => ctx.market.task_result(id).await?.map(|(cid, _)| cid),
+        false => None,
+    };
+    let seed = match info.submitted_block.map(seed_block) {
+        Some(block) if submitted && head.number >= block => {
+            Some(evaluation_seed(&ctx.market.block(Some(block)).await?.hash.0, id))
+        }
+        _ => None,
+    };
+    Ok(Observation {
+        max_attempts: attempt_limit(contract_attempts, task.spec.max_attempts),
+        info,
+        head,
+        verification_window,
+        worker,
+        trainer,
+        trainer_created,
+        evaluator,
+        submitted_cid,
+        seed,
+        target: task.spec.training.target_mean_return,
+    })
+}
+
+/// The chain task `task` stands for: the one its status records, the one its spec mirrors, or
+/// the one its labels name (its status may have been lost after the post landed: a failed write,
+/// a restore from backup). `None` for a task not posted yet.
+pub(super) fn bound_chain_task(task: &DRLTask, ctx: &Context, recorded: Option<u64>) -> Option<u64> {
+    recorded.or(task.spec.chain_task_id).or_else(|| {
+        let chain = ctx.market.deployment().chain_id.to_string();
+        task.labels()
+            .get(LABEL_CHAIN_TASK)
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|_| task.labels().get(LABEL_CHAIN_ID) == Some(&chain))
+    })
+}
+
+/// Whether a DRLTask other than `this` already stands for chain task `id`.
+pub(super) async fn chain_task_is_bound(ctx: &Context, id: u64, this: &DRLTask) -> Result<bool, Error> {
+    let chain = ctx.market.deployment().chain_id.to_string();
+    let id = id.to_string();
+    let tasks = ctx.caches.tasks(&ctx.client, &ctx.settings.scope).await?;
+    Ok(tasks.iter().any(|t| {
+        t.uid() != this.uid()
+            && t.labels().get(LABEL_CHAIN_ID) == Some(&chain)
+            && t.labels().get(LABEL_CHAIN_TASK) == Some(&id)
+    }))
+}
+
+/// The pod `name` of `task` as the core sees it, and when it was created.
+async fn pod(ctx: &Context, task: &DRLTask, name: &str) -> Result<(PodState, Option<Timestamp>), Error> {
+    let pod = ctx.caches.pod(&ctx.client, &namespace_of(task), name).await?;
+    Ok(match pod {
+        Some(pod) => (pod_state(&pod), pod.metadata.creation_timestamp.as_ref().map(|t| t.0)),
+        None => (PodState::Absent, None),
+    })
+}
+
+/// How a pod's status reads to the core: a failure carries every reason the pod gives, so the
+/// Event that reports it says what happened.
+fn pod_state(pod: &Pod) -> PodState {
+    let status = pod.status.clone().unwrap_or_default();
+    let terminated = status
+        .container_statuses
+        .as_ref()
+        .and_then(|c| c.first())
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.terminated.clone());
+    let message = terminated.as_ref().and_then(|t| t.message.clone()).unwrap_or_default();
+    match status.phase.as_deref() {
+        Some("Running") => PodState::Running,
+        Some("Succeeded") => PodState::Succeeded(message),
+        Some("Failed") => {
+            let reason = [
+                terminated.as_ref().and_then(|t| t.reason.clone()),
+                status.reason.clone(),
+                (!message.is_empty()).then_some(message),
+                terminated.as_ref().map(|t| format!("exit code {}", t.exit_code)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+            PodState::Failed(if reason.is_empty() { "failed".into() } else { reason })
+        }
+        _ => PodState::Pending,
+    }
+}
+
+/// The Worker object whose account is `address`.
+async fn worker_by_address(ctx: &Context, address: Address) -> Result<Option<Worker>, Error> {
+    let workers = ctx.caches.workers(&ctx.client).await?;
+    Ok(workers
+        .iter()
+        .find(|w| w.spec.address.parse::<Address>().ok() == Some(address))
+        .map(|w| Worker::clone(w)))
+}
+
+/// The Worker object named `name`.
+pub(super) async fn worker_named(ctx: &Context, name: &str) -> Result<Option<Worker>, Error> {
+    let workers = ctx.caches.workers(&ctx.client).await?;
+    Ok(workers.iter().find(|w| w.name_any() == name).map(|w| Worker::clone(w)))
+}
+
+/// The pool the evaluation runs on: a registered worker other than the one that trained, so the
+/// trainer's own nodes never judge its model; any node when there is none.
+pub(super) async fn verifier_pool(ctx: &Context, trainer: Option<&Worker>) -> Result<Option<Worker>, Error> {
+    let mut workers = ctx.caches.workers(&ctx.client).await?;
+    workers.sort_by_key(|w| w.name_any());
+    Ok(workers
+        .into_iter()
+        .find(|w| {
+            Some(w.name_any()) != trainer.map(|t| t.name_any()) && w.status.as_ref().is_some_and(|s| s.registered)
+        })
+        .map(|w| Worker::clone(&w)))
+}
+
+/// Training progress from the trainer's latest JSON progress line
+/// (docs/architecture.md#the-trainer-contract); `None` while it has printed none, or when its log
+/// cannot be read (progress is shown, not decided on).
+pub(super) async fn trainer_progress(ctx: &Context, task: &DRLTask, attempt: u32) -> Option<Progress> {
+    let params = LogParams {
+        tail_lines: Some(5),
+        ..LogParams::default()
+    };
+    let logs = namespaced::<Pod>(ctx, task)
+        .logs(&trainer_pod_name(task, attempt), &params)
+        .await
+        .ok()?;
+    training_progress(&logs, task.spec.training.total_env_steps)
+}
+
+/// The time of block `number`, by the chain's clock.
+pub(super) async fn block_time(ctx: &Context, number: u64) -> Result<u64, Error> {
+    Ok(ctx.market.block(Some(number)).await?.timestamp)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use drlaas_chain::alloy::primitives::{B256, U256};
+    use drlaas_chain::{TaskKind, TaskStatus};
+    use drlaas_core::lifecycle::Phase;
+    use serde_json::json;
+
+    /// A task on chain in `status`, with one attempt and the default limits.
+    pub(in super::super) fn observation(status: TaskStatus, trainer: PodState) -> Observation {
+        Observation {
+            info: TaskInfo {
+                id: 7,
+                requester: Address::repeat_byte(1),
+                budget: U256::from(1000),
+                price: U256::from(100),
+                worker: Address::repeat_byte(2),
+                deadline: 1000,
+                status,
+                kind: TaskKind::Training,
+                attempts: 1,
+                target_milli: 20_000,
+                submitted_block: Some(40),
+            },
+            head: BlockRef {
+                number: 50,
+                hash: B256::ZERO,
+                timestamp: 900,
+            },
+            verification_window: 100,
+            max_attempts: 3,
+            worker: None,
+            trainer,
+            trainer_created: None,
+            evaluator: PodState::Absent,
+            submitted_cid: Some("bafy1".into()),
+            seed: Some(5),
+            target: Some(20.0),
+        }
+    }
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn a_failed_pod_says_every_reason_it_has() {
+        let failed = pod(json!({
+            "phase": "Failed",
+            "containerStatuses": [{
+                "name": "trainer", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "message": "out of memory"}},
+            }],
+        }));
+        assert_eq!(
+            pod_state(&failed),
+            PodState::Failed("OOMKilled: out of memory: exit code 137".into())
+        );
+        assert_eq!(
+            pod_state(&pod(json!({"phase": "Failed"}))),
+            PodState::Failed("failed".into())
+        );
+        assert_eq!(
+            pod_state(&pod(json!({"phase": "Failed", "reason": "Evicted"}))),
+            PodState::Failed("Evicted".into())
+        );
+        assert_eq!(pod_state(&pod(json!({"phase": "Running"}))), PodState::Running);
+        assert_eq!(pod_state(&pod(json!({}))), PodState::Pending);
+    }
+
+    #[test]
+    fn a_succeeded_pod_carries_its_termination_message() {
+        let done = pod(json!({
+            "phase": "Succeeded",
+            "containerStatuses": [{
+                "name": "trainer", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "message": "{\"modelCid\": \"bafy1\"}"}},
+            }],
+        }));
+        assert_eq!(
+            pod_state(&done),
+            PodState::Succeeded("{\"modelCid\": \"bafy1\"}".into())
+        );
+    }
+
+    #[test]
+    fn the_observation_is_what_the_core_decides_from() {
+        let seen = observation(TaskStatus::Assigned, PodState::Running);
+        let core = seen.core();
+        assert_eq!(core.chain.status, ChainStatus::Assigned);
+        assert_eq!((core.now, core.head), (900, 50));
+        assert_eq!(seen.state().phase, Phase::Training);
+        assert_eq!(seen.seed_block(), Some(42));
+        assert_eq!(seen.chain_view().max_attempts, 3);
+        // The chain names an account no Worker object has: the status shows the account.
+        assert_eq!(seen.worker_name(), Some(Address::repeat_byte(2).to_string()));
+        assert!(seen.assigned_worker().is_err());
+        let mut unassigned = observation(TaskStatus::Posted, PodState::Absent);
+        unassigned.info.worker = Address::ZERO;
+        assert_eq!(unassigned.worker_name(), None);
+        assert_eq!(unassigned.state().phase, Phase::Funded);
+    }
+}

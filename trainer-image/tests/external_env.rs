@@ -1,0 +1,97 @@
+//! Training on an external environment: Gymnasium's own `CartPole-v1`, served by the environment
+//! server (envserver/) and stepped over the environment protocol, learned by the same PPO as the
+//! built-in environments; and an environment that crashes mid-run failing the run with its message.
+//!
+//! Needs `DRLAAS_ENV_PYTHON` (`source tools/envserver-env.sh`; tools/test.sh does).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use drlaas_crds::trainer_output::FailureReport;
+use drlaas_trainer::evaluate::{self, ActionSelection, Policy};
+use tch::Device;
+
+/// CartPole-v1 from Gymnasium, with the shipped cartpole spec's PPO settings.
+const GYMNASIUM_CARTPOLE: &str = r#"{
+  "environment": {"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2},
+  "algorithm": "ppo",
+  "ppo": {"numEnvs": 8, "numSteps": 32, "numMinibatches": 1, "updateEpochs": 5, "learningRate": 0.003,
+          "gamma": 0.98, "gaeLambda": 0.8, "entCoef": 0.0, "clipVloss": false},
+  "totalEnvSteps": 120000,
+  "targetMeanReturn": 200,
+  "seed": 1,
+  "checkpointEvery": 0,
+  "evalEpisodes": 20,
+  "network": {"hidden": [32, 32]}
+}"#;
+
+#[test]
+fn ppo_learns_gymnasium_cartpole_through_the_environment_server() {
+    assert!(
+        std::env::var_os("DRLAAS_ENV_PYTHON").is_some(),
+        "DRLAAS_ENV_PYTHON: source tools/envserver-env.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec = common::spec(GYMNASIUM_CARTPOLE);
+    let result = common::train_to_end(&spec, dir.path());
+    let reached = result.target_reached.as_ref().unwrap_or_else(|| panic!("{result:?}"));
+    assert!(reached.env_steps <= 120_000, "took {} env steps", reached.env_steps);
+
+    // The saved model plays Gymnasium's CartPole from disk, far above a random policy.
+    let (policy, manifest) = Policy::load(&common::model_path(dir.path()), Device::Cpu).unwrap();
+    assert_eq!(manifest.environment, spec.environment);
+    let evaluation = policy
+        .evaluate(&manifest.environment, ActionSelection::Sample, 20, 7)
+        .unwrap();
+    let random = evaluate::evaluate_random(&manifest.environment, 20, 7).unwrap();
+    assert!(random.mean_return < 50.0, "{random:?}");
+    assert!(
+        evaluation.mean_return >= 200.0,
+        "{evaluation:?} against random {random:?}"
+    );
+}
+
+#[test]
+fn an_environment_that_crashes_mid_run_fails_the_run_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.json");
+    // `envs_for_tests:` makes Gymnasium import the server tests' module, which registers the id.
+    std::fs::write(
+        &task,
+        r#"{"environment": {"kind": "gymnasium", "id": "envs_for_tests:drlaas-tests/Crashing-v0",
+                            "observationShape": [3], "actions": 3},
+            "ppo": {"numEnvs": 2, "numSteps": 16}, "totalEnvSteps": 3200}"#,
+    )
+    .unwrap();
+    let log = dir.path().join("termination-log");
+    let out = dir.path().join("out");
+    let tests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../envserver/tests");
+    let run = Command::new(env!("CARGO_BIN_EXE_drlaas-trainer"))
+        .env("PYTHONPATH", &tests)
+        .args([
+            "train",
+            "--task",
+            task.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--termination-log", log.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let failure = FailureReport::from_message(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    for expected in [
+        "the environment failed",
+        "environment.step",
+        "the simulator exploded at step 40",
+    ] {
+        assert!(
+            failure.error.contains(expected),
+            "{expected:?} in {failure:?}\n{stderr}"
+        );
+    }
+    assert!(!out.join("model.safetensors").exists(), "no model from a failed run");
+}
