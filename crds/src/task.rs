@@ -282,6 +282,10 @@ pub struct DRLTaskStatus {
     /// A human-readable note on the last transition or on why the task waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why the last failed attempt failed (the trainer's or the environment's error, a return
+    /// below the target, ...): kept after the task settles, when `message` says how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 /// Training progress.

@@ -545,6 +545,13 @@ fn openapi_errors(path: &str, schema: &serde_json::Value, value: &serde_json::Va
     }
     if let Some(items) = value.as_array() {
         if schema
+            .get("minItems")
+            .and_then(Value::as_u64)
+            .is_some_and(|min| (items.len() as u64) < min)
+        {
+            fail("too few items".into());
+        }
+        if schema
             .get("maxItems")
             .and_then(Value::as_u64)
             .is_some_and(|max| items.len() as u64 > max)
@@ -786,6 +793,42 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
             env(json!({"kind": "fleet-coordination", "maxWaiting": 0})),
             "spec.training.environment.maxWaiting",
         ),
+        (
+            env(json!({"kind": "gymnasium", "id": "", "observationShape": [4], "actions": 2})),
+            "spec.training.environment.id",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "Cart Pole", "observationShape": [4], "actions": 2})),
+            "spec.training.environment.id",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [], "actions": 2})),
+            "spec.training.environment.observationShape",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [1, 1, 1, 1, 1], "actions": 2})),
+            "spec.training.environment.observationShape",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4, 0], "actions": 2})),
+            "spec.training.environment.observationShape[1]",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [1024, 512], "actions": 2})),
+            "spec.training.environment.observationShape",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [64, 64, 64, 2], "actions": 2})),
+            "spec.training.environment.observationShape",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 1})),
+            "spec.training.environment.actions",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 65_537})),
+            "spec.training.environment.actions",
+        ),
     ];
     for (changes, field) in &cases {
         let spec = spec_with(changes.clone());
@@ -798,6 +841,41 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
             rust_refusal(&spec).as_deref(),
             Some(*field),
             "the Rust validation of {changes}"
+        );
+    }
+
+    // Parameters of another kind, and a gymnasium environment without its spaces: CEL names the
+    // environment and says what the kind takes; serde refuses the unknown or missing field.
+    let kind_cases = [
+        (
+            json!({"kind": "cartpole", "id": "CartPole-v1"}),
+            "id, kwargs, observationShape and actions are for kind gymnasium",
+        ),
+        (
+            json!({"kind": "maze-cleaning", "kwargs": {"size": 3}}),
+            "id, kwargs, observationShape and actions are for kind gymnasium",
+        ),
+        (
+            json!({"kind": "gymnasium", "id": "CartPole-v1"}),
+            "gymnasium needs id, observationShape and actions",
+        ),
+        (
+            json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2, "horizon": 200}),
+            "gymnasium takes id, kwargs, observationShape and actions",
+        ),
+    ];
+    for (environment, message) in &kind_cases {
+        let spec = spec_with(env(environment.clone()));
+        let refused = admission_errors(&spec);
+        assert!(
+            refused
+                .iter()
+                .any(|e| e.starts_with("spec.training.environment:") && e.contains(message)),
+            "admission must refuse {environment} saying {message:?}, said {refused:#?}"
+        );
+        assert!(
+            rust_refusal(&spec).is_some_and(|r| r.contains("serde")),
+            "{environment}"
         );
     }
 
@@ -850,6 +928,11 @@ fn the_bounds_themselves_are_accepted_by_both() {
         json!({"training": {"environment": {"kind": "fleet-coordination", "grid": 4, "agents": 16, "requestRate": 1.0}}}),
         json!({"training": {"environment": {"kind": "fleet-coordination"}}}),
         json!({"training": {"environment": {"kind": "cartpole", "horizon": 100_000}}}),
+        json!({"training": {"environment": {"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2}}}),
+        json!({"training": {"environment": {"kind": "gymnasium", "id": "my_envs:Warehouse-v0", "kwargs": {"max_episode_steps": 200, "layout": {"aisles": [3, 4]}},
+                                            "observationShape": [4, 256, 256], "actions": 65_536}}}),
+        json!({"training": {"environment": {"kind": "gymnasium", "id": "x", "observationShape": [262_144], "actions": 2}}}),
+        json!({"training": {"environment": {"kind": "gymnasium", "id": "x", "observationShape": [8, 8, 8, 512], "actions": 2}}}),
         json!({"resources": {"cpu": "1m", "memory": "1"}}),
         json!({"resources": {"cpu": "0.001", "memory": "512Ki"}}),
         json!({"resources": {"cpu": "4294967", "memory": "0.5"}}),

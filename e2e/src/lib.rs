@@ -341,6 +341,8 @@ impl Cluster {
             store: store.clone(),
             pod_store: Some(pod_store),
             trainer_image: std::env::var("DRLAAS_E2E_TRAINER_IMAGE").unwrap_or_else(|_| "drlaas/trainer:0.1.0".into()),
+            // As the chart runs it: the published trainer image has no environment server.
+            external_environments: false,
             namespace: namespace.clone(),
             watch_namespaces: vec![namespace.clone()],
             confirmations: 0,

@@ -1224,6 +1224,7 @@ async fn floor(cluster: &Cluster, options: &LoadOptions, made: &mut Made) -> Res
     let settings = PodSettings {
         trainer_image: args.trainer_image.clone(),
         store_address: args.pod_store.clone().unwrap_or_else(|| args.store.clone()),
+        external_environments: false,
     };
     let pods: Vec<Pod> = (0..options.tasks)
         .map(|i| {

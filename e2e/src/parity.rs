@@ -96,15 +96,40 @@ pub fn bad_tasks() -> Vec<(&'static str, Value, &'static str)> {
             "agents must fit the free cells",
         ),
         (
-            // Only the trainer takes external environments so far: the schema's kinds are the
-            // built-in ones.
-            "an external environment",
+            "a gymnasium environment without its spaces",
             with(
                 base.clone(),
                 "/spec/training/environment",
-                json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2}),
+                json!({"kind": "gymnasium", "id": "CartPole-v1"}),
             ),
-            "environment.kind",
+            "gymnasium needs id, observationShape and actions",
+        ),
+        (
+            "gymnasium parameters on a built-in kind",
+            with(
+                base.clone(),
+                "/spec/training/environment",
+                json!({"kind": "cartpole", "kwargs": {"max_episode_steps": 200}}),
+            ),
+            "are for kind gymnasium",
+        ),
+        (
+            "a gymnasium observation without an axis (minItems)",
+            with(
+                base.clone(),
+                "/spec/training/environment",
+                json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [], "actions": 2}),
+            ),
+            "observationShape",
+        ),
+        (
+            "a gymnasium observation of more than 262144 values",
+            with(
+                base.clone(),
+                "/spec/training/environment",
+                json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [1024, 512], "actions": 2}),
+            ),
+            "observationShape",
         ),
         (
             "a paid task without a target",
@@ -269,11 +294,40 @@ pub async fn run(client: &Client, namespace: &str) -> Vec<Verdict> {
         );
     }
 
+    // A requester's keyword arguments, nested objects included, are stored as sent (the schema
+    // keeps unknown fields under `kwargs` instead of pruning them).
+    let environment = json!({"kind": "gymnasium", "id": "my_envs:Warehouse-v0",
+        "kwargs": {"max_episode_steps": 200, "layout": {"aisles": [3, 4], "dock": "north"}},
+        "observationShape": [6], "actions": 4});
+    let gymnasium = with(
+        task("gymnasium", cartpole()),
+        "/spec/training/environment",
+        environment.clone(),
+    );
+    record(
+        "a gymnasium task with nested kwargs",
+        create(gymnasium).await,
+        Expected::Accepted,
+    );
+    let stored = raw.get("gymnasium").await.map_err(message);
+    record(
+        "its kwargs are stored as sent",
+        stored.and_then(|t| {
+            let got = &t.data["spec"]["training"]["environment"];
+            if *got == environment {
+                Ok(())
+            } else {
+                Err(format!("stored environment {got}"))
+            }
+        }),
+        Expected::Accepted,
+    );
+
     for (scenario, object, field) in bad_tasks() {
         record(scenario, create(object).await, Expected::Refused { field });
     }
 
-    for name in ["nulls", longest.as_str()] {
+    for name in ["nulls", "gymnasium", longest.as_str()] {
         let _ = tasks.delete(name, &DeleteParams::default()).await;
     }
     for length in [63, 64] {

@@ -86,6 +86,43 @@ async fn deleting_a_task_that_waits_for_a_worker_cancels_it_on_chain() {
     cluster.stop().await;
 }
 
+#[tokio::test]
+#[ignore = "needs a cluster: KUBECONFIG (and DRLAAS_E2E_FAKE_KUBELET=1 without nodes)"]
+async fn a_gymnasium_task_waits_with_a_warning_where_trainer_pods_cannot_serve_it() {
+    let cluster = Cluster::start(1, 1).await;
+    let training = serde_json::json!({
+        "environment": {"kind": "gymnasium", "id": "CartPole-v1", "kwargs": {"max_episode_steps": 200},
+                        "observationShape": [4], "actions": 2},
+        "totalEnvSteps": 640, "targetMeanReturn": 5.0,
+    });
+    cluster.apply_training("gym", training, 0).await;
+    let task = cluster
+        .wait_for("gym", Duration::from_secs(60), |t| {
+            t.and_then(|t| t.status.as_ref())
+                .and_then(|s| s.message.as_deref())
+                .is_some_and(|m| m.contains("--external-environments"))
+        })
+        .await
+        .unwrap();
+    let status = task.status.unwrap();
+    assert_eq!(status.phase, Some(TaskPhase::Pending), "{status:?}");
+    assert_eq!(status.chain_task_id, None, "nothing posted");
+    assert_eq!(cluster.market.task_count().await.unwrap(), 0, "no escrow moved");
+    let events = Api::<Event>::namespaced(cluster.client.clone(), &cluster.namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("EnvironmentUnavailable")),
+        "no EnvironmentUnavailable Event"
+    );
+    delete_and_wait(&cluster, "gym").await;
+    cluster.stop().await;
+}
+
 /// The chain task each DRLTask of the namespace is bound to, by task name.
 async fn chain_ids(cluster: &Cluster) -> std::collections::BTreeMap<String, u64> {
     cluster

@@ -358,6 +358,110 @@ async fn killed_mid_task_and_restarted_every_task_settles_exactly_once() {
     assert_eq!(held, workers[0].tmc + workers[1].tmc + requester.tmc);
 }
 
+/// The Python with gymnasium that serves external environments (tools/test.sh sources
+/// tools/envserver-env.sh).
+fn env_python() -> String {
+    std::env::var("DRLAAS_ENV_PYTHON").expect("DRLAAS_ENV_PYTHON: source tools/envserver-env.sh")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gymnasium_task_is_trained_through_the_environment_server_verified_and_paid() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/gymnasium-cartpole.yaml");
+    let output = local
+        .command(&["local", "run", example.to_str().unwrap()])
+        .env("DRLAAS_ENV_PYTHON", env_python())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let task = local.task("gymnasium-cartpole");
+    let status = &task["status"];
+    assert_eq!(status["outcome"], "Paid", "{status:#}");
+    // Recruited among the workers with gymnasium expertise (the default pool: lab-a and lab-b).
+    let worker = status["worker"].as_str().unwrap();
+    assert!(["lab-a", "lab-b"].contains(&worker), "{status:#}");
+    // The verifier played the model on Gymnasium's CartPole, served again from the same id.
+    let evaluation = &status["evaluation"];
+    assert_eq!(evaluation["passed"], true, "{status:#}");
+    assert!(evaluation["meanReturn"].as_f64().unwrap() >= 150.0, "{evaluation}");
+    // The trainer's result names the environment it trained on.
+    let result: Value = serde_json::from_slice(
+        &std::fs::read(
+            local
+                .path()
+                .join("pods/default/gymnasium-cartpole-train-1/termination-log"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(result["modelCid"].is_string(), "{result}");
+
+    let (market, accounts) = local.market().await;
+    let chain_task = market.task(1).await.unwrap();
+    assert_eq!(chain_task.status, TaskStatus::Completed);
+    assert_eq!(tasks_completed(&market, 1).await, 1);
+    let budget = wei("0.5");
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(
+        requester.tmc,
+        budget - chain_task.price,
+        "the rest of the budget is refunded"
+    );
+    let paid = market.credits(chain_task.worker).await.unwrap();
+    assert_eq!(paid.tmc, chain_task.price);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_environment_server_fails_the_attempt_with_its_message_and_refunds() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    // The server tests' environment that raises in its 40th step; `envs_for_tests:` makes Gymnasium
+    // import the module that registers it, found on PYTHONPATH by the trainer's server.
+    let task = local.write(
+        "task.yaml",
+        &task_yaml("exploding", "  maxAttempts: 1\n").replace(
+            "      kind: cartpole\n",
+            "      kind: gymnasium\n      id: envs_for_tests:drlaas-tests/Crashing-v0\n      observationShape: [3]\n      actions: 3\n",
+        ),
+    );
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envserver/tests");
+    let output = local
+        .command(&["local", "run", &task])
+        .env("DRLAAS_ENV_PYTHON", env_python())
+        .env("PYTHONPATH", &tests)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let status = &local.task("exploding")["status"];
+    assert_eq!(status["outcome"], "Refunded", "{status:#}");
+    // The status keeps why: the environment's own error, as the trainer reported it.
+    for said in [&status["lastFailure"], &status["message"]] {
+        let said = said.as_str().unwrap_or_default();
+        assert!(
+            said.contains("the trainer failed") && said.contains("the simulator exploded at step 40"),
+            "the status names the environment's error: {status:#}"
+        );
+    }
+    let (market, accounts) = local.market().await;
+    assert_eq!(market.task(1).await.unwrap().status, TaskStatus::Failed);
+    assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
+}
+
 #[test]
 fn a_bad_task_file_is_refused_before_anything_is_escrowed() {
     let local = Local::new();

@@ -65,17 +65,26 @@ pub enum EnvDescriptor {
     /// Vehicles serve pickup/drop-off requests on a road grid.
     FleetCoordination(FleetCoordinationParams),
     /// A registered Gymnasium environment, stepped through an environment server
-    /// ([`crate::remote`]). Not in the CRD's schema yet: only the trainer takes it.
+    /// ([`crate::remote`]).
     Gymnasium(GymnasiumParams),
 }
 
 /// The descriptor's schema for Kubernetes: one object with every parameter of every kind (a CRD
-/// schema must be structural, so the four kinds cannot each have their own `horizon` with its own
+/// schema must be structural, so the kinds cannot each have their own `horizon` with its own
 /// default), the kind as an enum, CEL rules that keep each kind to its own parameters, and the
 /// bounds `validate` enforces. Omitted parameters take the kind's defaults when the task is read.
 #[cfg(feature = "schema")]
 mod schema {
-    use super::{EnvDescriptor, MAX_AGENTS, MAX_GRID, MAX_HORIZON, MIN_GRID};
+    use super::{EnvDescriptor, MAX_ACTIONS, MAX_AGENTS, MAX_EXTERNAL_OBS, MAX_GRID, MAX_HORIZON, MIN_GRID};
+
+    /// Keyword arguments are the requester's, of any shape: an object whose fields the API server
+    /// keeps as they are.
+    fn kwargs_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+        })
+    }
 
     #[derive(schemars::JsonSchema)]
     #[serde(rename_all = "camelCase")]
@@ -89,6 +98,18 @@ mod schema {
          "message": "target-localization takes grid, agents, targets, wallDensity and horizon"},
         {"rule": "self.kind != 'fleet-coordination' || !has(self.targets) && !has(self.wallDensity)",
          "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"},
+        {"rule": "self.kind == 'gymnasium' || !has(self.id) && !has(self.kwargs) && !has(self.observationShape) && !has(self.actions)",
+         "message": "id, kwargs, observationShape and actions are for kind gymnasium"},
+        {"rule": "self.kind != 'gymnasium' || has(self.id) && has(self.observationShape) && has(self.actions)",
+         "message": "gymnasium needs id, observationShape and actions (the shape of one observation and the number of discrete actions)"},
+        {"rule": "self.kind != 'gymnasium' || !has(self.grid) && !has(self.agents) && !has(self.targets) && !has(self.wallDensity) && !has(self.requestRate) && !has(self.maxWaiting) && !has(self.horizon)",
+         "message": "gymnasium takes id, kwargs, observationShape and actions (an episode's length is the environment's own: pass max_episode_steps in kwargs to change it)"},
+        // The product of at most four axes, each factor checked before the next multiplication so
+        // that no product overflows.
+        {"rule": "!has(self.observationShape) || size(self.observationShape) < 2 || self.observationShape[0] * self.observationShape[1] <= 262144 && (size(self.observationShape) < 3 || self.observationShape[0] * self.observationShape[1] * self.observationShape[2] <= 262144 && (size(self.observationShape) < 4 || self.observationShape[0] * self.observationShape[1] * self.observationShape[2] * self.observationShape[3] <= 262144))",
+         "message": "one observation holds at most 262144 values (the product of observationShape)",
+         "fieldPath": ".observationShape",
+         "reason": "FieldValueInvalid"},
         // The agents must fit the free cells, as `EnvDescriptor::validate` checks (with each kind's
         // defaults for omitted parameters; a grid out of range is left to its own bound).
         {"rule": "self.kind != 'maze-cleaning' || (has(self.grid) ? self.grid : 8) < 4 || (has(self.grid) ? self.grid : 8) > 64 || (has(self.agents) ? self.agents : 2) <= ((has(self.grid) ? self.grid : 8) % 2 == 1 ? ((has(self.grid) ? self.grid : 8) + 1) / 2 * (((has(self.grid) ? self.grid : 8) + 1) / 2) : (has(self.grid) ? self.grid : 8) / 2 * ((has(self.grid) ? self.grid : 8) / 2) + 2 * (has(self.grid) ? self.grid : 8) - 1)",
@@ -105,7 +126,9 @@ mod schema {
          "reason": "FieldValueInvalid"}
     ]))]
     struct Descriptor {
-        /// The environment: `cartpole`, `target-localization`, `maze-cleaning` or `fleet-coordination`.
+        /// The environment: `cartpole`, `target-localization`, `maze-cleaning`,
+        /// `fleet-coordination`, or `gymnasium` (a registered Gymnasium environment, served by an
+        /// environment server).
         kind: Kind,
         /// Grid side G (grid kinds). Default 8.
         #[schemars(range(min = MIN_GRID, max = MAX_GRID))]
@@ -136,6 +159,25 @@ mod schema {
         #[schemars(range(min = 1, max = MAX_HORIZON))]
         #[serde(skip_serializing_if = "Option::is_none")]
         horizon: Option<u32>,
+        /// The registered Gymnasium id (gymnasium), e.g. `CartPole-v1`; `module:Id` imports
+        /// `module` first (where a package registers its environments).
+        #[schemars(length(min = 1, max = 253), regex(pattern = r"^\S+$"))]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Keyword arguments of `gymnasium.make` (gymnasium), e.g. `{max_episode_steps: 200}`.
+        #[schemars(schema_with = "kwargs_schema")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+        /// The shape of one observation (gymnasium), as the environment server sends it: a box's
+        /// shape, `[n]` for a discrete observation (one-hot). The trainer checks it against the
+        /// environment's.
+        #[schemars(length(min = 1, max = 4), inner(range(min = 1, max = MAX_EXTERNAL_OBS)))]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        observation_shape: Option<Vec<u32>>,
+        /// Discrete actions (gymnasium). The trainer checks it against the environment's.
+        #[schemars(range(min = 2, max = MAX_ACTIONS))]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        actions: Option<u32>,
     }
 
     #[derive(schemars::JsonSchema)]
@@ -146,6 +188,7 @@ mod schema {
         TargetLocalization,
         MazeCleaning,
         FleetCoordination,
+        Gymnasium,
     }
 
     impl schemars::JsonSchema for EnvDescriptor {
@@ -274,7 +317,10 @@ pub struct GymnasiumParams {
 pub const ENV_PYTHON: &str = "DRLAAS_ENV_PYTHON";
 
 /// Largest observation accepted from an external environment, in `f32`s (a 1 MiB row).
-pub const MAX_EXTERNAL_OBS: u64 = 1 << 18;
+pub const MAX_EXTERNAL_OBS: u32 = 1 << 18;
+
+/// Most discrete actions of an external environment.
+pub const MAX_ACTIONS: u32 = 1 << 16;
 
 fn check_grid(grid: u32) -> Result<(), EnvError> {
     if !(MIN_GRID..=MAX_GRID).contains(&grid) {
@@ -402,20 +448,29 @@ impl EnvDescriptor {
                         format!("a registered Gymnasium id such as CartPole-v1, got {:?}", p.id),
                     ));
                 }
-                let len = p.observation_shape.iter().map(|d| u64::from(*d)).product::<u64>();
-                if p.observation_shape.is_empty() || len == 0 || len > MAX_EXTERNAL_OBS {
+                let shape = &p.observation_shape;
+                if !(1..=4).contains(&shape.len()) {
                     return Err(EnvError::new(
                         "observationShape",
-                        format!(
-                            "the shape of one observation, at least one axis and 1 to {MAX_EXTERNAL_OBS} values, got {:?}",
-                            p.observation_shape
-                        ),
+                        format!("the shape of one observation, 1 to 4 axes, got {shape:?}"),
                     ));
                 }
-                if !(2..=1 << 16).contains(&p.actions) {
+                if let Some(axis) = shape.iter().position(|d| !(1..=MAX_EXTERNAL_OBS).contains(d)) {
+                    return Err(EnvError::new(
+                        &format!("observationShape[{axis}]"),
+                        format!("an axis of 1 to {MAX_EXTERNAL_OBS}, got {}", shape[axis]),
+                    ));
+                }
+                if shape.iter().map(|d| u64::from(*d)).product::<u64>() > u64::from(MAX_EXTERNAL_OBS) {
+                    return Err(EnvError::new(
+                        "observationShape",
+                        format!("one observation holds at most {MAX_EXTERNAL_OBS} values, got {shape:?}"),
+                    ));
+                }
+                if !(2..=MAX_ACTIONS).contains(&p.actions) {
                     return Err(EnvError::new(
                         "actions",
-                        format!("between 2 and 65536 discrete actions, got {}", p.actions),
+                        format!("between 2 and {MAX_ACTIONS} discrete actions, got {}", p.actions),
                     ));
                 }
                 Ok(())
@@ -602,6 +657,10 @@ mod tests {
             ),
             (
                 r#"{"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4, 0], "actions": 2}"#,
+                "environment.observationShape[1]",
+            ),
+            (
+                r#"{"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [1024, 512], "actions": 2}"#,
                 "environment.observationShape",
             ),
             (

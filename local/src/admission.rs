@@ -6,7 +6,7 @@
 //!   are label-syntax (values at most 63 characters).
 //! - drlaas resources, against their CRD's structural schema: a `null` in a property that is not
 //!   `nullable` is pruned (the API server drops it before validation and storage); types,
-//!   `minimum`/`maximum`, lengths, `maxItems`, `pattern`, `enum` and `required` are checked; then the
+//!   `minimum`/`maximum`, lengths, `minItems`/`maxItems`, `pattern`, `enum` and `required` are checked; then the
 //!   CEL rules (`x-kubernetes-validations`), with `oldSelf` on updates.
 //! - One behaviour of the API server's CEL that bit us, reproduced on purpose: a `null` kept in a
 //!   `nullable` property counts as absent on one side of an equality, so a transition rule that
@@ -290,6 +290,14 @@ fn check_values(schema: &Value, value: &Value, path: &str, errors: &mut Vec<Stri
             }
         }
         Value::Array(items) => {
+            if let Some(min) = schema["minItems"].as_u64()
+                && (items.len() as u64) < min
+            {
+                errors.push(format!(
+                    "{shown}: Invalid value: {}: {shown} in body should have at least {min} items",
+                    items.len()
+                ));
+            }
             if let Some(max) = schema["maxItems"].as_u64()
                 && items.len() as u64 > max
             {

@@ -49,6 +49,11 @@ pub struct OperatorArgs {
     /// Trainer image of the pods, unless a Worker names its own.
     #[arg(long, env = "DRLAAS_TRAINER_IMAGE", default_value = DEFAULT_TRAINER_IMAGE)]
     pub trainer_image: String,
+    /// The trainer pods can run environment servers for `gymnasium` tasks (their image has a
+    /// Python with drlaas-envserver and gymnasium, named by DRLAAS_ENV_PYTHON). Without it such a
+    /// task waits with a Warning instead of failing the worker it is given.
+    #[arg(long, env = "DRLAAS_EXTERNAL_ENVIRONMENTS")]
+    pub external_environments: bool,
     /// The operator's namespace: worker key Secrets, the chain cursor, the Lease, mirrored tasks.
     #[arg(long, env = "POD_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
     pub namespace: String,
@@ -101,6 +106,9 @@ pub struct OperatorConfig {
     pub pod_store: Option<String>,
     /// Trainer image of the pods, unless a Worker names its own.
     pub trainer_image: String,
+    /// Whether the trainer pods can run environment servers; see
+    /// [`OperatorArgs::external_environments`].
+    pub external_environments: bool,
     /// The operator's namespace.
     pub namespace: String,
     /// Namespaces whose DRLTasks and pods the operator watches (none: every namespace); see
@@ -131,6 +139,7 @@ impl OperatorConfig {
             store,
             pod_store: None,
             trainer_image: DEFAULT_TRAINER_IMAGE.into(),
+            external_environments: false,
             namespace: DEFAULT_NAMESPACE.into(),
             watch_namespaces: Vec::new(),
             confirmations: DEFAULT_CONFIRMATIONS,
@@ -165,6 +174,7 @@ impl OperatorArgs {
             store: self.store.clone(),
             pod_store: self.pod_store.clone(),
             trainer_image: self.trainer_image.clone(),
+            external_environments: self.external_environments,
             namespace: self.namespace.clone(),
             watch_namespaces: self.watch_namespaces.clone(),
             confirmations: self.confirmations,

@@ -29,6 +29,10 @@ pub struct PodSettings {
     pub trainer_image: String,
     /// The content store the trainer writes to (an IPFS API URL in a cluster).
     pub store_address: String,
+    /// Whether trainer pods can run environment servers (`gymnasium` tasks): true in the local
+    /// mode, whose trainer processes use the machine's `DRLAAS_ENV_PYTHON`; false in a cluster
+    /// until the trainer image carries one (`--external-environments`).
+    pub external_environments: bool,
 }
 
 /// The ConfigMap holding a task's training spec as `task.json`.

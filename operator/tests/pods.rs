@@ -29,6 +29,7 @@ fn settings() -> PodSettings {
     PodSettings {
         trainer_image: "ghcr.io/drlaas/trainer:0.1.0".into(),
         store_address: "http://kubo.drlaas:5001".into(),
+        external_environments: false,
     }
 }
 

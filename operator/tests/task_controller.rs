@@ -661,6 +661,28 @@ async fn a_paid_task_without_a_target_is_refused_with_the_field_named() {
 }
 
 #[tokio::test]
+async fn a_gymnasium_task_waits_with_a_warning_where_pods_cannot_serve_environments() {
+    let w = world().await;
+    let mut t = cartpole("gym", 150.0, 3);
+    t["spec"]["training"]["environment"] =
+        json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2});
+    w.api.insert("drltasks", t);
+    w.reconcile("gym").await.unwrap();
+    assert_eq!(w.reconcile("gym").await.unwrap(), Action::await_change());
+    let t = w.task("gym").unwrap();
+    assert_eq!(phase(&t), "Pending");
+    let message = t["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("invalid spec.training.environment.kind: gymnasium environments need trainer pods")
+            && message.contains("--external-environments"),
+        "{t:#}"
+    );
+    assert!(w.event_reasons().iter().any(|r| r == "EnvironmentUnavailable"));
+    assert_eq!(w.market.task_count().await.unwrap(), 0, "no escrow moved");
+    assert!(w.api.all("pods").is_empty(), "no worker was given it");
+}
+
+#[tokio::test]
 async fn a_task_nobody_takes_expires_at_its_deadline_and_refunds() {
     let w = world().await;
     w.api

@@ -410,6 +410,9 @@ impl Marketplace {
     fn operator_config(&self, args: &RunArgs) -> OperatorConfig {
         OperatorConfig {
             trainer_image: "drlaas/trainer:local".into(),
+            // The trainer processes start environment servers with this machine's Python
+            // (DRLAAS_ENV_PYTHON, else python3).
+            external_environments: true,
             namespace: SYSTEM_NAMESPACE.into(),
             confirmations: 1,
             listen: args.listen,

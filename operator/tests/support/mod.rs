@@ -43,6 +43,8 @@ pub fn settings_for(oracle: Address, store_address: &str) -> Arc<Settings> {
         pods: PodSettings {
             trainer_image: "drlaas/trainer:test".into(),
             store_address: store_address.into(),
+            // As a cluster's operator today: gymnasium tasks wait (see check_runnable).
+            external_environments: false,
         },
         confirmations: 0,
     })

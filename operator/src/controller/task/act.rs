@@ -78,7 +78,10 @@ pub(super) async fn act(
 fn done(status: &mut StatusWriter<'_>, seen: &Observation) -> Action {
     let note = match seen.chain_status() {
         ChainStatus::Completed => format!("settled: the worker {} was paid", seen.info.worker),
-        ChainStatus::Failed => "settled: every attempt failed, the requester was refunded".into(),
+        ChainStatus::Failed => match &status.status.last_failure {
+            Some(why) => format!("settled: every attempt failed, the requester was refunded; the last: {why}"),
+            None => "settled: every attempt failed, the requester was refunded".into(),
+        },
         ChainStatus::Expired => "settled: expired, the requester was refunded".into(),
         ChainStatus::Cancelled => {
             "settled: withdrawn by the requester, the escrow refunded (less the worker's fee if one was assigned)"

@@ -55,7 +55,7 @@ use self::observe::Observation;
 use self::status::StatusWriter;
 use super::{Context, Error, namespace_of};
 use crate::pods::LABEL_TASK;
-use drlaas_core::admission::validate_task;
+use drlaas_core::admission::{check_runnable, validate_task};
 use drlaas_core::lifecycle::{PHASES, phase_name};
 use drlaas_core::next_step::next_step;
 
@@ -194,6 +194,12 @@ async fn step(task: &DRLTask, ctx: &Context, status: &mut StatusWriter<'_>) -> R
     if let Err(e) = validate_task(&task.spec) {
         if status.status.message.as_deref() != Some(e.to_string().as_str()) {
             status.event(EventType::Warning, "InvalidSpec", e.to_string());
+        }
+        return Ok(Action::await_change());
+    }
+    if let Err(e) = check_runnable(&task.spec, ctx.settings.pods.external_environments) {
+        if status.status.message.as_deref() != Some(e.to_string().as_str()) {
+            status.event(EventType::Warning, "EnvironmentUnavailable", e.to_string());
         }
         return Ok(Action::await_change());
     }

@@ -115,6 +115,7 @@ pub(super) async fn settle(
     status.tx(ctx, action, &outcome);
     if matches!(transaction, Transaction::Fail { .. }) {
         status.worker_failed();
+        status.status.last_failure = Some(settlement.reason.clone());
     }
     if let Some((type_, reason, note)) = settlement.event(transaction, info.attempts) {
         status.event(type_, reason, note);
