@@ -806,6 +806,9 @@ async fn evaluate(network: &NetworkArgs, arg: &str, episodes: u32, seed: u64, ou
         "mean return {:.2} ± {:.2} over {} episodes of {kind} (seed {}), model {cid}",
         e.mean_return, e.std_return, e.episodes, e.seed
     );
+    if let Some(random) = report.random_mean_return {
+        println!("random actions on the same episodes: {random:.2}");
+    }
     Ok(())
 }
 

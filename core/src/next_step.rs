@@ -183,12 +183,20 @@ fn verify(o: &Observed) -> Step {
         PodState::Absent => Step::Evaluate { seed },
         PodState::Pending | PodState::Running => Step::WaitForEvaluator,
         PodState::Succeeded(message) => match evaluated_return(message, submitted, seed) {
-            Ok(mean) => {
-                let v = verdict(submitted, reported.as_deref(), mean, o.target);
+            Ok(measured) => {
+                let v = verdict(submitted, reported.as_deref(), measured, o.target);
+                let random = measured
+                    .random_mean_return
+                    .map(|r| format!(" (random actions: {r})"))
+                    .unwrap_or_default();
                 let reason = match v {
-                    Verdict::Pass { mean_return } => format!("the model returned {mean_return} on seed {seed}"),
-                    Verdict::Fail { mean_return, target } => {
-                        format!("the model returned {mean_return} on seed {seed}, below the target {target}")
+                    Verdict::Pass { mean_return, .. } => {
+                        format!("the model returned {mean_return} on seed {seed}{random}")
+                    }
+                    Verdict::Fail {
+                        mean_return, target, ..
+                    } => {
+                        format!("the model returned {mean_return} on seed {seed}{random}, below the target {target}")
                     }
                     Verdict::WrongModel => format!(
                         "the model on chain ({submitted}) is not the one the trainer reported ({})",

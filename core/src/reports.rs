@@ -20,9 +20,17 @@ pub fn trained_model(message: &str) -> Result<(TrainResult, String), String> {
     Ok((result, cid))
 }
 
-/// An evaluator that exited 0: the mean return it measured on `seed`, or why its message is
-/// unusable (which makes the verdict `WrongModel`: nothing trustworthy was evaluated).
-pub fn evaluated_return(message: &str, model_cid: &str, seed: u64) -> Result<f64, String> {
+/// What an evaluator measured: the model's mean return, and random actions' on the same seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    pub mean_return: f64,
+    /// `None` from an evaluator that does not measure the baseline.
+    pub random_mean_return: Option<f64>,
+}
+
+/// An evaluator that exited 0: what it measured on `seed`, or why its message is unusable (which
+/// makes the verdict `WrongModel`: nothing trustworthy was evaluated).
+pub fn evaluated_return(message: &str, model_cid: &str, seed: u64) -> Result<Measured, String> {
     let report: EvaluationReport = read_report(message).map_err(|e| match e {
         ReportError::Failed(error) => format!("the evaluation failed: {error}"),
         ReportError::Unreadable(e) => {
@@ -35,7 +43,10 @@ pub fn evaluated_return(message: &str, model_cid: &str, seed: u64) -> Result<f64
             report.model, report.evaluation.seed
         ));
     }
-    Ok(report.evaluation.mean_return)
+    Ok(Measured {
+        mean_return: report.evaluation.mean_return,
+        random_mean_return: report.random_mean_return.filter(|r| r.is_finite()),
+    })
 }
 
 /// A running trainer's progress for the task's status, from the latest progress line of its log
@@ -103,6 +114,7 @@ pub(crate) mod tests {
             environment: None,
             device: "cpu".into(),
             policy: None,
+            random_mean_return: Some(mean_return / 4.0),
         }
         .to_json_line()
     }
@@ -131,7 +143,13 @@ pub(crate) mod tests {
     #[test]
     fn an_evaluation_counts_only_for_the_model_and_seed_asked_for() {
         let msg = evaluation("bafy1", 7, 20.5);
-        assert_eq!(evaluated_return(&msg, "bafy1", 7), Ok(20.5));
+        assert_eq!(
+            evaluated_return(&msg, "bafy1", 7),
+            Ok(Measured {
+                mean_return: 20.5,
+                random_mean_return: Some(5.125)
+            })
+        );
         assert!(evaluated_return(&msg, "bafy2", 7).is_err());
         assert!(evaluated_return(&msg, "bafy1", 8).is_err());
         assert!(

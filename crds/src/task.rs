@@ -333,6 +333,10 @@ pub struct Evaluation {
     /// The model's mean team return over the evaluation's episodes (0 when there was none to
     /// evaluate).
     pub mean_return: f64,
+    /// What uniformly random actions scored on the same environment, seed and episodes: the
+    /// baseline the model is compared with (absent from an evaluator that does not measure it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_mean_return: Option<f64>,
     /// Episodes the evaluation ran.
     pub episodes: u32,
     /// The block whose hash seeded the evaluation (after the result was submitted).

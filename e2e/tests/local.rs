@@ -391,6 +391,10 @@ async fn a_gymnasium_task_is_trained_through_the_environment_server_verified_and
     let evaluation = &status["evaluation"];
     assert_eq!(evaluation["passed"], true, "{status:#}");
     assert!(evaluation["meanReturn"].as_f64().unwrap() >= 150.0, "{evaluation}");
+    // Random actions on the same seed and episodes, beside it: CartPole's random policy lasts
+    // about 22 steps.
+    let random = evaluation["randomMeanReturn"].as_f64().unwrap();
+    assert!((5.0..50.0).contains(&random), "{evaluation}");
     // The trainer's result names the environment it trained on.
     let result: Value = serde_json::from_slice(
         &std::fs::read(

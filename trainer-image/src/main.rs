@@ -14,7 +14,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use drlaas_crds::TrainingSpec;
 use drlaas_crds::trainer_output::{EvaluationReport, FailureReport};
-use drlaas_trainer::evaluate::{ActionSelection, Policy};
+use drlaas_trainer::evaluate::{self, ActionSelection, Policy};
 use drlaas_trainer::progress::{Bar, JsonLines, ProgressSink, Silent};
 use drlaas_trainer::store::{ModelRef, ModelStore, OpenError};
 use drlaas_trainer::train::{self, TrainError, TrainOptions, TrainResult};
@@ -265,12 +265,23 @@ fn run(command: Command) -> Result<(), Failure> {
             let evaluation = policy
                 .evaluate(&manifest.environment, selection, episodes, seed)
                 .map_err(Failure::input)?;
+            // The baseline on the same environment, seed and episodes, so that every evaluation
+            // says how far the model is from acting at random.
+            let random_mean_return = match selection {
+                ActionSelection::Random => None,
+                _ => Some(
+                    evaluate::evaluate_random(&manifest.environment, episodes, seed)
+                        .map_err(Failure::input)?
+                        .mean_return,
+                ),
+            };
             let report = EvaluationReport {
                 evaluation,
                 model: name,
                 environment: Some(manifest.environment),
                 device: train::device_name(device),
                 policy: Some(selection),
+                random_mean_return,
             }
             .to_json_line();
             if let Some(path) = termination_log {

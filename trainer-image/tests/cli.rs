@@ -114,6 +114,22 @@ fn train_evaluate_inspect() {
     );
     assert_eq!(eval.environment.as_ref().map(|e| e.kind_name()), Some("cartpole"));
     assert!(eval.evaluation.mean_return >= 1.0);
+    // The baseline, measured with the same episodes and seed as `--policy random` would.
+    let random = trainer(&[
+        "evaluate",
+        "--model",
+        model,
+        "--episodes",
+        "4",
+        "--seed",
+        "1",
+        "--policy",
+        "random",
+    ]);
+    assert!(random.status.success());
+    let random: EvaluationReport = serde_json::from_slice(&random.stdout).unwrap();
+    assert_eq!(random.random_mean_return, None, "no baseline of the baseline");
+    assert_eq!(eval.random_mean_return, Some(random.evaluation.mean_return));
 
     let inspect = trainer(&["inspect", "--model", model]);
     assert!(inspect.status.success());

@@ -29,6 +29,9 @@ pub struct Row {
     pub target: Option<f64>,
     /// The operator's evaluation of the model.
     pub mean_return: Option<f64>,
+    /// What random actions scored in that evaluation (the baseline).
+    #[serde(default)]
+    pub random_mean_return: Option<f64>,
     pub model_cid: Option<String>,
     /// Paid to the worker, in wei.
     pub paid_wei: Option<String>,
@@ -136,6 +139,7 @@ fn row(task: &DRLTask, found: Settlement) -> Row {
         worker: status.worker.clone(),
         target: task.spec.training.target_mean_return,
         mean_return: status.evaluation.as_ref().map(|e| e.mean_return),
+        random_mean_return: status.evaluation.as_ref().and_then(|e| e.random_mean_return),
         model_cid: status.model_cid.clone(),
         paid_wei: found.paid.map(|w| w.to_string()),
         refund_wei: found.refund.map(|w| w.to_string()),
@@ -191,6 +195,7 @@ pub fn table(rows: &[Row]) -> String {
         "OUTCOME",
         "WORKER",
         "RETURN",
+        "RANDOM",
         "TARGET",
         "MODEL CID",
         "PAID ETH",
@@ -211,6 +216,7 @@ pub fn table(rows: &[Row]) -> String {
             row.outcome.clone(),
             row.worker.clone().unwrap_or_else(|| "-".into()),
             row.mean_return.map_or("-".into(), |r| format!("{r:.1}")),
+            row.random_mean_return.map_or("-".into(), |r| format!("{r:.1}")),
             row.target.map_or("-".into(), |t| format!("{t:.1}")),
             row.model_cid.as_deref().map_or("-".into(), |c| short(c, 8)),
             match (&row.paid_wei, &row.refund_wei) {
@@ -357,6 +363,7 @@ mod tests {
             worker: Some("lab-a".into()),
             target: Some(150.0),
             mean_return: Some(200.0),
+            random_mean_return: Some(21.7),
             model_cid: Some("bafkreiabcdefghijklmnopqrstuvwxyz".into()),
             paid_wei: Some("100000000000000000".into()),
             refund_wei: None,
@@ -369,6 +376,7 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].find("WORKER"), lines[1].find("lab-a"));
+        assert_eq!(lines[0].find("RANDOM"), lines[1].find("21.7"));
         assert!(lines[1].contains("0.500 → 0.550") && lines[1].contains("12 s") && lines[1].contains("0.1"));
     }
 }

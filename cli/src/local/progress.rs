@@ -108,8 +108,11 @@ fn describe(task: &DRLTask) -> String {
     }
     match (&status.evaluation, &status.progress, status.phase) {
         (Some(e), _, _) => parts.push(format!(
-            "evaluated {:.1} ({})",
+            "evaluated {:.1}{} ({})",
             e.mean_return,
+            e.random_mean_return
+                .map(|r| format!(", random actions {r:.1}"))
+                .unwrap_or_default(),
             if e.passed { "passed" } else { "failed" }
         )),
         (None, Some(p), Some(TaskPhase::Training)) => {

@@ -50,6 +50,11 @@ pub struct EvaluationReport {
     /// How actions were chosen; `None` when this reader does not know the mode.
     #[serde(deserialize_with = "lenient", default)]
     pub policy: Option<ActionSelection>,
+    /// Mean return of uniformly random actions on the same environment, seed and number of
+    /// episodes: the baseline the model is compared with. `None` when the evaluation was itself of
+    /// random actions, or came from a trainer that does not measure it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_mean_return: Option<f64>,
 }
 
 impl EvaluationReport {
@@ -129,6 +134,7 @@ mod tests {
             environment: Some(serde_json::from_str(r#"{"kind": "cartpole"}"#).unwrap()),
             device: "cpu".into(),
             policy: Some(ActionSelection::Sample),
+            random_mean_return: Some(22.0),
         }
     }
 
@@ -148,6 +154,7 @@ mod tests {
                 "meanReturn",
                 "model",
                 "policy",
+                "randomMeanReturn",
                 "seed",
                 "stdReturn"
             ]
