@@ -136,9 +136,17 @@ fn what_the_trainer_writes_the_operator_reads() {
     ]);
     assert!(eval.status.success(), "{}", text(&eval.stderr));
     let message = std::fs::read_to_string(&eval_log).unwrap();
-    let mean = evaluated_return(&message, &cid, 7).unwrap();
+    let measured = evaluated_return(&message, &cid, 7).unwrap();
     let printed: EvaluationReport = serde_json::from_str(text(&eval.stdout).trim()).unwrap();
-    assert_eq!((mean, printed.evaluation.episodes), (printed.evaluation.mean_return, 5));
+    assert_eq!(
+        (
+            measured.mean_return,
+            measured.random_mean_return,
+            printed.evaluation.episodes
+        ),
+        (printed.evaluation.mean_return, printed.random_mean_return, 5)
+    );
+    assert!(measured.random_mean_return.is_some(), "the baseline is measured");
     assert!(
         evaluated_return(&message, &cid, 8).is_err(),
         "another seed's evaluation does not count"
@@ -149,7 +157,10 @@ fn what_the_trainer_writes_the_operator_reads() {
     };
     assert_eq!(
         verdict,
-        Some(Verdict::Pass { mean_return: mean }),
+        Some(Verdict::Pass {
+            mean_return: measured.mean_return,
+            random_mean_return: measured.random_mean_return
+        }),
         "judged on its return"
     );
 
