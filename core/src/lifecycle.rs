@@ -244,6 +244,7 @@ mod tests {
             moves in prop::collection::vec((any::<u8>(), any::<bool>(), any::<bool>(), 0u64..1300), 0..24),
         ) {
             let (mut chain, mut trainer, mut evaluator) = (ChainStatus::None, PodState::Absent, PodState::Absent);
+            let environment = crate::reports::tests::cartpole();
             let mut before = TaskState::observed(chain, &trainer);
             for (pick, pod_moves, ok, now) in moves {
                 let next = successors(chain);
@@ -293,6 +294,7 @@ mod tests {
                     submitted_cid: Some("bafy"),
                     seed: Some(1),
                     target: Some(1.0),
+                    environment: &environment,
                 };
                 prop_assert_eq!(observed.state(), state);
                 let step = next_step(&observed);

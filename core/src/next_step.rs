@@ -12,6 +12,7 @@
 //! reconcile, never a second payment.
 
 use drlaas_crds::trainer_output::FailureReport;
+use drlaas_envs::EnvDescriptor;
 
 use super::lifecycle::TaskState;
 use super::reports::{evaluated_return, trained_model};
@@ -61,6 +62,8 @@ pub struct Observed<'a> {
     pub seed: Option<u64>,
     /// The task's target mean return.
     pub target: Option<f64>,
+    /// The task's environment: the one a submitted model must have been trained on.
+    pub environment: &'a EnvDescriptor,
 }
 
 impl Observed<'_> {
@@ -182,7 +185,7 @@ fn verify(o: &Observed) -> Step {
     match o.evaluator {
         PodState::Absent => Step::Evaluate { seed },
         PodState::Pending | PodState::Running => Step::WaitForEvaluator,
-        PodState::Succeeded(message) => match evaluated_return(message, submitted, seed) {
+        PodState::Succeeded(message) => match evaluated_return(message, submitted, seed, o.environment) {
             Ok(measured) => {
                 let v = verdict(submitted, reported.as_deref(), measured, o.target);
                 let random = measured
@@ -220,7 +223,9 @@ fn verify(o: &Observed) -> Step {
 mod tests {
     use super::*;
     use crate::lifecycle::Phase;
-    use crate::reports::tests::{evaluation, failure, result};
+    use crate::reports::tests::{cartpole, evaluation, failure, result};
+
+    static CARTPOLE: std::sync::LazyLock<EnvDescriptor> = std::sync::LazyLock::new(cartpole);
 
     fn trained() -> String {
         result(Some("bafy1")).termination_summary()
@@ -242,6 +247,7 @@ mod tests {
             submitted_cid: Some("bafy1"),
             seed: Some(7),
             target: Some(20.0),
+            environment: &CARTPOLE,
         }
     }
 

@@ -5,6 +5,7 @@
 
 use drlaas_crds::task::Progress;
 use drlaas_crds::trainer_output::{EvaluationReport, ProgressLine, ReportError, TrainResult, read_report};
+use drlaas_envs::EnvDescriptor;
 
 /// A trainer that exited 0: its result and the model it stored, or why its message is unusable.
 pub fn trained_model(message: &str) -> Result<(TrainResult, String), String> {
@@ -29,8 +30,15 @@ pub struct Measured {
 }
 
 /// An evaluator that exited 0: what it measured on `seed`, or why its message is unusable (which
-/// makes the verdict `WrongModel`: nothing trustworthy was evaluated).
-pub fn evaluated_return(message: &str, model_cid: &str, seed: u64) -> Result<Measured, String> {
+/// makes the verdict `WrongModel`: nothing trustworthy was evaluated). The evaluator plays the
+/// environment the model was trained on (its manifest's); that must be the task's `environment`,
+/// or a worker could train on an easier variant and be judged on it.
+pub fn evaluated_return(
+    message: &str,
+    model_cid: &str,
+    seed: u64,
+    environment: &EnvDescriptor,
+) -> Result<Measured, String> {
     let report: EvaluationReport = read_report(message).map_err(|e| match e {
         ReportError::Failed(error) => format!("the evaluation failed: {error}"),
         ReportError::Unreadable(e) => {
@@ -42,6 +50,21 @@ pub fn evaluated_return(message: &str, model_cid: &str, seed: u64) -> Result<Mea
             "the evaluation is of {} on seed {}, not of {model_cid} on seed {seed}",
             report.model, report.evaluation.seed
         ));
+    }
+    match &report.environment {
+        Some(played) if played == environment => {}
+        Some(played) => {
+            return Err(format!(
+                "the model was trained on {}, not on the task's environment {}",
+                serde_json::to_string(played).unwrap_or_default(),
+                serde_json::to_string(environment).unwrap_or_default()
+            ));
+        }
+        None => {
+            return Err(
+                "the evaluation does not say which environment it played (a trainer this operator cannot read)".into(),
+            );
+        }
     }
     Ok(Measured {
         mean_return: report.evaluation.mean_return,
@@ -80,6 +103,11 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// The environment of the tests' task (and of the models their evaluations played).
+    pub(crate) fn cartpole() -> EnvDescriptor {
+        serde_json::from_str(r#"{"kind": "cartpole"}"#).unwrap()
+    }
+
     pub(crate) fn result(model_cid: Option<&str>) -> TrainResult {
         TrainResult {
             model_cid: model_cid.map(str::to_string),
@@ -111,7 +139,7 @@ pub(crate) mod tests {
                 seed,
             },
             model: model.into(),
-            environment: None,
+            environment: Some(cartpole()),
             device: "cpu".into(),
             policy: None,
             random_mean_return: Some(mean_return / 4.0),
@@ -143,20 +171,32 @@ pub(crate) mod tests {
     #[test]
     fn an_evaluation_counts_only_for_the_model_and_seed_asked_for() {
         let msg = evaluation("bafy1", 7, 20.5);
+        let task = cartpole();
         assert_eq!(
-            evaluated_return(&msg, "bafy1", 7),
+            evaluated_return(&msg, "bafy1", 7, &task),
             Ok(Measured {
                 mean_return: 20.5,
                 random_mean_return: Some(5.125)
             })
         );
-        assert!(evaluated_return(&msg, "bafy2", 7).is_err());
-        assert!(evaluated_return(&msg, "bafy1", 8).is_err());
+        assert!(evaluated_return(&msg, "bafy2", 7, &task).is_err());
+        assert!(evaluated_return(&msg, "bafy1", 8, &task).is_err());
         assert!(
-            evaluated_return(&failure("not a model"), "bafy1", 7)
+            evaluated_return(&failure("not a model"), "bafy1", 7, &task)
                 .unwrap_err()
                 .contains("the evaluation failed: not a model")
         );
+        // A model trained on another environment than the task's does not count, however well it
+        // plays its own; nor does an evaluation that does not say what it played.
+        let other: EnvDescriptor = serde_json::from_str(r#"{"kind": "cartpole", "horizon": 200}"#).unwrap();
+        let err = evaluated_return(&msg, "bafy1", 7, &other).unwrap_err();
+        assert!(
+            err.contains(r#"trained on {"kind":"cartpole","horizon":500}, not on the task's environment {"kind":"cartpole","horizon":200}"#),
+            "{err}"
+        );
+        let mut unnamed: EvaluationReport = serde_json::from_str(&msg).unwrap();
+        unnamed.environment = None;
+        assert!(evaluated_return(&unnamed.to_json_line(), "bafy1", 7, &task).is_err());
     }
 
     #[test]

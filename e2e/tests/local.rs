@@ -146,13 +146,14 @@ const VERIFIER: &str = "  - name: verifier
 
 fn misbehaving(behavior: &str) -> String {
     format!(
-        "  - name: {behavior}
+        "  - name: {}
     account: 4
     pricePerTaskWei: \"10000000000000000\"
     capacity: {{cpuCores: 8, memoryGib: 16}}
     expertise: {{cartpole: 1.0}}
     behavior: {behavior}
-"
+",
+        behavior.to_lowercase()
     )
 }
 
@@ -263,6 +264,34 @@ async fn a_dishonest_worker_fails_verification_is_slashed_and_the_requester_refu
     let requester = market.credits(accounts[REQUESTER]).await.unwrap();
     assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
     assert_eq!(requester.umc, slashed, "the slashed stake goes to the requester");
+    assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_trained_on_another_environment_fails_verification_however_well_it_plays_its_own() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let workers = local.write(
+        "workers.yaml",
+        &format!("workers:\n{}{VERIFIER}", misbehaving("otherEnvironment")),
+    );
+    let task = local.write("task.yaml", &task_yaml("swapped", "  maxAttempts: 1\n"));
+    local.run(&["--workers", &workers, &task]);
+
+    let status = &local.task("swapped")["status"];
+    assert_eq!(status["outcome"], "Refunded", "{status:#}");
+    assert_eq!(status["worker"], "otherenvironment");
+    assert_eq!(status["evaluation"]["passed"], false, "{status:#}");
+    let why = status["lastFailure"].as_str().unwrap_or_default();
+    assert!(
+        why.contains(r#"the model was trained on {"kind":"cartpole","horizon":501}, not on the task's environment {"kind":"cartpole","horizon":500}"#),
+        "{status:#}"
+    );
+    let (market, accounts) = local.market().await;
+    let cheater = market.worker(accounts[4]).await.unwrap().unwrap();
+    assert_eq!(cheater.failed_tasks, 1);
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
     assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
 }
 

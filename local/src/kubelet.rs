@@ -23,6 +23,7 @@ use super::workers::Behavior;
 use crate::local_pod::LocalPodRunner;
 use drlaas_crds::pod::{LABEL_ROLE, LABEL_WORKER};
 use drlaas_crds::trainer_output::ProgressLine;
+use drlaas_envs::EnvDescriptor;
 
 /// Where a pod's logs go while it runs (`namespace`, `pod`, everything it wrote so far): the
 /// embedded API server serves them on `pods/NAME/log`, where the operator reads training progress.
@@ -112,6 +113,7 @@ impl Kubelet {
                 let behavior = self.behavior_of(&pod);
                 let task_json = self.task_json(&pod).await.map(|json| match behavior {
                     Behavior::Shirking => shirk(&json),
+                    Behavior::OtherEnvironment => other_environment(&json),
                     _ => json,
                 });
                 let pods = Api::<Pod>::namespaced(self.client.clone(), &key.0);
@@ -221,6 +223,28 @@ fn shirk(task_json: &str) -> String {
     if let Some(fields) = task.as_object_mut() {
         fields.remove("targetMeanReturn");
     }
+    task.to_string()
+}
+
+/// A task on a variant of its environment: episodes one step longer (or, for a Gymnasium
+/// environment, cut at 100 steps). Another environment all the same, which verification refuses.
+fn other_environment(task_json: &str) -> String {
+    let Ok(mut task) = serde_json::from_str::<Value>(task_json) else {
+        return task_json.to_string();
+    };
+    let Ok(mut environment) = serde_json::from_value::<EnvDescriptor>(task["environment"].clone()) else {
+        return task_json.to_string();
+    };
+    match &mut environment {
+        EnvDescriptor::Cartpole(p) => p.horizon += 1,
+        EnvDescriptor::TargetLocalization(p) => p.horizon += 1,
+        EnvDescriptor::MazeCleaning(p) => p.horizon += 1,
+        EnvDescriptor::FleetCoordination(p) => p.horizon += 1,
+        EnvDescriptor::Gymnasium(p) => {
+            p.kwargs.insert("max_episode_steps".into(), json!(100));
+        }
+    }
+    task["environment"] = serde_json::to_value(&environment).expect("a descriptor serializes");
     task.to_string()
 }
 

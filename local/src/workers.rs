@@ -6,7 +6,10 @@
 //! A worker can be told to misbehave (`behavior`), to watch the marketplace's protections work: a
 //! `shirking` worker trains with a fraction of the steps asked for and submits what it got (the
 //! operator's verification fails it, the requester is refunded and its stake slashed); a
-//! `crashing` worker's trainer dies mid-run (the task goes to another worker).
+//! `crashing` worker's trainer dies mid-run (the task goes to another worker); an
+//! `otherEnvironment` worker trains on a variant of the task's environment (episodes one step
+//! longer) and submits that model (the verifier refuses a model of another environment, however
+//! well it plays its own).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +37,8 @@ pub enum Behavior {
     Shirking,
     /// Its trainer is killed at its first progress report.
     Crashing,
+    /// Trains on a variant of the task's environment (episodes one step longer) and submits it.
+    OtherEnvironment,
 }
 
 /// One local worker.

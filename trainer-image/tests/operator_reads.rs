@@ -12,6 +12,7 @@ use drlaas_core::reports::{evaluated_return, finished_progress, trained_model, t
 use drlaas_core::settlement::ChainStatus;
 use drlaas_core::verification::Verdict;
 use drlaas_crds::trainer_output::{EvaluationReport, MANIFEST_KEY, ModelManifest, ProgressLine, TrainResult};
+use drlaas_envs::EnvDescriptor;
 use safetensors::SafeTensors;
 
 const TOTAL_ENV_STEPS: u64 = 640;
@@ -45,7 +46,13 @@ fn verify(cid: &str, seed: u64, trainer: &PodState, evaluator: &PodState) -> Ste
         submitted_cid: Some(cid),
         seed: Some(seed),
         target: Some(1.0),
+        environment: &cartpole(),
     })
+}
+
+/// The environment of the tests' task.
+fn cartpole() -> EnvDescriptor {
+    serde_json::from_str(r#"{"kind": "cartpole"}"#).unwrap()
 }
 
 #[test]
@@ -136,7 +143,7 @@ fn what_the_trainer_writes_the_operator_reads() {
     ]);
     assert!(eval.status.success(), "{}", text(&eval.stderr));
     let message = std::fs::read_to_string(&eval_log).unwrap();
-    let measured = evaluated_return(&message, &cid, 7).unwrap();
+    let measured = evaluated_return(&message, &cid, 7, &cartpole()).unwrap();
     let printed: EvaluationReport = serde_json::from_str(text(&eval.stdout).trim()).unwrap();
     assert_eq!(
         (
@@ -148,7 +155,7 @@ fn what_the_trainer_writes_the_operator_reads() {
     );
     assert!(measured.random_mean_return.is_some(), "the baseline is measured");
     assert!(
-        evaluated_return(&message, &cid, 8).is_err(),
+        evaluated_return(&message, &cid, 8, &cartpole()).is_err(),
         "another seed's evaluation does not count"
     );
     let trained = PodState::Succeeded(std::fs::read_to_string(&log).unwrap());
@@ -170,7 +177,7 @@ fn what_the_trainer_writes_the_operator_reads() {
     assert_eq!(refused.status.code(), Some(2));
     let message = std::fs::read_to_string(&refused_log).unwrap();
     assert!(
-        evaluated_return(&message, &cid, 7)
+        evaluated_return(&message, &cid, 7, &cartpole())
             .unwrap_err()
             .starts_with("the evaluation failed: "),
         "{message}"

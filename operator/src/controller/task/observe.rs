@@ -7,6 +7,7 @@ use drlaas_chain::alloy::primitives::Address;
 use drlaas_chain::{BlockRef, TaskInfo};
 use drlaas_crds::task::{DRLTask, Progress};
 use drlaas_crds::worker::Worker;
+use drlaas_envs::EnvDescriptor;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -48,6 +49,8 @@ pub(super) struct Observation {
     pub seed: Option<u64>,
     /// The task's target mean return.
     pub target: Option<f64>,
+    /// The task's environment.
+    pub environment: EnvDescriptor,
 }
 
 impl Observation {
@@ -68,6 +71,7 @@ impl Observation {
             submitted_cid: self.submitted_cid.as_deref(),
             seed: self.seed,
             target: self.target,
+            environment: &self.environment,
         }
     }
 
@@ -158,6 +162,7 @@ pub(super) async fn observe(task: &DRLTask, ctx: &Context, id: u64) -> Result<Ob
         submitted_cid,
         seed,
         target: task.spec.training.target_mean_return,
+        environment: task.spec.training.environment.clone(),
     })
 }
 
@@ -312,6 +317,7 @@ pub(super) mod tests {
             submitted_cid: Some("bafy1".into()),
             seed: Some(5),
             target: Some(20.0),
+            environment: serde_json::from_value(json!({"kind": "cartpole"})).unwrap(),
         }
     }
 
