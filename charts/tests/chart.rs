@@ -454,12 +454,24 @@ fn the_operator_is_configured_from_the_values() {
         ("DRLAAS_STORE", "http://kubo.ipfs.svc.cluster.local:5001"),
         ("DRLAAS_POD_STORE", "http://kubo-gateway.ipfs.svc.cluster.local:5002"),
         ("DRLAAS_TRAINER_IMAGE", "registry.example.org/drlaas/trainer:0.1.0"),
+        ("DRLAAS_EXTERNAL_ENVIRONMENTS", "true"),
         ("DRLAAS_ORACLE_KEY_FILE", "/var/run/secrets/drlaas/oracle/oracle.key"),
         ("DRLAAS_LISTEN", "0.0.0.0:9090"),
         ("SSL_CERT_FILE", "/etc/drlaas/ca/bundle.pem"),
     ] {
         assert!(env.contains(&expected), "{expected:?} not in {env:?}");
     }
+    // With the default values the trainer pods cannot serve environments: the flag stays off.
+    let defaults = HELM.template(&[]).unwrap();
+    let default_env = &of_kind(&defaults, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        !default_env
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "DRLAAS_EXTERNAL_ENVIRONMENTS"),
+        "{default_env}"
+    );
     let args = strings(&container["args"]);
     assert_eq!(
         args,
