@@ -15,8 +15,9 @@
 //! that reports more, and optional and list fields may be absent. The evaluation decides whether a
 //! worker is paid, so there more is tolerated: what the verdict does not use may be absent, and a
 //! field whose type grows with the trainer (an environment descriptor, an action-selection mode)
-//! reads as `None` when this reader cannot read it, rather than rejecting the report and with it
-//! the worker's model.
+//! reads as `None` when this reader cannot read it, rather than rejecting the report as unreadable.
+//! The verdict does use the environment (it must be the task's), so an unreadable one fails
+//! verification with that reason.
 
 mod evaluation;
 mod manifest;

@@ -424,7 +424,7 @@ async fn a_gymnasium_task_is_trained_through_the_environment_server_verified_and
     // about 22 steps.
     let random = evaluation["randomMeanReturn"].as_f64().unwrap();
     assert!((5.0..50.0).contains(&random), "{evaluation}");
-    // The trainer's result names the environment it trained on.
+    // The trainer stored the model it reports.
     let result: Value = serde_json::from_slice(
         &std::fs::read(
             local

@@ -40,8 +40,9 @@ pub struct EvaluationReport {
     /// The model evaluated, as given on the command line (a CID, or a path): the verifier checks it
     /// is the one submitted on chain.
     pub model: String,
-    /// The environment played (the model's own). `None` when this reader cannot read it (a newer
-    /// trainer's environment parameters): the verdict does not depend on it.
+    /// The environment played (the model's own). The verifier requires it to be the task's; `None`
+    /// when this reader cannot read it (a newer trainer's environment parameters), which fails
+    /// verification with that reason, since what was played cannot be checked.
     #[serde(deserialize_with = "lenient", default)]
     pub environment: Option<EnvDescriptor>,
     /// Device the network ran on (`cpu`, `cuda:0`).
