@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README: contract tests (forge: unit, fuzz, invariant), the environment
-# server's lint and tests (envserver/, Python), and the Rust tests of every crate, each crate on its own
-# so a failure names it. Installs the pinned tools (npm tools, the torch venv libtorch comes from, the
-# envserver venv) first if needed.
+# server's lint and tests (envserver/, Python), and the Rust tests of every crate. Installs the pinned
+# tools (npm tools, the torch venv libtorch comes from, the envserver venv) first if needed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -24,17 +23,17 @@ echo "== envserver (Python): ruff check, ruff format --check, pytest"
 "$DRLAAS_ENV_VENV/bin/ruff" format --check envserver
 "$DRLAAS_ENV_VENV/bin/pytest" envserver/tests -q
 
-# drlaas-crds with --all-features: its CRD tests (schema up to date, CEL rules) need the kube feature.
-# drlaas-http's tests run a TLS proxy with a private CA; chain, store, trainer and operator use it too.
+# The Rust tests of the whole workspace in one cargo run, so each dependency is built once with the
+# workspace's features (a `cargo test -p` per crate resolves features per crate and builds most
+# dependencies again for each: it filled CI's disk). --no-fail-fast runs every crate's tests and the
+# summary names each failed target (`-p CRATE --test NAME`).
+# The features unify as the crates use each other: drlaas-crds gets `kube` (its CRD tests: schema up to
+# date, CEL rules), drlaas-http `testing` (a TLS proxy with a private CA, which chain, store, trainer and
+# operator use too).
 # Tests that run another crate's binary build it first (drlaas_local::local_pod::build_workspace_binary:
-# `cargo build -p drlaas-trainer --bin drlaas-trainer`, `-p drlaas-cli --bin drlaas`, in the test's
-# profile, once per test process), so none runs a stale one: the operator's and the CLI's tests build
-# the trainer (the first of them compiles it, the others find it fresh), the e2e tests `drlaas` too.
-# drlaas-trainer comes before them, so a trainer that does not compile fails under its own name.
+# `cargo build --workspace --bin drlaas-trainer` or `--bin drlaas`, in the test's profile, once per test
+# process), so none runs a stale one.
 # drlaas-chart renders the Helm chart with the pinned helm and checks it and deploy/.
 # drlaas-e2e's cluster tests are ignored here (they need KUBECONFIG).
-for crate in drlaas-http drlaas-chain "drlaas-crds --all-features" drlaas-store drlaas-envs drlaas-core drlaas-trainer drlaas-local drlaas-operator drlaas-cli drlaas-chart drlaas-e2e; do
-  echo "== cargo test -p $crate"
-  # shellcheck disable=SC2086 # the crate entry may carry flags
-  cargo test -p $crate
-done
+echo "== cargo test --workspace"
+cargo test --workspace --no-fail-fast

@@ -99,7 +99,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         other => panic!("no workspace binary named {other}"),
     };
     let found = match name {
-        _ if in_test_harness() => return build_workspace_binary(package, name),
+        _ if in_test_harness() => return build_workspace_binary(name),
         "drlaas-trainer" => locate_trainer(),
         _ => find_workspace_binary(name),
     };

@@ -57,29 +57,33 @@ pub fn locate_trainer() -> Option<PathBuf> {
 /// The trainer binary for tests: `drlaas-trainer`, built from the current source (see
 /// [`build_workspace_binary`]).
 pub fn build_trainer() -> PathBuf {
-    build_workspace_binary("drlaas-trainer", "drlaas-trainer")
+    build_workspace_binary("drlaas-trainer")
 }
 
-/// Builds binary `bin` of workspace package `package` (`cargo build -p PACKAGE --bin BIN`) in the
-/// profile and target directory of the running test or bench, and returns its path: a test that
-/// runs another crate's binary runs what the source says, never a stale build left in `target/`.
+/// Builds binary `bin` of this workspace (`cargo build --workspace --bin BIN`) in the profile and
+/// target directory of the running test or bench, and returns its path: a test that runs another
+/// crate's binary runs what the source says, never a stale build left in `target/`.
+///
+/// `--workspace`, not `-p PACKAGE`: cargo then resolves the dependencies' features once for the
+/// whole workspace, so every binary a test builds shares one build of each dependency. Per package,
+/// each would get its own (a `-p` build per binary filled CI's disk).
 ///
 /// Each binary is built once per process (a no-op when cargo finds it fresh, well under a second);
 /// concurrent callers wait for that build. Without libtorch in the environment (neither
 /// `LIBTORCH_USE_PYTORCH` nor `LIBTORCH`), cargo runs under `tools/torch-env.sh`, as the trainer
 /// needs it. Panics if the build fails: the test cannot run without the binary.
-pub fn build_workspace_binary(package: &str, bin: &str) -> PathBuf {
+pub fn build_workspace_binary(bin: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<BTreeMap<String, PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(path) = built.get(bin) {
         return path.clone();
     }
-    let path = cargo_build(package, bin).unwrap_or_else(|e| panic!("building {bin} for the test: {e}"));
+    let path = cargo_build(bin).unwrap_or_else(|e| panic!("building {bin} for the test: {e}"));
     built.insert(bin.to_string(), path.clone());
     path
 }
 
-fn cargo_build(package: &str, bin: &str) -> Result<PathBuf, String> {
+fn cargo_build(bin: &str) -> Result<PathBuf, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or("drlaas-local is not in a workspace")?;
@@ -119,7 +123,7 @@ fn cargo_build(package: &str, bin: &str) -> Result<PathBuf, String> {
     command
         .current_dir(root)
         .args(["build", "--quiet", "--message-format=json-render-diagnostics"])
-        .args(["-p", package, "--bin", bin, "--profile", profile, "--target-dir"])
+        .args(["--workspace", "--bin", bin, "--profile", profile, "--target-dir"])
         .arg(target_dir)
         .args(triple.map(|t| format!("--target={t}")))
         .stdin(Stdio::null())
@@ -128,7 +132,7 @@ fn cargo_build(package: &str, bin: &str) -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("running {}: {e}", Path::new(&cargo).display()))?;
     if !out.status.success() {
-        return Err(format!("cargo build -p {package} --bin {bin} failed ({})", out.status));
+        return Err(format!("cargo build --workspace --bin {bin} failed ({})", out.status));
     }
     // The executable cargo reports for the binary (its JSON messages, one per line).
     String::from_utf8_lossy(&out.stdout)
