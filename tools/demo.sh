@@ -6,21 +6,23 @@
 # model to fine-tune for a three-agent maze (model sharing). Everything settles on a local anvil
 # chain and a local content store under target/demo (or $DRLAAS_DEMO_DIR).
 #
-# `tools/demo.sh gymnasium` runs a task on Gymnasium's own CartPole-v1 instead
-# (deploy/examples/gymnasium-cartpole.yaml): the trainer and the verifier step it through the
-# environment server of envserver/, with the Python of tools/envserver-env.sh.
+# `tools/demo.sh gymnasium` runs tasks on Gymnasium's own CartPole-v1 (discrete actions) and
+# Pendulum-v1 (continuous actions) instead (deploy/examples/gymnasium-*.yaml): the trainer and the
+# verifier step them through the environment server of envserver/, with the Python of
+# tools/envserver-env.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 case "${1:-}" in
   "" | gymnasium) ;;
-  *) echo "demo.sh: unknown argument '$1' (none runs the marketplace demo, 'gymnasium' a Gymnasium task)" >&2; exit 2 ;;
+  *) echo "demo.sh: unknown argument '$1' (none runs the marketplace demo, 'gymnasium' two Gymnasium tasks)" >&2; exit 2 ;;
 esac
 tools/setup.sh --without-ipfs
 # shellcheck source=tools/torch-env.sh
 source tools/torch-env.sh
 echo "== building drlaas and its trainer (the first build takes several minutes)"
-cargo build -q -p drlaas-trainer -p drlaas-cli
+# --workspace: the same build of every dependency as the tests use (see tools/test.sh).
+cargo build -q --workspace --bin drlaas-trainer --bin drlaas
 drlaas="$root/target/debug/drlaas"
 data="${DRLAAS_DEMO_DIR:-$root/target/demo}"
 "$drlaas" local stop --data-dir "$data" >/dev/null 2>&1 || true
@@ -31,12 +33,13 @@ if [ "${1:-}" = gymnasium ]; then
   # shellcheck source=tools/envserver-env.sh
   source tools/envserver-env.sh
   echo
-  echo "== A requester posts a task on Gymnasium's CartPole-v1, served by the environment server"
-  "$drlaas" local run --data-dir "$data" deploy/examples/gymnasium-cartpole.yaml
-  "$drlaas" task status 1 --data-dir "$data" || true
+  echo "== A requester posts tasks on Gymnasium's CartPole-v1 (discrete actions) and Pendulum-v1"
+  echo "   (continuous actions), served by the environment server"
+  "$drlaas" local run --data-dir "$data" deploy/examples/gymnasium-cartpole.yaml deploy/examples/gymnasium-pendulum.yaml
+  for id in 1 2; do "$drlaas" task status "$id" --data-dir "$data" || true; done
   "$drlaas" local stop --data-dir "$data"
   echo
-  echo "demo: the Gymnasium task settled in $(( $(date +%s) - started )) s (after the build); data in $data"
+  echo "demo: the Gymnasium tasks settled in $(( $(date +%s) - started )) s (after the build); data in $data"
   exit 0
 fi
 

@@ -9,7 +9,8 @@
 //! numeric ones (1 when both are 0), with equal weights `ω_i` over the kind's features.
 //!
 //! Gymnasium environments are comparable only with the same id and the same observation shape and
-//! actions; they then score 1 with the same keyword arguments and 0.5 with others.
+//! actions (discrete with discrete of the same count, continuous with continuous of the same
+//! components); they then score 1 with the same keyword arguments and 0.5 with others.
 
 use drlaas_envs::descriptor::{EnvDescriptor, Feature};
 
@@ -35,7 +36,7 @@ pub fn similarity(a: &EnvDescriptor, b: &EnvDescriptor) -> f64 {
 
 /// Whether a policy trained on `a` can act in `b` at all.
 pub fn comparable(a: &EnvDescriptor, b: &EnvDescriptor) -> bool {
-    if a.kind_name() != b.kind_name() || a.num_actions() != b.num_actions() {
+    if a.kind_name() != b.kind_name() || a.action_space() != b.action_space() {
         return false;
     }
     match (a, b) {
@@ -84,6 +85,11 @@ mod tests {
         assert_eq!(similarity(&cartpole, &gym("Other-v0", "{}", "[4]", 2)), 0.0);
         assert_eq!(similarity(&cartpole, &gym("CartPole-v1", "{}", "[4, 1]", 2)), 0.0);
         assert_eq!(similarity(&cartpole, &env(r#"{"kind": "cartpole"}"#)), 0.0);
+        // Two discrete actions are not a continuous action of two components.
+        let continuous =
+            env(r#"{"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "continuousActions": 2}"#);
+        assert_eq!(similarity(&cartpole, &continuous), 0.0);
+        assert_eq!(similarity(&continuous, &continuous), 1.0);
     }
 
     #[test]

@@ -64,6 +64,16 @@ pub struct PpoConfig {
     #[cfg_attr(feature = "schema", schemars(extend("minimum" = 0.0, "exclusiveMinimum" = true, "maximum" = 10.0)))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_kl: Option<f64>,
+    /// Normalize observations by their running mean and variance (clipped to ±10). The statistics
+    /// are part of the model, so evaluation and warm starts see what training saw. Default: on for
+    /// continuous actions, off for discrete ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub norm_obs: Option<bool>,
+    /// Scale rewards by the running standard deviation of the discounted return (clipped to ±10),
+    /// for the learner only: returns are reported unscaled. Default: on for continuous actions, off
+    /// for discrete ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub norm_reward: Option<bool>,
 }
 
 impl Default for PpoConfig {
@@ -84,11 +94,23 @@ impl Default for PpoConfig {
             vf_coef: 0.5,
             max_grad_norm: 0.5,
             target_kl: None,
+            norm_obs: None,
+            norm_reward: None,
         }
     }
 }
 
 impl PpoConfig {
+    /// Whether observations are normalized, for an environment whose actions are `continuous` or not.
+    pub fn normalizes_observations(&self, continuous: bool) -> bool {
+        self.norm_obs.unwrap_or(continuous)
+    }
+
+    /// Whether rewards are scaled, for an environment whose actions are `continuous` or not.
+    pub fn scales_rewards(&self, continuous: bool) -> bool {
+        self.norm_reward.unwrap_or(continuous)
+    }
+
     /// Checks every field; errors are prefixed with `ppo.`.
     pub fn validate(&self) -> Result<(), SpecError> {
         let f = |name: &str| format!("ppo.{name}");

@@ -100,6 +100,12 @@ impl Algorithm {
         "message": "no ppo settings with algorithm dqn (remove them or set algorithm: ppo)",
         "fieldPath": ".ppo",
         "reason": "FieldValueForbidden"
+    },
+    {
+        "rule": "!has(self.algorithm) || self.algorithm != 'dqn' || !has(self.environment.continuousActions)",
+        "message": "dqn acts in discrete action spaces only: an environment with continuousActions (a Box action space) needs algorithm ppo",
+        "fieldPath": ".algorithm",
+        "reason": "FieldValueInvalid"
     }
 ])))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -203,6 +209,19 @@ impl TrainingSpec {
                     "no ppo settings with algorithm dqn (remove them or set algorithm: ppo)",
                 ));
             }
+            Algorithm::Dqn if self.environment.action_space().is_continuous() => {
+                let name = match &self.environment {
+                    EnvDescriptor::Gymnasium(p) => p.id.as_str(),
+                    other => other.kind_name(),
+                };
+                return Err(SpecError::new(
+                    "algorithm",
+                    format!(
+                        "dqn acts in discrete action spaces only, and {name} has {}: use algorithm ppo",
+                        self.environment.action_space()
+                    ),
+                ));
+            }
             Algorithm::Ppo => self.ppo_config().validate()?,
             Algorithm::Dqn => self.dqn_config().validate()?,
         }
@@ -261,6 +280,23 @@ impl TrainingSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dqn_refuses_continuous_actions_by_name() {
+        let environment =
+            r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1}"#;
+        let e =
+            TrainingSpec::from_json(&format!(r#"{{"environment": {environment}, "algorithm": "dqn"}}"#)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid algorithm: dqn acts in discrete action spaces only, and Pendulum-v1 has continuous actions of 1 component: use algorithm ppo"
+        );
+        let ppo = TrainingSpec::from_json(&format!(r#"{{"environment": {environment}}}"#)).unwrap();
+        ppo.validate().unwrap();
+        let config = ppo.ppo_config();
+        assert!(config.normalizes_observations(true) && config.scales_rewards(true));
+        assert!(!config.normalizes_observations(false) && !config.scales_rewards(false));
+    }
 
     #[test]
     fn minimal_spec_takes_defaults() {

@@ -829,6 +829,32 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
             env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 65_537})),
             "spec.training.environment.actions",
         ),
+        // Exactly one kind of action; a box's components in range; DQN only for discrete actions.
+        (
+            env(json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4]})),
+            "spec.training.environment.actions",
+        ),
+        (
+            env(
+                json!({"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "actions": 2, "continuousActions": 1}),
+            ),
+            "spec.training.environment.actions",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 0})),
+            "spec.training.environment.continuousActions",
+        ),
+        (
+            env(json!({"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1025})),
+            "spec.training.environment.continuousActions",
+        ),
+        (
+            training(json!({
+                "algorithm": "dqn",
+                "environment": {"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1},
+            })),
+            "spec.training.algorithm",
+        ),
     ];
     for (changes, field) in &cases {
         let spec = spec_with(changes.clone());
@@ -849,19 +875,19 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
     let kind_cases = [
         (
             json!({"kind": "cartpole", "id": "CartPole-v1"}),
-            "id, kwargs, observationShape and actions are for kind gymnasium",
+            "id, kwargs, observationShape, actions and continuousActions are for kind gymnasium",
         ),
         (
             json!({"kind": "maze-cleaning", "kwargs": {"size": 3}}),
-            "id, kwargs, observationShape and actions are for kind gymnasium",
+            "id, kwargs, observationShape, actions and continuousActions are for kind gymnasium",
         ),
         (
             json!({"kind": "gymnasium", "id": "CartPole-v1"}),
-            "gymnasium needs id, observationShape and actions",
+            "gymnasium needs id, observationShape and actions or continuousActions",
         ),
         (
             json!({"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2, "horizon": 200}),
-            "gymnasium takes id, kwargs, observationShape and actions",
+            "gymnasium takes id, kwargs, observationShape and actions or continuousActions",
         ),
     ];
     for (environment, message) in &kind_cases {

@@ -132,6 +132,24 @@ pub fn bad_tasks() -> Vec<(&'static str, Value, &'static str)> {
             "observationShape",
         ),
         (
+            "a gymnasium environment with both discrete and continuous actions",
+            with(
+                base.clone(),
+                "/spec/training/environment",
+                json!({"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "actions": 2, "continuousActions": 1}),
+            ),
+            "one of actions",
+        ),
+        (
+            "dqn on continuous actions",
+            task(
+                "bad",
+                json!({"environment": {"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1},
+                       "algorithm": "dqn", "totalEnvSteps": 640, "targetMeanReturn": -400}),
+            ),
+            "dqn acts in discrete action spaces only",
+        ),
+        (
             "a paid task without a target",
             task(
                 "bad",
@@ -293,6 +311,18 @@ pub async fn run(client: &Client, namespace: &str) -> Vec<Verdict> {
             expected,
         );
     }
+
+    // A continuous-action task, as deploy/examples/gymnasium-pendulum.yaml writes it.
+    let pendulum = with(
+        task("pendulum", cartpole()),
+        "/spec/training/environment",
+        json!({"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1}),
+    );
+    record(
+        "a gymnasium task with continuous actions",
+        create(pendulum).await,
+        Expected::Accepted,
+    );
 
     // A requester's keyword arguments, nested objects included, are stored as sent (the schema
     // keeps unknown fields under `kwargs` instead of pruning them).

@@ -394,12 +394,16 @@ fn env_python() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gymnasium_task_is_trained_through_the_environment_server_verified_and_paid() {
+async fn gymnasium_tasks_with_discrete_and_continuous_actions_are_trained_verified_and_paid() {
     let _turn = TURN.lock().await;
     let local = Local::new();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/gymnasium-cartpole.yaml");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+    let (cartpole, pendulum) = (
+        examples.join("gymnasium-cartpole.yaml"),
+        examples.join("gymnasium-pendulum.yaml"),
+    );
     let output = local
-        .command(&["local", "run", example.to_str().unwrap()])
+        .command(&["local", "run", cartpole.to_str().unwrap(), pendulum.to_str().unwrap()])
         .env("DRLAAS_ENV_PYTHON", env_python())
         .output()
         .unwrap();
@@ -410,45 +414,55 @@ async fn a_gymnasium_task_is_trained_through_the_environment_server_verified_and
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let task = local.task("gymnasium-cartpole");
-    let status = &task["status"];
-    assert_eq!(status["outcome"], "Paid", "{status:#}");
-    // Recruited among the workers with gymnasium expertise (the default pool: lab-a and lab-b).
-    let worker = status["worker"].as_str().unwrap();
-    assert!(["lab-a", "lab-b"].contains(&worker), "{status:#}");
-    // The verifier played the model on Gymnasium's CartPole, served again from the same id.
-    let evaluation = &status["evaluation"];
-    assert_eq!(evaluation["passed"], true, "{status:#}");
-    assert!(evaluation["meanReturn"].as_f64().unwrap() >= 150.0, "{evaluation}");
-    // Random actions on the same seed and episodes, beside it: CartPole's random policy lasts
-    // about 22 steps.
-    let random = evaluation["randomMeanReturn"].as_f64().unwrap();
-    assert!((5.0..50.0).contains(&random), "{evaluation}");
-    // The trainer stored the model it reports.
-    let result: Value = serde_json::from_slice(
-        &std::fs::read(
-            local
-                .path()
-                .join("pods/default/gymnasium-cartpole-train-1/termination-log"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert!(result["modelCid"].is_string(), "{result}");
-
+    // (name, the least the verifier must have measured, the range random actions score in):
+    // CartPole's random policy lasts about 22 steps; Pendulum's random torques score about -1200.
+    let expected = [
+        ("gymnasium-cartpole", 150.0, 5.0..50.0),
+        ("gymnasium-pendulum", -400.0, -1600.0..-900.0),
+    ];
     let (market, accounts) = local.market().await;
-    let chain_task = market.task(1).await.unwrap();
-    assert_eq!(chain_task.status, TaskStatus::Completed);
-    assert_eq!(tasks_completed(&market, 1).await, 1);
     let budget = wei("0.5");
+    let mut refunds = U256::ZERO;
+    for (name, target, random_range) in expected {
+        let task = local.task(name);
+        let status = &task["status"];
+        assert_eq!(status["outcome"], "Paid", "{name}: {status:#}");
+        // Recruited among the workers with gymnasium expertise (the default pool: lab-a and lab-b).
+        let worker = status["worker"].as_str().unwrap();
+        assert!(["lab-a", "lab-b"].contains(&worker), "{status:#}");
+        // The verifier played the model on Gymnasium's environment, served again from the same id
+        // (the pendulum with its Gaussian's mean and the observation statistics from the model).
+        let evaluation = &status["evaluation"];
+        assert_eq!(evaluation["passed"], true, "{status:#}");
+        assert!(
+            evaluation["meanReturn"].as_f64().unwrap() >= target,
+            "{name}: {evaluation}"
+        );
+        // Random actions on the same seed and episodes, beside it.
+        let random = evaluation["randomMeanReturn"].as_f64().unwrap();
+        assert!(random_range.contains(&random), "{name}: {evaluation}");
+        // The trainer stored the model it reports.
+        let result: Value = serde_json::from_slice(
+            &std::fs::read(
+                local
+                    .path()
+                    .join(format!("pods/default/{name}-train-1/termination-log")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(result["modelCid"].is_string(), "{result}");
+
+        let id = status["chainTaskId"].as_u64().unwrap();
+        let chain_task = market.task(id).await.unwrap();
+        assert_eq!(chain_task.status, TaskStatus::Completed, "{name}");
+        assert_eq!(tasks_completed(&market, id).await, 1, "{name}");
+        refunds += budget - chain_task.price;
+        let paid = market.credits(chain_task.worker).await.unwrap();
+        assert!(paid.tmc >= chain_task.price, "{name}: the worker is paid");
+    }
     let requester = market.credits(accounts[REQUESTER]).await.unwrap();
-    assert_eq!(
-        requester.tmc,
-        budget - chain_task.price,
-        "the rest of the budget is refunded"
-    );
-    let paid = market.credits(chain_task.worker).await.unwrap();
-    assert_eq!(paid.tmc, chain_task.price);
+    assert_eq!(requester.tmc, refunds, "the rest of each budget is refunded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

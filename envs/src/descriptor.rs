@@ -75,7 +75,10 @@ pub enum EnvDescriptor {
 /// bounds `validate` enforces. Omitted parameters take the kind's defaults when the task is read.
 #[cfg(feature = "schema")]
 mod schema {
-    use super::{EnvDescriptor, MAX_ACTIONS, MAX_AGENTS, MAX_EXTERNAL_OBS, MAX_GRID, MAX_HORIZON, MIN_GRID};
+    use super::{
+        EnvDescriptor, MAX_ACTIONS, MAX_AGENTS, MAX_CONTINUOUS_ACTIONS, MAX_EXTERNAL_OBS, MAX_GRID, MAX_HORIZON,
+        MIN_GRID,
+    };
 
     /// Keyword arguments are the requester's, of any shape: an object whose fields the API server
     /// keeps as they are.
@@ -98,12 +101,16 @@ mod schema {
          "message": "target-localization takes grid, agents, targets, wallDensity and horizon"},
         {"rule": "self.kind != 'fleet-coordination' || !has(self.targets) && !has(self.wallDensity)",
          "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"},
-        {"rule": "self.kind == 'gymnasium' || !has(self.id) && !has(self.kwargs) && !has(self.observationShape) && !has(self.actions)",
-         "message": "id, kwargs, observationShape and actions are for kind gymnasium"},
-        {"rule": "self.kind != 'gymnasium' || has(self.id) && has(self.observationShape) && has(self.actions)",
-         "message": "gymnasium needs id, observationShape and actions (the shape of one observation and the number of discrete actions)"},
+        {"rule": "self.kind == 'gymnasium' || !has(self.id) && !has(self.kwargs) && !has(self.observationShape) && !has(self.actions) && !has(self.continuousActions)",
+         "message": "id, kwargs, observationShape, actions and continuousActions are for kind gymnasium"},
+        {"rule": "self.kind != 'gymnasium' || has(self.id) && has(self.observationShape)",
+         "message": "gymnasium needs id, observationShape and actions or continuousActions (the shape of one observation and the action space)"},
+        {"rule": "self.kind != 'gymnasium' || has(self.actions) != has(self.continuousActions)",
+         "message": "one of actions (the number of discrete actions) and continuousActions (the components of a box action)",
+         "fieldPath": ".actions",
+         "reason": "FieldValueInvalid"},
         {"rule": "self.kind != 'gymnasium' || !has(self.grid) && !has(self.agents) && !has(self.targets) && !has(self.wallDensity) && !has(self.requestRate) && !has(self.maxWaiting) && !has(self.horizon)",
-         "message": "gymnasium takes id, kwargs, observationShape and actions (an episode's length is the environment's own: pass max_episode_steps in kwargs to change it)"},
+         "message": "gymnasium takes id, kwargs, observationShape and actions or continuousActions (an episode's length is the environment's own: pass max_episode_steps in kwargs to change it)"},
         // The product of at most four axes, each factor checked before the next multiplication so
         // that no product overflows.
         {"rule": "!has(self.observationShape) || size(self.observationShape) < 2 || self.observationShape[0] * self.observationShape[1] <= 262144 && (size(self.observationShape) < 3 || self.observationShape[0] * self.observationShape[1] * self.observationShape[2] <= 262144 && (size(self.observationShape) < 4 || self.observationShape[0] * self.observationShape[1] * self.observationShape[2] * self.observationShape[3] <= 262144))",
@@ -174,10 +181,17 @@ mod schema {
         #[schemars(length(min = 1, max = 4), inner(range(min = 1, max = MAX_EXTERNAL_OBS)))]
         #[serde(skip_serializing_if = "Option::is_none")]
         observation_shape: Option<Vec<u32>>,
-        /// Discrete actions (gymnasium). The trainer checks it against the environment's.
+        /// Discrete actions (gymnasium, a Discrete action space). The trainer checks it against
+        /// the environment's.
         #[schemars(range(min = 2, max = MAX_ACTIONS))]
         #[serde(skip_serializing_if = "Option::is_none")]
         actions: Option<u32>,
+        /// Real-valued action components (gymnasium, a Box action space: the product of its
+        /// shape), e.g. 1 for Pendulum-v1. The trainer checks it against the environment's and
+        /// clips each action to the box's bounds. PPO only.
+        #[schemars(range(min = 1, max = MAX_CONTINUOUS_ACTIONS))]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        continuous_actions: Option<u32>,
     }
 
     #[derive(schemars::JsonSchema)]
@@ -297,7 +311,8 @@ impl Default for FleetCoordinationParams {
 
 /// A Gymnasium environment: `gymnasium.make(id, **kwargs)` in an environment server, with the spaces
 /// the requester declares (so the operator can weigh and compare tasks without running it; the
-/// trainer checks them against the server's).
+/// trainer checks them against the server's). Exactly one of `actions` (a Discrete action space) and
+/// `continuousActions` (a Box) is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GymnasiumParams {
@@ -309,8 +324,48 @@ pub struct GymnasiumParams {
     /// The shape of one observation as the server sends it (a box's shape; `[n]` for a discrete
     /// observation, one-hot).
     pub observation_shape: Vec<u32>,
-    /// Discrete actions (the learners act in discrete spaces).
-    pub actions: u32,
+    /// Discrete actions, for a Discrete action space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<u32>,
+    /// Real-valued action components, for a Box action space (the product of its shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuous_actions: Option<u32>,
+}
+
+/// The actions a policy takes in an environment, per agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionSpace {
+    /// One of `n` actions.
+    Discrete(usize),
+    /// `n` real numbers (a box, flattened row-major), each clipped to the environment's bounds.
+    Continuous(usize),
+}
+
+impl ActionSpace {
+    /// Outputs of a policy head: one logit per discrete action, or one mean per component.
+    pub fn outputs(self) -> usize {
+        match self {
+            Self::Discrete(n) | Self::Continuous(n) => n,
+        }
+    }
+
+    /// Whether the actions are real numbers.
+    pub fn is_continuous(self) -> bool {
+        matches!(self, Self::Continuous(_))
+    }
+}
+
+impl std::fmt::Display for ActionSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Discrete(n) => write!(f, "{n} discrete actions"),
+            Self::Continuous(n) => write!(
+                f,
+                "continuous actions of {n} component{}",
+                if *n == 1 { "" } else { "s" }
+            ),
+        }
+    }
 }
 
 /// The Python that runs environment servers: `DRLAAS_ENV_PYTHON`, else `python3` on the `PATH`.
@@ -321,6 +376,9 @@ pub const MAX_EXTERNAL_OBS: u32 = 1 << 18;
 
 /// Most discrete actions of an external environment.
 pub const MAX_ACTIONS: u32 = 1 << 16;
+
+/// Most components of an external environment's continuous (box) action.
+pub const MAX_CONTINUOUS_ACTIONS: u32 = 1024;
 
 fn check_grid(grid: u32) -> Result<(), EnvError> {
     if !(MIN_GRID..=MAX_GRID).contains(&grid) {
@@ -467,13 +525,21 @@ impl EnvDescriptor {
                         format!("one observation holds at most {MAX_EXTERNAL_OBS} values, got {shape:?}"),
                     ));
                 }
-                if !(2..=MAX_ACTIONS).contains(&p.actions) {
-                    return Err(EnvError::new(
+                match (p.actions, p.continuous_actions) {
+                    (Some(n), None) if !(2..=MAX_ACTIONS).contains(&n) => Err(EnvError::new(
                         "actions",
-                        format!("between 2 and {MAX_ACTIONS} discrete actions, got {}", p.actions),
-                    ));
+                        format!("between 2 and {MAX_ACTIONS} discrete actions, got {n}"),
+                    )),
+                    (None, Some(n)) if !(1..=MAX_CONTINUOUS_ACTIONS).contains(&n) => Err(EnvError::new(
+                        "continuousActions",
+                        format!("between 1 and {MAX_CONTINUOUS_ACTIONS} action components, got {n}"),
+                    )),
+                    (Some(_), None) | (None, Some(_)) => Ok(()),
+                    _ => Err(EnvError::new(
+                        "actions",
+                        "one of actions (the number of discrete actions) and continuousActions (the components of a box action)",
+                    )),
                 }
-                Ok(())
             }
         }
     }
@@ -490,13 +556,22 @@ impl EnvDescriptor {
         }
     }
 
-    /// Discrete actions per agent, without building the environment.
-    pub fn num_actions(&self) -> usize {
+    /// The actions of one agent, without building the environment.
+    pub fn action_space(&self) -> ActionSpace {
         match self {
-            Self::Cartpole(_) => 2,
-            Self::Gymnasium(p) => p.actions as usize,
-            _ => crate::grid::NUM_MOVES,
+            Self::Cartpole(_) => ActionSpace::Discrete(2),
+            Self::Gymnasium(p) => match p.continuous_actions {
+                Some(n) => ActionSpace::Continuous(n as usize),
+                None => ActionSpace::Discrete(p.actions.unwrap_or(0) as usize),
+            },
+            _ => ActionSpace::Discrete(crate::grid::NUM_MOVES),
         }
+    }
+
+    /// Outputs of a policy head for one agent: its discrete actions, or its continuous action's
+    /// components ([`ActionSpace::outputs`]).
+    pub fn num_actions(&self) -> usize {
+        self.action_space().outputs()
     }
 
     /// Agents per environment, without building the environment.
@@ -602,17 +677,25 @@ impl GymnasiumParams {
                 ),
             ));
         }
-        match spaces.action_space {
-            Space::Discrete { n, .. } if n == u64::from(self.actions) => Ok(env),
-            Space::Discrete { n, .. } => Err(EnvError::new(
-                "actions",
-                format!("{} has {n} discrete actions, not {}", self.id, self.actions),
-            )),
-            ref other => Err(EnvError::new(
-                "actions",
+        let found = match &spaces.action_space {
+            Space::Discrete { n, .. } => Some(ActionSpace::Discrete(*n as usize)),
+            Space::Box { shape, .. } => Some(ActionSpace::Continuous(shape.iter().product())),
+            Space::MultiDiscrete { .. } => None,
+        };
+        let declared = EnvDescriptor::Gymnasium(self.clone()).action_space();
+        let field = if declared.is_continuous() {
+            "continuousActions"
+        } else {
+            "actions"
+        };
+        match found {
+            Some(found) if found == declared => Ok(env),
+            Some(found) => Err(EnvError::new(field, format!("{} has {found}, not {declared}", self.id))),
+            None => Err(EnvError::new(
+                field,
                 format!(
-                    "{}'s action space is {other:?}: the trainer's learners act in discrete spaces only",
-                    self.id
+                    "{}'s action space is {:?}: the trainer's learners act in Discrete and Box spaces",
+                    self.id, spaces.action_space
                 ),
             )),
         }
@@ -667,9 +750,32 @@ mod tests {
                 r#"{"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 1}"#,
                 "environment.actions",
             ),
+            // Exactly one kind of action.
+            (
+                r#"{"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4]}"#,
+                "environment.actions",
+            ),
+            (
+                r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "actions": 2, "continuousActions": 1}"#,
+                "environment.actions",
+            ),
+            (
+                r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 0}"#,
+                "environment.continuousActions",
+            ),
+            (
+                r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1025}"#,
+                "environment.continuousActions",
+            ),
         ] {
             assert_eq!(invalid(json).field, field, "{json}");
         }
+        let pendulum =
+            parse(r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1}"#)
+                .unwrap();
+        pendulum.validate().unwrap();
+        assert_eq!(pendulum.action_space(), ActionSpace::Continuous(1));
+        assert_eq!(d.action_space(), ActionSpace::Discrete(2));
         // The spaces must be declared; an unknown field is refused.
         assert!(parse(r#"{"kind": "gymnasium", "id": "CartPole-v1"}"#).is_err());
         assert!(

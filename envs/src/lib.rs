@@ -38,8 +38,8 @@ mod testing;
 
 pub use cartpole::CartPole;
 pub use descriptor::{
-    CartpoleParams, EnvDescriptor, EnvError, Feature, FleetCoordinationParams, GymnasiumParams, MazeCleaningParams,
-    TargetLocalizationParams,
+    ActionSpace, CartpoleParams, EnvDescriptor, EnvError, Feature, FleetCoordinationParams, GymnasiumParams,
+    MazeCleaningParams, TargetLocalizationParams,
 };
 pub use fleet_coordination::FleetCoordination;
 pub use maze_cleaning::MazeCleaning;

@@ -26,8 +26,18 @@ pub trait VecEnv: Send + std::fmt::Debug {
     fn agents(&self) -> usize;
     /// Observation shape of one agent: `[4]` for cartpole, `[C, G, G]` for grids.
     fn obs_shape(&self) -> Vec<usize>;
-    /// Discrete actions per agent.
+    /// Discrete actions per agent (0 when the actions are continuous).
     fn num_actions(&self) -> usize;
+    /// Real-valued action components per agent when the action space is continuous (a box), else 0.
+    /// Such an environment is stepped with [`VecEnv::step_continuous`].
+    fn continuous_actions(&self) -> usize {
+        0
+    }
+    /// The bounds `(low, high)` of each continuous action component (infinite where the box has no
+    /// bound); empty for discrete actions.
+    fn action_bounds(&self) -> Vec<(f32, f32)> {
+        Vec::new()
+    }
     /// Re-seeds and resets every environment; writes the first observations.
     /// `obs.len() == num_envs * agents * obs_len`.
     fn reset(&mut self, seed: u64, obs: &mut [f32]);
@@ -38,6 +48,13 @@ pub trait VecEnv: Send + std::fmt::Debug {
     /// truncated) are reset automatically: `obs` then holds the new episode's first observation and
     /// `dones` marks every agent row of that environment.
     fn step(&mut self, actions: &[u32], obs: &mut [f32], rewards: &mut [f32], dones: &mut [bool]);
+    /// [`VecEnv::step`] with continuous actions: `actions.len() == num_envs * agents *
+    /// continuous_actions`, each component clipped to its [`VecEnv::action_bounds`] before the
+    /// environment sees it. Environments with discrete actions do not implement it.
+    fn step_continuous(&mut self, actions: &[f32], obs: &mut [f32], rewards: &mut [f32], dones: &mut [bool]) {
+        let _ = (actions, obs, rewards, dones);
+        unimplemented!("this environment's actions are discrete: step it with VecEnv::step")
+    }
     /// For every agent row, whether the last [`VecEnv::step`] ended its episode at the horizon rather
     /// than by reaching a terminal state. Learners bootstrap the value of such an episode's last state
     /// instead of treating it as worth nothing (a time limit is not part of the task).

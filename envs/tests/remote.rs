@@ -134,6 +134,21 @@ fn a_time_limit_is_a_truncation_and_its_final_observation_comes_back() {
 }
 
 #[test]
+fn continuous_actions_are_clipped_to_the_box_before_they_are_sent() {
+    let mut env = spawn(r#"{"class": "envs_for_tests:EchoBoxEnv"}"#, 2, 1).unwrap();
+    assert_eq!(env.continuous_actions(), 3);
+    let inf = f32::INFINITY;
+    assert_eq!(env.action_bounds(), [(-1.0, 2.0), (-inf, 0.5), (-inf, inf)]);
+    let mut b = Buffers::for_env(&env);
+    env.reset(0, &mut b.obs);
+    // Row 0 outside every bound it has, row 1 inside: the environment sees (echoes) what was sent.
+    let actions = [-5.0, 9.0, 1e30, 1.5, -1e30, -7.0];
+    env.step_continuous(&actions, &mut b.obs, &mut b.rewards, &mut b.dones);
+    assert_eq!(env.failure(), None);
+    assert_eq!(b.obs, [-1.0, 0.5, 1e30, 1.5, -1e30, -7.0]);
+}
+
+#[test]
 fn pendulum_takes_continuous_actions() {
     let mut env = spawn(r#"{"gymnasium": "Pendulum-v1"}"#, 2, 1).unwrap();
     assert_eq!(env.num_actions(), 0, "a box action space has no discrete count");
@@ -374,11 +389,24 @@ fn a_gymnasium_descriptor_builds_a_served_vector_checked_against_its_declared_sp
     let wrong = descriptor(r#"{"kind": "gymnasium", "id": "Acrobot-v1", "observationShape": [6], "actions": 2}"#);
     assert_eq!(
         wrong.make(1, 0).unwrap_err().to_string(),
-        "invalid environment.actions: Acrobot-v1 has 3 discrete actions, not 2"
+        "invalid environment.actions: Acrobot-v1 has 3 discrete actions, not 2 discrete actions"
     );
     let continuous = descriptor(r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "actions": 2}"#);
-    let e = continuous.make(1, 0).unwrap_err();
-    assert!(e.message.contains("discrete spaces only"), "{e}");
+    assert_eq!(
+        continuous.make(1, 0).unwrap_err().to_string(),
+        "invalid environment.actions: Pendulum-v1 has continuous actions of 1 component, not 2 discrete actions"
+    );
+    let discrete =
+        descriptor(r#"{"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "continuousActions": 1}"#);
+    assert_eq!(
+        discrete.make(1, 0).unwrap_err().to_string(),
+        "invalid environment.continuousActions: CartPole-v1 has 2 discrete actions, not continuous actions of 1 component"
+    );
+    let pendulum =
+        descriptor(r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1}"#);
+    let env = pendulum.make(3, 0).unwrap();
+    assert_eq!((env.continuous_actions(), env.num_actions()), (1, 0));
+    assert_eq!(env.action_bounds(), [(-2.0, 2.0)]);
     let unknown = descriptor(r#"{"kind": "gymnasium", "id": "NoSuchEnv-v0", "observationShape": [1], "actions": 2}"#);
     let e = unknown.make(1, 0).unwrap_err();
     assert!(e.message.contains("NoSuchEnv-v0"), "{e}");

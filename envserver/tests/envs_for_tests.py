@@ -69,6 +69,34 @@ class GridEnv(gymnasium.Env):
         return obs, float(action[0] * 10 + action[1]), False, self.t >= self.length, {}
 
 
+class EchoBoxEnv(gymnasium.Env):
+    """A Box action space with mixed bounds, whose observation is the action it received.
+
+    Component 0 is in [-1, 2], component 1 is unbounded below and at most 0.5, component 2 is
+    unbounded: a test can see which side of which component the trainer clipped. Episodes last 4
+    steps; the reward is the sum of the action.
+    """
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
+        self.action_space = spaces.Box(
+            np.array([-1.0, -np.inf, -np.inf], dtype=np.float32),
+            np.array([2.0, 0.5, np.inf], dtype=np.float32),
+            dtype=np.float32,
+        )
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(3, dtype=np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        action = np.asarray(action, dtype=np.float32)
+        return action.copy(), float(action.sum()), False, self.t >= 4, {}
+
+
 class CrashingEnv(CountingEnv):
     """Raises in its `crash_at`-th step (counted over its life, across episodes)."""
 

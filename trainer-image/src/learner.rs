@@ -12,20 +12,27 @@ use tch::{Device, Kind, Tensor};
 
 use crate::adam::Adam;
 use crate::network::Network;
+use crate::normalize::Normalization;
 use crate::params::ParamStore;
 
-/// A vector of environments and the flat buffers it is stepped with.
+/// A vector of environments and the flat buffers it is stepped with: what the learner sees, after
+/// the observation normalization and reward scaling the run asked for.
 #[derive(Debug)]
 pub struct EnvRunner {
     env: Box<dyn VecEnv>,
     /// Current observation of every agent row, `rows × obs_len`.
     pub obs: Vec<f32>,
-    /// Actions to take in the next [`EnvRunner::step`], one per row.
+    /// Discrete actions to take in the next [`EnvRunner::step`], one per row.
     pub actions: Vec<u32>,
-    /// Team rewards of the last step, one per row.
+    /// Continuous actions to take instead, `rows × continuous_actions` (empty for a discrete
+    /// environment). The environment clips them to its bounds.
+    pub continuous: Vec<f32>,
+    /// Team rewards of the last step, one per row (scaled when the run scales rewards).
     pub rewards: Vec<f32>,
     /// Whether the last step ended the row's episode (its `obs` is then a new episode's first).
     pub dones: Vec<bool>,
+    /// What is applied to observations and rewards.
+    pub normalization: Normalization,
 }
 
 impl EnvRunner {
@@ -35,10 +42,28 @@ impl EnvRunner {
         Self {
             obs: vec![0.0; rows * obs_len(env.as_ref())],
             actions: vec![0; rows],
+            continuous: vec![0.0; rows * env.continuous_actions()],
             rewards: vec![0.0; rows],
             dones: vec![false; rows],
+            normalization: Normalization::default(),
             env,
         }
+    }
+
+    /// The same runner, applying `normalization` from the next reset or step on.
+    pub fn with_normalization(mut self, normalization: Normalization) -> Self {
+        self.normalization = normalization;
+        self
+    }
+
+    /// Continuous action components per row (0 for discrete actions).
+    pub fn continuous_actions(&self) -> usize {
+        self.env.continuous_actions()
+    }
+
+    /// Bounds of each continuous action component (see [`VecEnv::action_bounds`]).
+    pub fn action_bounds(&self) -> Vec<(f32, f32)> {
+        self.env.action_bounds()
     }
 
     /// Agent rows: environments × agents.
@@ -61,12 +86,30 @@ impl EnvRunner {
         self.env.reset(seed, &mut self.obs);
         self.dones.fill(false);
         let _ = self.env.drain_finished();
+        if let Some(n) = &mut self.normalization.obs {
+            n.apply(&mut self.obs);
+        }
+        if let Some(scaler) = &mut self.normalization.reward {
+            // Unfinished episodes were discarded: their returns start again.
+            scaler.returns.fill(0.0);
+        }
     }
 
-    /// Applies `actions`; fills `obs`, `rewards`, `dones`.
+    /// Applies `actions` (or `continuous`); fills `obs`, `rewards`, `dones`.
     pub fn step(&mut self) {
-        self.env
-            .step(&self.actions, &mut self.obs, &mut self.rewards, &mut self.dones);
+        if self.continuous.is_empty() {
+            self.env
+                .step(&self.actions, &mut self.obs, &mut self.rewards, &mut self.dones);
+        } else {
+            self.env
+                .step_continuous(&self.continuous, &mut self.obs, &mut self.rewards, &mut self.dones);
+        }
+        if let Some(n) = &mut self.normalization.obs {
+            n.apply(&mut self.obs);
+        }
+        if let Some(scaler) = &mut self.normalization.reward {
+            scaler.apply(&mut self.rewards, &self.dones);
+        }
     }
 
     /// Why the environment cannot step any more (see [`VecEnv::failure`]).
@@ -79,7 +122,8 @@ impl EnvRunner {
         self.env.truncated()
     }
 
-    /// Returns of the episodes that finished since the last call.
+    /// Returns of the episodes that finished since the last call (the environment's own rewards,
+    /// never scaled).
     pub fn drain_finished(&mut self) -> Vec<f32> {
         self.env.drain_finished().iter().map(|e| e.episode_return).collect()
     }

@@ -15,6 +15,7 @@ pub mod dqn;
 pub mod evaluate;
 pub mod learner;
 pub mod network;
+pub mod normalize;
 pub mod params;
 pub mod ppo;
 pub mod progress;

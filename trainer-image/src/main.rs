@@ -261,7 +261,8 @@ fn run(command: Command) -> Result<(), Failure> {
             let device = runtime.apply()?;
             let (path, name) = fetch_model(&model, &store)?;
             let (policy, manifest) = Policy::load(&path, device).map_err(Failure::input)?;
-            let selection = selection.unwrap_or(ActionSelection::for_algorithm(manifest.algorithm));
+            let continuous = manifest.environment.action_space().is_continuous();
+            let selection = selection.unwrap_or(ActionSelection::for_model(manifest.algorithm, continuous));
             let evaluation = policy
                 .evaluate(&manifest.environment, selection, episodes, seed)
                 .map_err(Failure::input)?;

@@ -6,6 +6,13 @@
 //! Hyperparameters: [`PpoConfig`]. Every agent row of a multi-agent environment is one sample of the
 //! shared policy, so `numEnvs × agents × numSteps` rows make a batch.
 //!
+//! Discrete actions come from a categorical policy over the network's logits. Continuous actions (a
+//! Box) come from a diagonal Gaussian: the network gives the mean, and a learned log standard deviation
+//! that does not depend on the state ([`LOG_STD`]) gives the spread. The sample is sent as it is and
+//! the environment clips it to the box; the log-probability is the unclipped sample's, as in CleanRL.
+//! Observation normalization and reward scaling ([`crate::normalize`]) are on by default for
+//! continuous actions.
+//!
 //! Speed on a CPU comes from doing little per step: one policy forward pass for the whole vector,
 //! actions sampled in Rust from the logits (no tensor round trips), the rollout's values in one batched
 //! pass afterwards, GAE in Rust, and one flat optimizer.
@@ -19,7 +26,10 @@ use tch::{Device, Kind, Tensor};
 use crate::adam::Adam;
 use crate::learner::{EnvRunner, Learner, LearnerState, Schedule, UpdateStats, explained_variance, to_vec};
 use crate::network::Network;
-use crate::params::{ParamBuilder, ParamStore};
+use crate::params::{Init, ParamBuilder, ParamStore};
+
+/// Name of the Gaussian policy's log standard deviations, one per action component.
+pub const LOG_STD: &str = "policy.log_std";
 
 /// PPO learner state.
 #[derive(Debug)]
@@ -35,6 +45,8 @@ pub struct Ppo {
     obs_len: usize,
     num_actions: usize,
     num_envs: usize,
+    /// Index of [`LOG_STD`] among the parameters, for continuous actions.
+    log_std: Option<usize>,
     rollout: Rollout,
 }
 
@@ -42,7 +54,10 @@ pub struct Ppo {
 #[derive(Debug)]
 struct Rollout {
     obs: Vec<f32>,
+    /// Discrete actions (empty for continuous ones).
     actions: Vec<i64>,
+    /// Continuous actions, `[step][row][component]` (empty for discrete ones).
+    continuous: Vec<f32>,
     logprobs: Vec<f32>,
     rewards: Vec<f32>,
     dones: Vec<f32>,
@@ -65,8 +80,10 @@ impl Ppo {
             environment.num_actions(),
             environment.agents(),
         );
+        let continuous = environment.action_space().is_continuous();
         let mut builder = ParamBuilder::default();
         let policy = Network::declare(&mut builder, "policy", obs_shape, network, num_actions, 0.01);
+        let log_std = continuous.then(|| builder.add(LOG_STD.into(), vec![num_actions as i64], Init::Const(0.0)));
         let value = Network::declare(&mut builder, "value", obs_shape, network, 1, 1.0);
         let params = builder.build(device, seed);
         let adam = Adam::new(&params);
@@ -77,7 +94,12 @@ impl Ppo {
         Self {
             rollout: Rollout {
                 obs: vec![0.0; n * obs_len],
-                actions: vec![0; n],
+                actions: if continuous { Vec::new() } else { vec![0; n] },
+                continuous: if continuous {
+                    vec![0.0; n * num_actions]
+                } else {
+                    Vec::new()
+                },
                 logprobs: vec![0.0; n],
                 rewards: vec![0.0; n],
                 dones: vec![0.0; n],
@@ -96,7 +118,13 @@ impl Ppo {
             obs_len,
             num_actions,
             num_envs,
+            log_std,
         }
+    }
+
+    /// The Gaussian's log standard deviations, for continuous actions.
+    fn log_std_values(&self) -> Option<Vec<f32>> {
+        self.log_std.map(|i| to_vec(&self.params.leaves()[i]))
     }
 
     /// Steps the environments `numSteps` times with the current policy. Values are not computed here:
@@ -104,6 +132,7 @@ impl Ppo {
     fn collect(&mut self, runner: &mut EnvRunner) {
         let (rows, obs_len, actions) = (self.rows, self.obs_len, self.num_actions);
         let _guard = tch::no_grad_guard();
+        let log_std = self.log_std_values();
         let views = self.params.leaves();
         let r = &mut self.rollout;
         for t in 0..self.config.num_steps as usize {
@@ -112,10 +141,22 @@ impl Ppo {
             logits.to_device(Device::Cpu).copy_data(&mut r.logits, rows * actions);
             r.obs[t * rows * obs_len..(t + 1) * rows * obs_len].copy_from_slice(&runner.obs);
             for row in 0..rows {
-                let (action, logprob) = sample(&r.logits[row * actions..(row + 1) * actions], &mut self.rng);
-                runner.actions[row] = action as u32;
-                r.actions[t * rows + row] = action as i64;
-                r.logprobs[t * rows + row] = logprob;
+                let outputs = &r.logits[row * actions..(row + 1) * actions];
+                r.logprobs[t * rows + row] = match &log_std {
+                    None => {
+                        let (action, logprob) = sample(outputs, &mut self.rng);
+                        runner.actions[row] = action as u32;
+                        r.actions[t * rows + row] = action as i64;
+                        logprob
+                    }
+                    Some(log_std) => {
+                        let at = (t * rows + row) * actions;
+                        let action = &mut r.continuous[at..at + actions];
+                        let logprob = sample_gaussian(outputs, log_std, &mut self.rng, action);
+                        runner.continuous[row * actions..(row + 1) * actions].copy_from_slice(action);
+                        logprob
+                    }
+                };
             }
             runner.step();
             for row in 0..rows {
@@ -182,9 +223,14 @@ impl Ppo {
         } else {
             advantages
         };
+        let actions = if self.log_std.is_some() {
+            Tensor::from_slice(&r.continuous).view([n as i64, self.num_actions as i64])
+        } else {
+            Tensor::from_slice(&r.actions).unsqueeze(1)
+        };
         let batch = [
             Tensor::from_slice(&r.obs).view([n as i64, self.obs_len as i64]),
-            Tensor::from_slice(&r.actions).unsqueeze(1),
+            actions,
             Tensor::from_slice(&r.logprobs),
             Tensor::from_slice(advantages),
             Tensor::from_slice(returns),
@@ -209,8 +255,8 @@ impl Ppo {
                 let [obs, actions, old_logprobs, adv, ret, old_values] =
                     shuffled.each_ref().map(|t| t.narrow(0, k * minibatch, minibatch));
                 let params = self.params.leaves();
-                let logits = self.policy.forward(params, &obs).log_softmax(-1, Kind::Float);
-                let logprobs = logits.gather(1, &actions, false).squeeze_dim(1);
+                let policy = Distribution::new(self.policy.forward(params, &obs), self.log_std.map(|i| &params[i]));
+                let logprobs = policy.log_prob(&actions);
                 let log_ratio = &logprobs - &old_logprobs;
                 let ratio = log_ratio.exp();
                 // With one minibatch the advantages were normalized once for the whole batch.
@@ -232,11 +278,7 @@ impl Ppo {
                 } else {
                     (&values - &ret).square().mean(Kind::Float) * 0.5
                 };
-                let entropy = || {
-                    -(logits.exp() * &logits)
-                        .sum_dim_intlist(-1, false, Kind::Float)
-                        .mean(Kind::Float)
-                };
+                let entropy = || policy.entropy();
                 let mut loss = &policy_loss + &value_loss * c.vf_coef;
                 if c.ent_coef != 0.0 {
                     loss -= entropy() * c.ent_coef;
@@ -328,6 +370,61 @@ impl Learner for Ppo {
     }
 }
 
+/// The policy's distribution over one minibatch's actions.
+enum Distribution<'a> {
+    /// Log-probabilities of each discrete action, `[batch, actions]`.
+    Categorical(Tensor),
+    /// A diagonal Gaussian: means `[batch, components]`, log standard deviations `[components]`.
+    Gaussian { mean: Tensor, log_std: &'a Tensor },
+}
+
+/// `ln √(2π)`: the Gaussian's log-density constant per component.
+const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+
+impl<'a> Distribution<'a> {
+    /// The distribution the network's `outputs` define: logits, or a Gaussian's means when the
+    /// policy has `log_std`.
+    fn new(outputs: Tensor, log_std: Option<&'a Tensor>) -> Self {
+        match log_std {
+            None => Self::Categorical(outputs.log_softmax(-1, Kind::Float)),
+            Some(log_std) => Self::Gaussian { mean: outputs, log_std },
+        }
+    }
+
+    /// Log-probability of each row's action (`[batch, 1]` indices, or `[batch, components]` values).
+    fn log_prob(&self, actions: &Tensor) -> Tensor {
+        match self {
+            Self::Categorical(logp) => logp.gather(1, actions, false).squeeze_dim(1),
+            Self::Gaussian { mean, log_std } => {
+                let z = (actions - mean) * (-*log_std).exp();
+                (z.square() * -0.5 - *log_std - LN_SQRT_2PI).sum_dim_intlist(-1, false, Kind::Float)
+            }
+        }
+    }
+
+    /// Mean entropy over the batch.
+    fn entropy(&self) -> Tensor {
+        match self {
+            Self::Categorical(logp) => -(logp.exp() * logp)
+                .sum_dim_intlist(-1, false, Kind::Float)
+                .mean(Kind::Float),
+            Self::Gaussian { log_std, .. } => (*log_std + 0.5 + LN_SQRT_2PI).sum(Kind::Float),
+        }
+    }
+}
+
+/// Samples a continuous action from the Gaussian with `mean` and `log_std` into `action`; returns
+/// its log-probability.
+pub fn sample_gaussian(mean: &[f32], log_std: &[f32], rng: &mut Rng, action: &mut [f32]) -> f32 {
+    let mut logprob = 0.0;
+    for ((a, &mu), &ls) in action.iter_mut().zip(mean).zip(log_std) {
+        let z = rng.normal_f32();
+        *a = mu + ls.exp() * z;
+        logprob += -0.5 * z * z - ls - LN_SQRT_2PI as f32;
+    }
+    logprob
+}
+
 /// Samples an action from softmax(`logits`); returns it with its log-probability.
 pub fn sample(logits: &[f32], rng: &mut Rng) -> (usize, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -376,6 +473,44 @@ mod tests {
         assert!((ones as f64 / 20_000.0 - 0.75).abs() < 0.02, "{ones}");
         let (_, logprob) = sample(&[0.0, 0.0, 0.0, 0.0], &mut rng);
         assert!((logprob - 0.25f32.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gaussian_samples_and_log_probabilities_agree_with_the_tensor_form() {
+        let mut rng = Rng::new(5);
+        let (mean, log_std) = ([0.5f32, -1.0], [0.0f32, (0.5f32).ln()]);
+        let n = 20_000;
+        let mut sums = [0.0f64; 2];
+        let mut squares = [0.0f64; 2];
+        let mut action = [0.0f32; 2];
+        let mut last = (0.0, [0.0f32; 2]);
+        for _ in 0..n {
+            let logprob = sample_gaussian(&mean, &log_std, &mut rng, &mut action);
+            for k in 0..2 {
+                sums[k] += f64::from(action[k]);
+                squares[k] += f64::from(action[k] - mean[k]).powi(2);
+            }
+            last = (logprob, action);
+        }
+        for k in 0..2 {
+            assert!((sums[k] / n as f64 - f64::from(mean[k])).abs() < 0.02, "{sums:?}");
+            let std = (squares[k] / n as f64).sqrt();
+            assert!((std - f64::from(log_std[k].exp())).abs() < 0.02, "{std}");
+        }
+        // The sampler's log-probability is the one the update computes with tensors.
+        let log_std_t = Tensor::from_slice(&log_std);
+        let dist = Distribution::new(Tensor::from_slice(&mean).unsqueeze(0), Some(&log_std_t));
+        let tensor_logprob = dist
+            .log_prob(&Tensor::from_slice(&last.1).unsqueeze(0))
+            .double_value(&[0]) as f32;
+        assert!((tensor_logprob - last.0).abs() < 1e-5, "{tensor_logprob} {}", last.0);
+        // Entropy of N(μ, σ²) per component: ½ ln(2πe σ²).
+        let entropy = dist.entropy().double_value(&[]);
+        let expected: f64 = log_std
+            .iter()
+            .map(|&ls| 0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E).ln() + f64::from(ls))
+            .sum();
+        assert!((entropy - expected).abs() < 1e-5, "{entropy} {expected}");
     }
 
     #[test]

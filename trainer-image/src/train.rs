@@ -21,8 +21,9 @@ use tch::Device;
 
 use crate::artifact;
 use crate::dqn::Dqn;
-use crate::evaluate::{self, ActionSelection, Evaluation};
+use crate::evaluate::{self, ActionSelection, Actor, Evaluation};
 use crate::learner::{EnvRunner, Learner, Schedule};
+use crate::normalize::Normalization;
 use crate::ppo::Ppo;
 use crate::progress::{ProgressLine, ProgressSink};
 
@@ -78,6 +79,9 @@ struct RunState {
     checkpoint_paths: Vec<String>,
     parent_model: Option<String>,
     warm_start: Option<WarmStart>,
+    /// Observation and reward statistics, exact (the model's tensors of them are `f32`).
+    #[serde(default)]
+    normalization: Normalization,
 }
 
 /// Label of a device in results.
@@ -131,9 +135,10 @@ pub fn train(
         checkpoint_paths: Vec::new(),
         parent_model: None,
         warm_start: None,
+        normalization: normalization(spec),
     };
     if let Some((path, name)) = &options.warm_start {
-        state.warm_start = Some(warm_start(learner.as_mut(), path)?);
+        state.warm_start = Some(warm_start(learner.as_mut(), &mut state.normalization, path)?);
         state.parent_model = Some(name.clone());
     }
     if let Some(path) = &options.resume {
@@ -143,7 +148,9 @@ pub fn train(
     let mut runner = EnvRunner::new(
         env.make(learner.num_envs(), spec.seed)
             .map_err(|e| TrainError::Spec(e.to_string()))?,
-    );
+    )
+    .with_normalization(state.normalization.clone());
+    let selection = ActionSelection::for_model(spec.algorithm, env.action_space().is_continuous());
     let started = Instant::now();
     let elapsed = |state: &RunState| state.wall_seconds + started.elapsed().as_secs_f64();
     let window_len = spec.return_window as usize;
@@ -189,13 +196,11 @@ pub fn train(
             && state.iteration.is_multiple_of(GATE_EVERY)
         {
             let gate = evaluate::evaluate(
-                learner.policy(),
-                learner.params(),
+                &actor(learner.as_ref(), &runner, options.device),
                 env,
-                ActionSelection::for_algorithm(spec.algorithm),
+                selection,
                 spec.eval_episodes.max(1),
                 Rng::stream(eval_seed(spec.seed), state.iteration).next_u64(),
-                options.device,
             )
             .map_err(TrainError::Spec)?;
             let standard_error = gate.std_return / f64::from(gate.episodes).sqrt();
@@ -224,6 +229,7 @@ pub fn train(
             let path = checkpoint_dir.join(format!("ckpt-{:06}.safetensors", state.iteration));
             let mut saved = state.clone();
             saved.wall_seconds = wall_seconds;
+            saved.normalization = runner.normalization.clone();
             saved.checkpoint_paths.push(path.display().to_string());
             write_checkpoint(learner.as_ref(), &saved, &path)?;
             state.checkpoint_paths = saved.checkpoint_paths;
@@ -234,19 +240,19 @@ pub fn train(
     let wall_seconds = elapsed(&state);
 
     let evaluation = evaluate::evaluate(
-        learner.policy(),
-        learner.params(),
+        &actor(learner.as_ref(), &runner, options.device),
         env,
-        ActionSelection::for_algorithm(spec.algorithm),
+        selection,
         spec.eval_episodes.max(1),
         eval_seed(spec.seed),
-        options.device,
     )
     .map_err(TrainError::Spec)?;
     let model_path = options.out_dir.join(MODEL_FILE);
     let manifest = manifest(spec, &state, Some(&evaluation), wall_seconds);
-    let model_sha256 = artifact::write(&model_path, &manifest, &learner.params().named(""), None)
-        .map_err(|e| TrainError::Io(e.to_string()))?;
+    let mut tensors = learner.params().named("");
+    tensors.extend(runner.normalization.tensors());
+    let model_sha256 =
+        artifact::write(&model_path, &manifest, &tensors, None).map_err(|e| TrainError::Io(e.to_string()))?;
     let result = TrainResult {
         model_cid: None,
         model_path: model_path.display().to_string(),
@@ -274,6 +280,35 @@ pub fn write_result(out_dir: &Path, result: &TrainResult) -> Result<(), TrainErr
     let result_path = out_dir.join(RESULT_FILE);
     let text = serde_json::to_string_pretty(result).expect("result serializes");
     std::fs::write(&result_path, text).map_err(|e| TrainError::Io(format!("{}: {e}", result_path.display())))
+}
+
+/// The learner's policy as it plays now: its parameters and the runner's observation statistics.
+fn actor<'a>(learner: &'a dyn Learner, runner: &'a EnvRunner, device: Device) -> Actor<'a> {
+    Actor {
+        network: learner.policy(),
+        params: learner.params(),
+        obs_norm: runner.normalization.obs.as_ref(),
+        device,
+    }
+}
+
+/// What the spec asks to normalize (PPO's `normObs` and `normReward`, by default on for continuous
+/// actions; DQN never does).
+fn normalization(spec: &TrainingSpec) -> Normalization {
+    let env = &spec.environment;
+    let continuous = env.action_space().is_continuous();
+    match spec.algorithm {
+        Algorithm::Ppo => {
+            let ppo = spec.ppo_config();
+            Normalization::new(
+                ppo.normalizes_observations(continuous),
+                ppo.scales_rewards(continuous),
+                env.obs_shape().iter().product(),
+                ppo.gamma,
+            )
+        }
+        Algorithm::Dqn => Normalization::default(),
+    }
 }
 
 /// Updates between two early-stop evaluations of the greedy policy.
@@ -330,6 +365,7 @@ fn manifest(
 fn write_checkpoint(learner: &dyn Learner, state: &RunState, path: &Path) -> Result<(), TrainError> {
     let learner_state = learner.save_state();
     let mut tensors = learner.params().named("");
+    tensors.extend(state.normalization.tensors());
     tensors.extend(learner_state.tensors);
     let values = json!({ "run": state, "learner": learner_state.values });
     let manifest = manifest(&state.spec, state, None, state.wall_seconds);
@@ -362,7 +398,13 @@ fn resume(learner: &mut dyn Learner, path: &Path, spec: &TrainingSpec) -> Result
     Ok(state)
 }
 
-fn warm_start(learner: &mut dyn Learner, path: &Path) -> Result<WarmStart, TrainError> {
+/// Loads the tensors of the model at `path` that fit this learner, and the observation and reward
+/// statistics it was trained with where this run keeps them too.
+fn warm_start(
+    learner: &mut dyn Learner,
+    normalization: &mut Normalization,
+    path: &Path,
+) -> Result<WarmStart, TrainError> {
     let art = artifact::read(path).map_err(|e| TrainError::Spec(format!("warm start: {e}")))?;
     let total = learner.params().entries().len();
     let mut reused = 0;
@@ -371,6 +413,7 @@ fn warm_start(learner: &mut dyn Learner, path: &Path) -> Result<WarmStart, Train
             reused += 1;
         }
     }
+    normalization.load(&art.tensors);
     if reused == 0 {
         return Err(TrainError::Spec(format!(
             "warm start: {} shares no tensor with this network (it was trained on {} with observations {:?} and {} actions)",

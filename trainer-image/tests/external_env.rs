@@ -1,6 +1,8 @@
 //! Training on an external environment: Gymnasium's own `CartPole-v1`, served by the environment
 //! server (envserver/) and stepped over the environment protocol, learned by the same PPO as the
-//! built-in environments; and an environment that crashes mid-run failing the run with its message.
+//! built-in environments; `Pendulum-v1`'s continuous actions learned by PPO's Gaussian policy with
+//! normalized observations and scaled rewards; DQN refusing continuous actions; and an environment
+//! that crashes mid-run failing the run with its message.
 //!
 //! Needs `DRLAAS_ENV_PYTHON` (`source tools/envserver-env.sh`; tools/test.sh does).
 
@@ -50,6 +52,86 @@ fn ppo_learns_gymnasium_cartpole_through_the_environment_server() {
     assert!(
         evaluation.mean_return >= 200.0,
         "{evaluation:?} against random {random:?}"
+    );
+}
+
+/// Pendulum-v1 with the settings of deploy/examples/gymnasium-pendulum.yaml and a shorter window.
+const GYMNASIUM_PENDULUM: &str = r#"{
+  "environment": {"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1},
+  "ppo": {"numEnvs": 4, "numSteps": 1024, "numMinibatches": 64, "updateEpochs": 10, "learningRate": 0.001,
+          "gamma": 0.9, "gaeLambda": 0.95, "entCoef": 0.0},
+  "totalEnvSteps": 200000,
+  "targetMeanReturn": -400,
+  "returnWindow": 20,
+  "evalEpisodes": 20,
+  "seed": 1,
+  "checkpointEvery": 0
+}"#;
+
+#[test]
+fn ppo_learns_pendulum_s_continuous_actions_and_the_model_carries_its_observation_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = common::spec(GYMNASIUM_PENDULUM);
+    let result = common::train_to_end(&spec, dir.path());
+    let reached = result.target_reached.as_ref().unwrap_or_else(|| panic!("{result:?}"));
+    assert!(reached.env_steps <= 200_000, "took {} env steps", reached.env_steps);
+
+    // The model keeps the Gaussian's spread and the observation and reward statistics.
+    let model = drlaas_trainer::artifact::read(&common::model_path(dir.path())).unwrap();
+    for name in [
+        "policy.log_std",
+        "normalize.obs.mean",
+        "normalize.obs.var",
+        "normalize.reward.var",
+    ] {
+        assert!(model.tensors.contains_key(name), "{name} in {:?}", model.tensors.keys());
+    }
+    // Played from disk on other seeds with its mean action, far above random torques.
+    let (policy, manifest) = Policy::load(&common::model_path(dir.path()), Device::Cpu).unwrap();
+    let evaluation = policy
+        .evaluate(&manifest.environment, ActionSelection::Greedy, 20, 7)
+        .unwrap();
+    let random = evaluate::evaluate_random(&manifest.environment, 20, 7).unwrap();
+    assert!(random.mean_return < -900.0, "{random:?}");
+    assert!(
+        evaluation.mean_return >= -400.0,
+        "{evaluation:?} against random {random:?}"
+    );
+    // Without the statistics it was trained with, the same weights do not hold the pendulum up:
+    // they are part of the model.
+    let mut bare = model;
+    bare.tensors.retain(|name, _| !name.starts_with("normalize."));
+    let unnormalized = Policy::from_artifact(&bare, Device::Cpu)
+        .unwrap()
+        .evaluate(&manifest.environment, ActionSelection::Greedy, 20, 7)
+        .unwrap();
+    assert!(
+        unnormalized.mean_return < evaluation.mean_return - 100.0,
+        "{unnormalized:?} against {evaluation:?}"
+    );
+}
+
+#[test]
+fn dqn_refuses_a_continuous_action_space_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.json");
+    std::fs::write(
+        &task,
+        r#"{"environment": {"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1},
+            "algorithm": "dqn"}"#,
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_drlaas-trainer"))
+        .args(["train", "--task", task.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .args(["--device", "cpu"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "a requester's error");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("invalid algorithm: dqn acts in discrete action spaces only, and Pendulum-v1 has continuous actions of 1 component: use algorithm ppo"),
+        "{stderr}"
     );
 }
 

@@ -70,10 +70,10 @@ impl EvaluationReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionSelection {
-    /// The highest output (Q-values; deterministic policies).
+    /// The highest output (Q-values; deterministic policies), or a Gaussian policy's mean.
     Greedy,
-    /// A sample from softmax(logits), seeded (stochastic policies: PPO's argmax can loop forever in a
-    /// maze that its sampled policy clears).
+    /// A sample from softmax(logits), or from a Gaussian policy, seeded (stochastic policies: PPO's
+    /// argmax can loop forever in a maze that its sampled policy clears).
     Sample,
     /// Uniformly random actions, ignoring the network: the baseline to compare a model with.
     Random,
@@ -83,9 +83,12 @@ impl ActionSelection {
     /// Every mode, as the command line lists them.
     pub const ALL: [Self; 3] = [Self::Greedy, Self::Sample, Self::Random];
 
-    /// How a model trained by `algorithm` acts: PPO samples its policy, DQN is greedy.
-    pub fn for_algorithm(algorithm: Algorithm) -> Self {
+    /// How a model trained by `algorithm` acts: PPO samples its policy over discrete actions and
+    /// takes the mean of its Gaussian over `continuous` ones (the noise is for exploring), DQN is
+    /// greedy.
+    pub fn for_model(algorithm: Algorithm, continuous: bool) -> Self {
         match algorithm {
+            Algorithm::Ppo if continuous => Self::Greedy,
             Algorithm::Ppo => Self::Sample,
             Algorithm::Dqn => Self::Greedy,
         }

@@ -52,6 +52,9 @@ pub struct RemoteVecEnv {
     finished: Vec<EpisodeStats>,
     failure: Option<String>,
     actions: Vec<i32>,
+    continuous: Vec<f32>,
+    /// `(low, high)` per component of a box action space; empty for others.
+    bounds: Vec<(f32, f32)>,
     reset_obs: Vec<f32>,
 }
 
@@ -143,6 +146,19 @@ impl RemoteVecEnv {
         }
         let agents = spaces.agents as usize;
         let obs_len = spaces.obs_len();
+        let bounds = match &spaces.action_space {
+            Space::Box { low, high, .. } => low
+                .iter()
+                .zip(high)
+                .map(|(l, h)| {
+                    (
+                        l.map_or(f32::NEG_INFINITY, |l| l as f32),
+                        h.map_or(f32::INFINITY, |h| h as f32),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(RemoteVecEnv {
             servers: built,
             num_envs,
@@ -153,6 +169,8 @@ impl RemoteVecEnv {
             finished: Vec::new(),
             failure: None,
             actions: Vec::new(),
+            continuous: Vec::new(),
+            bounds,
             reset_obs: Vec::new(),
             spaces: Spaces {
                 num_envs: num_envs as u32,
@@ -322,6 +340,17 @@ impl VecEnv for RemoteVecEnv {
         }
     }
 
+    fn continuous_actions(&self) -> usize {
+        match &self.spaces.action_space {
+            Space::Box { shape, .. } => shape.iter().product(),
+            _ => 0,
+        }
+    }
+
+    fn action_bounds(&self) -> Vec<(f32, f32)> {
+        self.bounds.clone()
+    }
+
     fn reset(&mut self, seed: u64, obs: &mut [f32]) {
         if self.failure.is_some() {
             return;
@@ -360,6 +389,30 @@ impl VecEnv for RemoteVecEnv {
         wire.extend(actions.iter().map(|a| (i64::from(*a) + start) as i32));
         self.step_actions(Actions::Integers(&wire), obs, rewards, dones);
         self.actions = wire;
+    }
+
+    /// Clips each component to the box (the server sends actions on as they come) and steps.
+    fn step_continuous(&mut self, actions: &[f32], obs: &mut [f32], rewards: &mut [f32], dones: &mut [bool]) {
+        let components = self.continuous_actions();
+        assert!(
+            components > 0,
+            "the environment's actions are not continuous: step it with VecEnv::step"
+        );
+        assert_eq!(
+            actions.len(),
+            self.num_envs * self.agents * components,
+            "actions.len() must be num_envs * agents * continuous_actions"
+        );
+        let mut wire = std::mem::take(&mut self.continuous);
+        wire.clear();
+        wire.extend(
+            actions
+                .iter()
+                .zip(self.bounds.iter().cycle())
+                .map(|(a, (low, high))| a.max(*low).min(*high)),
+        );
+        self.step_actions(Actions::Floats(&wire), obs, rewards, dones);
+        self.continuous = wire;
     }
 
     fn truncated(&self) -> &[bool] {
