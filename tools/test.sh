@@ -19,8 +19,12 @@ echo "== forge test (chain/contracts)"
 (cd chain && ../tools/node_modules/.bin/forge test)
 
 echo "== envserver (Python): ruff check, ruff format --check, pytest"
+# The Python of the benchmarks (SB3, run by `cargo bench -p drlaas-trainer --bench baselines`) is held to
+# the same rules.
 "$DRLAAS_ENV_VENV/bin/ruff" check envserver
+"$DRLAAS_ENV_VENV/bin/ruff" check --config envserver/pyproject.toml trainer-image/benches
 "$DRLAAS_ENV_VENV/bin/ruff" format --check envserver
+"$DRLAAS_ENV_VENV/bin/ruff" format --check --config envserver/pyproject.toml trainer-image/benches
 "$DRLAAS_ENV_VENV/bin/pytest" envserver/tests -q
 
 # The Rust tests of the whole workspace in one cargo run, so each dependency is built once with the

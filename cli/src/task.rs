@@ -22,7 +22,7 @@ use super::render::{self, Table, count, eth, short_address, sparkline};
 use super::wallet::Amount;
 use super::worker::parse_eth;
 use super::{CliError, KeyArgs, NetworkArgs, Output, print_json};
-use drlaas_core::admission::{parse_wei, validate_task};
+use drlaas_core::admission::{parse_wei, target_at_random, validate_task};
 use drlaas_core::mirror::TaskDocument;
 use drlaas_core::mirror::mirror_name;
 use drlaas_local::api_server::ApiServer;
@@ -184,6 +184,9 @@ fn ready_tasks(file: &Path, budget: Option<U256>) -> Result<Vec<Ready>, CliError
                 ),
             });
             validate_task(&spec).map_err(|e| at(e.to_string()))?;
+            if let Some(low) = target_at_random(&spec) {
+                eprintln!("warning: {}, task {name}: {low}", file.display());
+            }
             Ok(Ready { name, spec, budget })
         })
         .collect()

@@ -68,6 +68,53 @@ pub fn check_runnable(spec: &DRLTaskSpec, external_environments: bool) -> Result
     ))
 }
 
+/// Episodes of random actions that admission plays to estimate an environment's floor.
+pub const RANDOM_BASELINE_EPISODES: usize = 32;
+/// The most agent-steps that estimate may take; a larger environment is not measured here (the
+/// evaluator still reports its random baseline beside the model's return).
+const RANDOM_BASELINE_BUDGET: u64 = 2_000_000;
+
+/// A paid task whose target random actions already reach: a worker could be paid for a policy that
+/// ignores what it observes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetAtRandom {
+    /// The task's `targetMeanReturn`.
+    pub target: f64,
+    /// What uniformly random actions scored, the mean of [`RANDOM_BASELINE_EPISODES`] episodes.
+    pub random_mean_return: f64,
+}
+
+impl std::fmt::Display for TargetAtRandom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "spec.training.targetMeanReturn {} is not above what random actions score on this environment \
+             ({:.1}, the mean of {RANDOM_BASELINE_EPISODES} episodes): a policy that ignores what it observes \
+             would pass verification and be paid; a target above {:.1} asks for learning",
+            self.target, self.random_mean_return, self.random_mean_return
+        )
+    }
+}
+
+/// Plays the environment of a paid task with random actions and says whether its target is at or
+/// below what they score. `None` when it is above, when the task is not paid or has no target, and
+/// for environments not measured here (external ones, which need their server, and any whose
+/// episodes would take more than the budget). Deterministic: the same spec, the same figure.
+pub fn target_at_random(spec: &DRLTaskSpec) -> Option<TargetAtRandom> {
+    let target = spec.training.target_mean_return.filter(|_| spec.payment.is_some())?;
+    let environment = &spec.training.environment;
+    let cost = u64::from(environment.horizon()?) * environment.agents() as u64 * RANDOM_BASELINE_EPISODES as u64;
+    if cost > RANDOM_BASELINE_BUDGET {
+        return None;
+    }
+    let random_mean_return =
+        drlaas_envs::random_mean_return(environment, RANDOM_BASELINE_EPISODES, spec.training.seed).ok()??;
+    (target <= random_mean_return).then_some(TargetAtRandom {
+        target,
+        random_mean_return,
+    })
+}
+
 /// The target, in thousandths, that a task posted from Kubernetes puts on chain: required, since
 /// the escrow is paid out against it. `None` for a task without `payment` (already on chain).
 pub fn paid_target_milli(spec: &DRLTaskSpec) -> Result<Option<i32>, FieldError> {
@@ -317,6 +364,32 @@ mod tests {
                 memory_mib: 2048
             }
         );
+    }
+
+    #[test]
+    fn a_target_that_random_actions_reach_is_told_with_both_numbers() {
+        // Random CartPole lasts about 22 steps.
+        let cartpole =
+            |target: f64| json!({"training": {"environment": {"kind": "cartpole"}, "targetMeanReturn": target}});
+        let low = target_at_random(&spec(cartpole(5.0))).expect("5 is below random");
+        assert_eq!(low.target, 5.0);
+        assert!((15.0..30.0).contains(&low.random_mean_return), "{low:?}");
+        let message = low.to_string();
+        assert!(
+            message.starts_with("spec.training.targetMeanReturn 5 is not above what random actions score"),
+            "{message}"
+        );
+        assert!(message.contains(&format!("{:.1}", low.random_mean_return)), "{message}");
+        assert_eq!(target_at_random(&spec(cartpole(150.0))), None);
+        // Not paid (already on chain), or an external environment: not measured here.
+        let mut unpaid = spec(cartpole(5.0));
+        unpaid.payment = None;
+        assert_eq!(target_at_random(&unpaid), None);
+        let gym = json!({"training": {"environment": {"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2}, "targetMeanReturn": 1.0}});
+        assert_eq!(target_at_random(&spec(gym)), None);
+        // Too large to play at admission: 64 agents for 100,000 steps.
+        let huge = json!({"training": {"environment": {"kind": "fleet-coordination", "grid": 64, "agents": 64, "horizon": 100000}, "targetMeanReturn": -1e6}});
+        assert_eq!(target_at_random(&spec(huge)), None);
     }
 
     #[test]

@@ -574,6 +574,17 @@ impl EnvDescriptor {
         self.action_space().outputs()
     }
 
+    /// Steps after which an episode is truncated; `None` for an external environment (its own).
+    pub fn horizon(&self) -> Option<u32> {
+        match self {
+            Self::Cartpole(p) => Some(p.horizon),
+            Self::TargetLocalization(p) => Some(p.horizon),
+            Self::MazeCleaning(p) => Some(p.horizon),
+            Self::FleetCoordination(p) => Some(p.horizon),
+            Self::Gymnasium(_) => None,
+        }
+    }
+
     /// Agents per environment, without building the environment.
     pub fn agents(&self) -> usize {
         match self {

@@ -28,6 +28,7 @@ pub mod fleet_coordination;
 pub mod grid;
 mod grid_vec;
 pub mod maze_cleaning;
+pub mod random_policy;
 pub mod remote;
 pub mod rng;
 pub mod target_localization;
@@ -43,6 +44,7 @@ pub use descriptor::{
 };
 pub use fleet_coordination::FleetCoordination;
 pub use maze_cleaning::MazeCleaning;
+pub use random_policy::random_mean_return;
 pub use rng::Rng;
 pub use target_localization::TargetLocalization;
 pub use vec_env::{EpisodeStats, VecEnv, obs_len};

@@ -661,6 +661,37 @@ async fn a_paid_task_without_a_target_is_refused_with_the_field_named() {
 }
 
 #[tokio::test]
+async fn a_target_random_actions_reach_is_posted_with_a_warning_that_says_both_numbers() {
+    let w = world().await;
+    // Random CartPole lasts about 22 steps: a target of 5 pays for a policy that ignores the pole.
+    w.api.insert("drltasks", cartpole("low", 5.0, 3));
+    w.api.insert("drltasks", cartpole("high", 150.0, 3));
+    // The first reconcile adds the finalizer, the second posts.
+    for _ in 0..2 {
+        w.reconcile("low").await.unwrap();
+        w.reconcile("high").await.unwrap();
+    }
+    let warnings: Vec<Value> = w
+        .api
+        .all("events")
+        .into_iter()
+        .filter(|e| e["reason"] == "TargetAtRandom")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0]["type"], "Warning");
+    assert_eq!(warnings[0]["regarding"]["name"], "low", "{warnings:#?}");
+    let note = warnings[0]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with(
+            "spec.training.targetMeanReturn 5 is not above what random actions score on this environment ("
+        ) && note.contains("the mean of 32 episodes"),
+        "{note}"
+    );
+    // The requester's to decide: both are posted.
+    assert_eq!(w.market.task_count().await.unwrap(), 2);
+}
+
+#[tokio::test]
 async fn a_gymnasium_task_waits_with_a_warning_where_pods_cannot_serve_environments() {
     let w = world().await;
     let mut t = cartpole("gym", 150.0, 3);

@@ -34,7 +34,7 @@ use super::listings::{Sellers, list_paid_models};
 use super::outcomes;
 use super::progress::Progress;
 use crate::manifest;
-use drlaas_core::admission::{ChainRecord, parse_wei, task_demand, worker_offer};
+use drlaas_core::admission::{ChainRecord, parse_wei, target_at_random, task_demand, worker_offer};
 use drlaas_core::recruitment::{Resources, feasible};
 use drlaas_local::api_server::ApiServer;
 use drlaas_local::chain::{self, LocalChain};
@@ -119,7 +119,15 @@ pub async fn run(args: RunArgs) -> Result<Vec<outcomes::Row>, LocalError> {
     std::fs::create_dir_all(&data_dir).map_err(|e| setup(format!("--data-dir {}: {e}", data_dir.display())))?;
     let mut tasks = Vec::new();
     for path in &args.tasks {
-        tasks.extend(manifest::load_tasks(path, manifest::Destination::Cluster)?);
+        let loaded = manifest::load_tasks(path, manifest::Destination::Cluster)?;
+        // Said before anything is escrowed, as the operator's TargetAtRandom Warning says it.
+        for task in &loaded {
+            if let Some(low) = target_at_random(&task.spec) {
+                let name = task.metadata.name.as_deref().unwrap_or_default();
+                eprintln!("warning: {}, task {name}: {low}", path.display());
+            }
+        }
+        tasks.extend(loaded);
     }
     let trainer = locate_trainer().filter(|p| p.is_file()).ok_or_else(|| {
         setup(

@@ -55,7 +55,7 @@ use self::observe::Observation;
 use self::status::StatusWriter;
 use super::{Context, Error, namespace_of};
 use crate::pods::LABEL_TASK;
-use drlaas_core::admission::{check_runnable, validate_task};
+use drlaas_core::admission::{check_runnable, target_at_random, validate_task};
 use drlaas_core::lifecycle::{PHASES, phase_name};
 use drlaas_core::next_step::next_step;
 
@@ -207,7 +207,14 @@ async fn step(task: &DRLTask, ctx: &Context, status: &mut StatusWriter<'_>) -> R
         Some(id) => id,
         // Posted, the task goes on in this reconcile: recruited and started without waiting for
         // another round (each round is a status write and a second of latency).
-        None => post::post(task, ctx, status).await?,
+        None => {
+            // The requester's to decide, so a warning rather than a refusal: said once, before the
+            // escrow moves, with both numbers.
+            if let Some(low) = target_at_random(&task.spec) {
+                status.event(EventType::Warning, "TargetAtRandom", low.to_string());
+            }
+            post::post(task, ctx, status).await?
+        }
     };
     status.status.chain_task_id = Some(id);
     let seen = observe::observe(task, ctx, id).await?;
