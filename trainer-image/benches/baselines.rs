@@ -55,7 +55,7 @@ const SECTIONS: [Section; 2] = [
         id: "Pendulum-v1",
         spec: r#"{
           "environment": {"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1},
-          "ppo": {"numEnvs": 4, "numSteps": 1024, "numMinibatches": 64, "updateEpochs": 10, "learningRate": 0.001,
+          "ppo": {"numEnvs": 4, "numSteps": 1024, "numMinibatches": 16, "updateEpochs": 10, "learningRate": 0.001,
                   "gamma": 0.9, "gaeLambda": 0.95, "entCoef": 0.0}
         }"#,
         solved: -400.0,

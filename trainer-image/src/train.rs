@@ -154,6 +154,28 @@ pub fn train(
     let started = Instant::now();
     let elapsed = |state: &RunState| state.wall_seconds + started.elapsed().as_secs_f64();
     let window_len = spec.return_window as usize;
+    // A model bought for this task (a warm start) that already meets the target on the task's own
+    // evaluation is delivered as it is, without an update: the same gate as during training, on
+    // seeds of its own, before the first iteration. Training it further could only spend the budget
+    // and, as often as not, lower its return.
+    if state.warm_start.is_some()
+        && options.resume.is_none()
+        && let Some(target) = spec.target_mean_return
+        && gate(
+            learner.as_ref(),
+            &runner,
+            spec,
+            selection,
+            Rng::stream(eval_seed(spec.seed), u64::MAX).next_u64(),
+            options.device,
+            target,
+        )?
+    {
+        state.target_reached = Some(TargetReached {
+            env_steps: 0,
+            wall_seconds: elapsed(&state),
+        });
+    }
     while state.iteration < iterations && state.target_reached.is_none() {
         if options.stop_after.is_some_and(|n| state.iteration >= n) {
             return Ok(None);
@@ -194,22 +216,20 @@ pub fn train(
             && state.window.len() == window_len
             && mean >= target
             && state.iteration.is_multiple_of(GATE_EVERY)
-        {
-            let gate = evaluate::evaluate(
-                &actor(learner.as_ref(), &runner, options.device),
-                env,
+            && gate(
+                learner.as_ref(),
+                &runner,
+                spec,
                 selection,
-                spec.eval_episodes.max(1),
                 Rng::stream(eval_seed(spec.seed), state.iteration).next_u64(),
-            )
-            .map_err(TrainError::Spec)?;
-            let standard_error = gate.std_return / f64::from(gate.episodes).sqrt();
-            if gate.mean_return - 2.0 * standard_error - GATE_MARGIN * target.abs() >= target {
-                state.target_reached = Some(TargetReached {
-                    env_steps: state.env_steps,
-                    wall_seconds: elapsed(&state),
-                });
-            }
+                options.device,
+                target,
+            )?
+        {
+            state.target_reached = Some(TargetReached {
+                env_steps: state.env_steps,
+                wall_seconds: elapsed(&state),
+            });
         }
         progress.update(&ProgressLine {
             update: state.iteration,
@@ -290,6 +310,29 @@ fn actor<'a>(learner: &'a dyn Learner, runner: &'a EnvRunner, device: Device) ->
         obs_norm: runner.normalization.obs.as_ref(),
         device,
     }
+}
+
+/// Whether the learner's policy, played for `evalEpisodes` episodes from `seed`, clears `target`
+/// by two standard errors and [`GATE_MARGIN`] of it: the early-stop gate.
+fn gate(
+    learner: &dyn Learner,
+    runner: &EnvRunner,
+    spec: &TrainingSpec,
+    selection: ActionSelection,
+    seed: u64,
+    device: Device,
+    target: f64,
+) -> Result<bool, TrainError> {
+    let evaluation = evaluate::evaluate(
+        &actor(learner, runner, device),
+        &spec.environment,
+        selection,
+        spec.eval_episodes.max(1),
+        seed,
+    )
+    .map_err(TrainError::Spec)?;
+    let standard_error = evaluation.std_return / f64::from(evaluation.episodes).sqrt();
+    Ok(evaluation.mean_return - 2.0 * standard_error - GATE_MARGIN * target.abs() >= target)
 }
 
 /// What the spec asks to normalize (PPO's `normObs` and `normReward`, by default on for continuous

@@ -98,6 +98,38 @@ fn resume_refuses_another_spec_and_plain_models() {
 }
 
 #[test]
+fn a_bought_model_that_already_meets_the_target_is_delivered_without_training() {
+    // A parent that has barely trained: it plays CartPole about as long as random actions (~22 steps).
+    let parent_dir = tempfile::tempdir().unwrap();
+    let parent = common::spec(r#"{"environment": {"kind": "cartpole"}, "totalEnvSteps": 16, "evalEpisodes": 1}"#);
+    common::train_to_end(&parent, parent_dir.path());
+    let parent_model = common::model_path(parent_dir.path());
+    let warm = |target: f64| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options: TrainOptions = common::options(dir.path());
+        options.warm_start = Some((parent_model.clone(), "bafyparent".into()));
+        let spec = common::spec(&format!(
+            r#"{{"environment": {{"kind": "cartpole"}}, "totalEnvSteps": 4096, "evalEpisodes": 20, "targetMeanReturn": {target}}}"#
+        ));
+        (train::train(&spec, &options, &mut Silent).unwrap().unwrap(), dir)
+    };
+
+    // A target it meets: not one update, and the delivered policy is the parent's.
+    let (met, dir) = warm(5.0);
+    assert_eq!(met.env_steps, 0, "{met:?}");
+    assert_eq!(met.target_reached.as_ref().map(|t| t.env_steps), Some(0), "{met:?}");
+    assert!(met.mean_return >= 5.0, "{met:?}");
+    let (delivered, bought) = (tensors(&common::model_path(dir.path())), tensors(&parent_model));
+    for (name, tensor) in bought.iter().filter(|(name, _)| name.starts_with("policy.")) {
+        assert!(tensor.equal(&delivered[name]), "{name} changed");
+    }
+
+    // A target it does not meet: trained as before.
+    let (trained, _dir) = warm(400.0);
+    assert_eq!(trained.env_steps, 4096, "{trained:?}");
+}
+
+#[test]
 fn warm_start_reuses_matching_tensors_and_records_the_parent() {
     let parent_dir = tempfile::tempdir().unwrap();
     let parent = common::spec(

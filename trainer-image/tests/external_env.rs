@@ -58,7 +58,7 @@ fn ppo_learns_gymnasium_cartpole_through_the_environment_server() {
 /// Pendulum-v1 with the settings of deploy/examples/gymnasium-pendulum.yaml and a shorter window.
 const GYMNASIUM_PENDULUM: &str = r#"{
   "environment": {"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1},
-  "ppo": {"numEnvs": 4, "numSteps": 1024, "numMinibatches": 64, "updateEpochs": 10, "learningRate": 0.001,
+  "ppo": {"numEnvs": 4, "numSteps": 1024, "numMinibatches": 16, "updateEpochs": 10, "learningRate": 0.001,
           "gamma": 0.9, "gaeLambda": 0.95, "entCoef": 0.0},
   "totalEnvSteps": 200000,
   "targetMeanReturn": -400,
