@@ -51,21 +51,33 @@ pub fn validate_task(spec: &DRLTaskSpec) -> Result<Resources, FieldError> {
     Ok(resources)
 }
 
+/// A valid task that this deployment's trainer pods cannot run (the spec is not wrong: the
+/// deployment lacks something).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Unrunnable {
+    /// What in the task needs it, e.g. `spec.training.environment.kind`.
+    pub field: String,
+    /// What is missing.
+    pub message: String,
+}
+
 /// Whether the trainer pods of this deployment can run the task's environment. A `gymnasium`
 /// environment runs in an environment server, which needs a Python with drlaas-envserver and
 /// gymnasium beside the trainer: the local mode's trainer processes have one, a cluster's trainer
-/// image does not yet. Refused before anything is posted or recruited, so that a task no pod can
+/// image does not yet. Held before anything is posted or recruited, so that a task no pod can
 /// run waits with this message instead of failing (and slashing) the worker it is given.
-pub fn check_runnable(spec: &DRLTaskSpec, external_environments: bool) -> Result<(), FieldError> {
+pub fn check_runnable(spec: &DRLTaskSpec, external_environments: bool) -> Result<(), Unrunnable> {
     if external_environments || !matches!(spec.training.environment, EnvDescriptor::Gymnasium(_)) {
         return Ok(());
     }
-    Err(FieldError::new(
-        "spec.training.environment.kind",
-        "gymnasium environments need trainer pods that can run an environment server (a Python with \
-         drlaas-envserver and gymnasium, as DRLAAS_ENV_PYTHON), and this operator's trainer image has none \
-         (it runs without --external-environments); the local mode (drlaas local run) runs them",
-    ))
+    Err(Unrunnable {
+        field: "spec.training.environment.kind".into(),
+        message: "gymnasium environments need trainer pods that can run an environment server (a Python with \
+                  drlaas-envserver and gymnasium, as DRLAAS_ENV_PYTHON), and this operator's trainer image has \
+                  none (it runs without --external-environments); the local mode (drlaas local run) runs them"
+            .into(),
+    })
 }
 
 /// Episodes of random actions that admission plays to estimate an environment's floor.

@@ -322,6 +322,9 @@ impl Ppo {
             approx_kl: mean(3),
             clip_fraction: mean(4),
             explained_variance: Some(explained_variance(&r.values, returns)),
+            action_std: self
+                .log_std_values()
+                .map(|log_std| log_std.iter().map(|ls| f64::from(ls.exp())).sum::<f64>() / log_std.len() as f64),
             ..UpdateStats::default()
         }
     }

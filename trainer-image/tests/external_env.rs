@@ -13,6 +13,8 @@ use std::process::Command;
 
 use drlaas_crds::trainer_output::FailureReport;
 use drlaas_trainer::evaluate::{self, ActionSelection, Policy};
+use drlaas_trainer::progress::Collect;
+use drlaas_trainer::train;
 use tch::Device;
 
 /// CartPole-v1 from Gymnasium, with the shipped cartpole spec's PPO settings.
@@ -72,9 +74,16 @@ const GYMNASIUM_PENDULUM: &str = r#"{
 fn ppo_learns_pendulum_s_continuous_actions_and_the_model_carries_its_observation_statistics() {
     let dir = tempfile::tempdir().unwrap();
     let spec = common::spec(GYMNASIUM_PENDULUM);
-    let result = common::train_to_end(&spec, dir.path());
+    let mut lines = Collect::default();
+    let result = train::train(&spec, &common::options(dir.path()), &mut lines)
+        .unwrap()
+        .unwrap();
     let reached = result.target_reached.as_ref().unwrap_or_else(|| panic!("{result:?}"));
     assert!(reached.env_steps <= 200_000, "took {} env steps", reached.env_steps);
+    // Every progress line says how widely the Gaussian still explores, and it narrows as it learns.
+    let spread: Vec<f64> = lines.0.iter().filter_map(|l| l.stats.action_std).collect();
+    assert_eq!(spread.len(), lines.0.len(), "an actionStd in every line");
+    assert!(spread.last() < spread.first(), "{spread:?}");
 
     // The model keeps the Gaussian's spread and the observation and reward statistics.
     let model = drlaas_trainer::artifact::read(&common::model_path(dir.path())).unwrap();

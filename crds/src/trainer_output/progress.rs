@@ -61,6 +61,10 @@ pub struct UpdateStats {
     pub q_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epsilon: Option<f64>,
+    /// A Gaussian policy's standard deviation after the update, the mean over action components
+    /// (continuous actions): how much it still explores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_std: Option<f64>,
 }
 
 impl ProgressLine {
