@@ -48,16 +48,20 @@ pub enum EnvKind {
     /// A Gymnasium environment served by an environment server (its id and spaces are in the task's
     /// spec; expertise in it is expertise in running requesters' own environments).
     Gymnasium = 4,
+    /// A PettingZoo parallel environment served by an environment server (its factory, agents and
+    /// spaces are in the task's spec).
+    PettingZoo = 5,
 }
 
 impl EnvKind {
     /// Every kind, in on-chain order.
-    pub const ALL: [EnvKind; 5] = [
+    pub const ALL: [EnvKind; 6] = [
         EnvKind::Cartpole,
         EnvKind::TargetLocalization,
         EnvKind::MazeCleaning,
         EnvKind::FleetCoordination,
         EnvKind::Gymnasium,
+        EnvKind::PettingZoo,
     ];
 
     /// The on-chain index.
@@ -78,6 +82,7 @@ impl EnvKind {
             EnvKind::MazeCleaning => "maze-cleaning",
             EnvKind::FleetCoordination => "fleet-coordination",
             EnvKind::Gymnasium => "gymnasium",
+            EnvKind::PettingZoo => "pettingzoo",
         }
     }
 }
@@ -537,13 +542,15 @@ mod tests {
         let err = "mujoco".parse::<EnvKind>().unwrap_err();
         assert_eq!(
             err,
-            "unknown environment kind `mujoco`: expected one of cartpole, target-localization, maze-cleaning, fleet-coordination, gymnasium"
+            "unknown environment kind `mujoco`: expected one of cartpole, target-localization, maze-cleaning, fleet-coordination, gymnasium, pettingzoo"
         );
         for k in EnvKind::ALL {
             assert_eq!(EnvKind::from_index(k.index()), Some(k));
         }
         assert_eq!(EnvKind::from_index(4), Some(EnvKind::Gymnasium));
-        assert_eq!(EnvKind::from_index(5), None);
+        assert_eq!(EnvKind::from_index(5), Some(EnvKind::PettingZoo));
+        assert_eq!("pettingzoo".parse::<EnvKind>(), Ok(EnvKind::PettingZoo));
+        assert_eq!(EnvKind::from_index(6), None);
     }
 
     #[test]

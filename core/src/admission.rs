@@ -68,15 +68,16 @@ pub struct Unrunnable {
 /// image does not yet. Held before anything is posted or recruited, so that a task no pod can
 /// run waits with this message instead of failing (and slashing) the worker it is given.
 pub fn check_runnable(spec: &DRLTaskSpec, external_environments: bool) -> Result<(), Unrunnable> {
-    if external_environments || !matches!(spec.training.environment, EnvDescriptor::Gymnasium(_)) {
+    if external_environments || !spec.training.environment.is_external() {
         return Ok(());
     }
     Err(Unrunnable {
         field: "spec.training.environment.kind".into(),
-        message: "gymnasium environments need trainer pods that can run an environment server (a Python with \
+        message:
+            "gymnasium and pettingzoo environments need trainer pods that can run an environment server (a Python with \
                   drlaas-envserver and gymnasium, as DRLAAS_ENV_PYTHON), and this operator's trainer image has \
                   none (it runs without --external-environments); the local mode (drlaas local run) runs them"
-            .into(),
+                .into(),
     })
 }
 

@@ -46,6 +46,10 @@ pub fn comparable(a: &EnvDescriptor, b: &EnvDescriptor) -> bool {
         (EnvDescriptor::Gymnasium(x), EnvDescriptor::Gymnasium(y)) => {
             x.id == y.id && x.observation_shape == y.observation_shape
         }
+        // Likewise a PettingZoo environment is its factory (any number of agents).
+        (EnvDescriptor::PettingZoo(x), EnvDescriptor::PettingZoo(y)) => {
+            x.factory == y.factory && x.observation_shape == y.observation_shape
+        }
         _ => a.obs_shape().first() == b.obs_shape().first(),
     }
 }
@@ -93,6 +97,22 @@ mod tests {
     }
 
     #[test]
+    fn pettingzoo_environments_are_alike_only_with_the_same_factory_and_spaces() {
+        let team = |factory: &str, agents: u32, shape: &str| {
+            env(&format!(
+                r#"{{"kind": "pettingzoo", "factory": "{factory}", "agents": {agents}, "observationShape": {shape}, "actions": 3}}"#
+            ))
+        };
+        let three = team("envs:team", 3, "[3]");
+        assert_eq!(similarity(&three, &three), 1.0);
+        // Another number of agents: the shared policy still acts for each (kwargs 1, agents 2/3).
+        let two = team("envs:team", 2, "[3]");
+        assert!((similarity(&three, &two) - (1.0 + 1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        assert_eq!(similarity(&three, &team("other:team", 3, "[3]")), 0.0);
+        assert_eq!(similarity(&three, &team("envs:team", 3, "[4]")), 0.0);
+    }
+
+    #[test]
     fn equal_descriptors_score_one_and_other_kinds_zero() {
         let maze = env(r#"{"kind": "maze-cleaning", "grid": 8, "agents": 2}"#);
         assert_eq!(similarity(&maze, &maze), 1.0);
@@ -123,6 +143,15 @@ mod tests {
             ))),
             (4u32..20, 1u32..5, 0.0f64..1.0).prop_map(|(g, a, r)| env(&format!(
                 r#"{{"kind": "fleet-coordination", "grid": {g}, "agents": {a}, "requestRate": {r}}}"#
+            ))),
+            (0usize..2, 1u32..4, 2u32..4, any::<bool>()).prop_map(|(f, a, n, continuous)| {
+                let actions = if continuous { "continuousActions" } else { "actions" };
+                env(&format!(
+                    r#"{{"kind": "pettingzoo", "factory": "envs:team_{f}", "agents": {a}, "observationShape": [3], "{actions}": {n}}}"#
+                ))
+            }),
+            (0usize..2, 2u32..4).prop_map(|(i, n)| env(&format!(
+                r#"{{"kind": "gymnasium", "id": "Env-v{i}", "observationShape": [4], "actions": {n}}}"#
             ))),
         ]
     }

@@ -212,6 +212,7 @@ impl TrainingSpec {
             Algorithm::Dqn if self.environment.action_space().is_continuous() => {
                 let name = match &self.environment {
                     EnvDescriptor::Gymnasium(p) => p.id.as_str(),
+                    EnvDescriptor::PettingZoo(p) => p.factory.as_str(),
                     other => other.kind_name(),
                 };
                 return Err(SpecError::new(

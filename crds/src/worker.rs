@@ -58,8 +58,8 @@ pub struct WorkerSpec {
     /// worker's record).
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(extend("maxProperties" = 8, "x-kubernetes-validations" = [{
-        "rule": "self.all(k, k in ['cartpole', 'target-localization', 'maze-cleaning', 'fleet-coordination', 'gymnasium'] && self[k] >= 0.0 && self[k] <= 1.0)",
-        "message": "expertise keys must be environment kinds (cartpole, target-localization, maze-cleaning, fleet-coordination, gymnasium) with levels in [0, 1]"
+        "rule": "self.all(k, k in ['cartpole', 'target-localization', 'maze-cleaning', 'fleet-coordination', 'gymnasium', 'pettingzoo'] && self[k] >= 0.0 && self[k] <= 1.0)",
+        "message": "expertise keys must be environment kinds (cartpole, target-localization, maze-cleaning, fleet-coordination, gymnasium, pettingzoo) with levels in [0, 1]"
     }])))]
     pub expertise: BTreeMap<String, f64>,
     /// Price per task in wei, as a decimal string.

@@ -849,6 +849,22 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
             "spec.training.environment.continuousActions",
         ),
         (
+            env(
+                json!({"kind": "pettingzoo", "factory": "not a factory", "agents": 3, "observationShape": [3], "actions": 3}),
+            ),
+            "spec.training.environment.factory",
+        ),
+        (
+            env(
+                json!({"kind": "pettingzoo", "factory": "envs:team", "agents": 65, "observationShape": [3], "actions": 3}),
+            ),
+            "spec.training.environment.agents",
+        ),
+        (
+            env(json!({"kind": "pettingzoo", "factory": "envs:team", "agents": 3, "observationShape": [3]})),
+            "spec.training.environment.actions",
+        ),
+        (
             training(json!({
                 "algorithm": "dqn",
                 "environment": {"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 1},
@@ -875,11 +891,23 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
     let kind_cases = [
         (
             json!({"kind": "cartpole", "id": "CartPole-v1"}),
-            "id, kwargs, observationShape, actions and continuousActions are for kind gymnasium",
+            "id is for kind gymnasium",
         ),
         (
             json!({"kind": "maze-cleaning", "kwargs": {"size": 3}}),
-            "id, kwargs, observationShape, actions and continuousActions are for kind gymnasium",
+            "kwargs, observationShape, actions and continuousActions are for kinds gymnasium and pettingzoo",
+        ),
+        (
+            json!({"kind": "gymnasium", "id": "CartPole-v1", "factory": "envs:team", "observationShape": [4], "actions": 2}),
+            "factory is for kind pettingzoo",
+        ),
+        (
+            json!({"kind": "pettingzoo", "factory": "envs:team", "observationShape": [3], "actions": 3}),
+            "pettingzoo needs factory, agents, observationShape and actions or continuousActions",
+        ),
+        (
+            json!({"kind": "pettingzoo", "factory": "envs:team", "agents": 3, "observationShape": [3], "actions": 3, "horizon": 10}),
+            "pettingzoo takes factory, kwargs, agents, observationShape and actions or continuousActions",
         ),
         (
             json!({"kind": "gymnasium", "id": "CartPole-v1"}),

@@ -111,7 +111,7 @@ pub fn bad_tasks() -> Vec<(&'static str, Value, &'static str)> {
                 "/spec/training/environment",
                 json!({"kind": "cartpole", "kwargs": {"max_episode_steps": 200}}),
             ),
-            "are for kind gymnasium",
+            "are for kinds gymnasium and pettingzoo",
         ),
         (
             "a gymnasium observation without an axis (minItems)",
@@ -139,6 +139,15 @@ pub fn bad_tasks() -> Vec<(&'static str, Value, &'static str)> {
                 json!({"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "actions": 2, "continuousActions": 1}),
             ),
             "one of actions",
+        ),
+        (
+            "a pettingzoo environment without its agents",
+            with(
+                base.clone(),
+                "/spec/training/environment",
+                json!({"kind": "pettingzoo", "factory": "envs:team", "observationShape": [3], "actions": 3}),
+            ),
+            "pettingzoo needs factory, agents",
         ),
         (
             "dqn on continuous actions",
@@ -323,6 +332,13 @@ pub async fn run(client: &Client, namespace: &str) -> Vec<Verdict> {
         create(pendulum).await,
         Expected::Accepted,
     );
+    let team = with(
+        task("team", cartpole()),
+        "/spec/training/environment",
+        json!({"kind": "pettingzoo", "factory": "envs_for_tests:team_parallel_env", "kwargs": {"length": 8},
+               "agents": 3, "observationShape": [3], "actions": 3}),
+    );
+    record("a pettingzoo task", create(team).await, Expected::Accepted);
 
     // A requester's keyword arguments, nested objects included, are stored as sent (the schema
     // keeps unknown fields under `kwargs` instead of pruning them).

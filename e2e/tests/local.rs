@@ -466,6 +466,65 @@ async fn gymnasium_tasks_with_discrete_and_continuous_actions_are_trained_verifi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pettingzoo_task_trains_one_policy_for_every_agent_and_is_paid() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    // The server tests' parallel environment: three agents rewarded with their own action (0, 1 or
+    // 2) each step; "c" leaves after 4 steps, the others after 8. The team's best is 40 (every agent
+    // always choosing 2); random actions score 20.
+    let environment = "      kind: pettingzoo
+      factory: envs_for_tests:team_parallel_env
+      kwargs: {length: 8, c_steps: 4}
+      agents: 3
+      observationShape: [3]
+      actions: 3
+";
+    let task = local.write(
+        "task.yaml",
+        &task_yaml("team", "")
+            .replace("      kind: cartpole\n", environment)
+            .replace("totalEnvSteps: 150000", "totalEnvSteps: 40000")
+            .replace("targetMeanReturn: 150", "targetMeanReturn: 34"),
+    );
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envserver/tests");
+    let output = local
+        .command(&["local", "run", &task])
+        .env("DRLAAS_ENV_PYTHON", env_python())
+        .env("PYTHONPATH", &tests)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let status = &local.task("team")["status"];
+    assert_eq!(status["outcome"], "Paid", "{status:#}");
+    // Recruited among the workers that run requesters' environments (lab-a and lab-b).
+    assert!(
+        ["lab-a", "lab-b"].contains(&status["worker"].as_str().unwrap()),
+        "{status:#}"
+    );
+    // The verifier played the team through the server again: the team's return is the sum of the
+    // agents' own rewards, beside random actions' on the same episodes.
+    let evaluation = &status["evaluation"];
+    assert!(evaluation["meanReturn"].as_f64().unwrap() >= 34.0, "{evaluation}");
+    let random = evaluation["randomMeanReturn"].as_f64().unwrap();
+    assert!((15.0..25.0).contains(&random), "{evaluation}");
+    let (market, accounts) = local.market().await;
+    let chain_task = market.task(1).await.unwrap();
+    assert_eq!(chain_task.status, TaskStatus::Completed);
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(
+        requester.tmc,
+        wei("0.5") - chain_task.price,
+        "the rest of the budget is refunded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashing_environment_server_fails_the_attempt_with_its_message_and_refunds() {
     let _turn = TURN.lock().await;
     let local = Local::new();

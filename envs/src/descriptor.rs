@@ -9,6 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::external::{
+    ENV_PYTHON, GymnasiumParams, MAX_ACTIONS, MAX_CONTINUOUS_ACTIONS, MAX_EXTERNAL_OBS, PettingZooParams,
+};
+
 use crate::cartpole::CartPole;
 use crate::fleet_coordination::FleetCoordination;
 use crate::maze_cleaning::{MazeCleaning, guaranteed_free_cells};
@@ -35,7 +39,7 @@ pub struct EnvError {
 }
 
 impl EnvError {
-    fn new(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, message: impl Into<String>) -> Self {
         Self {
             field: format!("environment.{field}"),
             message: message.into(),
@@ -67,6 +71,10 @@ pub enum EnvDescriptor {
     /// A registered Gymnasium environment, stepped through an environment server
     /// ([`crate::remote`]).
     Gymnasium(GymnasiumParams),
+    /// A PettingZoo parallel environment, stepped through an environment server, its agents acting
+    /// with one shared policy.
+    #[serde(rename = "pettingzoo")]
+    PettingZoo(PettingZooParams),
 }
 
 /// The descriptor's schema for Kubernetes: one object with every parameter of every kind (a CRD
@@ -101,11 +109,19 @@ mod schema {
          "message": "target-localization takes grid, agents, targets, wallDensity and horizon"},
         {"rule": "self.kind != 'fleet-coordination' || !has(self.targets) && !has(self.wallDensity)",
          "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"},
-        {"rule": "self.kind == 'gymnasium' || !has(self.id) && !has(self.kwargs) && !has(self.observationShape) && !has(self.actions) && !has(self.continuousActions)",
-         "message": "id, kwargs, observationShape, actions and continuousActions are for kind gymnasium"},
+        {"rule": "self.kind == 'gymnasium' || self.kind == 'pettingzoo' || !has(self.kwargs) && !has(self.observationShape) && !has(self.actions) && !has(self.continuousActions)",
+         "message": "kwargs, observationShape, actions and continuousActions are for kinds gymnasium and pettingzoo"},
+        {"rule": "self.kind == 'gymnasium' || !has(self.id)",
+         "message": "id is for kind gymnasium"},
+        {"rule": "self.kind == 'pettingzoo' || !has(self.factory)",
+         "message": "factory is for kind pettingzoo"},
+        {"rule": "self.kind != 'pettingzoo' || has(self.factory) && has(self.agents) && has(self.observationShape)",
+         "message": "pettingzoo needs factory, agents, observationShape and actions or continuousActions (the factory of a parallel environment, its agents and one agent's spaces)"},
+        {"rule": "self.kind != 'pettingzoo' || !has(self.grid) && !has(self.targets) && !has(self.wallDensity) && !has(self.requestRate) && !has(self.maxWaiting) && !has(self.horizon)",
+         "message": "pettingzoo takes factory, kwargs, agents, observationShape and actions or continuousActions (an episode's length is the environment's own)"},
         {"rule": "self.kind != 'gymnasium' || has(self.id) && has(self.observationShape)",
          "message": "gymnasium needs id, observationShape and actions or continuousActions (the shape of one observation and the action space)"},
-        {"rule": "self.kind != 'gymnasium' || has(self.actions) != has(self.continuousActions)",
+        {"rule": "self.kind != 'gymnasium' && self.kind != 'pettingzoo' || has(self.actions) != has(self.continuousActions)",
          "message": "one of actions (the number of discrete actions) and continuousActions (the components of a box action)",
          "fieldPath": ".actions",
          "reason": "FieldValueInvalid"},
@@ -134,14 +150,15 @@ mod schema {
     ]))]
     struct Descriptor {
         /// The environment: `cartpole`, `target-localization`, `maze-cleaning`,
-        /// `fleet-coordination`, or `gymnasium` (a registered Gymnasium environment, served by an
-        /// environment server).
+        /// `fleet-coordination`, `gymnasium` (a registered Gymnasium environment) or `pettingzoo` (a
+        /// PettingZoo parallel environment), the last two served by an environment server.
         kind: Kind,
         /// Grid side G (grid kinds). Default 8.
         #[schemars(range(min = MIN_GRID, max = MAX_GRID))]
         #[serde(skip_serializing_if = "Option::is_none")]
         grid: Option<u32>,
-        /// Agents (vehicles) per environment (grid kinds). Default 2 (fleet: 3).
+        /// Agents (vehicles) per environment (grid kinds; default 2, fleet 3), or a PettingZoo
+        /// environment's agents (pettingzoo, required).
         #[schemars(range(min = 1, max = MAX_AGENTS))]
         #[serde(skip_serializing_if = "Option::is_none")]
         agents: Option<u32>,
@@ -175,6 +192,11 @@ mod schema {
         #[schemars(schema_with = "kwargs_schema")]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+        /// The factory of a PettingZoo parallel environment (pettingzoo), `module:function`, e.g.
+        /// `pettingzoo.butterfly.pistonball_v6:parallel_env`.
+        #[schemars(length(min = 3, max = 253), regex(pattern = r"^[A-Za-z0-9_.]+:[A-Za-z0-9_]+$"))]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        factory: Option<String>,
         /// The shape of one observation (gymnasium), as the environment server sends it: a box's
         /// shape, `[n]` for a discrete observation (one-hot). The trainer checks it against the
         /// environment's.
@@ -203,6 +225,8 @@ mod schema {
         MazeCleaning,
         FleetCoordination,
         Gymnasium,
+        #[serde(rename = "pettingzoo")]
+        PettingZoo,
     }
 
     impl schemars::JsonSchema for EnvDescriptor {
@@ -309,29 +333,6 @@ impl Default for FleetCoordinationParams {
     }
 }
 
-/// A Gymnasium environment: `gymnasium.make(id, **kwargs)` in an environment server, with the spaces
-/// the requester declares (so the operator can weigh and compare tasks without running it; the
-/// trainer checks them against the server's). Exactly one of `actions` (a Discrete action space) and
-/// `continuousActions` (a Box) is set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GymnasiumParams {
-    /// The registered id, e.g. `CartPole-v1`.
-    pub id: String,
-    /// Keyword arguments of `gymnasium.make`.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub kwargs: serde_json::Map<String, serde_json::Value>,
-    /// The shape of one observation as the server sends it (a box's shape; `[n]` for a discrete
-    /// observation, one-hot).
-    pub observation_shape: Vec<u32>,
-    /// Discrete actions, for a Discrete action space.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actions: Option<u32>,
-    /// Real-valued action components, for a Box action space (the product of its shape).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continuous_actions: Option<u32>,
-}
-
 /// The actions a policy takes in an environment, per agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionSpace {
@@ -367,18 +368,6 @@ impl std::fmt::Display for ActionSpace {
         }
     }
 }
-
-/// The Python that runs environment servers: `DRLAAS_ENV_PYTHON`, else `python3` on the `PATH`.
-pub const ENV_PYTHON: &str = "DRLAAS_ENV_PYTHON";
-
-/// Largest observation accepted from an external environment, in `f32`s (a 1 MiB row).
-pub const MAX_EXTERNAL_OBS: u32 = 1 << 18;
-
-/// Most discrete actions of an external environment.
-pub const MAX_ACTIONS: u32 = 1 << 16;
-
-/// Most components of an external environment's continuous (box) action.
-pub const MAX_CONTINUOUS_ACTIONS: u32 = 1024;
 
 fn check_grid(grid: u32) -> Result<(), EnvError> {
     if !(MIN_GRID..=MAX_GRID).contains(&grid) {
@@ -425,6 +414,7 @@ impl EnvDescriptor {
             Self::MazeCleaning(_) => "maze-cleaning",
             Self::FleetCoordination(_) => "fleet-coordination",
             Self::Gymnasium(_) => "gymnasium",
+            Self::PettingZoo(_) => "pettingzoo",
         }
     }
 
@@ -499,48 +489,8 @@ impl EnvDescriptor {
                 }
                 check_horizon(p.horizon)
             }
-            Self::Gymnasium(p) => {
-                if p.id.trim().is_empty() || p.id.chars().any(char::is_whitespace) {
-                    return Err(EnvError::new(
-                        "id",
-                        format!("a registered Gymnasium id such as CartPole-v1, got {:?}", p.id),
-                    ));
-                }
-                let shape = &p.observation_shape;
-                if !(1..=4).contains(&shape.len()) {
-                    return Err(EnvError::new(
-                        "observationShape",
-                        format!("the shape of one observation, 1 to 4 axes, got {shape:?}"),
-                    ));
-                }
-                if let Some(axis) = shape.iter().position(|d| !(1..=MAX_EXTERNAL_OBS).contains(d)) {
-                    return Err(EnvError::new(
-                        &format!("observationShape[{axis}]"),
-                        format!("an axis of 1 to {MAX_EXTERNAL_OBS}, got {}", shape[axis]),
-                    ));
-                }
-                if shape.iter().map(|d| u64::from(*d)).product::<u64>() > u64::from(MAX_EXTERNAL_OBS) {
-                    return Err(EnvError::new(
-                        "observationShape",
-                        format!("one observation holds at most {MAX_EXTERNAL_OBS} values, got {shape:?}"),
-                    ));
-                }
-                match (p.actions, p.continuous_actions) {
-                    (Some(n), None) if !(2..=MAX_ACTIONS).contains(&n) => Err(EnvError::new(
-                        "actions",
-                        format!("between 2 and {MAX_ACTIONS} discrete actions, got {n}"),
-                    )),
-                    (None, Some(n)) if !(1..=MAX_CONTINUOUS_ACTIONS).contains(&n) => Err(EnvError::new(
-                        "continuousActions",
-                        format!("between 1 and {MAX_CONTINUOUS_ACTIONS} action components, got {n}"),
-                    )),
-                    (Some(_), None) | (None, Some(_)) => Ok(()),
-                    _ => Err(EnvError::new(
-                        "actions",
-                        "one of actions (the number of discrete actions) and continuousActions (the components of a box action)",
-                    )),
-                }
-            }
+            Self::Gymnasium(p) => p.validate(),
+            Self::PettingZoo(p) => p.validate(),
         }
     }
 
@@ -553,6 +503,7 @@ impl EnvDescriptor {
             Self::MazeCleaning(p) => planes(crate::maze_cleaning::CHANNELS, p.grid),
             Self::FleetCoordination(p) => planes(crate::fleet_coordination::CHANNELS, p.grid),
             Self::Gymnasium(p) => p.observation_shape.iter().map(|d| *d as usize).collect(),
+            Self::PettingZoo(p) => p.observation_shape.iter().map(|d| *d as usize).collect(),
         }
     }
 
@@ -560,10 +511,8 @@ impl EnvDescriptor {
     pub fn action_space(&self) -> ActionSpace {
         match self {
             Self::Cartpole(_) => ActionSpace::Discrete(2),
-            Self::Gymnasium(p) => match p.continuous_actions {
-                Some(n) => ActionSpace::Continuous(n as usize),
-                None => ActionSpace::Discrete(p.actions.unwrap_or(0) as usize),
-            },
+            Self::Gymnasium(p) => p.action_space(),
+            Self::PettingZoo(p) => p.action_space(),
             _ => ActionSpace::Discrete(crate::grid::NUM_MOVES),
         }
     }
@@ -581,8 +530,14 @@ impl EnvDescriptor {
             Self::TargetLocalization(p) => Some(p.horizon),
             Self::MazeCleaning(p) => Some(p.horizon),
             Self::FleetCoordination(p) => Some(p.horizon),
-            Self::Gymnasium(_) => None,
+            Self::Gymnasium(_) | Self::PettingZoo(_) => None,
         }
+    }
+
+    /// Whether the environment runs in an environment server (a requester's Gymnasium or
+    /// PettingZoo environment) rather than in the trainer.
+    pub fn is_external(&self) -> bool {
+        matches!(self, Self::Gymnasium(_) | Self::PettingZoo(_))
     }
 
     /// Agents per environment, without building the environment.
@@ -592,6 +547,7 @@ impl EnvDescriptor {
             Self::TargetLocalization(p) => p.agents as usize,
             Self::MazeCleaning(p) => p.agents as usize,
             Self::FleetCoordination(p) => p.agents as usize,
+            Self::PettingZoo(p) => p.agents as usize,
         }
     }
 
@@ -631,6 +587,16 @@ impl EnvDescriptor {
                     Feature::Categorical(serde_json::Value::Object(p.kwargs.clone()).to_string()),
                 ),
             ]),
+            // Likewise for a factory; another number of agents is a related environment (the
+            // shared policy acts for each).
+            Self::PettingZoo(p) => f.extend([
+                ("factory", Feature::Categorical(p.factory.clone())),
+                (
+                    "kwargs",
+                    Feature::Categorical(serde_json::Value::Object(p.kwargs.clone()).to_string()),
+                ),
+                ("agents", num(p.agents)),
+            ]),
         }
         f
     }
@@ -649,68 +615,21 @@ impl EnvDescriptor {
             Self::TargetLocalization(p) => Box::new(TargetLocalization::new(p, num_envs, seed)),
             Self::MazeCleaning(p) => Box::new(MazeCleaning::new(p, num_envs, seed)),
             Self::FleetCoordination(p) => Box::new(FleetCoordination::new(p, num_envs, seed)),
-            Self::Gymnasium(p) => {
-                let mut env = p.serve(num_envs)?;
-                let rows = num_envs * env.agents();
-                let mut obs = vec![0.0; rows * crate::vec_env::obs_len(&env)];
-                env.reset(seed, &mut obs);
-                if let Some(failure) = env.failure() {
-                    return Err(EnvError::new("id", failure));
-                }
-                Box::new(env)
-            }
+            Self::Gymnasium(p) => reset_served(p.serve(num_envs)?, seed, "id")?,
+            Self::PettingZoo(p) => reset_served(p.serve(num_envs)?, seed, "factory")?,
         })
     }
 }
 
-impl GymnasiumParams {
-    /// `num_envs` copies served by environment servers of [`ENV_PYTHON`] (one server per 16
-    /// environments, at most 4), checked against the declared spaces.
-    pub fn serve(&self, num_envs: usize) -> Result<crate::remote::RemoteVecEnv, EnvError> {
-        use crate::remote::{EnvSpec, Launcher, RemoteVecEnv, Space, Timeouts};
-        let python = std::env::var_os(ENV_PYTHON).unwrap_or_else(|| "python3".into());
-        let spec = EnvSpec {
-            gymnasium: Some(self.id.clone()),
-            kwargs: self.kwargs.clone(),
-            ..EnvSpec::default()
-        };
-        let servers = num_envs.div_ceil(16).clamp(1, 4);
-        let env = RemoteVecEnv::spawn(&Launcher::new(python), &spec, num_envs, servers, Timeouts::default())
-            .map_err(|e| EnvError::new("id", e))?;
-        let spaces = env.spaces();
-        let declared: Vec<usize> = self.observation_shape.iter().map(|d| *d as usize).collect();
-        if spaces.observation_shape != declared {
-            return Err(EnvError::new(
-                "observationShape",
-                format!(
-                    "{} observations are {:?}, not {declared:?}",
-                    self.id, spaces.observation_shape
-                ),
-            ));
-        }
-        let found = match &spaces.action_space {
-            Space::Discrete { n, .. } => Some(ActionSpace::Discrete(*n as usize)),
-            Space::Box { shape, .. } => Some(ActionSpace::Continuous(shape.iter().product())),
-            Space::MultiDiscrete { .. } => None,
-        };
-        let declared = EnvDescriptor::Gymnasium(self.clone()).action_space();
-        let field = if declared.is_continuous() {
-            "continuousActions"
-        } else {
-            "actions"
-        };
-        match found {
-            Some(found) if found == declared => Ok(env),
-            Some(found) => Err(EnvError::new(field, format!("{} has {found}, not {declared}", self.id))),
-            None => Err(EnvError::new(
-                field,
-                format!(
-                    "{}'s action space is {:?}: the trainer's learners act in Discrete and Box spaces",
-                    self.id, spaces.action_space
-                ),
-            )),
-        }
+/// A served vector, reset with `seed`; a server that fails the reset is blamed on `field`.
+fn reset_served(mut env: crate::remote::RemoteVecEnv, seed: u64, field: &str) -> Result<Box<dyn VecEnv>, EnvError> {
+    let rows = env.num_envs() * env.agents();
+    let mut obs = vec![0.0; rows * crate::vec_env::obs_len(&env)];
+    env.reset(seed, &mut obs);
+    if let Some(failure) = env.failure() {
+        return Err(EnvError::new(field, failure));
     }
+    Ok(Box::new(env))
 }
 
 #[cfg(test)]
@@ -792,6 +711,52 @@ mod tests {
         assert!(
             parse(r#"{"kind": "gymnasium", "id": "CartPole-v1", "observationShape": [4], "actions": 2, "seed": 1}"#)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_pettingzoo_descriptor_declares_its_agents_and_spaces() {
+        let d = parse(
+            r#"{"kind": "pettingzoo", "factory": "my_envs:parallel_env", "kwargs": {"n": 3}, "agents": 3, "observationShape": [3], "actions": 3}"#,
+        )
+        .unwrap();
+        d.validate().unwrap();
+        assert_eq!(
+            (d.kind_name(), d.obs_shape(), d.action_space(), d.agents(), d.horizon()),
+            ("pettingzoo", vec![3], ActionSpace::Discrete(3), 3, None)
+        );
+        assert!(d.is_external());
+        assert_eq!(
+            d.features()[1],
+            ("factory", Feature::Categorical("my_envs:parallel_env".into()))
+        );
+        assert_eq!(d.features()[3], ("agents", Feature::Numeric(3.0)));
+        for (json, field) in [
+            (
+                r#"{"kind": "pettingzoo", "factory": "parallel_env", "agents": 3, "observationShape": [3], "actions": 3}"#,
+                "environment.factory",
+            ),
+            (
+                r#"{"kind": "pettingzoo", "factory": "my envs:parallel_env", "agents": 3, "observationShape": [3], "actions": 3}"#,
+                "environment.factory",
+            ),
+            (
+                r#"{"kind": "pettingzoo", "factory": "my_envs:parallel_env", "agents": 0, "observationShape": [3], "actions": 3}"#,
+                "environment.agents",
+            ),
+            (
+                r#"{"kind": "pettingzoo", "factory": "my_envs:parallel_env", "agents": 3, "observationShape": [3]}"#,
+                "environment.actions",
+            ),
+        ] {
+            assert_eq!(invalid(json).field, field, "{json}");
+        }
+        // The agents are declared: a descriptor without them is refused.
+        assert!(
+            parse(
+                r#"{"kind": "pettingzoo", "factory": "my_envs:parallel_env", "observationShape": [3], "actions": 3}"#
+            )
+            .is_err()
         );
     }
 

@@ -24,6 +24,7 @@
 
 pub mod cartpole;
 pub mod descriptor;
+pub mod external;
 pub mod fleet_coordination;
 pub mod grid;
 mod grid_vec;

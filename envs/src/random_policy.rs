@@ -31,7 +31,7 @@ pub fn random_mean_return(descriptor: &EnvDescriptor, episodes: usize, seed: u64
         }
         env.step(&chosen, &mut obs, &mut rewards, &mut dones);
         for (e, done) in finished.iter_mut().enumerate().filter(|(_, done)| !**done) {
-            returns[e] += f64::from(rewards[e * agents]);
+            returns[e] += f64::from(env.team_reward(&rewards, e));
             *done = dones[e * agents];
         }
     }

@@ -3,8 +3,10 @@
 //! The trainer owns flat `f32` buffers and hands them in, so one step of `num_envs` environments does
 //! no allocation and the buffers can be pinned or copied to the GPU in one piece. Multi-agent
 //! environments are laid out as rows of agents: row `e * agents + a` is agent `a` of environment `e`.
-//! One shared policy acts for every row, and every agent of an environment receives the same team
-//! reward, so the trainer can treat a multi-agent vector as a bigger single-agent one.
+//! One shared policy acts for every row, so the trainer can treat a multi-agent vector as a bigger
+//! single-agent one. Every agent of a built-in environment receives the same team reward; a
+//! PettingZoo environment rewards each agent on its own, and its team reward is their sum
+//! ([`VecEnv::team_reward`]).
 
 /// Return and length of one finished episode (team return: the sum of the per-step team reward).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +63,12 @@ pub trait VecEnv: Send + std::fmt::Debug {
     fn truncated(&self) -> &[bool];
     /// Team return and length of every episode that finished since the last call.
     fn drain_finished(&mut self) -> Vec<EpisodeStats>;
+    /// The team reward of environment `env` in the last step, from its agents' `rewards`: the
+    /// built-in environments give every agent the team reward (row `env * agents` holds it); an
+    /// environment that rewards each agent on its own sums its agents' rows.
+    fn team_reward(&self, rewards: &[f32], env: usize) -> f32 {
+        rewards[env * self.agents()]
+    }
     /// Why the vector cannot step any more (an external environment's server crashed, hung or
     /// refused), if it cannot. Built-in environments never fail. After a failure `step` marks every
     /// row done and leaves the buffers as they were; the trainer checks this after each step.

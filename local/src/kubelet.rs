@@ -226,8 +226,8 @@ fn shirk(task_json: &str) -> String {
     task.to_string()
 }
 
-/// A task on a variant of its environment: episodes one step longer (or, for a Gymnasium
-/// environment, cut at 100 steps). Another environment all the same, which verification refuses.
+/// A task on a variant of its environment: episodes one step longer (or, for a Gymnasium or
+/// PettingZoo environment, cut at 100 steps). Another environment all the same, which verification refuses.
 fn other_environment(task_json: &str) -> String {
     let Ok(mut task) = serde_json::from_str::<Value>(task_json) else {
         return task_json.to_string();
@@ -242,6 +242,10 @@ fn other_environment(task_json: &str) -> String {
         EnvDescriptor::FleetCoordination(p) => p.horizon += 1,
         EnvDescriptor::Gymnasium(p) => {
             p.kwargs.insert("max_episode_steps".into(), json!(100));
+        }
+        // PettingZoo's convention for an episode's length.
+        EnvDescriptor::PettingZoo(p) => {
+            p.kwargs.insert("max_cycles".into(), json!(100));
         }
     }
     task["environment"] = serde_json::to_value(&environment).expect("a descriptor serializes");

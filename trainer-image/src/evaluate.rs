@@ -226,7 +226,7 @@ fn play(
             if played[e] >= quota[e] {
                 continue;
             }
-            running_return[e] += f64::from(runner.rewards[e * agents]);
+            running_return[e] += f64::from(runner.team_reward(e));
             running_length[e] += 1;
             if runner.dones[e * agents] {
                 returns.push(running_return[e]);

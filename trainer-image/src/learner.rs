@@ -122,6 +122,11 @@ impl EnvRunner {
         self.env.truncated()
     }
 
+    /// The team reward of environment `env` in the last step (see [`VecEnv::team_reward`]).
+    pub fn team_reward(&self, env: usize) -> f32 {
+        self.env.team_reward(&self.rewards, env)
+    }
+
     /// Returns of the episodes that finished since the last call (the environment's own rewards,
     /// never scaled).
     pub fn drain_finished(&mut self) -> Vec<f32> {

@@ -415,6 +415,12 @@ impl VecEnv for RemoteVecEnv {
         self.continuous = wire;
     }
 
+    /// The server reports each agent's own reward (PettingZoo rewards agents apart): the team's is
+    /// their sum, as in the episode returns.
+    fn team_reward(&self, rewards: &[f32], env: usize) -> f32 {
+        rewards[env * self.agents..(env + 1) * self.agents].iter().sum()
+    }
+
     fn truncated(&self) -> &[bool] {
         &self.truncated
     }

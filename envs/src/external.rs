@@ -1,0 +1,263 @@
+//! Descriptors of external environments, served by an environment server ([`crate::remote`]): a
+//! registered Gymnasium environment, or a PettingZoo parallel environment from its factory.
+//!
+//! The requester declares the spaces (one observation's shape, the actions, the agents of a
+//! PettingZoo environment), so that the operator can check, price and compare a task without
+//! running it; [`serve`] checks them against what the server says before a step is taken.
+
+use serde::{Deserialize, Serialize};
+
+use crate::descriptor::{ActionSpace, EnvError, MAX_AGENTS};
+use crate::remote::{EnvSpec, Launcher, RemoteVecEnv, Space, Timeouts};
+
+/// The Python that runs environment servers: `DRLAAS_ENV_PYTHON`, else `python3` on the `PATH`.
+pub const ENV_PYTHON: &str = "DRLAAS_ENV_PYTHON";
+
+/// Largest observation accepted from an external environment, in `f32`s (a 1 MiB row).
+pub const MAX_EXTERNAL_OBS: u32 = 1 << 18;
+
+/// Most discrete actions of an external environment.
+pub const MAX_ACTIONS: u32 = 1 << 16;
+
+/// Most components of an external environment's continuous (box) action.
+pub const MAX_CONTINUOUS_ACTIONS: u32 = 1024;
+
+/// A Gymnasium environment: `gymnasium.make(id, **kwargs)` in an environment server, with the spaces
+/// the requester declares. Exactly one of `actions` (a Discrete action space) and
+/// `continuousActions` (a Box) is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GymnasiumParams {
+    /// The registered id, e.g. `CartPole-v1`.
+    pub id: String,
+    /// Keyword arguments of `gymnasium.make`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub kwargs: serde_json::Map<String, serde_json::Value>,
+    /// The shape of one observation as the server sends it (a box's shape; `[n]` for a discrete
+    /// observation, one-hot).
+    pub observation_shape: Vec<u32>,
+    /// Discrete actions, for a Discrete action space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<u32>,
+    /// Real-valued action components, for a Box action space (the product of its shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuous_actions: Option<u32>,
+}
+
+/// A PettingZoo parallel environment: `factory(**kwargs)` in an environment server, every agent
+/// acting with one shared policy (as the built-in multi-agent environments do), so every agent must
+/// have the same spaces; the declared spaces are one agent's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PettingZooParams {
+    /// The factory of the parallel environment, `module:function`, e.g.
+    /// `pettingzoo.butterfly.pistonball_v6:parallel_env`.
+    pub factory: String,
+    /// Keyword arguments of the factory.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub kwargs: serde_json::Map<String, serde_json::Value>,
+    /// Agents of one environment (its `possible_agents`).
+    pub agents: u32,
+    /// The shape of one agent's observation as the server sends it.
+    pub observation_shape: Vec<u32>,
+    /// Discrete actions of one agent, for a Discrete action space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<u32>,
+    /// Real-valued action components of one agent, for a Box action space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuous_actions: Option<u32>,
+}
+
+impl GymnasiumParams {
+    /// Checks every field; the error names the first offending one.
+    pub fn validate(&self) -> Result<(), EnvError> {
+        if self.id.trim().is_empty() || self.id.chars().any(char::is_whitespace) {
+            return Err(EnvError::new(
+                "id",
+                format!("a registered Gymnasium id such as CartPole-v1, got {:?}", self.id),
+            ));
+        }
+        check_spaces(&self.observation_shape, self.actions, self.continuous_actions)
+    }
+
+    /// The actions of the environment, as declared.
+    pub fn action_space(&self) -> ActionSpace {
+        action_space(self.actions, self.continuous_actions)
+    }
+
+    /// `num_envs` copies served by environment servers of [`ENV_PYTHON`], checked against the
+    /// declared spaces.
+    pub fn serve(&self, num_envs: usize) -> Result<RemoteVecEnv, EnvError> {
+        let spec = EnvSpec {
+            gymnasium: Some(self.id.clone()),
+            kwargs: self.kwargs.clone(),
+            ..EnvSpec::default()
+        };
+        let declared = Declared {
+            name: &self.id,
+            field: "id",
+            observation_shape: &self.observation_shape,
+            actions: self.action_space(),
+            agents: 1,
+        };
+        serve(&spec, num_envs, &declared)
+    }
+}
+
+impl PettingZooParams {
+    /// Checks every field; the error names the first offending one.
+    pub fn validate(&self) -> Result<(), EnvError> {
+        let valid_name =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        match self.factory.split_once(':') {
+            Some((module, function)) if valid_name(module) && valid_name(function) => {}
+            _ => {
+                return Err(EnvError::new(
+                    "factory",
+                    format!(
+                        "a parallel environment's factory as module:function, such as pettingzoo.butterfly.pistonball_v6:parallel_env, got {:?}",
+                        self.factory
+                    ),
+                ));
+            }
+        }
+        if !(1..=MAX_AGENTS).contains(&self.agents) {
+            return Err(EnvError::new(
+                "agents",
+                format!("between 1 and {MAX_AGENTS} agents, got {}", self.agents),
+            ));
+        }
+        check_spaces(&self.observation_shape, self.actions, self.continuous_actions)
+    }
+
+    /// One agent's actions, as declared.
+    pub fn action_space(&self) -> ActionSpace {
+        action_space(self.actions, self.continuous_actions)
+    }
+
+    /// `num_envs` copies served by environment servers of [`ENV_PYTHON`], checked against the
+    /// declared spaces and agents.
+    pub fn serve(&self, num_envs: usize) -> Result<RemoteVecEnv, EnvError> {
+        let spec = EnvSpec {
+            pettingzoo: Some(self.factory.clone()),
+            kwargs: self.kwargs.clone(),
+            ..EnvSpec::default()
+        };
+        let declared = Declared {
+            name: &self.factory,
+            field: "factory",
+            observation_shape: &self.observation_shape,
+            actions: self.action_space(),
+            agents: self.agents as usize,
+        };
+        serve(&spec, num_envs, &declared)
+    }
+}
+
+/// The declared action space: `continuousActions` when set, else `actions`.
+fn action_space(actions: Option<u32>, continuous_actions: Option<u32>) -> ActionSpace {
+    match continuous_actions {
+        Some(n) => ActionSpace::Continuous(n as usize),
+        None => ActionSpace::Discrete(actions.unwrap_or(0) as usize),
+    }
+}
+
+/// The bounds of a declared observation shape and action space.
+fn check_spaces(shape: &[u32], actions: Option<u32>, continuous_actions: Option<u32>) -> Result<(), EnvError> {
+    if !(1..=4).contains(&shape.len()) {
+        return Err(EnvError::new(
+            "observationShape",
+            format!("the shape of one observation, 1 to 4 axes, got {shape:?}"),
+        ));
+    }
+    if let Some(axis) = shape.iter().position(|d| !(1..=MAX_EXTERNAL_OBS).contains(d)) {
+        return Err(EnvError::new(
+            &format!("observationShape[{axis}]"),
+            format!("an axis of 1 to {MAX_EXTERNAL_OBS}, got {}", shape[axis]),
+        ));
+    }
+    if shape.iter().map(|d| u64::from(*d)).product::<u64>() > u64::from(MAX_EXTERNAL_OBS) {
+        return Err(EnvError::new(
+            "observationShape",
+            format!("one observation holds at most {MAX_EXTERNAL_OBS} values, got {shape:?}"),
+        ));
+    }
+    match (actions, continuous_actions) {
+        (Some(n), None) if !(2..=MAX_ACTIONS).contains(&n) => Err(EnvError::new(
+            "actions",
+            format!("between 2 and {MAX_ACTIONS} discrete actions, got {n}"),
+        )),
+        (None, Some(n)) if !(1..=MAX_CONTINUOUS_ACTIONS).contains(&n) => Err(EnvError::new(
+            "continuousActions",
+            format!("between 1 and {MAX_CONTINUOUS_ACTIONS} action components, got {n}"),
+        )),
+        (Some(_), None) | (None, Some(_)) => Ok(()),
+        _ => Err(EnvError::new(
+            "actions",
+            "one of actions (the number of discrete actions) and continuousActions (the components of a box action)",
+        )),
+    }
+}
+
+/// What a task declares of an external environment, to check the server's spaces against.
+struct Declared<'a> {
+    /// The id or factory, for messages.
+    name: &'a str,
+    /// The field a server that cannot start is blamed on.
+    field: &'a str,
+    observation_shape: &'a [u32],
+    actions: ActionSpace,
+    agents: usize,
+}
+
+/// `num_envs` copies of `spec` served by environment servers of [`ENV_PYTHON`] (one server per 16
+/// environments, at most 4), refused with the field named unless the server's spaces are the
+/// declared ones.
+fn serve(spec: &EnvSpec, num_envs: usize, declared: &Declared<'_>) -> Result<RemoteVecEnv, EnvError> {
+    let python = std::env::var_os(ENV_PYTHON).unwrap_or_else(|| "python3".into());
+    let servers = num_envs.div_ceil(16).clamp(1, 4);
+    let env = RemoteVecEnv::spawn(&Launcher::new(python), spec, num_envs, servers, Timeouts::default())
+        .map_err(|e| EnvError::new(declared.field, e))?;
+    let spaces = env.spaces();
+    let name = declared.name;
+    let shape: Vec<usize> = declared.observation_shape.iter().map(|d| *d as usize).collect();
+    if spaces.observation_shape != shape {
+        return Err(EnvError::new(
+            "observationShape",
+            format!("{name} observations are {:?}, not {shape:?}", spaces.observation_shape),
+        ));
+    }
+    if spaces.agents as usize != declared.agents {
+        return Err(EnvError::new(
+            "agents",
+            format!(
+                "{name} has {} agents ({:?}), not {}",
+                spaces.agents, spaces.agent_ids, declared.agents
+            ),
+        ));
+    }
+    let found = match &spaces.action_space {
+        Space::Discrete { n, .. } => Some(ActionSpace::Discrete(*n as usize)),
+        Space::Box { shape, .. } => Some(ActionSpace::Continuous(shape.iter().product())),
+        Space::MultiDiscrete { .. } => None,
+    };
+    let field = if declared.actions.is_continuous() {
+        "continuousActions"
+    } else {
+        "actions"
+    };
+    match found {
+        Some(found) if found == declared.actions => Ok(env),
+        Some(found) => Err(EnvError::new(
+            field,
+            format!("{name} has {found}, not {}", declared.actions),
+        )),
+        None => Err(EnvError::new(
+            field,
+            format!(
+                "{name}'s action space is {:?}: the trainer's learners act in Discrete and Box spaces",
+                spaces.action_space
+            ),
+        )),
+    }
+}
