@@ -42,6 +42,33 @@ pub struct NetworkArgs {
     pub store: Option<String>,
 }
 
+/// The content store that `--store` names, else the data directory's network.json, else `fallback`
+/// (the store a first `drlaas local run` of that directory will use); with its address.
+pub fn open_store(network: &NetworkArgs, fallback: Option<PathBuf>) -> Result<(Store, String), CliError> {
+    let dir = drlaas_local::network::data_dir(network.data_dir.clone());
+    let from_file = || {
+        Network::load(&dir)
+            .ok()
+            .flatten()
+            .map(|n| n.store)
+            .filter(|s| !s.is_empty())
+    };
+    let address = network
+        .store
+        .clone()
+        .or_else(from_file)
+        .or_else(|| fallback.map(|f| f.display().to_string()))
+        .ok_or_else(|| {
+            CliError::new(format!(
+                "no content store: no network.json in {} names one; pass --store (an IPFS API URL or a store directory)",
+                dir.display()
+            ))
+        })?;
+    let store =
+        Store::open(&address).map_err(|e| CliError::new(format!("cannot open the content store at {address}: {e}")))?;
+    Ok((store, address))
+}
+
 /// Who signs.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KeyArgs {

@@ -20,6 +20,7 @@ pub mod local;
 pub mod manifest;
 pub mod model;
 pub mod render;
+pub mod store;
 pub mod task;
 pub mod wallet;
 pub mod worker;

@@ -36,6 +36,8 @@ enum Command {
     Wallet(drlaas_cli::wallet::WalletArgs),
     /// The model market: list, buy.
     Model(drlaas_cli::model::ModelArgs),
+    /// The content store: put (a requester's environment wheel, by CID).
+    Store(drlaas_cli::store::StoreArgs),
     /// The consortium admin's commands: deploy the contracts, allow oracles, show a deployment.
     Chain(drlaas_cli::chain::ChainArgs),
     /// The whole marketplace on this machine: `drlaas local run TASK.yaml…`, `drlaas local stop`.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => drlaas_cli::run(drlaas_cli::worker::run(args)),
         Command::Wallet(args) => drlaas_cli::run(drlaas_cli::wallet::run(args)),
         Command::Model(args) => drlaas_cli::run(drlaas_cli::model::run(args)),
+        Command::Store(args) => drlaas_cli::run(drlaas_cli::store::run(args)),
         Command::Chain(args) => drlaas_cli::run(drlaas_cli::chain::run(args)),
         Command::Local(args) => drlaas_cli::local::main(args),
         Command::Operator(args) => {

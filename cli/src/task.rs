@@ -26,7 +26,6 @@ use drlaas_core::admission::{parse_wei, target_at_random, validate_task};
 use drlaas_core::mirror::TaskDocument;
 use drlaas_core::mirror::mirror_name;
 use drlaas_local::api_server::ApiServer;
-use drlaas_local::network::{self, Network};
 use drlaas_operator::controller::task::chain_task;
 
 /// Width of the learning-curve sparkline, in bars.
@@ -729,25 +728,7 @@ async fn model_of(network: &NetworkArgs, arg: &str) -> Result<(Store, String, St
     }
     drlaas_store::cid::parse(arg)
         .map_err(|e| CliError::new(format!("{arg:?} is neither a task id nor a model CID: {e}")))?;
-    let address = match &network.store {
-        Some(s) => s.clone(),
-        None => {
-            let dir = network::data_dir(network.data_dir.clone());
-            Network::load(&dir)
-                .ok()
-                .flatten()
-                .map(|n| n.store)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    CliError::new(format!(
-                        "no content store: no network.json in {} names one; pass --store (an IPFS API URL or a store directory)",
-                        dir.display()
-                    ))
-                })?
-        }
-    };
-    let store =
-        Store::open(&address).map_err(|e| CliError::new(format!("cannot open the content store at {address}: {e}")))?;
+    let (store, address) = connect::open_store(network, None)?;
     Ok((store, address, arg.trim().to_string()))
 }
 

@@ -850,6 +850,20 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
         ),
         (
             env(
+                json!({"kind": "gymnasium", "id": "shelves_env:Shelves-v0", "observationShape": [3], "actions": 3,
+                       "package": {"cid": "not-a-cid", "wheel": "shelves_env-0.1.0-py3-none-any.whl"}}),
+            ),
+            "spec.training.environment.package.cid",
+        ),
+        (
+            env(
+                json!({"kind": "gymnasium", "id": "shelves_env:Shelves-v0", "observationShape": [3], "actions": 3,
+                       "package": {"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "wheel": "../evil.whl"}}),
+            ),
+            "spec.training.environment.package.wheel",
+        ),
+        (
+            env(
                 json!({"kind": "pettingzoo", "factory": "not a factory", "agents": 3, "observationShape": [3], "actions": 3}),
             ),
             "spec.training.environment.factory",
@@ -895,7 +909,7 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
         ),
         (
             json!({"kind": "maze-cleaning", "kwargs": {"size": 3}}),
-            "kwargs, observationShape, actions and continuousActions are for kinds gymnasium and pettingzoo",
+            "kwargs, observationShape, actions, continuousActions and package are for kinds gymnasium and pettingzoo",
         ),
         (
             json!({"kind": "gymnasium", "id": "CartPole-v1", "factory": "envs:team", "observationShape": [4], "actions": 2}),

@@ -465,6 +465,139 @@ async fn gymnasium_tasks_with_discrete_and_continuous_actions_are_trained_verifi
     assert_eq!(requester.tmc, refunds, "the rest of each budget is refunded");
 }
 
+/// A requester's own environment, as a package: a `gymnasium.Env` class that registers itself under
+/// an id when imported. Each step, the observation points at the shelf wanted (one-hot) and picking
+/// it pays 1; ten steps an episode, so the best return is 10 and random picks score about 3.3.
+const SHELVES_PYPROJECT: &str = "[build-system]
+requires = [\"setuptools\"]
+build-backend = \"setuptools.build_meta\"
+
+[project]
+name = \"shelves-env\"
+version = \"0.1.0\"
+";
+
+const SHELVES_ENV: &str = "import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+
+class Shelves(gymnasium.Env):
+    def __init__(self, shelves=3, length=10):
+        self.shelves, self.length = shelves, length
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(shelves,), dtype=np.float32)
+        self.action_space = spaces.Discrete(shelves)
+
+    def _obs(self):
+        obs = np.zeros(self.shelves, dtype=np.float32)
+        obs[self.wanted] = 1.0
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.wanted = int(self.np_random.integers(self.shelves))
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(action == self.wanted)
+        self.t += 1
+        self.wanted = int(self.np_random.integers(self.shelves))
+        return self._obs(), reward, False, self.t >= self.length, {}
+
+
+gymnasium.register(id=\"Shelves-v0\", entry_point=\"shelves_env:Shelves\")
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requesters_own_environment_shipped_as_a_wheel_by_cid_is_trained_verified_and_paid() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    // The requester builds a wheel of their environment (no index, no download) ...
+    let source = local.path().with_extension("shelves");
+    std::fs::create_dir_all(source.join("shelves_env")).unwrap();
+    std::fs::write(source.join("pyproject.toml"), SHELVES_PYPROJECT).unwrap();
+    std::fs::write(source.join("shelves_env/__init__.py"), SHELVES_ENV).unwrap();
+    let dist = source.join("dist");
+    let built = Command::new(env_python())
+        .args([
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+        ])
+        .arg(&dist)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let wheel = std::fs::read_dir(&dist).unwrap().next().unwrap().unwrap().path();
+    let wheel_name = wheel.file_name().unwrap().to_str().unwrap().to_string();
+    // ... stores it (in the store `drlaas local run` of this data directory uses) ...
+    let put = local
+        .command(&["store", "put", wheel.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    let cid = String::from_utf8(put.stdout).unwrap().trim().to_string();
+    // ... and names it in the task: `shelves_env:` makes Gymnasium import the package first.
+    let environment = format!(
+        "      kind: gymnasium
+      id: shelves_env:Shelves-v0
+      observationShape: [3]
+      actions: 3
+      package: {{cid: {cid}, wheel: {wheel_name}}}
+"
+    );
+    let task = local.write(
+        "task.yaml",
+        &task_yaml("shelves", "")
+            .replace("      kind: cartpole\n", &environment)
+            .replace("totalEnvSteps: 150000", "totalEnvSteps: 40000")
+            .replace("targetMeanReturn: 150", "targetMeanReturn: 8"),
+    );
+    let packages = local.path().with_extension("packages");
+    let output = local
+        .command(&["local", "run", &task])
+        .env("DRLAAS_ENV_PYTHON", env_python())
+        .env("DRLAAS_ENV_PACKAGES", &packages)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let status = &local.task("shelves")["status"];
+    assert_eq!(status["outcome"], "Paid", "{status:#}");
+    let evaluation = &status["evaluation"];
+    assert!(evaluation["meanReturn"].as_f64().unwrap() >= 8.0, "{evaluation}");
+    let random = evaluation["randomMeanReturn"].as_f64().unwrap();
+    assert!((2.0..5.0).contains(&random), "{evaluation}");
+    // The trainer and the evaluator installed it from the store, by its CID, nowhere else.
+    let installed = packages.join(&cid);
+    assert!(
+        installed.join("shelves_env/__init__.py").is_file(),
+        "{}",
+        installed.display()
+    );
+    let (market, accounts) = local.market().await;
+    let chain_task = market.task(1).await.unwrap();
+    assert_eq!(chain_task.status, TaskStatus::Completed);
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(
+        requester.tmc,
+        wei("0.5") - chain_task.price,
+        "the rest of the budget is refunded"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pettingzoo_task_trains_one_policy_for_every_agent_and_is_paid() {
     let _turn = TURN.lock().await;

@@ -10,7 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::external::{
-    ENV_PYTHON, GymnasiumParams, MAX_ACTIONS, MAX_CONTINUOUS_ACTIONS, MAX_EXTERNAL_OBS, PettingZooParams,
+    ENV_PACKAGES, ENV_PYTHON, EnvPackage, GymnasiumParams, MAX_ACTIONS, MAX_CONTINUOUS_ACTIONS, MAX_EXTERNAL_OBS,
+    PettingZooParams,
 };
 
 use crate::cartpole::CartPole;
@@ -109,8 +110,8 @@ mod schema {
          "message": "target-localization takes grid, agents, targets, wallDensity and horizon"},
         {"rule": "self.kind != 'fleet-coordination' || !has(self.targets) && !has(self.wallDensity)",
          "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"},
-        {"rule": "self.kind == 'gymnasium' || self.kind == 'pettingzoo' || !has(self.kwargs) && !has(self.observationShape) && !has(self.actions) && !has(self.continuousActions)",
-         "message": "kwargs, observationShape, actions and continuousActions are for kinds gymnasium and pettingzoo"},
+        {"rule": "self.kind == 'gymnasium' || self.kind == 'pettingzoo' || !has(self.kwargs) && !has(self.observationShape) && !has(self.actions) && !has(self.continuousActions) && !has(self.package)",
+         "message": "kwargs, observationShape, actions, continuousActions and package are for kinds gymnasium and pettingzoo"},
         {"rule": "self.kind == 'gymnasium' || !has(self.id)",
          "message": "id is for kind gymnasium"},
         {"rule": "self.kind == 'pettingzoo' || !has(self.factory)",
@@ -197,6 +198,10 @@ mod schema {
         #[schemars(length(min = 3, max = 253), regex(pattern = r"^[A-Za-z0-9_.]+:[A-Za-z0-9_]+$"))]
         #[serde(skip_serializing_if = "Option::is_none")]
         factory: Option<String>,
+        /// The requester's code (gymnasium, pettingzoo): a wheel in the content store, installed
+        /// before the environment server starts.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        package: Option<PackageSchema>,
         /// The shape of one observation (gymnasium), as the environment server sends it: a box's
         /// shape, `[n]` for a discrete observation (one-hot). The trainer checks it against the
         /// environment's.
@@ -214,6 +219,18 @@ mod schema {
         #[schemars(range(min = 1, max = MAX_CONTINUOUS_ACTIONS))]
         #[serde(skip_serializing_if = "Option::is_none")]
         continuous_actions: Option<u32>,
+    }
+
+    /// An environment package: a wheel by CID.
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct PackageSchema {
+        /// The wheel's content identifier (`Qm…` or `b…`).
+        #[schemars(length(min = 46, max = 128), regex(pattern = r"^(Qm|b)[A-Za-z0-9]+$"))]
+        cid: String,
+        /// The wheel's file name, e.g. `my_env-0.1.0-py3-none-any.whl`.
+        #[schemars(length(min = 5, max = 253), regex(pattern = r"^[A-Za-z0-9_.+-]+\.whl$"))]
+        wheel: String,
     }
 
     #[derive(schemars::JsonSchema)]
@@ -534,6 +551,15 @@ impl EnvDescriptor {
         }
     }
 
+    /// The requester's code an external environment needs installed first, if any.
+    pub fn package(&self) -> Option<&EnvPackage> {
+        match self {
+            Self::Gymnasium(p) => p.package.as_ref(),
+            Self::PettingZoo(p) => p.package.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Whether the environment runs in an environment server (a requester's Gymnasium or
     /// PettingZoo environment) rather than in the trainer.
     pub fn is_external(&self) -> bool {
@@ -557,6 +583,15 @@ impl EnvDescriptor {
         let mut f = vec![("kind", Feature::Categorical(self.kind_name().to_owned()))];
         let area = |g: u32| Feature::Numeric(f64::from(g) * f64::from(g));
         let num = |x: u32| Feature::Numeric(f64::from(x));
+        // Keyword arguments and the requester's code (its package's CID) together: another of either
+        // is a related environment, not the same one.
+        let build = |kwargs: &serde_json::Map<String, serde_json::Value>, package: Option<&EnvPackage>| {
+            let kwargs = serde_json::Value::Object(kwargs.clone()).to_string();
+            Feature::Categorical(match package {
+                Some(p) => format!("{kwargs} {}", p.cid),
+                None => kwargs,
+            })
+        };
         match self {
             Self::Cartpole(p) => f.push(("horizon", num(p.horizon))),
             Self::TargetLocalization(p) => f.extend([
@@ -582,19 +617,13 @@ impl EnvDescriptor {
             // arguments (another gravity, another map) a related one.
             Self::Gymnasium(p) => f.extend([
                 ("id", Feature::Categorical(p.id.clone())),
-                (
-                    "kwargs",
-                    Feature::Categorical(serde_json::Value::Object(p.kwargs.clone()).to_string()),
-                ),
+                ("kwargs", build(&p.kwargs, p.package.as_ref())),
             ]),
             // Likewise for a factory; another number of agents is a related environment (the
             // shared policy acts for each).
             Self::PettingZoo(p) => f.extend([
                 ("factory", Feature::Categorical(p.factory.clone())),
-                (
-                    "kwargs",
-                    Feature::Categorical(serde_json::Value::Object(p.kwargs.clone()).to_string()),
-                ),
+                ("kwargs", build(&p.kwargs, p.package.as_ref())),
                 ("agents", num(p.agents)),
             ]),
         }

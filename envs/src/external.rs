@@ -3,7 +3,10 @@
 //!
 //! The requester declares the spaces (one observation's shape, the actions, the agents of a
 //! PettingZoo environment), so that the operator can check, price and compare a task without
-//! running it; [`serve`] checks them against what the server says before a step is taken.
+//! running it; serving one ([`GymnasiumParams::serve`], [`PettingZooParams::serve`]) checks them
+//! against what the server says before a step is taken.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +24,61 @@ pub const MAX_ACTIONS: u32 = 1 << 16;
 
 /// Most components of an external environment's continuous (box) action.
 pub const MAX_CONTINUOUS_ACTIONS: u32 = 1024;
+
+/// Where environment packages are installed, one folder per CID: `DRLAAS_ENV_PACKAGES`, else
+/// `drlaas-env-packages` in the temporary directory.
+pub const ENV_PACKAGES: &str = "DRLAAS_ENV_PACKAGES";
+
+/// A requester's environment code in the content store: one wheel, named by its CID (so the worker
+/// and the verifier run the same bytes) and its file name (which pip reads the package's name and
+/// version from). The trainer fetches and installs it, without any package index, before the
+/// environment server starts; the server then imports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvPackage {
+    /// The wheel's content identifier (`Qm…` or `b…`).
+    pub cid: String,
+    /// The wheel's file name, e.g. `shelves_env-0.1.0-py3-none-any.whl`.
+    pub wheel: String,
+}
+
+impl EnvPackage {
+    /// Checks the CID's and the file name's form.
+    pub fn validate(&self) -> Result<(), EnvError> {
+        let cid_ok = (self.cid.starts_with("Qm") || self.cid.starts_with('b'))
+            && (46..=128).contains(&self.cid.len())
+            && self.cid.chars().all(|c| c.is_ascii_alphanumeric());
+        if !cid_ok {
+            return Err(EnvError::new(
+                "package.cid",
+                format!("the wheel's content identifier (Qm… or b…), got {:?}", self.cid),
+            ));
+        }
+        let name_ok = self.wheel.len() > 4
+            && self.wheel.ends_with(".whl")
+            && self
+                .wheel
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c));
+        if !name_ok {
+            return Err(EnvError::new(
+                "package.wheel",
+                format!(
+                    "the wheel's file name, such as my_env-0.1.0-py3-none-any.whl, got {:?}",
+                    self.wheel
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The folder it is installed in: `$DRLAAS_ENV_PACKAGES/<cid>`.
+    pub fn installed_dir(&self) -> PathBuf {
+        std::env::var_os(ENV_PACKAGES)
+            .map_or_else(|| std::env::temp_dir().join("drlaas-env-packages"), PathBuf::from)
+            .join(&self.cid)
+    }
+}
 
 /// A Gymnasium environment: `gymnasium.make(id, **kwargs)` in an environment server, with the spaces
 /// the requester declares. Exactly one of `actions` (a Discrete action space) and
@@ -42,6 +100,10 @@ pub struct GymnasiumParams {
     /// Real-valued action components, for a Box action space (the product of its shape).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuous_actions: Option<u32>,
+    /// The requester's code, when the environment is not in the environment image: a wheel whose
+    /// import registers the id (`id: my_package:MyEnv-v0` imports it first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<EnvPackage>,
 }
 
 /// A PettingZoo parallel environment: `factory(**kwargs)` in an environment server, every agent
@@ -66,6 +128,9 @@ pub struct PettingZooParams {
     /// Real-valued action components of one agent, for a Box action space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuous_actions: Option<u32>,
+    /// The requester's code, when the factory is not in the environment image: a wheel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<EnvPackage>,
 }
 
 impl GymnasiumParams {
@@ -77,7 +142,8 @@ impl GymnasiumParams {
                 format!("a registered Gymnasium id such as CartPole-v1, got {:?}", self.id),
             ));
         }
-        check_spaces(&self.observation_shape, self.actions, self.continuous_actions)
+        check_spaces(&self.observation_shape, self.actions, self.continuous_actions)?;
+        self.package.as_ref().map_or(Ok(()), EnvPackage::validate)
     }
 
     /// The actions of the environment, as declared.
@@ -99,6 +165,7 @@ impl GymnasiumParams {
             observation_shape: &self.observation_shape,
             actions: self.action_space(),
             agents: 1,
+            package: self.package.as_ref(),
         };
         serve(&spec, num_envs, &declared)
     }
@@ -127,7 +194,8 @@ impl PettingZooParams {
                 format!("between 1 and {MAX_AGENTS} agents, got {}", self.agents),
             ));
         }
-        check_spaces(&self.observation_shape, self.actions, self.continuous_actions)
+        check_spaces(&self.observation_shape, self.actions, self.continuous_actions)?;
+        self.package.as_ref().map_or(Ok(()), EnvPackage::validate)
     }
 
     /// One agent's actions, as declared.
@@ -149,6 +217,7 @@ impl PettingZooParams {
             observation_shape: &self.observation_shape,
             actions: self.action_space(),
             agents: self.agents as usize,
+            package: self.package.as_ref(),
         };
         serve(&spec, num_envs, &declared)
     }
@@ -208,6 +277,7 @@ struct Declared<'a> {
     observation_shape: &'a [u32],
     actions: ActionSpace,
     agents: usize,
+    package: Option<&'a EnvPackage>,
 }
 
 /// `num_envs` copies of `spec` served by environment servers of [`ENV_PYTHON`] (one server per 16
@@ -215,8 +285,24 @@ struct Declared<'a> {
 /// declared ones.
 fn serve(spec: &EnvSpec, num_envs: usize, declared: &Declared<'_>) -> Result<RemoteVecEnv, EnvError> {
     let python = std::env::var_os(ENV_PYTHON).unwrap_or_else(|| "python3".into());
+    let mut launcher = Launcher::new(python);
+    if let Some(package) = declared.package {
+        let dir = package.installed_dir();
+        if !dir.is_dir() {
+            return Err(EnvError::new(
+                "package",
+                format!(
+                    "{} ({}) is not installed in {}: drlaas-trainer installs it from the content store (DRLAAS_STORE) before it trains or evaluates",
+                    package.wheel,
+                    package.cid,
+                    dir.display()
+                ),
+            ));
+        }
+        launcher.python_path.push(dir);
+    }
     let servers = num_envs.div_ceil(16).clamp(1, 4);
-    let env = RemoteVecEnv::spawn(&Launcher::new(python), spec, num_envs, servers, Timeouts::default())
+    let env = RemoteVecEnv::spawn(&launcher, spec, num_envs, servers, Timeouts::default())
         .map_err(|e| EnvError::new(declared.field, e))?;
     let spaces = env.spaces();
     let name = declared.name;

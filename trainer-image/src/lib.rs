@@ -12,6 +12,7 @@ pub mod adam;
 pub mod artifact;
 pub mod device;
 pub mod dqn;
+pub mod env_package;
 pub mod evaluate;
 pub mod learner;
 pub mod network;

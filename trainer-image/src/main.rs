@@ -18,7 +18,7 @@ use drlaas_trainer::evaluate::{self, ActionSelection, Policy};
 use drlaas_trainer::progress::{Bar, JsonLines, ProgressSink, Silent};
 use drlaas_trainer::store::{ModelRef, ModelStore, OpenError};
 use drlaas_trainer::train::{self, TrainError, TrainOptions, TrainResult};
-use drlaas_trainer::{artifact, device};
+use drlaas_trainer::{artifact, device, env_package};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -214,6 +214,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 .map_err(|e| Failure::input(format!("--task {}: {e}", task.display())))?;
             let spec =
                 TrainingSpec::from_json(&text).map_err(|e| Failure::input(format!("{}: {e}", task.display())))?;
+            env_package::install(&spec.environment, store.as_ref(), &inputs).map_err(Failure::input)?;
             let device = runtime.apply()?;
             let options = TrainOptions {
                 out_dir: out.clone(),
@@ -261,6 +262,8 @@ fn run(command: Command) -> Result<(), Failure> {
             let device = runtime.apply()?;
             let (path, name) = fetch_model(&model, &store)?;
             let (policy, manifest) = Policy::load(&path, device).map_err(Failure::input)?;
+            let scratch = std::env::temp_dir().join(format!("drlaas-trainer-{}", std::process::id()));
+            env_package::install(&manifest.environment, store.open()?.as_ref(), &scratch).map_err(Failure::input)?;
             let continuous = manifest.environment.action_space().is_continuous();
             let selection = selection.unwrap_or(ActionSelection::for_model(manifest.algorithm, continuous));
             let evaluation = policy

@@ -58,10 +58,16 @@ impl ModelStore {
     pub fn fetch(&self, cid: &Cid, dir: &Path) -> Result<PathBuf, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(format!("{cid}.safetensors"));
-        self.runtime
-            .block_on(self.store.get_to_file(cid, &path))
-            .map_err(|e| format!("fetching {cid} from {}: {e}", self.address))?;
+        self.fetch_to(cid, &path)?;
         Ok(path)
+    }
+
+    /// Fetches `cid` into the file `path`, verified against the CID.
+    pub fn fetch_to(&self, cid: &Cid, path: &Path) -> Result<(), String> {
+        self.runtime
+            .block_on(self.store.get_to_file(cid, path))
+            .map(|_| ())
+            .map_err(|e| format!("fetching {cid} from {}: {e}", self.address))
     }
 }
 
