@@ -704,7 +704,7 @@ async fn a_gymnasium_task_waits_with_a_warning_where_pods_cannot_serve_environme
     assert_eq!(phase(&t), "Pending");
     let message = t["status"]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("spec.training.environment.kind: gymnasium environments need trainer pods")
+        message.starts_with("spec.training.environment.kind: gymnasium and pettingzoo environments need trainer pods")
             && message.contains("--external-environments"),
         "{t:#}"
     );
