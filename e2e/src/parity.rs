@@ -339,6 +339,25 @@ pub async fn run(client: &Client, namespace: &str) -> Vec<Verdict> {
                "agents": 3, "observationShape": [3], "actions": 3}),
     );
     record("a pettingzoo task", create(team).await, Expected::Accepted);
+    // A requester's wheel by CID, as drlaas store put prints it.
+    let package = |name: &str, wheel: &str| {
+        with(
+            task(name, cartpole()),
+            "/spec/training/environment",
+            json!({"kind": "gymnasium", "id": "shelves_env:Shelves-v0", "observationShape": [3], "actions": 3,
+                   "package": {"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "wheel": wheel}}),
+        )
+    };
+    record(
+        "a gymnasium task with its wheel by CID",
+        create(package("shelves", "shelves_env-0.1.0-py3-none-any.whl")).await,
+        Expected::Accepted,
+    );
+    record(
+        "a wheel name with a path in it",
+        create(package("evil", "../shelves_env-0.1.0-py3-none-any.whl")).await,
+        Expected::Refused { field: "package.wheel" },
+    );
 
     // A requester's keyword arguments, nested objects included, are stored as sent (the schema
     // keeps unknown fields under `kwargs` instead of pruning them).
