@@ -5,7 +5,7 @@
 //! Runs the `drlaas` and `drlaas-trainer` binaries of the current source (each test process builds
 //! them once, a no-op when fresh) and needs the pinned anvil (tools/setup.sh).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,9 +69,26 @@ impl Local {
 
     /// `drlaas local run ARGS…`, which must succeed.
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// `drlaas local run ARGS…` of tasks on external environments, which must succeed: with the
+    /// environment servers' Python (tools/envserver-env.sh), the server tests' environments
+    /// (`envs_for_tests`) on its path, and `env` besides.
+    fn run_external(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
+        let python = PathBuf::from(env_python());
+        let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envserver/tests");
+        let mut all = vec![("DRLAAS_ENV_PYTHON", python.as_path()), ("PYTHONPATH", tests.as_path())];
+        all.extend_from_slice(env);
+        self.run_with(args, &all)
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let mut all = vec!["local", "run"];
         all.extend_from_slice(args);
-        let output = self.command(&all).output().unwrap();
+        let mut command = self.command(&all);
+        command.envs(env.iter().copied());
+        let output = command.output().unwrap();
         assert!(
             output.status.success(),
             "drlaas local run {args:?} failed:\n{}\n{}\n{}",
@@ -402,17 +419,7 @@ async fn gymnasium_tasks_with_discrete_and_continuous_actions_are_trained_verifi
         examples.join("gymnasium-cartpole.yaml"),
         examples.join("gymnasium-pendulum.yaml"),
     );
-    let output = local
-        .command(&["local", "run", cartpole.to_str().unwrap(), pendulum.to_str().unwrap()])
-        .env("DRLAAS_ENV_PYTHON", env_python())
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{table}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    local.run_external(&[cartpole.to_str().unwrap(), pendulum.to_str().unwrap()], &[]);
 
     // (name, the least the verifier must have measured, the range random actions score in):
     // CartPole's random policy lasts about 22 steps; Pendulum's random torques score about -1200.
@@ -561,18 +568,7 @@ async fn a_requesters_own_environment_shipped_as_a_wheel_by_cid_is_trained_verif
             .replace("targetMeanReturn: 150", "targetMeanReturn: 8"),
     );
     let packages = local.path().with_extension("packages");
-    let output = local
-        .command(&["local", "run", &task])
-        .env("DRLAAS_ENV_PYTHON", env_python())
-        .env("DRLAAS_ENV_PACKAGES", &packages)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    local.run_external(&[&task], &[("DRLAAS_ENV_PACKAGES", &packages)]);
 
     let status = &local.task("shelves")["status"];
     assert_eq!(status["outcome"], "Paid", "{status:#}");
@@ -619,19 +615,7 @@ async fn a_pettingzoo_task_trains_one_policy_for_every_agent_and_is_paid() {
             .replace("totalEnvSteps: 150000", "totalEnvSteps: 40000")
             .replace("targetMeanReturn: 150", "targetMeanReturn: 34"),
     );
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envserver/tests");
-    let output = local
-        .command(&["local", "run", &task])
-        .env("DRLAAS_ENV_PYTHON", env_python())
-        .env("PYTHONPATH", &tests)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    local.run_external(&[&task], &[]);
 
     let status = &local.task("team")["status"];
     assert_eq!(status["outcome"], "Paid", "{status:#}");
@@ -670,19 +654,7 @@ async fn a_crashing_environment_server_fails_the_attempt_with_its_message_and_re
             "      kind: gymnasium\n      id: envs_for_tests:drlaas-tests/Crashing-v0\n      observationShape: [3]\n      actions: 3\n",
         ),
     );
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envserver/tests");
-    let output = local
-        .command(&["local", "run", &task])
-        .env("DRLAAS_ENV_PYTHON", env_python())
-        .env("PYTHONPATH", &tests)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    local.run_external(&[&task], &[]);
 
     let status = &local.task("exploding")["status"];
     assert_eq!(status["outcome"], "Refunded", "{status:#}");
