@@ -454,24 +454,41 @@ fn the_operator_is_configured_from_the_values() {
         ("DRLAAS_STORE", "http://kubo.ipfs.svc.cluster.local:5001"),
         ("DRLAAS_POD_STORE", "http://kubo-gateway.ipfs.svc.cluster.local:5002"),
         ("DRLAAS_TRAINER_IMAGE", "registry.example.org/drlaas/trainer:0.1.0"),
-        ("DRLAAS_EXTERNAL_ENVIRONMENTS", "true"),
+        (
+            "DRLAAS_ENVIRONMENT_IMAGE",
+            "registry.example.org/drlaas/environment@sha256:0f3c5a1e9b7d4c2a8e6f1b3d5c7a9e2f4b6d8c0a1e3f5b7d9c2e4a6f8b0d1c3e",
+        ),
+        ("DRLAAS_ENVIRONMENT_CPU", "500m"),
+        ("DRLAAS_ENVIRONMENT_MEMORY", "2Gi"),
+        ("DRLAAS_ENVIRONMENT_SERVERS", "2"),
         ("DRLAAS_ORACLE_KEY_FILE", "/var/run/secrets/drlaas/oracle/oracle.key"),
         ("DRLAAS_LISTEN", "0.0.0.0:9090"),
         ("SSL_CERT_FILE", "/etc/drlaas/ca/bundle.pem"),
     ] {
         assert!(env.contains(&expected), "{expected:?} not in {env:?}");
     }
-    // With the default values the trainer pods cannot serve environments: the flag stays off.
-    let defaults = HELM.template(&[]).unwrap();
-    let default_env = &of_kind(&defaults, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"];
-    assert!(
-        !default_env
-            .as_array()
+    // By default the standard environment image serves gymnasium and pettingzoo tasks; an empty
+    // one leaves the flag out, and such tasks wait.
+    let env_of = |objects: &[serde_json::Value]| {
+        of_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"].clone()
+    };
+    let image_of = |env: &serde_json::Value| {
+        env.as_array()
             .unwrap()
             .iter()
-            .any(|e| e["name"] == "DRLAAS_EXTERNAL_ENVIRONMENTS"),
-        "{default_env}"
+            .find(|e| e["name"] == "DRLAAS_ENVIRONMENT_IMAGE")
+            .map(|e| e["value"].as_str().unwrap().to_string())
+    };
+    let defaults = HELM.template(&[]).unwrap();
+    assert_eq!(
+        image_of(&env_of(&defaults)).as_deref(),
+        Some("drlaas/environment:0.1.0")
     );
+    let dir = tempfile::tempdir().unwrap();
+    let no_image = dir.path().join("no-image.yaml");
+    std::fs::write(&no_image, "environment:\n  image: \"\"\n").unwrap();
+    let without = HELM.template(&[Path::new(&no_image)]).unwrap();
+    assert_eq!(image_of(&env_of(&without)), None);
     let args = strings(&container["args"]);
     assert_eq!(
         args,
@@ -599,6 +616,7 @@ fn a_bad_values_file_is_refused_naming_the_field() {
         ),
         ("oracle:\n  existingSecret: \"\"\n", "/oracle/existingSecret", ""),
         ("replicaCount: 0\n", "/replicaCount", "minimum"),
+        ("environment:\n  servers: 0\n", "/environment/servers", "minimum"),
         ("clusterWide: \"yes\"\n", "/clusterWide", "want boolean"),
         // Every namespace and a list of namespaces: each of the two fields is named.
         (

@@ -62,22 +62,23 @@ pub struct Unrunnable {
     pub message: String,
 }
 
-/// Whether the trainer pods of this deployment can run the task's environment. A `gymnasium`
-/// environment runs in an environment server, which needs a Python with drlaas-envserver and
-/// gymnasium beside the trainer: the local mode's trainer processes have one, a cluster's trainer
-/// image does not yet. Held before anything is posted or recruited, so that a task no pod can
-/// run waits with this message instead of failing (and slashing) the worker it is given.
-pub fn check_runnable(spec: &DRLTaskSpec, external_environments: bool) -> Result<(), Unrunnable> {
-    if external_environments || !spec.training.environment.is_external() {
+/// Whether the pods of this deployment can run the task's environment. A `gymnasium` or
+/// `pettingzoo` environment runs in an environment server, the pods' environment sidecar: the
+/// task's own image (`environment.image`), else the deployment's standard environment image
+/// (`standard_image`: whether it has one). Held before anything is posted or recruited, so that a
+/// task no pod can run waits with this message instead of failing (and slashing) the worker it is
+/// given.
+pub fn check_runnable(spec: &DRLTaskSpec, standard_image: bool) -> Result<(), Unrunnable> {
+    let environment = &spec.training.environment;
+    if standard_image || !environment.is_external() || environment.image().is_some() {
         return Ok(());
     }
     Err(Unrunnable {
         field: "spec.training.environment.kind".into(),
-        message:
-            "gymnasium and pettingzoo environments need trainer pods that can run an environment server (a Python with \
-                  drlaas-envserver and gymnasium, as DRLAAS_ENV_PYTHON), and this operator's trainer image has \
-                  none (it runs without --external-environments); the local mode (drlaas local run) runs them"
-                .into(),
+        message: "gymnasium and pettingzoo environments run in an environment sidecar, and this operator has no \
+                  standard environment image (--environment-image, the chart's environment.image); name the \
+                  environment's own image (environment.image, by digest), or run it in the local mode (drlaas local run)"
+            .into(),
     })
 }
 

@@ -6,6 +6,11 @@
 pub const TASK_MOUNT: &str = "/etc/drlaas";
 /// The trainer's output directory (an emptyDir).
 pub const OUT_DIR: &str = "/work/out";
+/// Where a pod's environment volume is mounted, in the trainer and its environment sidecar: the
+/// sidecar's sockets and ready file, and the requester's package.
+pub const ENV_MOUNT: &str = "/drlaas-env";
+/// The name of a pod's environment sidecar (a native sidecar: an init container that keeps running).
+pub const ENV_SIDECAR: &str = "environment";
 /// The user the trainer image runs as.
 pub const TRAINER_UID: i64 = 10001;
 /// Label keys on everything the operator creates for a task.

@@ -864,6 +864,21 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
         ),
         (
             env(
+                json!({"kind": "gymnasium", "id": "Shelves-v0", "observationShape": [3], "actions": 3,
+                       "image": "reg.example/shelves:latest"}),
+            ),
+            "spec.training.environment.image",
+        ),
+        (
+            env(
+                json!({"kind": "gymnasium", "id": "Shelves-v0", "observationShape": [3], "actions": 3,
+                       "image": format!("reg.example/shelves@sha256:{}", "e".repeat(64)),
+                       "package": {"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "wheel": "s-0.1-py3-none-any.whl"}}),
+            ),
+            "spec.training.environment.image",
+        ),
+        (
+            env(
                 json!({"kind": "pettingzoo", "factory": "not a factory", "agents": 3, "observationShape": [3], "actions": 3}),
             ),
             "spec.training.environment.factory",
@@ -907,9 +922,14 @@ fn schema_cel_and_rust_refuse_the_same_bad_specs() {
             json!({"kind": "cartpole", "id": "CartPole-v1"}),
             "id is for kind gymnasium",
         ),
+        // `package` is a CEL reserved word: the rule must see the field (escaped) on both servers.
+        (
+            json!({"kind": "cartpole", "package": {"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "wheel": "s-0.1-py3-none-any.whl"}}),
+            "kwargs, observationShape, actions, continuousActions, package and image are for kinds gymnasium and pettingzoo",
+        ),
         (
             json!({"kind": "maze-cleaning", "kwargs": {"size": 3}}),
-            "kwargs, observationShape, actions, continuousActions and package are for kinds gymnasium and pettingzoo",
+            "kwargs, observationShape, actions, continuousActions, package and image are for kinds gymnasium and pettingzoo",
         ),
         (
             json!({"kind": "gymnasium", "id": "CartPole-v1", "factory": "envs:team", "observationShape": [4], "actions": 2}),

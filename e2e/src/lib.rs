@@ -199,6 +199,10 @@ pub struct Setup {
     /// Requester wallets (Secrets `requester-wallet`, `requester-wallet-1`, ...).
     pub requesters: usize,
     pub operator: OperatorMode,
+    /// The operator's standard environment image (`--environment-image`): none, as a chart
+    /// installed without one, unless a test sets it. The fake kubelet runs environment sidecars with
+    /// this machine's Python whatever the image.
+    pub environment_image: Option<String>,
 }
 
 impl Setup {
@@ -209,6 +213,7 @@ impl Setup {
             concurrent_tasks,
             requesters: 1,
             operator: OperatorMode::InProcess,
+            environment_image: None,
         }
     }
 }
@@ -308,7 +313,7 @@ impl Cluster {
                         "concurrentTasks": concurrent_tasks,
                         "nodeCpuCores": 64,
                     },
-                    "expertise": {"cartpole": 0.8},
+                    "expertise": {"cartpole": 0.8, "gymnasium": 0.5},
                     "pricePerTaskWei": PRICE_WEI,
                     "keySecretRef": {"name": format!("{name}-key")},
                 },
@@ -341,8 +346,10 @@ impl Cluster {
             store: store.clone(),
             pod_store: Some(pod_store),
             trainer_image: std::env::var("DRLAAS_E2E_TRAINER_IMAGE").unwrap_or_else(|_| "drlaas/trainer:0.1.0".into()),
-            // As the chart runs it: the published trainer image has no environment server.
-            external_environments: false,
+            environment_image: setup.environment_image.clone(),
+            environment_cpu: "1".into(),
+            environment_memory: "1Gi".into(),
+            environment_servers: 2,
             namespace: namespace.clone(),
             watch_namespaces: vec![namespace.clone()],
             confirmations: 0,

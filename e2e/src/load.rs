@@ -342,6 +342,7 @@ pub async fn run(options: &LoadOptions, label: &str) -> Result<RunFigures, Strin
         concurrent_tasks: options.concurrent_tasks(),
         requesters: options.requesters,
         operator: OperatorMode::Processes,
+        environment_image: None,
     }))
     .await
     .map_err(|e| format!("the test cluster could not be set up: {}", panic_message(e)))?;
@@ -1224,7 +1225,7 @@ async fn floor(cluster: &Cluster, options: &LoadOptions, made: &mut Made) -> Res
     let settings = PodSettings {
         trainer_image: args.trainer_image.clone(),
         store_address: args.pod_store.clone().unwrap_or_else(|| args.store.clone()),
-        external_environments: false,
+        environments: Default::default(),
     };
     let pods: Vec<Pod> = (0..options.tasks)
         .map(|i| {

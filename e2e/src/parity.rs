@@ -9,7 +9,9 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use drlaas_crds::task::DRLTask;
-use k8s_openapi::api::core::v1::ConfigMap;
+use drlaas_crds::worker::Worker;
+use drlaas_operator::pods::{EnvironmentSidecars, PodSettings, trainer_pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 
 /// What a scenario must get: accepted, or refused with a message naming `field`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +189,7 @@ pub async fn run(client: &Client, namespace: &str) -> Vec<Verdict> {
         &kube::api::ApiResource::erase::<DRLTask>(&()),
     );
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let mut verdicts = Vec::new();
     let mut record = |scenario: &'static str, result: Result<(), String>, expected: Expected| {
         verdicts.push(Verdict {
@@ -357,6 +360,78 @@ pub async fn run(client: &Client, namespace: &str) -> Vec<Verdict> {
         "a wheel name with a path in it",
         create(package("evil", "../shelves_env-0.1.0-py3-none-any.whl")).await,
         Expected::Refused { field: "package.wheel" },
+    );
+    // `package` is a CEL reserved word: a rule about it must see the field on both servers.
+    record(
+        "a cartpole task with a package",
+        create(with(
+            task("cartpole-package", cartpole()),
+            "/spec/training/environment",
+            json!({"kind": "cartpole", "package": {"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+                   "wheel": "shelves_env-0.1.0-py3-none-any.whl"}}),
+        ))
+        .await,
+        Expected::Refused {
+            field: "package and image are for kinds gymnasium and pettingzoo",
+        },
+    );
+    // The requester's own environment image, by digest.
+    let image = |name: &str, image: &str, package: bool| {
+        let mut environment = json!({"kind": "gymnasium", "id": "Shelves-v0", "observationShape": [3], "actions": 3,
+                                     "image": image});
+        if package {
+            environment["package"] = json!({"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "wheel": "s-0.1-py3-none-any.whl"});
+        }
+        with(task(name, cartpole()), "/spec/training/environment", environment)
+    };
+    let digest = format!("registry.example:5000/team/shelves@sha256:{}", "d".repeat(64));
+    record(
+        "a gymnasium task with its own image by digest",
+        create(image("own-image", &digest, false)).await,
+        Expected::Accepted,
+    );
+    record(
+        "an environment image by tag only",
+        create(image("image-tag", "registry.example/team/shelves:latest", false)).await,
+        Expected::Refused {
+            field: "spec.training.environment.image",
+        },
+    );
+    record(
+        "an environment image and a package",
+        create(image("image-and-package", &digest, true)).await,
+        Expected::Refused { field: "not both" },
+    );
+
+    // The trainer pod of a task with a package, as the operator builds it: a fetching init
+    // container, then the environment sidecar (an init container with restartPolicy Always, a
+    // native sidecar).
+    let gym: DRLTask =
+        serde_json::from_value(package("sidecar", "shelves_env-0.1.0-py3-none-any.whl")).expect("a task");
+    let worker: Worker = serde_json::from_value(json!({
+        "metadata": {"name": "parity"},
+        "spec": {"address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                 "capacity": {"gpus": 0, "cpuCores": 4, "memoryGib": 8},
+                 "pricePerTaskWei": "1", "keySecretRef": {"name": "parity-key"}},
+    }))
+    .expect("a worker");
+    let settings = PodSettings {
+        trainer_image: "drlaas/trainer:0.1.0".into(),
+        store_address: "http://kubo:5001".into(),
+        environments: EnvironmentSidecars {
+            image: Some(format!("drlaas/environment@sha256:{}", "a".repeat(64))),
+            ..EnvironmentSidecars::default()
+        },
+    };
+    let mut pod = trainer_pod(&gym, &worker, 1, None, None, &settings);
+    pod.metadata.namespace = None;
+    record(
+        "a trainer pod with an environment sidecar",
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .map(|_| ())
+            .map_err(message),
+        Expected::Accepted,
     );
 
     // A requester's keyword arguments, nested objects included, are stored as sent (the schema

@@ -100,7 +100,7 @@ async fn a_gymnasium_task_waits_with_a_warning_where_trainer_pods_cannot_serve_i
         .wait_for("gym", Duration::from_secs(60), |t| {
             t.and_then(|t| t.status.as_ref())
                 .and_then(|s| s.message.as_deref())
-                .is_some_and(|m| m.contains("--external-environments"))
+                .is_some_and(|m| m.contains("--environment-image"))
         })
         .await
         .unwrap();
@@ -119,6 +119,56 @@ async fn a_gymnasium_task_waits_with_a_warning_where_trainer_pods_cannot_serve_i
             .any(|e| e.reason.as_deref() == Some("EnvironmentUnavailable")),
         "no EnvironmentUnavailable Event"
     );
+    delete_and_wait(&cluster, "gym").await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: KUBECONFIG (and DRLAAS_E2E_FAKE_KUBELET=1 without nodes)"]
+async fn a_gymnasium_task_runs_its_environment_in_a_native_sidecar_and_is_paid() {
+    use drlaas_e2e::Setup;
+    use k8s_openapi::api::core::v1::Pod;
+    let image = format!("drlaas/environment@sha256:{}", "5".repeat(64));
+    let cluster = Cluster::start_with(Setup {
+        environment_image: Some(image.clone()),
+        ..Setup::new(1, 1)
+    })
+    .await;
+    let training = serde_json::json!({
+        "environment": {"kind": "gymnasium", "id": "CartPole-v1", "kwargs": {"max_episode_steps": 200},
+                        "observationShape": [4], "actions": 2},
+        "totalEnvSteps": 30000, "targetMeanReturn": 50.0,
+    });
+    cluster.apply_training("gym", training, 0).await;
+    let status = settled_paid(&cluster, "gym", Duration::from_secs(600)).await;
+    assert!(status.evaluation.is_some_and(|e| e.passed));
+    // The API server holds the pods the operator built: each with the environment as a native
+    // sidecar of the standard image, which the trainer and the evaluator talked to.
+    let pods = Api::<Pod>::namespaced(cluster.client.clone(), &cluster.namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let roles: Vec<String> = pods
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.labels.as_ref()?.get("drlaas.io/role").cloned())
+        .collect();
+    assert!(
+        roles.contains(&"trainer".to_string()) && roles.contains(&"evaluator".to_string()),
+        "{roles:?}"
+    );
+    for pod in &pods.items {
+        let spec = pod.spec.as_ref().unwrap();
+        let sidecar = &spec.init_containers.as_ref().expect("an environment sidecar")[0];
+        assert_eq!(
+            (
+                sidecar.name.as_str(),
+                sidecar.restart_policy.as_deref(),
+                sidecar.image.as_deref()
+            ),
+            ("environment", Some("Always"), Some(image.as_str()))
+        );
+    }
     delete_and_wait(&cluster, "gym").await;
     cluster.stop().await;
 }
@@ -275,6 +325,7 @@ async fn kill_9_of_the_operator_while_20_identical_tasks_arrive_posts_each_exact
         concurrent_tasks: 20,
         requesters: 2,
         operator: OperatorMode::Processes,
+        environment_image: None,
     })
     .await;
     let mut operator = Some(cluster.spawn_operator("replica-a", None));
@@ -351,6 +402,7 @@ async fn sigterm_hands_the_lease_to_the_standby_replica_within_3_seconds() {
     use k8s_openapi::api::coordination::v1::Lease;
     let cluster = Cluster::start_with(Setup {
         operator: OperatorMode::Processes,
+        environment_image: None,
         ..Setup::new(0, 1)
     })
     .await;

@@ -80,7 +80,15 @@ impl Local {
         let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envserver/tests");
         let mut all = vec![("DRLAAS_ENV_PYTHON", python.as_path()), ("PYTHONPATH", tests.as_path())];
         all.extend_from_slice(env);
-        self.run_with(args, &all)
+        let output = self.run_with(args, &all);
+        // The environments ran in the pods' environment sidecars, as in a cluster: the kubelet
+        // kept each sidecar's output beside its pod.
+        let sidecar_logs = walk(&self.path().join("pods"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".environment.log"))
+            .count();
+        assert!(sidecar_logs > 0, "no pod ran an environment sidecar");
+        output
     }
 
     fn run_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
@@ -120,6 +128,20 @@ impl Local {
         api.get("drltasks", "default", name)
             .unwrap_or_else(|| panic!("task {name} is in the data directory"))
     }
+}
+
+/// Every file under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let path = e.path();
+            if path.is_dir() { walk(&path) } else { vec![path] }
+        })
+        .collect()
 }
 
 fn task_yaml(name: &str, extra: &str) -> String {
@@ -576,12 +598,21 @@ async fn a_requesters_own_environment_shipped_as_a_wheel_by_cid_is_trained_verif
     assert!(evaluation["meanReturn"].as_f64().unwrap() >= 8.0, "{evaluation}");
     let random = evaluation["randomMeanReturn"].as_f64().unwrap();
     assert!((2.0..5.0).contains(&random), "{evaluation}");
-    // The trainer and the evaluator installed it from the store, by its CID, nowhere else.
-    let installed = packages.join(&cid);
+    // The trainer's and the evaluator's environment sidecars each installed it, fetched from the
+    // store by its CID by the pod's init container; the trainers installed nothing themselves.
+    let sidecar_logs: Vec<String> = walk(&local.path().join("pods"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".environment.log"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(
+        sidecar_logs.iter().filter(|log| log.contains("installed ")).count(),
+        2,
+        "{sidecar_logs:#?}"
+    );
     assert!(
-        installed.join("shelves_env/__init__.py").is_file(),
-        "{}",
-        installed.display()
+        !packages.join(&cid).exists(),
+        "a trainer with a sidecar installs nothing"
     );
     let (market, accounts) = local.market().await;
     let chain_task = market.task(1).await.unwrap();

@@ -101,6 +101,10 @@ mod schema {
     #[derive(schemars::JsonSchema)]
     #[serde(rename_all = "camelCase")]
     #[allow(dead_code)]
+    // `package` is a CEL reserved word: rules name the field `self.__package__`, the escaped form
+    // that Kubernetes documents. The API server also takes the plain form; the CEL evaluator of the
+    // in-memory API server (kube-cel) does not see the field under it, so a plain-form rule would
+    // pass there and fail on a real cluster.
     #[schemars(extend("x-kubernetes-validations" = [
         {"rule": "self.kind != 'cartpole' || !has(self.grid) && !has(self.agents) && !has(self.targets) && !has(self.wallDensity) && !has(self.requestRate) && !has(self.maxWaiting)",
          "message": "cartpole takes only horizon"},
@@ -110,8 +114,12 @@ mod schema {
          "message": "target-localization takes grid, agents, targets, wallDensity and horizon"},
         {"rule": "self.kind != 'fleet-coordination' || !has(self.targets) && !has(self.wallDensity)",
          "message": "fleet-coordination takes grid, agents, requestRate, maxWaiting and horizon"},
-        {"rule": "self.kind == 'gymnasium' || self.kind == 'pettingzoo' || !has(self.kwargs) && !has(self.observationShape) && !has(self.actions) && !has(self.continuousActions) && !has(self.package)",
-         "message": "kwargs, observationShape, actions, continuousActions and package are for kinds gymnasium and pettingzoo"},
+        {"rule": "self.kind == 'gymnasium' || self.kind == 'pettingzoo' || !has(self.kwargs) && !has(self.observationShape) && !has(self.actions) && !has(self.continuousActions) && !has(self.__package__) && !has(self.image)",
+         "message": "kwargs, observationShape, actions, continuousActions, package and image are for kinds gymnasium and pettingzoo"},
+        {"rule": "!has(self.__package__) || !has(self.image)",
+         "message": "one of image (the environment's own image) and package (a wheel for the standard environment image), not both",
+         "fieldPath": ".image",
+         "reason": "FieldValueInvalid"},
         {"rule": "self.kind == 'gymnasium' || !has(self.id)",
          "message": "id is for kind gymnasium"},
         {"rule": "self.kind == 'pettingzoo' || !has(self.factory)",
@@ -202,6 +210,16 @@ mod schema {
         /// before the environment server starts.
         #[serde(skip_serializing_if = "Option::is_none")]
         package: Option<PackageSchema>,
+        /// The requester's own environment image (gymnasium, pettingzoo), by digest:
+        /// `registry/name@sha256:<64 hex digits>`. It runs as the environment sidecar of the
+        /// trainer and evaluator pods (drlaas-envserver on its PATH, a non-root user) instead of the
+        /// deployment's standard environment image.
+        #[schemars(
+            length(min = 73, max = 327),
+            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
+        )]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
         /// The shape of one observation (gymnasium), as the environment server sends it: a box's
         /// shape, `[n]` for a discrete observation (one-hot). The trainer checks it against the
         /// environment's.
@@ -560,6 +578,15 @@ impl EnvDescriptor {
         }
     }
 
+    /// The requester's own environment image (by digest) of an external environment, if it names one.
+    pub fn image(&self) -> Option<&str> {
+        match self {
+            Self::Gymnasium(p) => p.image.as_deref(),
+            Self::PettingZoo(p) => p.image.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Whether the environment runs in an environment server (a requester's Gymnasium or
     /// PettingZoo environment) rather than in the trainer.
     pub fn is_external(&self) -> bool {
@@ -583,15 +610,17 @@ impl EnvDescriptor {
         let mut f = vec![("kind", Feature::Categorical(self.kind_name().to_owned()))];
         let area = |g: u32| Feature::Numeric(f64::from(g) * f64::from(g));
         let num = |x: u32| Feature::Numeric(f64::from(x));
-        // Keyword arguments and the requester's code (its package's CID) together: another of either
-        // is a related environment, not the same one.
-        let build = |kwargs: &serde_json::Map<String, serde_json::Value>, package: Option<&EnvPackage>| {
-            let kwargs = serde_json::Value::Object(kwargs.clone()).to_string();
-            Feature::Categorical(match package {
-                Some(p) => format!("{kwargs} {}", p.cid),
-                None => kwargs,
-            })
-        };
+        // Keyword arguments and the requester's code (its package's CID or its image's digest)
+        // together: another of either is a related environment, not the same one.
+        let build =
+            |kwargs: &serde_json::Map<String, serde_json::Value>, package: Option<&EnvPackage>, image: Option<&str>| {
+                let kwargs = serde_json::Value::Object(kwargs.clone()).to_string();
+                Feature::Categorical(match (package, image) {
+                    (Some(p), _) => format!("{kwargs} {}", p.cid),
+                    (None, Some(image)) => format!("{kwargs} {image}"),
+                    (None, None) => kwargs,
+                })
+            };
         match self {
             Self::Cartpole(p) => f.push(("horizon", num(p.horizon))),
             Self::TargetLocalization(p) => f.extend([
@@ -617,13 +646,13 @@ impl EnvDescriptor {
             // arguments (another gravity, another map) a related one.
             Self::Gymnasium(p) => f.extend([
                 ("id", Feature::Categorical(p.id.clone())),
-                ("kwargs", build(&p.kwargs, p.package.as_ref())),
+                ("kwargs", build(&p.kwargs, p.package.as_ref(), p.image.as_deref())),
             ]),
             // Likewise for a factory; another number of agents is a related environment (the
             // shared policy acts for each).
             Self::PettingZoo(p) => f.extend([
                 ("factory", Feature::Categorical(p.factory.clone())),
-                ("kwargs", build(&p.kwargs, p.package.as_ref())),
+                ("kwargs", build(&p.kwargs, p.package.as_ref(), p.image.as_deref())),
                 ("agents", num(p.agents)),
             ]),
         }
@@ -672,6 +701,47 @@ mod tests {
 
     fn invalid(json: &str) -> EnvError {
         parse(json).expect("parses").validate().expect_err(json)
+    }
+
+    #[test]
+    fn an_environment_image_is_named_by_digest_and_is_part_of_the_environment() {
+        let digest = "a".repeat(64);
+        let with = |extra: &str| {
+            format!(r#"{{"kind": "gymnasium", "id": "Shelves-v0", "observationShape": [3], "actions": 3{extra}}}"#)
+        };
+        let d = parse(&with(&format!(
+            r#", "image": "reg.example:5000/team/shelves:1.2@sha256:{digest}""#
+        )))
+        .unwrap();
+        d.validate().unwrap();
+        assert_eq!(
+            d.image(),
+            Some(format!("reg.example:5000/team/shelves:1.2@sha256:{digest}").as_str())
+        );
+        let plain = parse(&with("")).unwrap();
+        assert_ne!(
+            d.features(),
+            plain.features(),
+            "another image is another environment's code"
+        );
+        for image in [
+            "reg.example/shelves:1.2".to_string(),
+            format!("reg.example/shelves@sha256:{}", "A".repeat(64)),
+            format!("reg.example/shelves@sha256:{}", "a".repeat(63)),
+            format!("@sha256:{digest}"),
+            format!("reg example/shelves@sha256:{digest}"),
+        ] {
+            let e = invalid(&with(&format!(r#", "image": "{image}""#)));
+            assert_eq!(e.field, "environment.image", "{image}: {e}");
+        }
+        let both = invalid(&with(&format!(
+            r#", "image": "r/s@sha256:{digest}", "package": {{"cid": "Qm{}", "wheel": "s-0.1-py3-none-any.whl"}}"#,
+            "x".repeat(44)
+        )));
+        assert!(
+            both.field == "environment.image" && both.message.contains("not both"),
+            "{both}"
+        );
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! against what the server says before a step is taken.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::descriptor::{ActionSpace, EnvError, MAX_AGENTS};
-use crate::remote::{EnvSpec, Launcher, RemoteVecEnv, Space, Timeouts};
+use crate::remote::{EnvSpec, Launcher, RemoteVecEnv, Sidecar, Space, Timeouts};
 
 /// The Python that runs environment servers: `DRLAAS_ENV_PYTHON`, else `python3` on the `PATH`.
 pub const ENV_PYTHON: &str = "DRLAAS_ENV_PYTHON";
@@ -104,6 +105,10 @@ pub struct GymnasiumParams {
     /// import registers the id (`id: my_package:MyEnv-v0` imports it first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<EnvPackage>,
+    /// The requester's own environment image, by digest (`registry/name@sha256:…`), run as the
+    /// environment sidecar of the trainer and evaluator pods instead of the standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// A PettingZoo parallel environment: `factory(**kwargs)` in an environment server, every agent
@@ -131,6 +136,9 @@ pub struct PettingZooParams {
     /// The requester's code, when the factory is not in the environment image: a wheel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<EnvPackage>,
+    /// The requester's own environment image, by digest, instead of the standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl GymnasiumParams {
@@ -143,7 +151,7 @@ impl GymnasiumParams {
             ));
         }
         check_spaces(&self.observation_shape, self.actions, self.continuous_actions)?;
-        self.package.as_ref().map_or(Ok(()), EnvPackage::validate)
+        check_code(self.package.as_ref(), self.image.as_deref())
     }
 
     /// The actions of the environment, as declared.
@@ -166,6 +174,7 @@ impl GymnasiumParams {
             actions: self.action_space(),
             agents: 1,
             package: self.package.as_ref(),
+            image: self.image.as_deref(),
         };
         serve(&spec, num_envs, &declared)
     }
@@ -195,7 +204,7 @@ impl PettingZooParams {
             ));
         }
         check_spaces(&self.observation_shape, self.actions, self.continuous_actions)?;
-        self.package.as_ref().map_or(Ok(()), EnvPackage::validate)
+        check_code(self.package.as_ref(), self.image.as_deref())
     }
 
     /// One agent's actions, as declared.
@@ -218,6 +227,7 @@ impl PettingZooParams {
             actions: self.action_space(),
             agents: self.agents as usize,
             package: self.package.as_ref(),
+            image: self.image.as_deref(),
         };
         serve(&spec, num_envs, &declared)
     }
@@ -268,6 +278,45 @@ fn check_spaces(shape: &[u32], actions: Option<u32>, continuous_actions: Option<
     }
 }
 
+/// Whether `image` names a container image by digest: `NAME@sha256:` and 64 lowercase hex digits
+/// (a tag may stand before the `@`; the digest alone decides what runs).
+pub fn is_image_by_digest(image: &str) -> bool {
+    let Some((name, digest)) = image.split_once("@sha256:") else {
+        return false;
+    };
+    !name.is_empty()
+        && name.len() <= MAX_IMAGE_NAME
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/:-".contains(c))
+        && digest.len() == 64
+        && digest.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+/// Longest image name (before `@sha256:`) accepted.
+pub const MAX_IMAGE_NAME: usize = 255;
+
+/// The environment's code comes from at most one place: a wheel by CID (installed into the standard
+/// environment image) or an image by digest.
+fn check_code(package: Option<&EnvPackage>, image: Option<&str>) -> Result<(), EnvError> {
+    if let Some(image) = image {
+        if package.is_some() {
+            return Err(EnvError::new(
+                "image",
+                "one of image (the environment's own image) and package (a wheel for the standard environment image), not both",
+            ));
+        }
+        if !is_image_by_digest(image) {
+            return Err(EnvError::new(
+                "image",
+                format!(
+                    "a container image by digest, such as registry.example/my-env@sha256:<64 hex digits> (a tag alone can move, and the worker and the verifier must run the same code), got {image:?}"
+                ),
+            ));
+        }
+    }
+    package.map_or(Ok(()), EnvPackage::validate)
+}
+
 /// What a task declares of an external environment, to check the server's spaces against.
 struct Declared<'a> {
     /// The id or factory, for messages.
@@ -278,32 +327,38 @@ struct Declared<'a> {
     actions: ActionSpace,
     agents: usize,
     package: Option<&'a EnvPackage>,
+    image: Option<&'a str>,
 }
 
-/// `num_envs` copies of `spec` served by environment servers of [`ENV_PYTHON`] (one server per 16
-/// environments, at most 4), refused with the field named unless the server's spaces are the
-/// declared ones.
+/// How long a pod's environment sidecar may take to listen: it installs the requester's package and
+/// imports the environment's modules (a physics engine can take a while) before it is ready.
+const SIDECAR_READY_WITHIN: Duration = Duration::from_secs(180);
+
+/// `num_envs` copies of `spec` (one server per 16 environments, at most 4), refused with the field
+/// named unless the server's spaces are the declared ones. The servers are the pod's environment
+/// sidecar when the operator names one ([`Sidecar::from_env`]), else processes of [`ENV_PYTHON`]
+/// started here (the trainer on its own, the tests).
 fn serve(spec: &EnvSpec, num_envs: usize, declared: &Declared<'_>) -> Result<RemoteVecEnv, EnvError> {
-    let python = std::env::var_os(ENV_PYTHON).unwrap_or_else(|| "python3".into());
-    let mut launcher = Launcher::new(python);
-    if let Some(package) = declared.package {
-        let dir = package.installed_dir();
-        if !dir.is_dir() {
-            return Err(EnvError::new(
-                "package",
-                format!(
-                    "{} ({}) is not installed in {}: drlaas-trainer installs it from the content store (DRLAAS_STORE) before it trains or evaluates",
-                    package.wheel,
-                    package.cid,
-                    dir.display()
-                ),
-            ));
-        }
-        launcher.python_path.push(dir);
-    }
     let servers = num_envs.div_ceil(16).clamp(1, 4);
-    let env = RemoteVecEnv::spawn(&launcher, spec, num_envs, servers, Timeouts::default())
-        .map_err(|e| EnvError::new(declared.field, e))?;
+    let env = match Sidecar::from_env().map_err(|e| EnvError::new(declared.field, e))? {
+        Some(sidecar) => {
+            // A sidecar that never listens is its image's fault when the task names one.
+            let field = if declared.image.is_some() {
+                "image"
+            } else {
+                declared.field
+            };
+            sidecar
+                .wait_ready(SIDECAR_READY_WITHIN)
+                .map_err(|e| EnvError::new(field, e))?;
+            RemoteVecEnv::connect(sidecar.servers(servers), spec, num_envs, Timeouts::default())
+        }
+        None => {
+            let launcher = local_launcher(declared.package)?;
+            RemoteVecEnv::spawn(&launcher, spec, num_envs, servers, Timeouts::default())
+        }
+    }
+    .map_err(|e| EnvError::new(declared.field, e))?;
     let spaces = env.spaces();
     let name = declared.name;
     let shape: Vec<usize> = declared.observation_shape.iter().map(|d| *d as usize).collect();
@@ -346,4 +401,27 @@ fn serve(spec: &EnvSpec, num_envs: usize, declared: &Declared<'_>) -> Result<Rem
             ),
         )),
     }
+}
+
+/// The launcher of servers started here: [`ENV_PYTHON`], with the requester's package (installed by
+/// the trainer beforehand) on its path.
+fn local_launcher(package: Option<&EnvPackage>) -> Result<Launcher, EnvError> {
+    let python = std::env::var_os(ENV_PYTHON).unwrap_or_else(|| "python3".into());
+    let mut launcher = Launcher::new(python);
+    if let Some(package) = package {
+        let dir = package.installed_dir();
+        if !dir.is_dir() {
+            return Err(EnvError::new(
+                "package",
+                format!(
+                    "{} ({}) is not installed in {}: drlaas-trainer installs it from the content store (DRLAAS_STORE) before it trains or evaluates",
+                    package.wheel,
+                    package.cid,
+                    dir.display()
+                ),
+            ));
+        }
+        launcher.python_path.push(dir);
+    }
+    Ok(launcher)
 }

@@ -1,7 +1,9 @@
-"""Fixtures: a server session on one end of a socket pair, the reference client on the other.
+"""Fixtures: a server session on one end of a socket pair, the reference client on the other; and
+servers started as processes (`start`).
 
 The session is the server's real connection code (`serve_connection`), run in a thread, so every
-test goes through the real frames; test_server_process.py covers the process and its socket.
+test goes through the real frames; test_server_process.py and test_sidecar.py cover the process and
+its sockets.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pytest
 
 from drlaas_envserver.client import EnvClient
 from drlaas_envserver.session import serve_connection
+
+from helpers import ServerProcess
 
 
 class Served:
@@ -45,3 +49,18 @@ def serve() -> Iterator[Callable[[], EnvClient]]:
     yield make
     for s in served:
         s.finish()
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., ServerProcess]]:
+    """Starts `python -m drlaas_envserver ARGS...` processes; kills those still running at the end."""
+    started: list[ServerProcess] = []
+
+    def make(*args: str) -> ServerProcess:
+        server = ServerProcess(*args)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()

@@ -2,89 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from drlaas_envserver.client import EnvClient
 
 from helpers import assert_closed, expect_error
-
-TESTS = Path(__file__).resolve().parent
-SRC = TESTS.parent / "src"
-
-
-class ServerProcess:
-    """A server process whose standard error is read line by line (the ready line, the last words)."""
-
-    def __init__(self, *args: str) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), str(TESTS)]))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "drlaas_envserver", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def wait_for(self, prefix: str, timeout: float = 30.0) -> str:
-        """The first line of standard error that starts with `prefix`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line {prefix!r} in {timeout} s; saw {self.seen}") from None
-            if line is None:
-                raise AssertionError(f"the server exited ({self.proc.wait()}) before {prefix!r}; saw {self.seen}")
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-
-    def stderr_rest(self) -> str:
-        """Everything it wrote after what was read, once it has exited."""
-        while (line := self.lines.get(timeout=30)) is not None:
-            self.seen.append(line)
-        return "\n".join(self.seen)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-
-
-@pytest.fixture
-def start() -> Iterator:
-    started: list[ServerProcess] = []
-
-    def make(*args: str) -> ServerProcess:
-        server = ServerProcess(*args)
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 def test_ready_line_then_a_run_over_a_unix_socket(start, tmp_path: Path) -> None:

@@ -253,8 +253,10 @@ fn other_environment(task_json: &str) -> String {
 }
 
 fn kill(pid: u32) {
+    // Gone already is fine: it may have exited since it was listed.
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
         .status();
 }
 

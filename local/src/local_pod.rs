@@ -1,6 +1,9 @@
 //! Runs a trainer or evaluator pod's command as a local process of the trainer binary: the pod's
 //! mounts become a scratch directory, its content store the one given, and the outcome comes back
-//! as a kubelet would report it (exit code, termination message, logs).
+//! as a kubelet would report it (exit code, termination message, logs). Init containers run first,
+//! in order: one of the trainer image as the trainer binary, to completion; the environment sidecar
+//! (`restartPolicy: Always`) as `drlaas-envserver` of this machine's Python (`DRLAAS_ENV_PYTHON`),
+//! whatever its image, kept running until the main container exits.
 //!
 //! This is how drlaas runs without nodes: the local mode, the fake kubelet of the cluster tests
 //! (`DRLAAS_E2E_FAKE_KUBELET=1`) and the controller scenarios all execute the very pods the
@@ -14,7 +17,9 @@ use std::process::{Child, Command, Stdio};
 
 use k8s_openapi::api::core::v1::Pod;
 
-use drlaas_crds::pod::{OUT_DIR, TASK_MOUNT};
+use drlaas_crds::pod::{ENV_MOUNT, OUT_DIR, TASK_MOUNT};
+use drlaas_envs::descriptor::ENV_PYTHON;
+use k8s_openapi::api::core::v1::Container;
 
 /// Kubernetes keeps at most this much of a termination message.
 const TERMINATION_MESSAGE_LIMIT: usize = 4096;
@@ -180,24 +185,33 @@ impl LocalPodRunner {
         if let Some(json) = task_json {
             std::fs::write(&task_file, json)?;
         }
-        let termination_log = dir.join("termination-log");
-        let container = pod
+        let paths = PodPaths {
+            task: task_file,
+            out: dir.join("out"),
+            termination_log: dir.join("termination-log"),
+            env: env_dir(),
+        };
+        let spec = pod
             .spec
             .as_ref()
-            .and_then(|s| s.containers.first())
+            .ok_or_else(|| std::io::Error::other(format!("pod {name} has no spec")))?;
+        let container = spec
+            .containers
+            .first()
             .ok_or_else(|| std::io::Error::other(format!("pod {name} has no container")))?;
-        let task_path = format!("{TASK_MOUNT}/task.json");
-        let args: Vec<String> = container
-            .args
-            .iter()
-            .flatten()
-            .map(|a| map_path(a, &task_path, &task_file, &dir.join("out"), &termination_log))
-            .collect();
-        let child = Command::new(&self.trainer)
-            .args(&args)
+        let mut sidecars = Vec::new();
+        for init in spec.init_containers.iter().flatten() {
+            if init.restart_policy.as_deref() == Some("Always") {
+                std::fs::create_dir_all(&paths.env)?;
+                sidecars.push(Sidecar(self.start_sidecar(init, &paths, &dir)?));
+            } else {
+                std::fs::create_dir_all(&paths.env)?;
+                self.run_init(init, &paths, &dir)?;
+            }
+        }
+        let child = self
+            .trainer_command(container, &paths, &dir)
             .args(["--threads", &self.threads.to_string()])
-            .env("DRLAAS_STORE", &self.store)
-            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -208,9 +222,114 @@ impl LocalPodRunner {
             child,
             log: dir.with_extension("log"),
             pid_file,
-            termination_log,
+            termination_log: paths.termination_log,
             fallback,
+            sidecars,
+            env_dir: paths.env,
         })
+    }
+
+    /// The trainer binary with `container`'s arguments and variables, its paths mapped to the pod's
+    /// directory and its content store this runner's.
+    fn trainer_command(&self, container: &Container, paths: &PodPaths, dir: &Path) -> Command {
+        let mut command = Command::new(&self.trainer);
+        command
+            .args(container.args.iter().flatten().map(|a| paths.map(a)))
+            .envs(container_env(container, paths))
+            .env("DRLAAS_STORE", &self.store)
+            .current_dir(dir);
+        command
+    }
+
+    /// Runs an init container of the trainer image to completion; a failure fails the pod, as a
+    /// kubelet fails a pod that never restarts.
+    fn run_init(&self, init: &Container, paths: &PodPaths, dir: &Path) -> std::io::Result<()> {
+        let output = self.trainer_command(init, paths, dir).stdin(Stdio::null()).output()?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(std::io::Error::other(format!(
+            "init container {} failed ({}): {}",
+            init.name,
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+
+    /// Starts the environment sidecar: `drlaas-envserver` of this machine's Python, its own process
+    /// group (its servers fork), its output in `NAME.environment.log` beside the pod's directory.
+    fn start_sidecar(&self, sidecar: &Container, paths: &PodPaths, dir: &Path) -> std::io::Result<Child> {
+        use std::os::unix::process::CommandExt;
+        let python = std::env::var_os(ENV_PYTHON).unwrap_or_else(|| "python3".into());
+        let log = std::fs::File::create(dir.with_extension(format!("{}.log", sidecar.name)))?;
+        Command::new(python)
+            .args(["-m", "drlaas_envserver"])
+            .args(sidecar.args.iter().flatten().map(|a| paths.map(a)))
+            // The pod's HOME is its /tmp volume; a local process keeps its own.
+            .envs(container_env(sidecar, paths).filter(|(k, _)| k != "HOME"))
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+    }
+}
+
+/// Where a pod's paths are on this machine.
+struct PodPaths {
+    task: PathBuf,
+    out: PathBuf,
+    termination_log: PathBuf,
+    /// The environment volume: short, for the 108 bytes of a Unix socket's path.
+    env: PathBuf,
+}
+
+impl PodPaths {
+    fn map(&self, arg: &str) -> String {
+        if arg == format!("{TASK_MOUNT}/task.json") {
+            self.task.display().to_string()
+        } else if arg == OUT_DIR {
+            self.out.display().to_string()
+        } else if arg == "/dev/termination-log" {
+            self.termination_log.display().to_string()
+        } else if arg.contains(ENV_MOUNT) {
+            // Paths in the volume, alone or in a list of addresses (`unix:/drlaas-env/env-0.sock,…`).
+            arg.replace(ENV_MOUNT, &self.env.display().to_string())
+        } else {
+            arg.to_string()
+        }
+    }
+}
+
+/// A container's variables with literal values, their paths mapped.
+fn container_env<'a>(container: &'a Container, paths: &'a PodPaths) -> impl Iterator<Item = (String, String)> + 'a {
+    container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|v| Some((v.name.clone(), paths.map(v.value.as_deref()?))))
+}
+
+/// A fresh folder for a pod's environment volume, in the system's temporary folder.
+fn env_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("drlaas-pod-env-{}-{n}", std::process::id()))
+}
+
+/// A running environment sidecar; its whole process group is killed when it is dropped.
+#[derive(Debug)]
+struct Sidecar(Child);
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.wait();
     }
 }
 
@@ -222,6 +341,9 @@ pub struct RunningPod {
     pid_file: PathBuf,
     termination_log: PathBuf,
     fallback: bool,
+    /// Environment sidecars, stopped when the container exits.
+    sidecars: Vec<Sidecar>,
+    env_dir: PathBuf,
 }
 
 impl RunningPod {
@@ -246,6 +368,9 @@ impl RunningPod {
         }
         let status = self.child.wait()?;
         let _ = std::fs::remove_file(&self.pid_file);
+        // The main container is done: its sidecars stop, as a kubelet stops native sidecars.
+        self.sidecars.clear();
+        let _ = std::fs::remove_dir_all(&self.env_dir);
         // A process killed by a signal reports what a container runtime does: 128 + the signal.
         let exit_code = status
             .code()
@@ -294,16 +419,4 @@ fn stop_leftover(pid_file: &Path, trainer: &Path) {
         }
     }
     let _ = std::fs::remove_file(pid_file);
-}
-
-fn map_path(arg: &str, task_path: &str, task_file: &Path, out: &Path, log: &Path) -> String {
-    if arg == task_path {
-        task_file.display().to_string()
-    } else if arg == OUT_DIR {
-        out.display().to_string()
-    } else if arg == "/dev/termination-log" {
-        log.display().to_string()
-    } else {
-        arg.to_string()
-    }
 }

@@ -10,6 +10,7 @@ use drlaas_chain::alloy::signers::local::PrivateKeySigner;
 use drlaas_chain::{Deployment, read_deployment};
 
 use crate::controller::scope::parse_namespace;
+use crate::pods::EnvironmentSidecars;
 use crate::runtime::RunError;
 
 /// `--rpc-url`'s default.
@@ -49,11 +50,22 @@ pub struct OperatorArgs {
     /// Trainer image of the pods, unless a Worker names its own.
     #[arg(long, env = "DRLAAS_TRAINER_IMAGE", default_value = DEFAULT_TRAINER_IMAGE)]
     pub trainer_image: String,
-    /// The trainer pods can run environment servers for `gymnasium` tasks (their image has a
-    /// Python with drlaas-envserver and gymnasium, named by DRLAAS_ENV_PYTHON). Without it such a
-    /// task waits with a Warning instead of failing the worker it is given.
-    #[arg(long, env = "DRLAAS_EXTERNAL_ENVIRONMENTS")]
-    pub external_environments: bool,
+    /// The standard environment image (Python, gymnasium, pettingzoo, drlaas-envserver), run as
+    /// the environment sidecar of the pods of `gymnasium` and `pettingzoo` tasks that do not name
+    /// their own image. Without it such a task waits with a Warning instead of failing the worker it
+    /// is given (a task with its own `environment.image` runs either way).
+    #[arg(long, env = "DRLAAS_ENVIRONMENT_IMAGE")]
+    pub environment_image: Option<String>,
+    /// CPU of each environment sidecar (request and limit, on top of the task's).
+    #[arg(long, env = "DRLAAS_ENVIRONMENT_CPU", default_value = "1")]
+    pub environment_cpu: String,
+    /// Memory of each environment sidecar (request and limit, on top of the task's).
+    #[arg(long, env = "DRLAAS_ENVIRONMENT_MEMORY", default_value = "1Gi")]
+    pub environment_memory: String,
+    /// Server processes of each environment sidecar (environments step in parallel across them;
+    /// the trainer uses one per 16 environments, up to 4).
+    #[arg(long, env = "DRLAAS_ENVIRONMENT_SERVERS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub environment_servers: u32,
     /// The operator's namespace: worker key Secrets, the chain cursor, the Lease, mirrored tasks.
     #[arg(long, env = "POD_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
     pub namespace: String,
@@ -106,9 +118,9 @@ pub struct OperatorConfig {
     pub pod_store: Option<String>,
     /// Trainer image of the pods, unless a Worker names its own.
     pub trainer_image: String,
-    /// Whether the trainer pods can run environment servers; see
-    /// [`OperatorArgs::external_environments`].
-    pub external_environments: bool,
+    /// The environment sidecar of pods on external environments; see
+    /// [`OperatorArgs::environment_image`].
+    pub environments: EnvironmentSidecars,
     /// The operator's namespace.
     pub namespace: String,
     /// Namespaces whose DRLTasks and pods the operator watches (none: every namespace); see
@@ -139,7 +151,7 @@ impl OperatorConfig {
             store,
             pod_store: None,
             trainer_image: DEFAULT_TRAINER_IMAGE.into(),
-            external_environments: false,
+            environments: EnvironmentSidecars::default(),
             namespace: DEFAULT_NAMESPACE.into(),
             watch_namespaces: Vec::new(),
             confirmations: DEFAULT_CONFIRMATIONS,
@@ -174,7 +186,12 @@ impl OperatorArgs {
             store: self.store.clone(),
             pod_store: self.pod_store.clone(),
             trainer_image: self.trainer_image.clone(),
-            external_environments: self.external_environments,
+            environments: EnvironmentSidecars {
+                image: self.environment_image.clone().filter(|i| !i.trim().is_empty()),
+                cpu: self.environment_cpu.clone(),
+                memory: self.environment_memory.clone(),
+                servers: self.environment_servers,
+            },
             namespace: self.namespace.clone(),
             watch_namespaces: self.watch_namespaces.clone(),
             confirmations: self.confirmations,

@@ -19,8 +19,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
 pub use drlaas_crds::pod::{
-    ANNOTATION_WORKER, LABEL_ATTEMPT, LABEL_ROLE, LABEL_TASK, LABEL_WORKER, OUT_DIR, TASK_MOUNT, TRAINER_UID,
+    ANNOTATION_WORKER, ENV_MOUNT, ENV_SIDECAR, LABEL_ATTEMPT, LABEL_ROLE, LABEL_TASK, LABEL_WORKER, OUT_DIR,
+    TASK_MOUNT, TRAINER_UID,
 };
+use drlaas_envs::EnvDescriptor;
+use drlaas_envs::remote::{ENV_READY, ENV_SERVERS};
 
 /// The operator's settings that go into every pod.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +32,49 @@ pub struct PodSettings {
     pub trainer_image: String,
     /// The content store the trainer writes to (an IPFS API URL in a cluster).
     pub store_address: String,
-    /// Whether trainer pods can run environment servers (`gymnasium` tasks): true in the local
-    /// mode, whose trainer processes use the machine's `DRLAAS_ENV_PYTHON`; false in a cluster
-    /// until the trainer image carries one (`--external-environments`).
-    pub external_environments: bool,
+    /// The environment sidecar of pods whose task trains on a `gymnasium` or `pettingzoo`
+    /// environment.
+    pub environments: EnvironmentSidecars,
+}
+
+/// How the operator runs external environments: an environment server beside the trainer, as a
+/// native sidecar container (an init container with `restartPolicy: Always`: it starts before the
+/// trainer, and the pod completes when the trainer does), on an `emptyDir` they share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvironmentSidecars {
+    /// The standard environment image (Python, gymnasium, pettingzoo, drlaas-envserver) for tasks
+    /// that do not name their own (`environment.image`); `None`: such tasks cannot run here.
+    pub image: Option<String>,
+    /// CPU of the sidecar, its request and limit (on top of the task's own resources).
+    pub cpu: String,
+    /// Memory of the sidecar, its request and limit.
+    pub memory: String,
+    /// Server processes the sidecar runs, so that environments step in parallel (the trainer uses
+    /// one per 16 environments, up to 4).
+    pub servers: u32,
+}
+
+impl Default for EnvironmentSidecars {
+    /// No standard image, one CPU, 1 GiB and 4 servers.
+    fn default() -> Self {
+        EnvironmentSidecars {
+            image: None,
+            cpu: "1".into(),
+            memory: "1Gi".into(),
+            servers: 4,
+        }
+    }
+}
+
+impl EnvironmentSidecars {
+    /// The image of `environment`'s sidecar: its own, else the standard one; `None` for a built-in
+    /// environment (no sidecar) or where there is no image to run it.
+    pub fn image_for<'a>(&'a self, environment: &'a EnvDescriptor) -> Option<&'a str> {
+        if !environment.is_external() {
+            return None;
+        }
+        environment.image().or(self.image.as_deref())
+    }
 }
 
 /// The ConfigMap holding a task's training spec as `task.json`.
@@ -105,6 +147,8 @@ pub fn trainer_pod(
         });
     }
     spec.active_deadline_seconds = Some(task.spec.deadline_seconds as i64);
+    let trainer_image = spec.containers[0].image.clone().unwrap_or_default();
+    add_environment_sidecar(&mut spec, &task.spec.training.environment, &trainer_image, settings);
     Pod {
         metadata,
         spec: Some(spec),
@@ -156,6 +200,14 @@ pub fn evaluator_pod(
         spec.node_selector = (!w.spec.node_selector.is_empty()).then(|| w.spec.node_selector.clone());
         spec.tolerations = (!w.spec.tolerations.is_empty()).then(|| w.spec.tolerations.clone());
     }
+    // The task's environment, whatever the model says it was trained on: the verifier runs the
+    // environment the requester pinned.
+    add_environment_sidecar(
+        &mut spec,
+        &task.spec.training.environment,
+        &settings.trainer_image,
+        settings,
+    );
     Pod {
         metadata,
         spec: Some(spec),
@@ -277,50 +329,155 @@ fn container(image: String, args: Vec<String>, task: &DRLTask, settings: &PodSet
         name: "trainer".into(),
         image: Some(image),
         args: Some(args),
-        env: Some(vec![EnvVar {
-            name: "DRLAAS_STORE".into(),
-            value: Some(settings.store_address.clone()),
-            ..EnvVar::default()
-        }]),
-        resources: Some(ResourceRequirements {
-            requests: Some(limits.clone()),
-            limits: Some(limits),
-            ..ResourceRequirements::default()
-        }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(TRAINER_UID),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
+        env: Some(vec![env_var("DRLAAS_STORE", settings.store_address.clone())]),
+        resources: Some(fixed_resources(limits)),
+        security_context: Some(locked_down()),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "work".into(),
-                mount_path: "/work".into(),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "tmp".into(),
-                mount_path: "/tmp".into(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(vec![mount("work", "/work"), mount("tmp", "/tmp")]),
         ..Container::default()
     }
 }
 
-fn pod_spec(container: Container) -> PodSpec {
-    let scratch = |name: &str| Volume {
+/// Requests equal to limits: the pod gets what the scheduler counted, no more.
+fn fixed_resources(limits: BTreeMap<String, Quantity>) -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(limits.clone()),
+        limits: Some(limits),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Every container of the operator's pods: unprivileged, read-only root, no capabilities.
+fn locked_down() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(TRAINER_UID),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+fn mount(volume: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        ..VolumeMount::default()
+    }
+}
+
+fn env_var(name: &str, value: String) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value),
+        ..EnvVar::default()
+    }
+}
+
+/// Gives a pod whose task trains on an external environment its environment sidecar: servers
+/// listening on Unix sockets in a shared `emptyDir` ([`ENV_MOUNT`]), named to the trainer in
+/// `DRLAAS_ENV_SERVERS`, with a ready file it waits for. A task's package (a wheel by CID) is
+/// fetched first by an init container of the trainer image (which checks it against its CID), and
+/// the sidecar installs it before it listens. Nothing for a built-in environment, or where there is
+/// no image to run (admission holds such tasks before they get here).
+fn add_environment_sidecar(
+    spec: &mut PodSpec,
+    environment: &EnvDescriptor,
+    trainer_image: &str,
+    settings: &PodSettings,
+) {
+    let sidecars = &settings.environments;
+    let Some(image) = sidecars.image_for(environment) else {
+        return;
+    };
+    let sockets: Vec<String> = (0..sidecars.servers.max(1))
+        .map(|i| format!("unix:{ENV_MOUNT}/env-{i}.sock"))
+        .collect();
+    let ready = format!("{ENV_MOUNT}/ready");
+    let limits = BTreeMap::from([
+        ("cpu".to_string(), Quantity(sidecars.cpu.clone())),
+        ("memory".to_string(), Quantity(sidecars.memory.clone())),
+    ]);
+    let mut args: Vec<String> = sockets
+        .iter()
+        .flat_map(|s| ["--listen".to_string(), s.clone()])
+        .collect();
+    args.extend(["--ready-file".into(), ready.clone()]);
+    let mut init = Vec::new();
+    if let Some(package) = environment.package() {
+        let dir = format!("{ENV_MOUNT}/package");
+        init.push(Container {
+            name: "env-package".into(),
+            image: Some(trainer_image.to_string()),
+            args: Some(vec![
+                "fetch-package".into(),
+                "--cid".into(),
+                package.cid.clone(),
+                "--wheel".into(),
+                package.wheel.clone(),
+                "--out".into(),
+                dir.clone(),
+            ]),
+            env: Some(vec![env_var("DRLAAS_STORE", settings.store_address.clone())]),
+            resources: Some(fixed_resources(limits.clone())),
+            security_context: Some(locked_down()),
+            termination_message_policy: Some("FallbackToLogsOnError".into()),
+            volume_mounts: Some(vec![mount("env", ENV_MOUNT), mount("env-tmp", "/tmp")]),
+            ..Container::default()
+        });
+        args.extend([
+            "--package".into(),
+            dir,
+            "--package-target".into(),
+            format!("{ENV_MOUNT}/site"),
+        ]);
+    }
+    init.push(Container {
+        name: ENV_SIDECAR.into(),
+        image: Some(image.to_string()),
+        command: Some(vec!["drlaas-envserver".into()]),
+        args: Some(args),
+        // A native sidecar: started before the trainer, stopped once it exits.
+        restart_policy: Some("Always".into()),
+        // pip and Python write nothing under a read-only root: HOME and caches go to /tmp.
+        env: Some(vec![
+            env_var("HOME", "/tmp".into()),
+            env_var("PYTHONDONTWRITEBYTECODE", "1".into()),
+        ]),
+        resources: Some(fixed_resources(limits)),
+        security_context: Some(locked_down()),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        volume_mounts: Some(vec![mount("env", ENV_MOUNT), mount("env-tmp", "/tmp")]),
+        ..Container::default()
+    });
+    spec.init_containers = Some(init);
+    let volumes = spec.volumes.get_or_insert_default();
+    volumes.extend([scratch_volume("env"), scratch_volume("env-tmp")]);
+    let trainer = &mut spec.containers[0];
+    trainer
+        .volume_mounts
+        .get_or_insert_default()
+        .push(mount("env", ENV_MOUNT));
+    trainer
+        .env
+        .get_or_insert_default()
+        .extend([env_var(ENV_SERVERS, sockets.join(",")), env_var(ENV_READY, ready)]);
+}
+
+fn scratch_volume(name: &str) -> Volume {
+    Volume {
         name: name.into(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Volume::default()
-    };
+    }
+}
+
+fn pod_spec(container: Container) -> PodSpec {
+    let scratch = scratch_volume;
     PodSpec {
         containers: vec![container],
         restart_policy: Some("Never".into()),

@@ -79,7 +79,7 @@ pub async fn run_with(config: OperatorConfig, client: Option<kube::Client>) -> R
         pods: PodSettings {
             trainer_image: config.trainer_image.clone(),
             store_address: config.pod_store.clone().unwrap_or_else(|| config.store.clone()),
-            external_environments: config.external_environments,
+            environments: config.environments.clone(),
         },
         confirmations: config.confirmations,
     };

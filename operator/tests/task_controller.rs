@@ -704,8 +704,9 @@ async fn a_gymnasium_task_waits_with_a_warning_where_pods_cannot_serve_environme
     assert_eq!(phase(&t), "Pending");
     let message = t["status"]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("spec.training.environment.kind: gymnasium and pettingzoo environments need trainer pods")
-            && message.contains("--external-environments"),
+        message.starts_with(
+            "spec.training.environment.kind: gymnasium and pettingzoo environments run in an environment sidecar"
+        ) && message.contains("--environment-image"),
         "{t:#}"
     );
     assert!(w.event_reasons().iter().any(|r| r == "EnvironmentUnavailable"));

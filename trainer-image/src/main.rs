@@ -85,6 +85,21 @@ enum Command {
         #[command(flatten)]
         runtime: Runtime,
     },
+    /// Fetch an environment package's wheel from the content store, checked against its CID, into
+    /// a folder (the init container of a pod whose environment sidecar installs it).
+    FetchPackage {
+        /// The wheel's content identifier (`environment.package.cid`).
+        #[arg(long)]
+        cid: String,
+        /// The wheel's file name (`environment.package.wheel`).
+        #[arg(long)]
+        wheel: String,
+        /// The folder to write it into.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Print a model's manifest and tensors as JSON.
     Inspect {
         /// Model or checkpoint: a file, or a CID fetched from --store.
@@ -171,7 +186,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let termination_log = match &cli.command {
         Command::Train { termination_log, .. } | Command::Evaluate { termination_log, .. } => termination_log.clone(),
-        Command::Inspect { .. } => None,
+        Command::Inspect { .. } | Command::FetchPackage { .. } => None,
     };
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -248,6 +263,12 @@ fn run(command: Command) -> Result<(), Failure> {
                     .map_err(|e| Failure::runtime(format!("--termination-log {}: {e}", path.display())))?;
             }
             println!("{}", result.to_json_line());
+            Ok(())
+        }
+        Command::FetchPackage { cid, wheel, out, store } => {
+            let package = drlaas_envs::descriptor::EnvPackage { cid, wheel };
+            let path = env_package::fetch(&package, store.open()?.as_ref(), &out).map_err(Failure::input)?;
+            eprintln!("fetched {} ({}) into {}", package.wheel, package.cid, path.display());
             Ok(())
         }
         Command::Evaluate {

@@ -175,3 +175,44 @@ fn an_ipfs_node_gets_the_model_under_the_cid_computed_here() {
     ]));
     assert_eq!(evaluation.model, model_cid);
 }
+
+#[test]
+fn fetch_package_writes_the_wheel_by_cid_and_names_the_field_it_cannot_satisfy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    // Any stored file stands for a wheel here: the fetch checks bytes against the CID, not content.
+    let result: TrainResult = last_json(&train(dir.path(), "first", store, &[]));
+    let cid = result.model_cid.unwrap();
+    let out = dir.path().join("package");
+    let fetch = |cid: &str, wheel: &str| {
+        trainer(&[
+            "fetch-package",
+            "--cid",
+            cid,
+            "--wheel",
+            wheel,
+            "--out",
+            out.to_str().unwrap(),
+            "--store",
+            store,
+        ])
+    };
+    let fetched = fetch(&cid, "shelves_env-0.1.0-py3-none-any.whl");
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    assert_eq!(
+        std::fs::read(out.join("shelves_env-0.1.0-py3-none-any.whl")).unwrap(),
+        std::fs::read(&result.model_path).unwrap()
+    );
+
+    let absent = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    for (cid, wheel, field) in [
+        (absent, "shelves_env-0.1.0-py3-none-any.whl", "environment.package"),
+        (cid.as_str(), "../shelves.whl", "package.wheel"),
+    ] {
+        let refused = fetch(cid, wheel);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(field), "{field}: {stderr}");
+    }
+}

@@ -42,6 +42,7 @@ use drlaas_local::kubelet::Kubelet;
 use drlaas_local::local_pod::{LocalPodRunner, locate_trainer};
 use drlaas_local::network::{self, Network};
 use drlaas_local::workers::{Behavior, REQUESTER_ACCOUNT, WorkersConfig, key_secret};
+use drlaas_operator::pods::EnvironmentSidecars;
 use drlaas_operator::runtime::{self, OperatorConfig};
 
 /// The operator's namespace in the local mode (worker keys, the chain cursor, the Lease).
@@ -418,9 +419,12 @@ impl Marketplace {
     fn operator_config(&self, args: &RunArgs) -> OperatorConfig {
         OperatorConfig {
             trainer_image: "drlaas/trainer:local".into(),
-            // The trainer processes start environment servers with this machine's Python
-            // (DRLAAS_ENV_PYTHON, else python3).
-            external_environments: true,
+            // Pods get environment sidecars; the local kubelet runs them with this machine's
+            // Python (DRLAAS_ENV_PYTHON, else python3), whatever the image.
+            environments: EnvironmentSidecars {
+                image: Some("drlaas/environment:local".into()),
+                ..EnvironmentSidecars::default()
+            },
             namespace: SYSTEM_NAMESPACE.into(),
             confirmations: 1,
             listen: args.listen,

@@ -3,6 +3,15 @@
 The server runs requesters' code and steps it for whoever connects, so TCP is refused on anything but
 the loopback interface unless `--allow-remote` says otherwise. A parent process (the trainer) waits
 for the ready line on standard error, or for `--ready-file`, before it connects.
+
+This module does not import the session code (and with it numpy) until `serve` runs: the command binds
+its listeners and forks a process per address (`workers`) first, and numpy's BLAS starts threads as
+it is imported, which a fork must not find.
+
+SIGTERM and SIGINT stop a server through a Python handler, which runs in the main thread when it next
+runs Python code; but the kernel may give a signal to another thread (numpy's, a connection's), which
+leaves the main thread asleep in `accept`. So the accept loop waits on the listener and on a pipe that
+every signal is written to (`signal.set_wakeup_fd`), whichever thread takes it.
 """
 
 from __future__ import annotations
@@ -10,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import select
+import signal
 import socket
 import stat
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-from .session import serve_connection
 
 
 class AddressError(ValueError):
@@ -118,15 +128,26 @@ def listen(address: Address) -> tuple[socket.socket, Address]:
     return sock, Address("tcp", host=host, port=port)
 
 
-def announce(address: Address, ready_file: str | None) -> None:
-    """Says the server is ready: one line on standard error, and the address in `ready_file` if given."""
+def withdraw(ready_file: str | None) -> None:
+    """Removes a ready file left by an earlier run (a restarted sidecar's): it would say ready too soon."""
     if ready_file:
-        # Written whole then renamed, so a watcher never reads half an address.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ready_file)
+
+
+def announce(addresses: list[Address], ready_file: str | None) -> None:
+    """Says the server is ready, once every address listens: a line per address on standard error
+    (`drlaas-envserver listening on ADDRESS`), and the addresses, one a line, in `ready_file` if given.
+    """
+    if ready_file:
+        # Written whole then renamed, so a watcher never reads half the addresses.
         tmp = f"{ready_file}.tmp{os.getpid()}"
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(f"{address}\n")
+            f.writelines(f"{address}\n" for address in addresses)
         os.replace(tmp, ready_file)
-    print(f"drlaas-envserver listening on {address}", file=sys.stderr, flush=True)
+    lines = "".join(f"drlaas-envserver listening on {address}\n" for address in addresses)
+    sys.stderr.write(lines)
+    sys.stderr.flush()
 
 
 def _peer_name(address: Address, peer: object, number: int) -> str:
@@ -135,29 +156,77 @@ def _peer_name(address: Address, peer: object, number: int) -> str:
     return f"connection {number}"
 
 
-def serve(listener: socket.socket, address: Address, once: bool = False) -> None:
+def serve(
+    listener: socket.socket,
+    address: Address,
+    once: bool = False,
+    refusal: tuple[str, str] | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
     """Accepts connections, each served by its own thread (each is its own vector), until stopped.
+    Runs in the main thread (it wakes on signals); calls `ready` once it can answer a HELLO at once.
 
     With `once`, serves the first connection in this thread and returns when it closes: a trainer that
-    starts a server per run has it exit with the run.
+    starts a server per run has it exit with the run. With `refusal` (field, message), every HELLO is
+    answered with that ERROR: the server could not get ready (its package did not install) and stays
+    up to say so.
     """
+    from .session import refuse_every_hello, serve_connection  # Here: see the module's docstring.
+
+    if refusal is not None:
+        refuse_every_hello(*refusal)
+    if ready is not None:
+        ready()
     number = 0
-    while True:
-        conn, peer = listener.accept()
-        number += 1
-        if address.kind == "tcp":
-            # Replies are single writes, but requests are small and latency is all that matters.
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        name = _peer_name(address, peer, number)
-        if once:
-            serve_connection(conn, name)
-            return
-        threading.Thread(target=serve_connection, args=(conn, name), name=name, daemon=True).start()
+    with _signal_wakeup() as wakeup:
+        listener.setblocking(False)  # The client of a waiting connection may be gone by the accept.
+        while True:
+            # A signal's handler runs when this returns (see the module's docstring).
+            readable, _, _ = select.select([listener, wakeup], [], [])
+            if wakeup in readable:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wakeup, 512)
+            if listener not in readable:
+                continue
+            try:
+                conn, peer = listener.accept()
+            except (BlockingIOError, ConnectionAbortedError):
+                continue
+            conn.setblocking(True)
+            number += 1
+            if address.kind == "tcp":
+                # Replies are single writes, but requests are small and latency is all that matters.
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            name = _peer_name(address, peer, number)
+            if once:
+                serve_connection(conn, name)
+                return
+            threading.Thread(target=serve_connection, args=(conn, name), name=name, daemon=True).start()
+
+
+@contextlib.contextmanager
+def _signal_wakeup() -> Iterator[int]:
+    """A file descriptor that turns readable when a signal comes (`signal.set_wakeup_fd`, main thread only)."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    try:
+        yield read_end
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read_end)
+        os.close(write_end)
 
 
 def cleanup(listener: socket.socket, address: Address) -> None:
     """Closes the listener and removes its socket file, so the next server finds the path free."""
     listener.close()
+    remove_socket_file(address)
+
+
+def remove_socket_file(address: Address) -> None:
+    """Removes a Unix address's socket file, if it is still there; nothing for TCP."""
     if address.kind == "unix":
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address.path)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import sys
-import threading
 import traceback
-from typing import TextIO
 
 from .environments import build
+from .logs import log
 from .protocol import (
     ConnectionClosedError,
     Kind,
@@ -36,13 +34,16 @@ MAX_ENVS = 65536
 # Frames only a server sends: a trainer sending one is out of order, not unknown.
 _SERVER_KINDS = frozenset({Kind.SPACES, Kind.OBSERVATIONS, Kind.STEPPED, Kind.ERROR})
 
-_log_lock = threading.Lock()
+# Set once, before any connection, when this server cannot serve anything (the requester's package did
+# not install): every HELLO gets this ERROR (field, message). A server that exited instead would leave a
+# sidecar's trainer waiting with no message, and a restarted one would fail the same way.
+_refusal: tuple[str, str] | None = None
 
 
-def log(line: str, stream: TextIO | None = None) -> None:
-    """One line on standard error: the trainer shows a dead server's last lines."""
-    with _log_lock:
-        print(f"drlaas-envserver: {line}", file=stream or sys.stderr, flush=True)
+def refuse_every_hello(field: str, message: str) -> None:
+    """From now on, answers every HELLO with ERROR `field`: `message` (the server stays up to say why)."""
+    global _refusal
+    _refusal = (field, message)
 
 
 class Session:
@@ -104,6 +105,8 @@ class Session:
     def _hello(self, payload: bytearray) -> None:
         if self.vector is not None:
             raise ProtocolError("protocol", "a second HELLO on the connection (one connection is one vector)")
+        if _refusal is not None:
+            raise ProtocolError(*_refusal)
         hello = decode_hello(payload, MAX_ENVS)
         self.vector = make_vector(build(hello.environment, hello.num_envs))
         log(f"{self.peer}: serving {hello.num_envs} x {self.vector.name}")

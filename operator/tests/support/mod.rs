@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_local::api_server::ApiServer;
 use drlaas_operator::controller::{Settings, WatchScope};
-use drlaas_operator::pods::PodSettings;
+use drlaas_operator::pods::{EnvironmentSidecars, PodSettings};
 use drlaas_store::Store;
 
 pub mod kubelet;
@@ -43,8 +43,9 @@ pub fn settings_for(oracle: Address, store_address: &str) -> Arc<Settings> {
         pods: PodSettings {
             trainer_image: "drlaas/trainer:test".into(),
             store_address: store_address.into(),
-            // As a cluster's operator today: gymnasium tasks wait (see check_runnable).
-            external_environments: false,
+            // No standard environment image: gymnasium tasks without their own wait (see
+            // check_runnable).
+            environments: EnvironmentSidecars::default(),
         },
         confirmations: 0,
     })

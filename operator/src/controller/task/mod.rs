@@ -197,7 +197,7 @@ async fn step(task: &DRLTask, ctx: &Context, status: &mut StatusWriter<'_>) -> R
         }
         return Ok(Action::await_change());
     }
-    if let Err(e) = check_runnable(&task.spec, ctx.settings.pods.external_environments) {
+    if let Err(e) = check_runnable(&task.spec, ctx.settings.pods.environments.image.is_some()) {
         if status.status.message.as_deref() != Some(e.to_string().as_str()) {
             status.event(EventType::Warning, "EnvironmentUnavailable", e.to_string());
         }
