@@ -74,6 +74,11 @@ pub struct PpoConfig {
     /// for discrete ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub norm_reward: Option<bool>,
+    /// The initial log standard deviation of a Gaussian policy (continuous actions), the same for
+    /// every action component; learned from there. Default 0 (a standard deviation of 1); −2 starts
+    /// with small, careful actions (RL-Zoo's setting for MuJoCo locomotion).
+    #[cfg_attr(feature = "schema", schemars(range(min = -5.0, max = 2.0)))]
+    pub log_std_init: f64,
 }
 
 impl Default for PpoConfig {
@@ -96,6 +101,7 @@ impl Default for PpoConfig {
             target_kl: None,
             norm_obs: None,
             norm_reward: None,
+            log_std_init: 0.0,
         }
     }
 }
@@ -148,6 +154,12 @@ impl PpoConfig {
         in_range(&f("maxGradNorm"), self.max_grad_norm, 0.0, 1e6, "a norm in (0, 1e6]")?;
         if let Some(kl) = self.target_kl {
             in_range(&f("targetKl"), kl, 0.0, 10.0, "a KL bound in (0, 10]")?;
+        }
+        if !(-5.0..=2.0).contains(&self.log_std_init) {
+            return Err(SpecError::new(
+                &f("logStdInit"),
+                format!("a log standard deviation in [-5, 2], got {}", self.log_std_init),
+            ));
         }
         Ok(())
     }
@@ -371,6 +383,11 @@ mod tests {
             ..PpoConfig::default()
         };
         assert_eq!(nan.validate().unwrap_err().field, "ppo.learningRate");
+        let wide = PpoConfig {
+            log_std_init: 3.0,
+            ..PpoConfig::default()
+        };
+        assert_eq!(wide.validate().unwrap_err().field, "ppo.logStdInit");
     }
 
     #[test]

@@ -3,15 +3,20 @@
 //! ```text
 //! source tools/torch-env.sh && source tools/envserver-env.sh && source tools/baselines-env.sh
 //! cargo bench -p drlaas-trainer --bench baselines                 # both sections
-//! cargo bench -p drlaas-trainer --bench baselines -- cartpole     # one: cartpole | pendulum
+//! cargo bench -p drlaas-trainer --bench baselines -- cartpole     # one: cartpole | pendulum | halfcheetah
 //! ```
 //!
 //! Each section trains with seeds 1–3 on one thread, both sides: the drlaas trainer on the
 //! environment served by envserver/ over the environment protocol, and SB3's PPO with RL-Zoo's
 //! hyperparameters (`sb3_ppo.py`, the Python of tools/baselines-env.sh) on the same Gymnasium in
-//! process. It prints seconds and environment steps until the mean return of the last 100 training
-//! episodes first reaches the solved criterion (`CartPole-v1`: 475; `Pendulum-v1`: −400), their
-//! medians, and SB3's median time over the trainer's.
+//! process. `cartpole` and `pendulum` print seconds and environment steps until the mean return of
+//! the last 100 training episodes first reaches the solved criterion (`CartPole-v1`: 475;
+//! `Pendulum-v1`: −400), their medians, and SB3's median time over the trainer's. `halfcheetah`
+//! (MuJoCo's `HalfCheetah-v5`, 1M steps; not run unless named, it takes about an hour) prints each
+//! side's wall time for the whole budget and the mean return of 10 episodes of the final policy's
+//! mean action, their means over the seeds, and the ratios. The trainer's time includes its own
+//! final evaluation (10 episodes, a few seconds); SB3's does not. `only:drlaas` or `only:sb3` runs
+//! one side of it (two such runs, one per core, take the time of the slower side instead of both).
 
 use std::path::Path;
 use std::process::Command;
@@ -63,6 +68,33 @@ const SECTIONS: [Section; 2] = [
     },
 ];
 
+/// A fixed budget: train `steps` steps, then evaluate the final policy.
+struct Budget {
+    name: &'static str,
+    id: &'static str,
+    spec: &'static str,
+    steps: u64,
+    eval_episodes: u32,
+}
+
+const BUDGETS: [Budget; 1] = [
+    // RL-Zoo's HalfCheetah settings (the competitor's), as the trainer's spec.
+    Budget {
+        name: "halfcheetah",
+        id: "HalfCheetah-v5",
+        spec: r#"{
+          "environment": {"kind": "gymnasium", "id": "HalfCheetah-v5", "observationShape": [17], "continuousActions": 6},
+          "ppo": {"numEnvs": 1, "numSteps": 512, "numMinibatches": 8, "updateEpochs": 20,
+                  "learningRate": 2.0633e-05, "annealLr": false, "gamma": 0.98, "gaeLambda": 0.92,
+                  "entCoef": 0.000401762, "clipCoef": 0.1, "clipVloss": false, "vfCoef": 0.58096,
+                  "maxGradNorm": 0.8, "logStdInit": -2.0, "normObs": true, "normReward": true},
+          "network": {"hidden": [256, 256], "activation": "relu"}
+        }"#,
+        steps: 1_000_000,
+        eval_episodes: 10,
+    },
+];
+
 fn main() {
     let sections: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let baselines = std::env::var("DRLAAS_BASELINES_PYTHON")
@@ -81,6 +113,100 @@ fn main() {
     {
         compare(section, &baselines);
     }
+    // Only when asked for by name: an hour of training.
+    let only = sections.iter().find_map(|s| s.strip_prefix("only:"));
+    for budget in BUDGETS.iter().filter(|b| sections.iter().any(|w| w == b.name)) {
+        compare_budget(budget, &baselines, only);
+    }
+}
+
+/// `budget` on both sides, or on the one side `only` names (`drlaas` or `sb3`).
+fn compare_budget(budget: &Budget, baselines: &str, only: Option<&str>) {
+    println!(
+        "\n== {}: {} env steps, then {} episodes of the policy's mean action",
+        budget.id, budget.steps, budget.eval_episodes
+    );
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for seed in SEEDS {
+        if only != Some("sb3") {
+            let (secs, ret) = drlaas_budget(budget, seed);
+            println!("drlaas seed {seed}: {secs:.1} s, evaluation mean return {ret:.1}");
+            ours.push((secs, ret));
+        }
+        if only != Some("drlaas") {
+            let (secs, ret) = sb3_budget(budget, seed, baselines);
+            println!("SB3    seed {seed}: {secs:.1} s, evaluation mean return {ret:.1}");
+            theirs.push((secs, ret));
+        }
+    }
+    let mean = |xs: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| xs.iter().map(f).sum::<f64>() / xs.len() as f64;
+    for (side, runs) in [("drlaas", &ours), ("SB3", &theirs)] {
+        if !runs.is_empty() {
+            println!(
+                "{side}: mean {:.1} s, mean evaluation return {:.1}",
+                mean(runs, |x| x.0),
+                mean(runs, |x| x.1)
+            );
+        }
+    }
+    if ours.is_empty() || theirs.is_empty() {
+        return;
+    }
+    let (our_secs, our_ret) = (mean(&ours, |x| x.0), mean(&ours, |x| x.1));
+    let (their_secs, their_ret) = (mean(&theirs, |x| x.0), mean(&theirs, |x| x.1));
+    println!(
+        "{}: mean {our_secs:.1} s and return {our_ret:.1} drlaas (through the environment server), \
+         {their_secs:.1} s and return {their_ret:.1} SB3 PPO (RL-Zoo): SB3 / drlaas time = {:.2}x, return drlaas − SB3 = {:.1}",
+        budget.id,
+        their_secs / our_secs,
+        our_ret - their_ret
+    );
+}
+
+/// The trainer on `budget` with `seed`: seconds for the whole run and the final evaluation's mean return.
+fn drlaas_budget(budget: &Budget, seed: u64) -> (f64, f64) {
+    let mut spec: serde_json::Value = serde_json::from_str(budget.spec).unwrap();
+    spec["totalEnvSteps"] = budget.steps.into();
+    spec["evalEpisodes"] = budget.eval_episodes.into();
+    spec["seed"] = seed.into();
+    spec["checkpointEvery"] = 0.into();
+    let spec: TrainingSpec = serde_json::from_value(spec).unwrap();
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let options = TrainOptions {
+        out_dir: dir.path().to_path_buf(),
+        device: Device::Cpu,
+        warm_start: None,
+        resume: None,
+        stop_after: None,
+    };
+    let mut quiet = drlaas_trainer::progress::Silent;
+    let started = Instant::now();
+    let result = train::train(&spec, &options, &mut quiet).unwrap().expect("a model");
+    (started.elapsed().as_secs_f64(), result.mean_return)
+}
+
+/// SB3 on `budget` with `seed`, in its own process.
+fn sb3_budget(budget: &Budget, seed: u64, python: &str) -> (f64, f64) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sb3_ppo.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(["--env", budget.id, "--seed", &seed.to_string(), "--budget"])
+        .args(["--max-steps", &budget.steps.to_string(), "--threads", "1"])
+        .args(["--eval-episodes", &budget.eval_episodes.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sb3_ppo.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let result: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or_default()).unwrap();
+    (
+        result["seconds"].as_f64().unwrap(),
+        result["evalMeanReturn"].as_f64().unwrap(),
+    )
 }
 
 /// Records when the training window first reaches the solved return.

@@ -83,7 +83,13 @@ impl Ppo {
         let continuous = environment.action_space().is_continuous();
         let mut builder = ParamBuilder::default();
         let policy = Network::declare(&mut builder, "policy", obs_shape, network, num_actions, 0.01);
-        let log_std = continuous.then(|| builder.add(LOG_STD.into(), vec![num_actions as i64], Init::Const(0.0)));
+        let log_std = continuous.then(|| {
+            builder.add(
+                LOG_STD.into(),
+                vec![num_actions as i64],
+                Init::Const(config.log_std_init),
+            )
+        });
         let value = Network::declare(&mut builder, "value", obs_shape, network, 1, 1.0);
         let params = builder.build(device, seed);
         let adam = Adam::new(&params);
@@ -514,6 +520,29 @@ mod tests {
             .map(|&ls| 0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E).ln() + f64::from(ls))
             .sum();
         assert!((entropy - expected).abs() < 1e-5, "{entropy} {expected}");
+    }
+
+    #[test]
+    fn a_gaussian_policy_starts_at_its_configured_log_std() {
+        // Declared spaces only: building the learner starts no environment server.
+        let pendulum: EnvDescriptor = serde_json::from_str(
+            r#"{"kind": "gymnasium", "id": "Pendulum-v1", "observationShape": [3], "continuousActions": 2}"#,
+        )
+        .unwrap();
+        let config = PpoConfig {
+            log_std_init: -2.0,
+            ..PpoConfig::default()
+        };
+        let ppo = Ppo::new(config, &NetworkConfig::default(), &pendulum, 0, Device::Cpu);
+        assert_eq!(ppo.log_std_values(), Some(vec![-2.0, -2.0]));
+        let discrete = Ppo::new(
+            PpoConfig::default(),
+            &NetworkConfig::default(),
+            &cartpole(),
+            0,
+            Device::Cpu,
+        );
+        assert_eq!(discrete.log_std_values(), None);
     }
 
     #[test]
