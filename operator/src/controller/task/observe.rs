@@ -227,8 +227,54 @@ fn pod_state(pod: &Pod) -> PodState {
             .join(": ");
             PodState::Failed(if reason.is_empty() { "failed".into() } else { reason })
         }
-        _ => PodState::Pending,
+        _ => stuck(&status).map_or(PodState::Pending, PodState::Failed),
     }
+}
+
+/// Restarts of a pod's environment sidecar after which it counts as broken: it only exits when it
+/// cannot start (an install that fails is answered to the trainer instead), so a sidecar that keeps
+/// exiting would hold the pod before its trainer until the task's deadline.
+const SIDECAR_RESTARTS: i32 = 2;
+
+/// Why a pod that is not running yet never will, if it says so: an image name the runtime refuses,
+/// or an init container (the environment sidecar, the package fetch) that keeps failing. Such a pod
+/// would otherwise sit in `Pending` until the task's deadline, its worker's slot held for nothing.
+/// Image pulls that fail are not counted: a registry can come back.
+fn stuck(status: &k8s_openapi::api::core::v1::PodStatus) -> Option<String> {
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for container in statuses {
+        let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+            continue;
+        };
+        let reason = waiting.reason.as_deref().unwrap_or_default();
+        let crash_looping = reason == "CrashLoopBackOff" && container.restart_count >= SIDECAR_RESTARTS;
+        if !(crash_looping || matches!(reason, "InvalidImageName" | "ErrImageNeverPull")) {
+            continue;
+        }
+        let last = container
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| {
+                let said = t.message.as_deref().or(t.reason.as_deref()).unwrap_or_default();
+                format!(": exit code {}: {}", t.exit_code, said.trim())
+            })
+            .unwrap_or_default();
+        let message = waiting
+            .message
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        return Some(format!(
+            "container {} cannot start: {reason}{message}, {} restarts{last}",
+            container.name, container.restart_count
+        ));
+    }
+    None
 }
 
 /// The Worker object whose account is `address`.
@@ -348,6 +394,42 @@ pub(super) mod tests {
         );
         assert_eq!(pod_state(&pod(json!({"phase": "Running"}))), PodState::Running);
         assert_eq!(pod_state(&pod(json!({}))), PodState::Pending);
+    }
+
+    #[test]
+    fn a_pod_whose_environment_sidecar_cannot_start_fails_instead_of_waiting_for_its_deadline() {
+        let waiting = |reason: &str, restarts: i32| {
+            pod(json!({
+                "phase": "Pending",
+                "initContainerStatuses": [{
+                    "name": "environment", "image": "i", "imageID": "", "ready": false, "restartCount": restarts,
+                    "state": {"waiting": {"reason": reason, "message": "back-off 20s restarting failed container"}},
+                    "lastState": {"terminated": {"exitCode": 127, "reason": "Error",
+                                                 "message": "exec: \"drlaas-envserver\": executable file not found"}},
+                }],
+            }))
+        };
+        let PodState::Failed(why) = pod_state(&waiting("CrashLoopBackOff", 2)) else {
+            panic!("a crash-looping sidecar fails the pod");
+        };
+        assert!(
+            why.starts_with("container environment cannot start: CrashLoopBackOff")
+                && why.contains("exit code 127")
+                && why.contains("drlaas-envserver"),
+            "{why}"
+        );
+        assert_eq!(
+            pod_state(&waiting("CrashLoopBackOff", 1)),
+            PodState::Pending,
+            "one more try"
+        );
+        assert!(matches!(
+            pod_state(&waiting("InvalidImageName", 0)),
+            PodState::Failed(_)
+        ));
+        // A registry may come back: pulls that fail are waited out (until the task's deadline).
+        assert_eq!(pod_state(&waiting("ImagePullBackOff", 0)), PodState::Pending);
+        assert_eq!(pod_state(&waiting("PodInitializing", 0)), PodState::Pending);
     }
 
     #[test]
