@@ -704,6 +704,38 @@ async fn a_crashing_environment_server_fails_the_attempt_with_its_message_and_re
     assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_missing_from_the_store_fails_the_attempt_naming_it_and_refunds() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    // A well-formed CID of bytes nobody stored: the pod's init container cannot fetch it.
+    let environment = "      kind: gymnasium
+      id: shelves_env:Shelves-v0
+      observationShape: [3]
+      actions: 3
+      package: {cid: bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku, wheel: shelves_env-0.1.0-py3-none-any.whl}
+";
+    let task = local.write(
+        "task.yaml",
+        &task_yaml("unstored", "  maxAttempts: 1\n").replace("      kind: cartpole\n", environment),
+    );
+    // No sidecar starts: the fetch before it fails.
+    let python = PathBuf::from(env_python());
+    local.run_with(&[&task], &[("DRLAAS_ENV_PYTHON", python.as_path())]);
+
+    let status = &local.task("unstored")["status"];
+    assert_eq!(status["outcome"], "Refunded", "{status:#}");
+    let failure = status["lastFailure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("env-package") && failure.contains("environment.package"),
+        "the status names the package: {status:#}"
+    );
+    let (market, accounts) = local.market().await;
+    assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
+}
+
 #[test]
 fn a_bad_task_file_is_refused_before_anything_is_escrowed() {
     let local = Local::new();

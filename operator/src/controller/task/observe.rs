@@ -204,12 +204,28 @@ async fn pod(ctx: &Context, task: &DRLTask, name: &str) -> Result<(PodState, Opt
 /// Event that reports it says what happened.
 fn pod_state(pod: &Pod) -> PodState {
     let status = pod.status.clone().unwrap_or_default();
+    // The trainer's end; else, for a pod whose init container failed (the package fetch), that one's:
+    // the trainer then never ran.
+    let failed_init = || {
+        status.init_container_statuses.iter().flatten().find_map(|c| {
+            let t = c.state.as_ref()?.terminated.as_ref()?;
+            (t.exit_code != 0).then(|| k8s_openapi::api::core::v1::ContainerStateTerminated {
+                reason: Some(format!(
+                    "init container {} {}",
+                    c.name,
+                    t.reason.as_deref().unwrap_or("failed")
+                )),
+                ..t.clone()
+            })
+        })
+    };
     let terminated = status
         .container_statuses
         .as_ref()
         .and_then(|c| c.first())
         .and_then(|c| c.state.as_ref())
-        .and_then(|s| s.terminated.clone());
+        .and_then(|s| s.terminated.clone())
+        .or_else(failed_init);
     let message = terminated.as_ref().and_then(|t| t.message.clone()).unwrap_or_default();
     match status.phase.as_deref() {
         Some("Running") => PodState::Running,
@@ -430,6 +446,29 @@ pub(super) mod tests {
         // A registry may come back: pulls that fail are waited out (until the task's deadline).
         assert_eq!(pod_state(&waiting("ImagePullBackOff", 0)), PodState::Pending);
         assert_eq!(pod_state(&waiting("PodInitializing", 0)), PodState::Pending);
+    }
+
+    #[test]
+    fn a_pod_whose_package_fetch_failed_says_so() {
+        let failed = pod(json!({
+            "phase": "Failed",
+            "initContainerStatuses": [{
+                "name": "env-package", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 2, "reason": "Error",
+                                         "message": "error: invalid environment.package: not in the store"}},
+            }],
+            "containerStatuses": [{
+                "name": "trainer", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "PodInitializing"}},
+            }],
+        }));
+        assert_eq!(
+            pod_state(&failed),
+            PodState::Failed(
+                "init container env-package Error: error: invalid environment.package: not in the store: exit code 2"
+                    .into()
+            )
+        );
     }
 
     #[test]
