@@ -2,9 +2,12 @@
 //! `DRLAAS_ENV_PYTHON` from `source tools/envserver-env.sh`).
 //!
 //! Steps per second of Gymnasium's `CartPole-v1` stepped by the trainer through environment servers
-//! (1 and 2 server processes), against Gymnasium's own `SyncVectorEnv` in Python with the same number
-//! of environments, measured in the same run. Random actions; each run steps for about one second;
-//! the median of five runs is printed, with the ratio to `SyncVectorEnv`.
+//! (1 and 2 server processes), against Gymnasium's own vectors in Python with the same number of
+//! environments, measured in the same run: `SyncVectorEnv` (in process, the floor) and
+//! `AsyncVectorEnv` with `shared_memory=True` (a process per environment, observations through shared
+//! memory and commands through pipes: the shared-memory design, as Gymnasium ships it). Random
+//! actions; each run steps for about one second; the median of five runs is printed, with the ratio
+//! to `SyncVectorEnv`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,14 +19,16 @@ use drlaas_envs::{Rng, VecEnv, obs_len};
 const RUNS: usize = 5;
 const RUN_TIME: Duration = Duration::from_secs(1);
 
-/// Gymnasium's SyncVectorEnv stepping `n` CartPole-v1 copies with random actions for about
-/// `seconds`, printing env-steps per second: the floor an external environment is compared with.
-const SYNC_VECTOR_ENV: &str = r#"
+/// A Gymnasium vector (`sync`: `SyncVectorEnv`; `shm`: `AsyncVectorEnv` over shared memory)
+/// stepping `n` CartPole-v1 copies with random actions for about `seconds`, printing env-steps per
+/// second.
+const GYMNASIUM_VECTOR: &str = r#"
 import sys, time
 import gymnasium as gym
 import numpy as np
-n, seconds = int(sys.argv[1]), float(sys.argv[2])
-env = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(n)])
+kind, n, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+fns = [lambda: gym.make("CartPole-v1") for _ in range(n)]
+env = gym.vector.SyncVectorEnv(fns) if kind == "sync" else gym.vector.AsyncVectorEnv(fns, shared_memory=True)
 env.reset(seed=1)
 actions = np.random.default_rng(7).integers(0, 2, size=(1024, n))
 steps, start = 0, time.perf_counter()
@@ -32,6 +37,7 @@ while time.perf_counter() - start < seconds:
         env.step(actions[(steps + i) % 1024])
     steps += 64
 print(steps * n / (time.perf_counter() - start))
+env.close()
 "#;
 
 fn median(mut rates: Vec<f64>) -> f64 {
@@ -45,14 +51,16 @@ fn python() -> PathBuf {
         .into()
 }
 
-fn sync_vector_env(num_envs: usize) -> f64 {
+/// Gymnasium's own vector of `kind` (`sync` or `shm`), stepped in Python.
+fn gymnasium_vector(kind: &str, num_envs: usize) -> f64 {
     median(
         (0..RUNS)
             .map(|_| {
                 let out = Command::new(python())
                     .args([
                         "-c",
-                        SYNC_VECTOR_ENV,
+                        GYMNASIUM_VECTOR,
+                        kind,
                         &num_envs.to_string(),
                         &RUN_TIME.as_secs_f64().to_string(),
                     ])
@@ -95,10 +103,16 @@ fn through_servers(num_envs: usize, servers: usize) -> f64 {
 fn main() {
     println!("CartPole-v1 env-steps/s, median of {RUNS} runs of ~{RUN_TIME:?}, random actions");
     for num_envs in [8, 64] {
-        let floor = sync_vector_env(num_envs);
+        let floor = gymnasium_vector("sync", num_envs);
         println!(
             "  envs={num_envs:<3} gymnasium SyncVectorEnv (Python)      {:>9.0}/s",
             floor
+        );
+        let shared = gymnasium_vector("shm", num_envs);
+        println!(
+            "  envs={num_envs:<3} gymnasium AsyncVectorEnv, shared memory {:>9.0}/s  {:.2}x SyncVectorEnv",
+            shared,
+            shared / floor
         );
         for servers in [1, 2] {
             let rate = through_servers(num_envs, servers);
