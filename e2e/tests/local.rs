@@ -122,6 +122,29 @@ impl Local {
         (market, accounts)
     }
 
+    /// Chain task 1 completed: its worker paid its price, the rest of the requester's 0.5 budget
+    /// refunded.
+    async fn assert_paid_and_the_rest_refunded(&self) {
+        let (market, accounts) = self.market().await;
+        let chain_task = market.task(1).await.unwrap();
+        assert_eq!(chain_task.status, TaskStatus::Completed);
+        let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+        assert_eq!(
+            requester.tmc,
+            wei("0.5") - chain_task.price,
+            "the rest of the budget is refunded"
+        );
+    }
+
+    /// Chain task 1 failed: its escrow empty, the requester's whole 0.5 budget refunded.
+    async fn assert_failed_and_all_refunded(&self) {
+        let (market, accounts) = self.market().await;
+        assert_eq!(market.task(1).await.unwrap().status, TaskStatus::Failed);
+        assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
+        let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+        assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
+    }
+
     /// The task objects of the data directory's API server, by name.
     fn task(&self, name: &str) -> Value {
         let api = ApiServer::read(&self.path().join("api.jsonl")).unwrap();
@@ -614,15 +637,7 @@ async fn a_requesters_own_environment_shipped_as_a_wheel_by_cid_is_trained_verif
         !packages.join(&cid).exists(),
         "a trainer with a sidecar installs nothing"
     );
-    let (market, accounts) = local.market().await;
-    let chain_task = market.task(1).await.unwrap();
-    assert_eq!(chain_task.status, TaskStatus::Completed);
-    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
-    assert_eq!(
-        requester.tmc,
-        wei("0.5") - chain_task.price,
-        "the rest of the budget is refunded"
-    );
+    local.assert_paid_and_the_rest_refunded().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,15 +676,7 @@ async fn a_pettingzoo_task_trains_one_policy_for_every_agent_and_is_paid() {
     assert!(evaluation["meanReturn"].as_f64().unwrap() >= 34.0, "{evaluation}");
     let random = evaluation["randomMeanReturn"].as_f64().unwrap();
     assert!((15.0..25.0).contains(&random), "{evaluation}");
-    let (market, accounts) = local.market().await;
-    let chain_task = market.task(1).await.unwrap();
-    assert_eq!(chain_task.status, TaskStatus::Completed);
-    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
-    assert_eq!(
-        requester.tmc,
-        wei("0.5") - chain_task.price,
-        "the rest of the budget is refunded"
-    );
+    local.assert_paid_and_the_rest_refunded().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -697,11 +704,7 @@ async fn a_crashing_environment_server_fails_the_attempt_with_its_message_and_re
             "the status names the environment's error: {status:#}"
         );
     }
-    let (market, accounts) = local.market().await;
-    assert_eq!(market.task(1).await.unwrap().status, TaskStatus::Failed);
-    assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
-    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
-    assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
+    local.assert_failed_and_all_refunded().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -730,10 +733,7 @@ async fn a_package_missing_from_the_store_fails_the_attempt_naming_it_and_refund
         failure.contains("env-package") && failure.contains("environment.package"),
         "the status names the package: {status:#}"
     );
-    let (market, accounts) = local.market().await;
-    assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
-    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
-    assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
+    local.assert_failed_and_all_refunded().await;
 }
 
 #[test]

@@ -159,8 +159,8 @@ impl GymnasiumParams {
         action_space(self.actions, self.continuous_actions)
     }
 
-    /// `num_envs` copies served by environment servers of [`ENV_PYTHON`], checked against the
-    /// declared spaces.
+    /// `num_envs` copies served by environment servers (the pod's sidecar, else processes of
+    /// [`ENV_PYTHON`]), checked against the declared spaces.
     pub fn serve(&self, num_envs: usize) -> Result<RemoteVecEnv, EnvError> {
         let spec = EnvSpec {
             gymnasium: Some(self.id.clone()),
@@ -212,8 +212,8 @@ impl PettingZooParams {
         action_space(self.actions, self.continuous_actions)
     }
 
-    /// `num_envs` copies served by environment servers of [`ENV_PYTHON`], checked against the
-    /// declared spaces and agents.
+    /// `num_envs` copies served by environment servers (the pod's sidecar, else processes of
+    /// [`ENV_PYTHON`]), checked against the declared spaces and agents.
     pub fn serve(&self, num_envs: usize) -> Result<RemoteVecEnv, EnvError> {
         let spec = EnvSpec {
             pettingzoo: Some(self.factory.clone()),

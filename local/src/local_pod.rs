@@ -200,12 +200,14 @@ impl LocalPodRunner {
             .first()
             .ok_or_else(|| std::io::Error::other(format!("pod {name} has no container")))?;
         let mut sidecars = Vec::new();
-        for init in spec.init_containers.iter().flatten() {
+        let init_containers = spec.init_containers.as_deref().unwrap_or_default();
+        if !init_containers.is_empty() {
+            std::fs::create_dir_all(&paths.env)?;
+        }
+        for init in init_containers {
             if init.restart_policy.as_deref() == Some("Always") {
-                std::fs::create_dir_all(&paths.env)?;
                 sidecars.push(Sidecar(self.start_sidecar(init, &paths, &dir)?));
             } else {
-                std::fs::create_dir_all(&paths.env)?;
                 self.run_init(init, &paths, &dir)?;
             }
         }

@@ -127,7 +127,7 @@ pub fn trainer_pod(
         .image
         .clone()
         .unwrap_or_else(|| settings.trainer_image.clone());
-    let mut spec = pod_spec(container(image, args, task, settings));
+    let mut spec = pod_spec(container(image.clone(), args, task, settings));
     spec.node_selector = (!worker.spec.node_selector.is_empty()).then(|| worker.spec.node_selector.clone());
     spec.tolerations = (!worker.spec.tolerations.is_empty()).then(|| worker.spec.tolerations.clone());
     spec.volumes.get_or_insert_default().push(Volume {
@@ -147,8 +147,8 @@ pub fn trainer_pod(
         });
     }
     spec.active_deadline_seconds = Some(task.spec.deadline_seconds as i64);
-    let trainer_image = spec.containers[0].image.clone().unwrap_or_default();
-    add_environment_sidecar(&mut spec, &task.spec.training.environment, &trainer_image, settings);
+    // The package fetch runs the worker's trainer image too.
+    add_environment_sidecar(&mut spec, &task.spec.training.environment, &image, settings);
     Pod {
         metadata,
         spec: Some(spec),

@@ -168,6 +168,32 @@ fn drlaas_budget(budget: &Budget, seed: u64) -> (f64, f64) {
     let mut spec: serde_json::Value = serde_json::from_str(budget.spec).unwrap();
     spec["totalEnvSteps"] = budget.steps.into();
     spec["evalEpisodes"] = budget.eval_episodes.into();
+    let started = Instant::now();
+    let result = train_on_one_thread(spec, seed, &mut drlaas_trainer::progress::Silent).expect("a model");
+    (started.elapsed().as_secs_f64(), result.mean_return)
+}
+
+/// SB3 on `budget` with `seed`, in its own process.
+fn sb3_budget(budget: &Budget, seed: u64, python: &str) -> (f64, f64) {
+    let result = run_sb3(
+        python,
+        budget.id,
+        seed,
+        budget.steps,
+        &["--budget", "--eval-episodes", &budget.eval_episodes.to_string()],
+    );
+    (
+        result["seconds"].as_f64().unwrap(),
+        result["evalMeanReturn"].as_f64().unwrap(),
+    )
+}
+
+/// The trainer on `spec` with `seed`, on one thread, on the CPU, without checkpoints.
+fn train_on_one_thread(
+    mut spec: serde_json::Value,
+    seed: u64,
+    sink: &mut dyn ProgressSink,
+) -> Option<train::TrainResult> {
     spec["seed"] = seed.into();
     spec["checkpointEvery"] = 0.into();
     let spec: TrainingSpec = serde_json::from_value(spec).unwrap();
@@ -180,33 +206,28 @@ fn drlaas_budget(budget: &Budget, seed: u64) -> (f64, f64) {
         resume: None,
         stop_after: None,
     };
-    let mut quiet = drlaas_trainer::progress::Silent;
-    let started = Instant::now();
-    let result = train::train(&spec, &options, &mut quiet).unwrap().expect("a model");
-    (started.elapsed().as_secs_f64(), result.mean_return)
+    train::train(&spec, &options, sink).unwrap()
 }
 
-/// SB3 on `budget` with `seed`, in its own process.
-fn sb3_budget(budget: &Budget, seed: u64, python: &str) -> (f64, f64) {
+/// `sb3_ppo.py` on `id` with `seed` and `max_steps`, one thread, in its own process: its JSON line.
+fn run_sb3(python: &str, id: &str, seed: u64, max_steps: u64, extra: &[&str]) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sb3_ppo.py");
+    let started = Instant::now();
     let out = Command::new(python)
         .arg(&script)
-        .args(["--env", budget.id, "--seed", &seed.to_string(), "--budget"])
-        .args(["--max-steps", &budget.steps.to_string(), "--threads", "1"])
-        .args(["--eval-episodes", &budget.eval_episodes.to_string()])
+        .args(["--env", id, "--seed", &seed.to_string()])
+        .args(["--max-steps", &max_steps.to_string(), "--threads", "1"])
+        .args(extra)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "sb3_ppo.py failed:\n{}",
+        "sb3_ppo.py failed after {:.0} s:\n{}",
+        started.elapsed().as_secs_f64(),
         String::from_utf8_lossy(&out.stderr)
     );
     let line = String::from_utf8_lossy(&out.stdout);
-    let result: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or_default()).unwrap();
-    (
-        result["seconds"].as_f64().unwrap(),
-        result["evalMeanReturn"].as_f64().unwrap(),
-    )
+    serde_json::from_str(line.lines().last().unwrap_or_default()).unwrap()
 }
 
 /// Records when the training window first reaches the solved return.
@@ -262,50 +283,24 @@ fn drlaas(section: &Section, seed: u64) -> (Option<f64>, Option<u64>) {
     // The trainer stops once its window is solved and a greedy evaluation agrees.
     spec["targetMeanReturn"] = section.solved.into();
     spec["returnWindow"] = WINDOW.into();
-    spec["seed"] = seed.into();
-    spec["checkpointEvery"] = 0.into();
-    let spec: TrainingSpec = serde_json::from_value(spec).unwrap();
-    tch::set_num_threads(1);
-    let dir = tempfile::tempdir().unwrap();
-    let options = TrainOptions {
-        out_dir: dir.path().to_path_buf(),
-        device: Device::Cpu,
-        warm_start: None,
-        resume: None,
-        stop_after: None,
-    };
     let mut sink = FirstSolved {
         threshold: section.solved,
         solved: None,
     };
-    train::train(&spec, &options, &mut sink).unwrap();
+    train_on_one_thread(spec, seed, &mut sink);
     (sink.solved.map(|s| s.0), sink.solved.map(|s| s.1))
 }
 
 /// SB3 on `section` with `seed`, in its own process.
 fn sb3(section: &Section, seed: u64, python: &str) -> (Option<f64>, Option<u64>) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sb3_ppo.py");
-    let started = Instant::now();
-    let out = Command::new(python)
-        .arg(&script)
-        .args(["--env", section.id, "--seed", &seed.to_string()])
-        .args([
-            "--threshold",
-            &section.solved.to_string(),
-            "--window",
-            &WINDOW.to_string(),
-        ])
-        .args(["--max-steps", &section.max_steps.to_string(), "--threads", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sb3_ppo.py failed after {:.0} s:\n{}",
-        started.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stderr)
+    let (threshold, window) = (section.solved.to_string(), WINDOW.to_string());
+    let result = run_sb3(
+        python,
+        section.id,
+        seed,
+        section.max_steps,
+        &["--threshold", &threshold, "--window", &window],
     );
-    let line = String::from_utf8_lossy(&out.stdout);
-    let result: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or_default()).unwrap();
     (result["seconds"].as_f64(), result["envSteps"].as_u64())
 }
 
