@@ -4,11 +4,17 @@
 //! - gas of every step of a training task (first task on a fresh deployment, where every storage slot
 //!   and credit is new, and the median of later tasks), and the total from post to complete; and of a
 //!   requester withdrawing a task, before and after assignment (once each, after those tasks);
+//! - gas of a whole task, post → withdraw by the worker and by the requester, with a 1-of-1 and a
+//!   2-of-3 consortium of oracles (every vote is a transaction; the sum of `gasUsed` of every receipt:
+//!   post, the assign votes, submit, the complete votes, both withdrawals), first task and median of
+//!   later ones, each consortium on a fresh anvil, and the ratio;
 //! - tasks settled per second (post, assign, submit, complete: 4 transactions each, every receipt
-//!   awaited), one lane and 8 concurrent lanes, median of 5 runs, each on a fresh anvil; and one lane on
-//!   the long-lived chain of the gas section, to show how anvil slows down as contract storage grows.
+//!   awaited; one oracle, 1 of 1), one lane and 8 concurrent lanes (own requester and worker each,
+//!   the oracle shared), median of 5 runs, each on a fresh anvil; and one lane on the long-lived chain
+//!   of the gas section, to show how anvil slows down as contract storage grows.
 //!
-//! Options (after `--`): `--runs N` (default 5), `--tasks N` per run (default 40).
+//! Options (after `--`): `--runs N` (default 5), `--tasks N` per run (default 40), `--gas-only` (stop
+//! after the gas figures).
 
 use std::time::Instant;
 
@@ -21,6 +27,8 @@ use drlaas_chain::{
 use futures::future::try_join_all;
 
 const LANES: usize = 8;
+/// Oracle accounts set aside on every devnet (accounts 1..=3; account 0 is the admin).
+const ORACLE_ACCOUNTS: usize = 3;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -39,26 +47,46 @@ fn arg(name: &str, default: usize) -> usize {
 struct Lane {
     requester: Address,
     worker: Address,
-    oracle: Address,
+    /// The oracles that vote, as many as the quorum (the others' votes would come after the decision).
+    voters: Vec<Address>,
 }
 
 struct Steps {
     post: TxOutcome,
-    assign: TxOutcome,
+    /// One per vote.
+    assign: Vec<TxOutcome>,
     submit: TxOutcome,
-    complete: TxOutcome,
+    /// One per vote.
+    complete: Vec<TxOutcome>,
 }
 
-async fn setup(devnet: &Devnet) -> (Market, Vec<Lane>) {
+fn gas(txs: &[TxOutcome]) -> u64 {
+    txs.iter().map(|t| t.gas_used).sum()
+}
+
+fn spawn() -> Devnet {
+    Devnet::spawn((1 + ORACLE_ACCOUNTS + 2 * LANES) as u16).expect("anvil (run tools/setup.sh)")
+}
+
+/// The market with `oracles` of the oracle accounts as its oracle set, `quorum` of them needed, and
+/// the lanes' workers registered.
+async fn setup(devnet: &Devnet, oracles: usize, quorum: u8) -> (Market, Vec<Lane>) {
     let a = devnet.accounts();
     let admin = a[0];
-    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default())
-        .await
-        .unwrap();
+    let oracle_set = &a[1..=oracles];
+    let market = Market::deploy(
+        devnet.provider(),
+        devnet.wallet(),
+        admin,
+        MarketParams::default(),
+        oracle_set,
+        quorum,
+    )
+    .await
+    .unwrap();
     let mut lanes = Vec::new();
     for i in 0..LANES {
-        let (requester, worker, oracle) = (a[1 + 3 * i], a[2 + 3 * i], a[3 + 3 * i]);
-        market.set_oracle(admin, oracle, true).await.unwrap();
+        let (requester, worker) = (a[1 + ORACLE_ACCOUNTS + 2 * i], a[2 + ORACLE_ACCOUNTS + 2 * i]);
         let profile = WorkerProfile {
             expertise: Expertise::from_levels([(EnvKind::Cartpole, 200)]),
             hardware: Hardware {
@@ -66,7 +94,7 @@ async fn setup(devnet: &Devnet) -> (Market, Vec<Lane>) {
                 cpu_cores: 16,
                 memory_gib: 64,
             },
-            price_per_task: parse_ether("0.9").unwrap(),
+            price_per_task: price(),
             metadata_cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
         };
         market
@@ -76,10 +104,41 @@ async fn setup(devnet: &Devnet) -> (Market, Vec<Lane>) {
         lanes.push(Lane {
             requester,
             worker,
-            oracle,
+            voters: oracle_set[..usize::from(quorum)].to_vec(),
         });
     }
     (market, lanes)
+}
+
+/// Every worker's price, below the budget: completing a task also credits the requester the rest.
+fn price() -> U256 {
+    parse_ether("0.9").unwrap()
+}
+
+/// Gas of whole tasks on a fresh deployment with a `quorum`-of-`oracles` consortium: every receipt of
+/// post, the assign votes, submit, the complete votes and the withdrawals of the worker and the
+/// requester. The first task, and the median of `later` more.
+async fn whole_task_gas(oracles: usize, quorum: u8, later: usize) -> (u64, u64) {
+    let devnet = spawn();
+    let (market, lanes) = setup(&devnet, oracles, quorum).await;
+    let lane = &lanes[0];
+    let deadline = devnet.now().await.unwrap() + 30 * 24 * 3600;
+    let mut totals = Vec::new();
+    for _ in 0..=later {
+        let s = one_task(&market, lane, deadline).await;
+        let worker = market.withdraw(lane.worker, Contract::Tmc).await.unwrap();
+        let requester = market.withdraw(lane.requester, Contract::Tmc).await.unwrap();
+        totals.push(
+            s.post.gas_used
+                + gas(&s.assign)
+                + s.submit.gas_used
+                + gas(&s.complete)
+                + worker.gas_used
+                + requester.gas_used,
+        );
+    }
+    let first = totals.remove(0);
+    (first, median(totals.iter().map(|&g| g as f64).collect()) as u64)
 }
 
 fn new_task(deadline: u64) -> NewTask {
@@ -94,13 +153,19 @@ fn new_task(deadline: u64) -> NewTask {
 
 async fn one_task(market: &Market, lane: &Lane, deadline: u64) -> Steps {
     let (id, post) = market.post_task(lane.requester, &new_task(deadline)).await.unwrap();
-    let assign = market.assign(lane.oracle, id, lane.worker).await.unwrap();
+    let mut assign = Vec::new();
+    for &oracle in &lane.voters {
+        assign.push(market.assign(oracle, id, lane.worker, price()).await.unwrap());
+    }
     let cid = "bafkreih2rz6kcoz4i5z2ya3rdd7kuboqqbvqs3rc6oxhmn3mbfilkybzk4";
     let submit = market
         .submit_result(lane.worker, id, cid, keccak256(cid))
         .await
         .unwrap();
-    let complete = market.complete(lane.oracle, id).await.unwrap();
+    let mut complete = Vec::new();
+    for &oracle in &lane.voters {
+        complete.push(market.complete(oracle, id).await.unwrap());
+    }
     Steps {
         post,
         assign,
@@ -113,8 +178,8 @@ async fn one_task(market: &Market, lane: &Lane, deadline: u64) -> Steps {
 async fn main() {
     let runs = arg("--runs", 5);
     let tasks = arg("--tasks", 40);
-    let devnet = Devnet::spawn((1 + 3 * LANES) as u16).expect("anvil (run tools/setup.sh)");
-    let (market, lanes) = setup(&devnet).await;
+    let devnet = spawn();
+    let (market, lanes) = setup(&devnet, 1, 1).await;
     let deadline = devnet.now().await.unwrap() + 30 * 24 * 3600;
 
     // ---- gas per step
@@ -130,16 +195,19 @@ async fn main() {
     let (posted, _) = market.post_task(lane.requester, &new_task(deadline)).await.unwrap();
     let withdraw_posted = market.withdraw_task(lane.requester, posted).await.unwrap();
     let (assigned, _) = market.post_task(lane.requester, &new_task(deadline)).await.unwrap();
-    market.assign(lane.oracle, assigned, lane.worker).await.unwrap();
+    market
+        .assign(lane.voters[0], assigned, lane.worker, price())
+        .await
+        .unwrap();
     let withdraw_assigned = market.withdraw_task(lane.requester, assigned).await.unwrap();
     let med = |f: fn(&Steps) -> u64| median(later.iter().map(|s| f(s) as f64).collect()) as u64;
     let rows: [(&str, u64, u64); 4] = [
         ("postTask", first.post.gas_used, med(|s| s.post.gas_used)),
-        ("assign", first.assign.gas_used, med(|s| s.assign.gas_used)),
+        ("assign", gas(&first.assign), med(|s| gas(&s.assign))),
         ("submitResult", first.submit.gas_used, med(|s| s.submit.gas_used)),
-        ("complete", first.complete.gas_used, med(|s| s.complete.gas_used)),
+        ("complete", gas(&first.complete), med(|s| gas(&s.complete))),
     ];
-    println!("gas per lifecycle step (training task, worker price < budget: complete refunds the rest)");
+    println!("gas per lifecycle step (training task, 1-of-1 oracle, worker price < budget: complete refunds the rest)");
     println!("  {:<26} {:>12} {:>14}", "step", "first task", "later (median)");
     for (name, a, b) in rows {
         println!("  {name:<26} {a:>12} {b:>14}");
@@ -167,13 +235,34 @@ async fn main() {
         "withdraw task (assigned)", withdraw_assigned.gas_used
     );
 
+    // ---- a whole task with one oracle and with a 2-of-3 consortium, each on a fresh chain
+    let later = runs.max(3);
+    let (solo_first, solo_later) = whole_task_gas(1, 1, later).await;
+    let (trio_first, trio_later) = whole_task_gas(3, 2, later).await;
+    println!(
+        "gas of a whole task, post -> withdraw (requester and worker): post, assign vote(s), submit, complete vote(s), 2 withdrawals"
+    );
+    println!("  {:<26} {:>12} {:>14}", "oracles", "first task", "later (median)");
+    println!("  {:<26} {solo_first:>12} {solo_later:>14}", "1 of 1 (1 vote each)");
+    println!("  {:<26} {trio_first:>12} {trio_later:>14}", "2 of 3 (2 votes each)");
+    println!(
+        "  {:<26} {:>12.3} {:>14.3}",
+        "ratio 2-of-3 / 1-of-1",
+        trio_first as f64 / solo_first as f64,
+        trio_later as f64 / solo_later as f64
+    );
+
+    if std::env::args().any(|a| a == "--gas-only") {
+        return;
+    }
+
     // ---- throughput, each run on a fresh chain: anvil recomputes its state root over all storage every
     // block, so its per-block cost grows with the contracts' storage and a long-lived chain slows down.
     let mut one_lane = Vec::new();
     let mut many_lanes = Vec::new();
     for _ in 0..runs {
-        let devnet = Devnet::spawn((1 + 3 * LANES) as u16).expect("anvil");
-        let (market, lanes) = setup(&devnet).await;
+        let devnet = spawn();
+        let (market, lanes) = setup(&devnet, 1, 1).await;
         let deadline = devnet.now().await.unwrap() + 30 * 24 * 3600;
         let started = Instant::now();
         for _ in 0..tasks {
@@ -182,8 +271,8 @@ async fn main() {
         one_lane.push(tasks as f64 / started.elapsed().as_secs_f64());
         check_books(&market, &lanes).await;
 
-        let devnet = Devnet::spawn((1 + 3 * LANES) as u16).expect("anvil");
-        let (market, lanes) = setup(&devnet).await;
+        let devnet = spawn();
+        let (market, lanes) = setup(&devnet, 1, 1).await;
         let per_lane = tasks.div_ceil(LANES);
         let started = Instant::now();
         try_join_all(lanes.iter().map(|lane| {

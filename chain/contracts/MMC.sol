@@ -2,14 +2,15 @@
 pragma solidity 0.8.30;
 
 import {Consortium} from "./Consortium.sol";
-import {UMC} from "./UMC.sol";
 
 /// @title MMC: the drlaas model market
 /// @notice Owners list trained models (CID, environment kind and descriptor hash, price, parent model for
 ///         lineage). A purchase pays the owner, minus a royalty to the parent model's owner at the rate the
 ///         parent listing set, so knowledge transfer pays the model it came from. Buyers rate what they
-///         bought, which nudges the owner's reputation in UMC. The market sells a licence and a lineage
-///         record, not secrecy: IPFS content is public to whoever knows the CID.
+///         bought; the ratings are the listing's own record and do not move the owner's reputation in
+///         UMC (the price of a purchase goes back to the owner, so a rating costs its owner's friends
+///         only gas). The market sells a licence and a lineage record, not secrecy: IPFS content is
+///         public to whoever knows the CID.
 contract MMC is Consortium {
     /// @notice Highest royalty a listing may ask of models derived from it (30 %).
     uint16 public constant MAX_ROYALTY_BPS = 3_000;
@@ -33,8 +34,7 @@ contract MMC is Consortium {
         string modelCid;
     }
 
-    /// @notice What a buyer has done with a listing. A free copy can be rated, but its rating does not
-    ///         move the owner's reputation: otherwise an owner's own accounts could rate it up for gas only.
+    /// @notice What a buyer has done with a listing.
     enum Purchase {
         None,
         Bought,
@@ -42,8 +42,6 @@ contract MMC is Consortium {
         Rated
     }
 
-    /// @notice The worker registry (this contract must be set as a market there).
-    UMC public immutable umc;
     /// @notice Number of listings ever made; listing ids are 1..listingCount.
     uint256 public listingCount;
 
@@ -100,11 +98,8 @@ contract MMC is Consortium {
     error EmptyCid();
 
     /// @param admin_ The consortium account.
-    /// @param umc_ The worker registry.
-    constructor(address admin_, UMC umc_) Consortium(admin_) {
-        if (address(umc_) == address(0)) revert ZeroAddress();
-        umc = umc_;
-    }
+    /// @param governanceDelay_ Seconds between scheduling a change and executing it.
+    constructor(address admin_, uint40 governanceDelay_) Consortium(admin_, governanceDelay_) {}
 
     /// @notice List a model for sale.
     /// @param modelCid IPFS CID of the model artifact.
@@ -181,8 +176,8 @@ contract MMC is Consortium {
         if (royalty != 0) _credit(parentOwner, royalty);
     }
 
-    /// @notice Rate a model you bought, once: 1 to 5 stars. A paid purchase's rating moves the owner's
-    ///         reputation in UMC a little (a free copy's only counts in the listing's rating).
+    /// @notice Rate a model you bought, once: 1 to 5 stars. The rating counts in the listing's record
+    ///         (`ratingSum`, `ratingCount`); it does not move the owner's reputation.
     /// @param listingId The listing.
     /// @param stars 1 to 5.
     function rate(uint256 listingId, uint8 stars) external {
@@ -195,7 +190,6 @@ contract MMC is Consortium {
         l.ratingSum += stars;
         l.ratingCount += 1;
         emit ModelRated(listingId, msg.sender, stars);
-        if (p == Purchase.Bought) umc.onModelRated(l.owner, stars);
     }
 
     /// @notice The listing `listingId` (all zero when it does not exist).

@@ -5,17 +5,24 @@ import {Consortium} from "./Consortium.sol";
 import {UMC} from "./UMC.sol";
 
 /// @title TMC: the drlaas task lifecycle with escrowed payment
-/// @notice A requester posts a task with its budget as `msg.value` (escrow). A consortium oracle assigns the
-///         best worker at that worker's price (which must fit the budget). The worker submits its model CID
-///         and a hash of its result; an oracle verifies it off chain and either completes the task (worker
-///         paid its price, the rest of the budget refunded, reputation up) or fails it (reputation down,
-///         stake slashed to the requester, and the task reopened for another worker with the whole budget
-///         still in escrow, or refunded). The requester can take a task back with `withdrawTask`: before
+/// @notice A requester posts a task with its budget as `msg.value` (escrow). The consortium's oracles agree
+///         on a worker and the highest price they accept for it; the worker is assigned at its current
+///         price, which must not exceed that maximum nor the budget. The worker submits its model CID and a
+///         hash of its result; each oracle verifies it off chain on its own and votes. When `quorum` of the
+///         oracles voted the same way the task is completed (worker paid its price, the rest of the budget
+///         refunded, reputation up) or failed (reputation down, stake slashed to the requester, and the task
+///         reopened for another worker with the whole budget still in escrow, or refunded).
+///         No single oracle can assign, pay or fail anything unless the quorum is 1 (a one-member
+///         consortium); the quorum must be a majority of the oracles, so two outcomes can never both
+///         reach it. The oracle set and quorum change only through governance (with its delay), and the
+///         lifecycle terms (verification window, attempts, slash, reputation floor) a task is settled
+///         under are the ones in force when it was posted. The requester can take a task back with `withdrawTask`: before
 ///         assignment for the whole budget, after it (before the deadline) for the budget less a fee
 ///         (`WITHDRAWAL_FEE_BPS` of the worker's price) credited to the released worker, who keeps its stake
 ///         and reputation. Anyone can expire a task past its deadline (refund). CIDs live in events
 ///         (`TaskPosted`, `ResultSubmitted`), which only this contract can emit; storage keeps what the
-///         contract itself decides on, plus the result hash the worker is bound to.
+///         contract itself decides on. Refunds (expire, withdraw) never depend on the worker registry
+///         accepting the call, so a registry that stops listening cannot freeze escrow.
 /// @dev    Task life: Posted -> Assigned -> Submitted -> Completed, with {Posted, Assigned} -> Cancelled
 ///         (cancel or withdraw by the requester; Assigned only before the deadline),
 ///         {Assigned, Submitted} -> Failed | Posted (reopened), {Posted, Assigned, Submitted} -> Expired.
@@ -43,7 +50,9 @@ contract TMC is Consortium {
     struct Task {
         // slot 0
         address requester;
-        uint96 budget;
+        uint80 budget;
+        // Version of the lifecycle terms the task was posted under (`termsAt`).
+        uint16 terms;
         // slot 1
         address worker;
         uint40 deadline;
@@ -53,26 +62,80 @@ contract TMC is Consortium {
         int32 targetMilli;
         // slot 2
         uint96 price;
-        uint64 submittedBlock;
+        uint40 submittedBlock;
+        // Oracle seats (bit i = seat i) that voted for some proposal in the current assignment round.
+        uint32 assignVotes;
+        // Seats that voted to complete / to fail the current attempt.
+        uint32 completeVotes;
+        uint32 failVotes;
+        // `oracleEpoch` the votes above were cast under; votes of an earlier oracle set do not count.
+        uint16 voteEpoch;
+        // Some fail vote asked not to reopen the task.
+        bool keepClosed;
+    }
+
+    /// @notice The lifecycle terms a task is settled under, fixed when it is posted.
+    struct Terms {
+        // Seconds after the deadline during which oracles may still settle a submitted result.
+        uint40 verificationWindow;
+        // Attempts (assignments) a task gets before a failure refunds it.
+        uint8 maxAttempts;
+        // Share of the worker's bonded stake slashed on a failed or abandoned attempt, in basis points.
+        uint16 slashBps;
+        // Lowest price at which a completed task raises the worker's reputation.
+        uint96 reputationFloor;
+    }
+
+    /// @notice How an oracle voted.
+    enum Ballot {
+        Assign,
+        Complete,
+        Fail
     }
 
     /// @notice Share of the worker's agreed price, in basis points (10 %), that the worker is credited when
     ///         the requester withdraws the task after assignment: compensation for compute already started.
     uint16 public constant WITHDRAWAL_FEE_BPS = 1_000;
+    /// @notice Most oracles a consortium can have (one bit each in a vote mask).
+    uint256 public constant MAX_ORACLES = 32;
+    /// @notice Highest slash a task can be posted under (50 %).
+    uint16 public constant MAX_SLASH_BPS = 5_000;
 
     /// @notice The worker registry.
     UMC public immutable umc;
-    /// @notice Accounts allowed to assign, complete and fail tasks (the consortium's operators).
-    mapping(address oracle => bool) public isOracle;
-    /// @notice Seconds after the deadline during which oracles may still settle a submitted result.
-    uint40 public verificationWindow;
-    /// @notice Attempts (assignments) a task gets before a failure refunds it.
-    uint8 public maxAttempts;
+    /// @notice The oracles, by seat: seat i votes with bit i.
+    address[] internal _oracles;
+
+    /// @notice What a vote needs to know of its oracle, in one slot (one read per vote): its seat plus
+    ///         one (0 for accounts that are not oracles), the quorum and the oracle set's epoch.
+    struct Member {
+        uint8 seatPlusOne;
+        uint8 quorum;
+        uint16 epoch;
+    }
+
+    /// @notice Each oracle's membership record; rewritten for every oracle when the set changes.
+    mapping(address account => Member) internal _members;
+    /// @notice Votes that must agree before a task is assigned, completed or failed (a majority of the
+    ///         oracles).
+    uint8 public quorum;
+    /// @notice Bumped whenever the oracle set changes: open votes of an earlier set no longer count.
+    uint16 public oracleEpoch;
+    /// @notice Version of the terms new tasks are posted under.
+    uint16 public termsVersion;
     /// @dev Id of the next task. Starts at 1 (set in the constructor) so the first post pays for a
-    ///      non-zero to non-zero write, like every later one.
-    uint256 private _nextTaskId;
+    ///      non-zero to non-zero write, like every later one. In the slot of the quorum and the terms
+    ///      version, which a post and a vote read anyway.
+    uint64 private _nextTaskId;
+    /// @notice Every version of the lifecycle terms.
+    mapping(uint16 version => Terms) internal _terms;
 
     mapping(uint256 taskId => Task) internal _tasks;
+    /// @notice Seats that voted for each assignment proposal, keyed by `keccak256(attempt, oracle epoch,
+    ///         worker, maxPrice)`.
+    mapping(uint256 taskId => mapping(bytes32 proposal => uint32 seats)) internal _assignSupport;
+    /// @notice Workers whose attempt at a task failed: they are not assigned it again.
+    mapping(uint256 taskId => mapping(address worker => bool)) public failedBefore;
 
     /// @notice A requester posted task `taskId` with `budget` wei in escrow.
     event TaskPosted(
@@ -90,22 +153,41 @@ contract TMC is Consortium {
     /// @notice The requester withdrew an assigned task: `worker` was released (no slash, no reputation
     ///         change) and credited `fee`; `refund` (the budget less `fee`) was credited to the requester.
     event TaskWithdrawn(uint256 indexed taskId, address indexed worker, uint256 fee, uint256 refund);
-    /// @notice An oracle assigned `worker` at `price` on attempt `attempt` (1-based).
+    /// @notice `oracle` voted `ballot` on attempt `attempt` of the task (for `Assign`: `worker` at most
+    ///         `maxPrice`); `votes` agree so far. The vote that reaches the quorum also carries it out.
+    ///         Only where the quorum is above 1: a one-member consortium's vote is the outcome, and the
+    ///         outcome's event (`TaskAssigned`, `TaskCompleted`, `TaskFailed`) says so.
+    event Voted(
+        uint256 indexed taskId,
+        address indexed oracle,
+        Ballot ballot,
+        uint8 attempt,
+        address worker,
+        uint256 maxPrice,
+        uint8 votes
+    );
+    /// @notice The oracles assigned `worker` at `price` on attempt `attempt` (1-based).
     event TaskAssigned(uint256 indexed taskId, address indexed worker, uint256 price, uint8 attempt);
     /// @notice The assigned worker submitted its model CID and result hash.
     event ResultSubmitted(uint256 indexed taskId, address indexed worker, string modelCid, bytes32 resultHash);
-    /// @notice An oracle accepted the result; `payment` was credited to the worker and `refund` (the budget
-    ///         left over) to the requester.
+    /// @notice The oracles accepted the result; `payment` was credited to the worker and `refund` (the
+    ///         budget left over) to the requester.
     event TaskCompleted(uint256 indexed taskId, address indexed worker, uint256 payment, uint256 refund);
-    /// @notice An oracle failed the worker's attempt; `slashed` stake went to the requester. When
-    ///         `reopened` the task is Posted again for another worker, else the escrow was refunded.
+    /// @notice The oracles failed the worker's attempt (or it was abandoned until the deadline); `slashed`
+    ///         stake went to the requester. When `reopened` the task is Posted again for another worker,
+    ///         else the escrow was refunded.
     event TaskFailed(uint256 indexed taskId, address indexed worker, uint256 slashed, bool reopened);
     /// @notice The task passed its deadline unsettled; `refund` was credited to the requester.
     event TaskExpired(uint256 indexed taskId, Status previous, uint256 refund);
-    /// @notice The admin allowed or revoked an oracle.
-    event OracleSet(address indexed oracle, bool allowed);
-    /// @notice The admin changed the lifecycle parameters.
-    event ParametersSet(uint40 verificationWindow, uint8 maxAttempts);
+    /// @notice The worker registry refused to record the end of `worker`'s task (it no longer takes this
+    ///         market's calls); the refund went ahead regardless.
+    event RegistryUnreachable(uint256 indexed taskId, address indexed worker);
+    /// @notice Governance set the oracles and the quorum; open votes of earlier sets no longer count.
+    event OraclesSet(address[] oracles, uint8 quorum, uint16 epoch);
+    /// @notice Governance set the lifecycle terms that tasks posted from now on are settled under.
+    event TermsSet(
+        uint16 indexed version, uint40 verificationWindow, uint8 maxAttempts, uint16 slashBps, uint96 reputationFloor
+    );
 
     /// @notice No task has id `taskId`.
     error TaskNotFound(uint256 taskId);
@@ -113,6 +195,10 @@ contract TMC is Consortium {
     error InvalidStatus(uint256 taskId, Status current);
     /// @notice The caller is not an oracle.
     error NotOracle(address caller);
+    /// @notice The oracle already voted on this round of the task.
+    error AlreadyVoted(uint256 taskId, address oracle);
+    /// @notice The oracle set is not valid: `reason` says why.
+    error InvalidOracleSet(string reason);
     /// @notice The caller is not the task's requester.
     error NotRequester(uint256 taskId, address caller);
     /// @notice The caller is not the task's assigned worker.
@@ -131,50 +217,60 @@ contract TMC is Consortium {
     error EmptyCid(string field);
     /// @notice The result hash was zero.
     error ZeroResultHash();
-    /// @notice The worker's price exceeds the task's budget.
+    /// @notice The price (`price`) exceeds the task's budget (`budget`).
     error PriceAboveBudget(uint256 taskId, uint256 price, uint256 budget);
+    /// @notice The worker's current price (`price`) exceeds the most the oracles accepted (`maxPrice`): it
+    ///         changed after they chose it.
+    error PriceAboveMax(uint256 taskId, uint256 price, uint256 maxPrice);
     /// @notice A requester cannot work on their own task.
     error SelfAssignment(uint256 taskId, address worker);
+    /// @notice The worker already failed an attempt at this task.
+    error WorkerFailedTask(uint256 taskId, address worker);
     /// @notice `field` must not be zero.
     error ZeroValue(string field);
 
-    modifier onlyOracle() {
-        if (!isOracle[msg.sender]) revert NotOracle(msg.sender);
-        _;
-    }
-
     /// @param admin_ The consortium account.
-    /// @param umc_ The worker registry (this contract must be set as a market there).
-    /// @param verificationWindow_ Seconds after the deadline during which a submitted result can be settled.
-    /// @param maxAttempts_ Assignments a task gets before a failure refunds it (≥ 1).
-    constructor(address admin_, UMC umc_, uint40 verificationWindow_, uint8 maxAttempts_) Consortium(admin_) {
+    /// @param governanceDelay_ Seconds between scheduling a change and executing it.
+    /// @param umc_ The worker registry (this contract must be its market).
+    /// @param oracles_ The oracles (1 to MAX_ORACLES distinct accounts).
+    /// @param quorum_ Votes that must agree: a majority of `oracles_` (`2 * quorum > oracles`).
+    /// @param terms_ The lifecycle terms of the first tasks.
+    constructor(
+        address admin_,
+        uint40 governanceDelay_,
+        UMC umc_,
+        address[] memory oracles_,
+        uint8 quorum_,
+        Terms memory terms_
+    ) Consortium(admin_, governanceDelay_) {
         if (address(umc_) == address(0)) revert ZeroAddress();
         umc = umc_;
         _nextTaskId = 1;
-        _setParameters(verificationWindow_, maxAttempts_);
+        _setOracles(oracles_, quorum_);
+        _setTerms(terms_);
     }
 
-    // ------------------------------------------------------------------ admin
+    // ------------------------------------------------------------------ governance
 
-    /// @notice Allow or revoke an oracle.
-    /// @param oracle The account.
-    /// @param allowed Whether it may assign, complete and fail tasks.
-    function setOracle(address oracle, bool allowed) external onlyAdmin {
-        if (oracle == address(0)) revert ZeroAddress();
-        isOracle[oracle] = allowed;
-        emit OracleSet(oracle, allowed);
+    /// @notice Governed: replace the oracle set and the quorum. Votes already cast on open tasks no longer
+    ///         count; the new oracles vote again.
+    /// @param oracles_ The oracles (1 to MAX_ORACLES distinct accounts).
+    /// @param quorum_ Votes that must agree: a majority of `oracles_`.
+    function setOracles(address[] calldata oracles_, uint8 quorum_) external onlyGovernance {
+        _setOracles(oracles_, quorum_);
     }
 
-    /// @notice Change the lifecycle parameters.
-    /// @param verificationWindow_ Seconds after the deadline during which a submitted result can be settled.
-    /// @param maxAttempts_ Assignments a task gets before a failure refunds it (≥ 1).
-    function setParameters(uint40 verificationWindow_, uint8 maxAttempts_) external onlyAdmin {
-        _setParameters(verificationWindow_, maxAttempts_);
+    /// @notice Governed: set the lifecycle terms of tasks posted from now on (tasks already posted keep
+    ///         theirs).
+    /// @param terms_ The terms.
+    function setTerms(Terms calldata terms_) external onlyGovernance {
+        _setTerms(terms_);
     }
 
     // ------------------------------------------------------------------ requesters
 
-    /// @notice Post a task; `msg.value` is the budget, held in escrow.
+    /// @notice Post a task; `msg.value` is the budget, held in escrow. The task is settled under the
+    ///         current terms (`termsVersion`), whatever governance sets later.
     /// @param specCid IPFS CID of the task spec JSON.
     /// @param kind Training or ModelSharing.
     /// @param targetMilli Mean return the model must reach, in thousandths.
@@ -186,13 +282,14 @@ contract TMC is Consortium {
         returns (uint256 taskId)
     {
         if (msg.value == 0) revert ZeroBudget();
-        if (msg.value > type(uint96).max) revert ValueOutOfRange("budget", msg.value, type(uint96).max);
+        if (msg.value > type(uint80).max) revert ValueOutOfRange("budget", msg.value, type(uint80).max);
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline);
         if (bytes(specCid).length == 0) revert EmptyCid("specCid");
         taskId = _nextTaskId++;
         Task storage t = _tasks[taskId];
         t.requester = msg.sender;
-        t.budget = uint96(msg.value);
+        t.budget = uint80(msg.value);
+        t.terms = termsVersion;
         t.deadline = deadline;
         t.status = Status.Posted;
         t.kind = kind;
@@ -238,85 +335,143 @@ contract TMC is Consortium {
         emit TaskWithdrawn(taskId, worker, fee, refund);
         _credit(worker, fee);
         _credit(requester, refund);
-        umc.onTaskReleased(worker);
+        try umc.onTaskReleased(worker) {}
+        catch {
+            emit RegistryUnreachable(taskId, worker);
+        }
     }
 
     // ------------------------------------------------------------------ oracles
 
-    /// @notice Assign a posted task to `worker` at the worker's current price, which is fixed for this
-    ///         attempt. The whole budget stays in escrow until settlement.
+    /// @notice Vote to assign a posted task to `worker`, at its current price but at most `maxPrice` (the
+    ///         price the oracle saw when it chose the worker). When `quorum` oracles voted for the same
+    ///         worker and maximum, the worker is assigned at its price then, which is fixed for this attempt;
+    ///         a worker that raised its price above the maximum meanwhile is refused (`PriceAboveMax`). The
+    ///         whole budget stays in escrow until settlement. An oracle may back several proposals in a
+    ///         round (another worker, when the one it backed can no longer be assigned), never one twice;
+    ///         the first proposal `quorum` oracles back is carried out.
     /// @param taskId The task.
-    /// @param worker A registered, bonded worker whose price fits the budget.
-    function assign(uint256 taskId, address worker) external onlyOracle {
+    /// @param worker A registered worker, bonded for one more task, that has not failed this task.
+    /// @param maxPrice The most the task may pay this worker (≤ the budget).
+    function assign(uint256 taskId, address worker, uint256 maxPrice) external {
+        Member memory m = _member();
         Task storage t = _task(taskId);
         _expectStatus(taskId, t, Status.Posted);
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
         if (worker == t.requester) revert SelfAssignment(taskId, worker);
+        if (maxPrice > t.budget) revert PriceAboveBudget(taskId, maxPrice, t.budget);
         uint8 attempt = t.attempts + 1;
+        // Nobody failed the task before its first attempt.
+        if (attempt > 1 && failedBefore[taskId][worker]) revert WorkerFailedTask(taskId, worker);
+        if (m.quorum > 1) {
+            // One vote of several: a one-member consortium's vote is the outcome, with nothing to tally.
+            uint32 seat = _openBallot(taskId, t, m, 0);
+            bytes32 proposal = keccak256(abi.encode(attempt, m.epoch, worker, maxPrice));
+            uint32 support = _assignSupport[taskId][proposal];
+            if (support & seat != 0) revert AlreadyVoted(taskId, msg.sender);
+            support |= seat;
+            uint8 votes = _count(support);
+            emit Voted(taskId, msg.sender, Ballot.Assign, attempt, worker, maxPrice, votes);
+            if (votes < m.quorum) {
+                t.assignVotes |= seat;
+                _assignSupport[taskId][proposal] = support;
+                return;
+            }
+            t.assignVotes = 0;
+        }
         t.worker = worker;
         t.status = Status.Assigned;
         t.attempts = attempt;
         (uint96 price,) = umc.onTaskAssigned(worker);
-        if (price > t.budget) revert PriceAboveBudget(taskId, price, t.budget);
+        if (price > maxPrice) revert PriceAboveMax(taskId, price, maxPrice);
         t.price = price;
         emit TaskAssigned(taskId, worker, price, attempt);
     }
 
-    /// @notice Accept the submitted result: the worker is credited its price and the requester the rest
-    ///         of the budget; the worker's reputation rises.
+    /// @notice Vote to accept the submitted result. When `quorum` oracles voted so, the worker is credited
+    ///         its price and the requester the rest of the budget; the worker's reputation rises if the price
+    ///         was at least the task's reputation floor.
     /// @param taskId The task.
-    function complete(uint256 taskId) external onlyOracle {
+    function complete(uint256 taskId) external {
+        Member memory m = _member();
         Task storage t = _task(taskId);
         _expectStatus(taskId, t, Status.Submitted);
-        _expectVerificationWindowOpen(taskId, t);
-        t.status = Status.Completed;
+        Terms storage terms = _terms[t.terms];
+        _expectVerificationWindowOpen(taskId, t, terms);
         address worker = t.worker;
+        if (m.quorum > 1) {
+            uint32 seat = _openBallot(taskId, t, m, t.completeVotes | t.failVotes);
+            uint32 votes = t.completeVotes | seat;
+            uint8 count = _count(votes);
+            emit Voted(taskId, msg.sender, Ballot.Complete, t.attempts, worker, t.price, count);
+            if (count < m.quorum) {
+                t.completeVotes = votes;
+                return;
+            }
+        }
+        t.status = Status.Completed;
         uint256 price = t.price;
         uint256 refund = t.budget - price;
         emit TaskCompleted(taskId, worker, price, refund);
         _credit(worker, price);
         _credit(t.requester, refund);
-        umc.onTaskSucceeded(worker);
+        umc.onTaskSucceeded(worker, price >= terms.reputationFloor);
     }
 
-    /// @notice Fail the current attempt (a result that fails verification, or a worker that crashed before
-    ///         its deadline): the worker's reputation drops and its stake is slashed to the requester. With
-    ///         `reopen`, attempts left and the deadline not passed, the task goes back to Posted for another
-    ///         worker; otherwise the escrow is refunded. A worker that simply missed its deadline is not
-    ///         failed but expired (reputation only), so the outcome never depends on who calls first.
+    /// @notice Vote to fail the current attempt (a result that fails verification, or a worker that crashed
+    ///         before its deadline). When `quorum` oracles voted so, the worker's reputation drops, its stake
+    ///         is slashed to the requester and it is not assigned this task again. The task goes back to
+    ///         Posted for another worker when no fail vote said `reopen = false`, attempts are left and the
+    ///         deadline has not passed; otherwise the escrow is refunded. A worker that simply misses its
+    ///         deadline is expired instead, with the same slash.
     /// @param taskId The task.
-    /// @param reopen Whether to offer the task to another worker.
-    function fail(uint256 taskId, bool reopen) external onlyOracle {
+    /// @param reopen Whether this oracle would offer the task to another worker.
+    function fail(uint256 taskId, bool reopen) external {
+        Member memory m = _member();
         Task storage t = _task(taskId);
         Status s = t.status;
+        Terms storage terms = _terms[t.terms];
         if (s == Status.Assigned) {
             if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
         } else if (s == Status.Submitted) {
-            _expectVerificationWindowOpen(taskId, t);
+            _expectVerificationWindowOpen(taskId, t, terms);
         } else {
             revert InvalidStatus(taskId, s);
         }
         address worker = t.worker;
+        bool keepClosed = !reopen;
+        if (m.quorum > 1) {
+            uint32 seat = _openBallot(taskId, t, m, t.completeVotes | t.failVotes);
+            uint32 votes = t.failVotes | seat;
+            uint8 count = _count(votes);
+            emit Voted(taskId, msg.sender, Ballot.Fail, t.attempts, worker, t.price, count);
+            keepClosed = keepClosed || t.keepClosed;
+            if (count < m.quorum) {
+                t.failVotes = votes;
+                t.keepClosed = keepClosed;
+                return;
+            }
+        }
         address requester = t.requester;
-        reopen = reopen && t.attempts < maxAttempts && block.timestamp <= t.deadline;
-        if (reopen) {
+        failedBefore[taskId][worker] = true;
+        bool reopened = !keepClosed && t.attempts < terms.maxAttempts && block.timestamp <= t.deadline;
+        if (reopened) {
             t.status = Status.Posted;
             t.worker = address(0);
-            t.price = 0;
-            t.submittedBlock = 0;
+            _clearAttempt(t);
         } else {
             t.status = Status.Failed;
             _credit(requester, t.budget);
         }
-        uint256 slashed = umc.onTaskFailed(worker, requester, true);
-        emit TaskFailed(taskId, worker, slashed, reopen);
+        uint256 slashed = umc.onTaskFailed(worker, requester, terms.slashBps);
+        emit TaskFailed(taskId, worker, slashed, reopened);
     }
 
     // ------------------------------------------------------------------ workers
 
     /// @notice Submit the result of an assigned task, before its deadline. The block number is recorded:
     ///         verifiers derive their evaluation seeds from a later block's hash, which the worker could
-    ///         not know when it trained.
+    ///         not know when it trained. Votes cast on the attempt before the result existed are cleared.
     /// @param taskId The task.
     /// @param modelCid IPFS CID of the trained (or shared) model.
     /// @param resultHash keccak256 of the trainer's result JSON (binding: it is in the event log).
@@ -328,27 +483,42 @@ contract TMC is Consortium {
         if (bytes(modelCid).length == 0) revert EmptyCid("modelCid");
         if (resultHash == bytes32(0)) revert ZeroResultHash();
         t.status = Status.Submitted;
-        t.submittedBlock = uint64(block.number);
+        t.submittedBlock = uint40(block.number);
+        _clearVotes(t);
         emit ResultSubmitted(taskId, msg.sender, modelCid, resultHash);
     }
 
     // ------------------------------------------------------------------ anyone
 
     /// @notice Expire a task that missed its deadline (for a submitted result: its deadline plus the
-    ///         verification window). The escrow is refunded; a worker that missed the deadline loses
-    ///         reputation (no slash), one whose result the oracles never settled loses nothing.
+    ///         verification window). The escrow is refunded. A worker that held the task to its deadline
+    ///         without submitting abandoned it: it is failed and slashed as for a failed result. A worker
+    ///         whose result the oracles never settled loses nothing.
     /// @param taskId The task.
     function expire(uint256 taskId) external {
         Task storage t = _task(taskId);
         Status s = t.status;
         if (s != Status.Posted && s != Status.Assigned && s != Status.Submitted) revert InvalidStatus(taskId, s);
-        uint256 availableAt = uint256(t.deadline) + (s == Status.Submitted ? verificationWindow : 0) + 1;
+        Terms storage terms = _terms[t.terms];
+        uint256 availableAt = uint256(t.deadline) + (s == Status.Submitted ? terms.verificationWindow : 0) + 1;
         if (block.timestamp < availableAt) revert NotExpired(taskId, availableAt);
         t.status = Status.Expired;
+        address requester = t.requester;
+        address worker = t.worker;
         emit TaskExpired(taskId, s, t.budget);
-        _credit(t.requester, t.budget);
-        if (s == Status.Assigned) umc.onTaskFailed(t.worker, t.requester, false);
-        else if (s == Status.Submitted) umc.onTaskReleased(t.worker);
+        _credit(requester, t.budget);
+        if (s == Status.Assigned) {
+            try umc.onTaskFailed(worker, requester, terms.slashBps) returns (uint256 slashed) {
+                emit TaskFailed(taskId, worker, slashed, false);
+            } catch {
+                emit RegistryUnreachable(taskId, worker);
+            }
+        } else if (s == Status.Submitted) {
+            try umc.onTaskReleased(worker) {}
+            catch {
+                emit RegistryUnreachable(taskId, worker);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ views
@@ -358,7 +528,8 @@ contract TMC is Consortium {
         return _nextTaskId - 1;
     }
 
-    /// @notice The record of task `taskId` (all zero when it does not exist).
+    /// @notice The record of task `taskId` (all zero when it does not exist). Vote masks are as stored:
+    ///         votes of an earlier oracle set (`voteEpoch != oracleEpoch`) no longer count.
     function getTask(uint256 taskId) external view returns (Task memory) {
         return _tasks[taskId];
     }
@@ -370,11 +541,88 @@ contract TMC is Consortium {
         return (s == Status.Posted || s == Status.Assigned || s == Status.Submitted) ? t.budget : 0;
     }
 
+    /// @notice The oracles, by seat.
+    function oracles() external view returns (address[] memory) {
+        return _oracles;
+    }
+
+    /// @notice Whether `account` is an oracle.
+    function isOracle(address account) external view returns (bool) {
+        return _members[account].seatPlusOne != 0;
+    }
+
+    /// @notice `account`'s seat (bit `seat` in the vote masks); reverts for an account that is no oracle.
+    function seatOf(address account) external view returns (uint8) {
+        uint8 plusOne = _members[account].seatPlusOne;
+        if (plusOne == 0) revert NotOracle(account);
+        return plusOne - 1;
+    }
+
+    /// @notice The terms of version `version`.
+    function termsAt(uint16 version) external view returns (Terms memory) {
+        return _terms[version];
+    }
+
+    /// @notice The terms task `taskId` is settled under.
+    function termsOf(uint256 taskId) external view returns (Terms memory) {
+        return _terms[_tasks[taskId].terms];
+    }
+
+    /// @notice Seats that voted for assigning `worker` at most `maxPrice` on the task's next attempt.
+    function assignSupport(uint256 taskId, address worker, uint256 maxPrice) external view returns (uint32) {
+        Task storage t = _tasks[taskId];
+        if (t.voteEpoch != oracleEpoch) return 0;
+        return _assignSupport[taskId][keccak256(abi.encode(t.attempts + 1, oracleEpoch, worker, maxPrice))];
+    }
+
     // ------------------------------------------------------------------ internal
 
     function _task(uint256 taskId) internal view returns (Task storage t) {
         t = _tasks[taskId];
         if (t.status == Status.None) revert TaskNotFound(taskId);
+    }
+
+    /// @dev The caller's membership; reverts for an account that is not an oracle.
+    function _member() internal view returns (Member memory m) {
+        m = _members[msg.sender];
+        if (m.seatPlusOne == 0) revert NotOracle(msg.sender);
+    }
+
+    /// @dev The caller's (`m`) seat bit, after checking it has not voted in this round (`voted`). Votes of
+    ///      an earlier oracle set are cleared first (the masks passed in are then stale, so they are
+    ///      re-read).
+    function _openBallot(uint256 taskId, Task storage t, Member memory m, uint32 voted) internal returns (uint32 seat) {
+        seat = uint32(1) << (m.seatPlusOne - 1);
+        uint16 epoch = m.epoch;
+        if (t.voteEpoch != epoch) {
+            _clearVotes(t);
+            t.voteEpoch = epoch;
+            return seat;
+        }
+        if (voted & seat != 0) revert AlreadyVoted(taskId, msg.sender);
+    }
+
+    /// @dev Forget the price and the votes of the current attempt.
+    function _clearAttempt(Task storage t) internal {
+        t.price = 0;
+        t.submittedBlock = 0;
+        _clearVotes(t);
+    }
+
+    /// @dev Forget every vote cast on the task.
+    function _clearVotes(Task storage t) internal {
+        t.assignVotes = 0;
+        t.completeVotes = 0;
+        t.failVotes = 0;
+        t.keepClosed = false;
+    }
+
+    /// @dev Number of seats in `mask`.
+    function _count(uint32 mask) internal pure returns (uint8 n) {
+        while (mask != 0) {
+            mask &= mask - 1;
+            ++n;
+        }
     }
 
     /// @dev A Posted task goes to Cancelled and its whole budget is credited back to the requester.
@@ -388,15 +636,41 @@ contract TMC is Consortium {
         if (t.status != expected) revert InvalidStatus(taskId, t.status);
     }
 
-    function _expectVerificationWindowOpen(uint256 taskId, Task storage t) internal view {
-        uint256 closedAt = uint256(t.deadline) + verificationWindow;
+    function _expectVerificationWindowOpen(uint256 taskId, Task storage t, Terms storage terms) internal view {
+        uint256 closedAt = uint256(t.deadline) + terms.verificationWindow;
         if (block.timestamp > closedAt) revert VerificationWindowClosed(taskId, closedAt);
     }
 
-    function _setParameters(uint40 verificationWindow_, uint8 maxAttempts_) internal {
-        if (maxAttempts_ == 0) revert ZeroValue("maxAttempts");
-        verificationWindow = verificationWindow_;
-        maxAttempts = maxAttempts_;
-        emit ParametersSet(verificationWindow_, maxAttempts_);
+    function _setOracles(address[] memory oracles_, uint8 quorum_) internal {
+        uint256 n = oracles_.length;
+        if (n == 0 || n > MAX_ORACLES) revert InvalidOracleSet("1 to 32 oracles");
+        if (quorum_ == 0 || quorum_ > n || 2 * uint256(quorum_) <= n) {
+            revert InvalidOracleSet("the quorum must be a majority of the oracles");
+        }
+        for (uint256 i; i < _oracles.length; ++i) {
+            delete _members[_oracles[i]];
+        }
+        delete _oracles;
+        uint16 epoch = oracleEpoch + 1;
+        for (uint256 i; i < n; ++i) {
+            address oracle = oracles_[i];
+            if (oracle == address(0)) revert ZeroAddress();
+            if (_members[oracle].seatPlusOne != 0) revert InvalidOracleSet("an oracle is listed twice");
+            // forge-lint: disable-next-line(unsafe-typecast) -- i < 32
+            _members[oracle] = Member({seatPlusOne: uint8(i + 1), quorum: quorum_, epoch: epoch});
+            _oracles.push(oracle);
+        }
+        quorum = quorum_;
+        oracleEpoch = epoch;
+        emit OraclesSet(oracles_, quorum_, epoch);
+    }
+
+    function _setTerms(Terms memory terms_) internal {
+        if (terms_.maxAttempts == 0) revert ZeroValue("maxAttempts");
+        if (terms_.slashBps > MAX_SLASH_BPS) revert ValueOutOfRange("slashBps", terms_.slashBps, MAX_SLASH_BPS);
+        uint16 version = termsVersion + 1;
+        termsVersion = version;
+        _terms[version] = terms_;
+        emit TermsSet(version, terms_.verificationWindow, terms_.maxAttempts, terms_.slashBps, terms_.reputationFloor);
     }
 }

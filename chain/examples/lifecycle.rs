@@ -50,10 +50,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut log = Log(Vec::new());
 
     println!("anvil at {}; deploying UMC, TMC, MMC", devnet.endpoint());
-    let market = Market::deploy(devnet.provider(), devnet.wallet(), admin, MarketParams::default()).await?;
+    // One oracle (a 1-of-1 consortium): this program plays it.
+    let market = Market::deploy(
+        devnet.provider(),
+        devnet.wallet(),
+        admin,
+        MarketParams::default(),
+        &[oracle],
+        1,
+    )
+    .await?;
     let d = market.deployment();
     println!("  UMC {}  TMC {}  MMC {}", d.umc, d.tmc, d.mmc);
-    log.add("setOracle", market.set_oracle(admin, oracle, true).await?);
     for (name, addr, price, gpus, cores) in workers {
         let profile = WorkerProfile {
             expertise: Expertise::from_levels([(EnvKind::Cartpole, 200), (EnvKind::MazeCleaning, 150)]),
@@ -93,7 +101,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     best = Some(key);
                 }
             }
-            Ok::<_, drlaas_chain::ChainError>(best.expect("a feasible worker").2)
+            let (_, price, addr) = best.expect("a feasible worker");
+            Ok::<_, drlaas_chain::ChainError>((addr, price))
         }
     };
 
@@ -108,10 +117,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (t1, tx) = market.post_task(requester, &spec("cartpole")).await?;
     log.add("postTask (2 ETH in escrow)", tx);
-    let w1 = recruit(vec![], eth("2")).await?;
+    let (w1, price) = recruit(vec![], eth("2")).await?;
     log.add(
         format!("assign -> {} (at its price; the rest is refunded)", names(w1)),
-        market.assign(oracle, t1, w1).await?,
+        market.assign(oracle, t1, w1, price).await?,
     );
     let result = br#"{"modelCid":"bafy-model-cartpole","meanReturn":497.3}"#;
     log.add(
@@ -128,7 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bad = a[5];
     log.add(
         format!("assign -> {}", names(bad)),
-        market.assign(oracle, t2, bad).await?,
+        market.assign(oracle, t2, bad, eth("0.5")).await?,
     );
     log.add(
         "submitResult (a model that scores too low)",
@@ -140,8 +149,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "fail + reopen (10 % of stake to requester)",
         market.fail(oracle, t2, true).await?,
     );
-    let w2 = recruit(vec![bad], market.task(t2).await?.budget).await?;
-    log.add(format!("assign -> {}", names(w2)), market.assign(oracle, t2, w2).await?);
+    let (w2, price) = recruit(vec![bad], market.task(t2).await?.budget).await?;
+    log.add(
+        format!("assign -> {}", names(w2)),
+        market.assign(oracle, t2, w2, price).await?,
+    );
     log.add(
         "submitResult",
         market

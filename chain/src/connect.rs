@@ -6,7 +6,7 @@
 //! - [`Market::open`] a deployment there, checked against the chain (its chain id, and code at
 //!   each contract's address), and [`Market::open_as_oracle`] for an oracle, also checked against
 //!   TMC's oracles;
-//! - [`deploy_marketplace`]: deploy the three contracts and allow the oracles.
+//! - [`deploy_marketplace`]: deploy the three contracts with their oracle set and bind them.
 
 use std::time::Duration;
 
@@ -20,7 +20,6 @@ use alloy::{
 use crate::devnet;
 use crate::error::ChainError;
 use crate::market::{Deployment, Market, MarketParams};
-use crate::types::TxOutcome;
 
 /// How long the first contact with a chain may take, unless a caller says otherwise.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,7 +62,7 @@ pub enum OpenError {
     /// The deployment is not on this chain: another chain id, or no code at a contract's address.
     #[error("{0}")]
     Mismatch(String),
-    /// The oracle's account is not allowed on TMC.
+    /// The oracle's account is not in TMC's oracle set.
     #[error("{oracle} is not an oracle of TMC {tmc}")]
     NotOracle {
         /// The account.
@@ -99,8 +98,8 @@ impl Market {
         Ok(market)
     }
 
-    /// [`Market::open`] for an oracle: it signs with `oracle`'s key, and is refused unless TMC
-    /// allows that account to assign and settle tasks.
+    /// [`Market::open`] for an oracle: it signs with `oracle`'s key, and is refused unless that
+    /// account is in TMC's oracle set (it votes to assign and settle tasks).
     pub async fn open_as_oracle(
         provider: DynProvider,
         oracle: PrivateKeySigner,
@@ -121,19 +120,16 @@ impl Market {
 /// Why a deployment failed, and how far it got.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
-    /// The contracts could not be deployed: nothing usable is on chain.
+    /// The contracts could not be deployed (or the oracle set or parameters are invalid): nothing
+    /// usable is on chain.
     #[error("could not deploy the contracts: {0}")]
     Contracts(ChainError),
-    /// The contracts are deployed (in `market`), but `oracle` could not be allowed (nor any
-    /// oracle after it).
-    #[error("the contracts are deployed, but oracle {oracle} could not be allowed: {source}")]
-    Oracle {
+    /// The contracts are deployed (in `market`), but UMC could not be bound to TMC
+    /// (`bindMarket`), so no task can be assigned yet: retry with [`Market::bind_market`].
+    #[error("the contracts are deployed, but UMC could not be bound to TMC: {source}")]
+    Unbound {
         /// A client of the deployed contracts.
         market: Box<Market>,
-        /// The `setOracle` transactions of the oracles allowed before `oracle`.
-        allowed: Vec<TxOutcome>,
-        /// The oracle that was not allowed.
-        oracle: Address,
         /// Why.
         source: ChainError,
     },
@@ -142,37 +138,30 @@ pub enum DeployError {
 impl From<DeployError> for ChainError {
     fn from(e: DeployError) -> Self {
         match e {
-            DeployError::Contracts(e) | DeployError::Oracle { source: e, .. } => e,
+            DeployError::Contracts(e) | DeployError::Unbound { source: e, .. } => e,
         }
     }
 }
 
 /// Deploys UMC, TMC and MMC with `params` from `admin` (the consortium admin of all three; `wallet`
-/// must hold its key), then allows each of `oracles` on TMC. Returns a client of the deployment
-/// and each oracle's `setOracle` transaction, in the order of `oracles`.
+/// must hold its key), with `oracles` as TMC's oracle set and `quorum` (a majority of them) the votes
+/// that must agree, then binds UMC to TMC. Returns a client of the deployment.
 pub async fn deploy_marketplace(
     provider: DynProvider,
     wallet: EthereumWallet,
     admin: Address,
     params: MarketParams,
     oracles: &[Address],
-) -> Result<(Market, Vec<TxOutcome>), DeployError> {
-    let market = Market::deploy(provider, wallet, admin, params)
+    quorum: u8,
+) -> Result<Market, DeployError> {
+    let market = Market::deploy_unbound(provider, wallet, admin, params, oracles, quorum)
         .await
         .map_err(DeployError::Contracts)?;
-    let mut allowed = Vec::with_capacity(oracles.len());
-    for &oracle in oracles {
-        match market.set_oracle(admin, oracle, true).await {
-            Ok(outcome) => allowed.push(outcome),
-            Err(source) => {
-                return Err(DeployError::Oracle {
-                    market: Box::new(market),
-                    allowed,
-                    oracle,
-                    source,
-                });
-            }
-        }
+    match market.bind_market(admin).await {
+        Ok(_) => Ok(market),
+        Err(source) => Err(DeployError::Unbound {
+            market: Box::new(market),
+            source,
+        }),
     }
-    Ok((market, allowed))
 }

@@ -18,7 +18,7 @@ use crate::types::{EnvKind, Expertise, Hardware, WorkerProfile};
 
 /// Account 0 of a devnet: it deploys the market and administers it.
 pub const ADMIN: usize = 0;
-/// Account 1 of a devnet: the market's oracle (the operator's account).
+/// Account 1 of a devnet: the market's oracle (the operator's account) in [`Devnet::deploy_market`].
 pub const ORACLE: usize = 1;
 
 /// A development worker's profile: level-200 expertise in `kinds`, an 8-core CPU machine, `price`
@@ -123,13 +123,37 @@ impl Devnet {
         &self.signers
     }
 
-    /// The market deployed with `params` by account [`ADMIN`], with account [`ORACLE`] allowed to
-    /// assign and settle: the layout of every local marketplace (tests, the demo, the local mode).
+    /// The market deployed with `params` by account [`ADMIN`], with account [`ORACLE`] its only
+    /// oracle (1 of 1): the layout of every local marketplace (tests, the demo, the local mode).
     pub async fn deploy_market(&self, params: MarketParams) -> Result<Market> {
+        self.deploy_consortium(params, &[ORACLE], 1).await
+    }
+
+    /// The market deployed with `params` by account [`ADMIN`], with the accounts numbered
+    /// `oracle_accounts` as its oracles (by seat, in that order) and `quorum` of them needed to agree.
+    pub async fn deploy_consortium(
+        &self,
+        params: MarketParams,
+        oracle_accounts: &[usize],
+        quorum: u8,
+    ) -> Result<Market> {
         let accounts = self.accounts();
-        let oracles = [accounts[ORACLE]];
-        let (market, _) = deploy_marketplace(self.provider(), self.wallet(), accounts[ADMIN], params, &oracles).await?;
-        Ok(market)
+        let mut oracles = Vec::with_capacity(oracle_accounts.len());
+        for &i in oracle_accounts {
+            oracles.push(*accounts.get(i).ok_or_else(|| ChainError::InvalidInput {
+                field: "oracle_accounts",
+                message: format!("account {i} of a devnet with {} accounts", accounts.len()),
+            })?);
+        }
+        Ok(deploy_marketplace(
+            self.provider(),
+            self.wallet(),
+            accounts[ADMIN],
+            params,
+            &oracles,
+            quorum,
+        )
+        .await?)
     }
 
     /// The HTTP endpoint.

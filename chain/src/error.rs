@@ -173,6 +173,42 @@ impl Revert {
     }
 }
 
+impl Revert {
+    /// What the error means, in words, for the errors whose name and arguments do not say it alone
+    /// (the consortium's votes and governance, and stake bonded per task); `Display` appends it.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self.name.as_str() {
+            "AlreadyVoted" => {
+                "this oracle already cast this vote (for an assignment: the same worker and maximum price) in this \
+                 round of the task; the other oracles' votes decide it"
+            }
+            "PriceAboveMax" => {
+                "the worker's price is now above the most the oracles accepted when they chose it (it raised its \
+                 price meanwhile); choose again"
+            }
+            "WorkerFailedTask" => "this worker already failed an attempt at this task and cannot be assigned it again",
+            "NotGovernance" => {
+                "this change is governed: the admin schedules it and anyone executes it after the governance delay \
+                 (bindMarket only binds a registry that has no market yet)"
+            }
+            "ChangeNotReady" => {
+                "the change is scheduled but its governance delay is not over yet (readyAt is unix time)"
+            }
+            "NotScheduled" => {
+                "no change with exactly this call is scheduled (never scheduled, cancelled, or already executed)"
+            }
+            "AlreadyScheduled" => "this exact change is already scheduled; execute it once ready, or cancel it first",
+            "InvalidOracleSet" => "an oracle set is 1 to 32 distinct accounts and its quorum a majority of them",
+            "InsufficientStake" => {
+                "a worker must keep the minimum stake bonded for every task it holds at once (required = minStake \
+                 x tasks, this one included)"
+            }
+            "NotMarket" => "only the task market UMC is bound to may report tasks to the registry",
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for Revert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} reverted: {}(", self.contract, self.name)?;
@@ -182,7 +218,11 @@ impl fmt::Display for Revert {
             }
             write!(f, "{k}: {v}")?;
         }
-        f.write_str(")")
+        f.write_str(")")?;
+        if let Some(hint) = self.hint() {
+            write!(f, ": {hint}")?;
+        }
+        Ok(())
     }
 }
 
@@ -228,6 +268,87 @@ mod tests {
         assert_eq!(
             Revert::decode("MMC", data.into()).to_string(),
             "MMC reverted: WrongPayment(sent: 1, price: 2)"
+        );
+    }
+
+    #[test]
+    fn vote_and_governance_errors_say_what_they_mean() {
+        let oracle = alloy::primitives::Address::repeat_byte(1);
+        let r = Revert::decode(
+            "TMC",
+            TMC::AlreadyVoted {
+                taskId: U256::from(7),
+                oracle,
+            }
+            .abi_encode()
+            .into(),
+        );
+        assert_eq!(
+            r.to_string(),
+            format!(
+                "TMC reverted: AlreadyVoted(taskId: 7, oracle: {oracle}): this oracle already cast this vote (for an \
+                 assignment: the same worker and maximum price) in this round of the task; the other oracles' votes \
+                 decide it"
+            )
+        );
+        let id = B256::repeat_byte(2);
+        let r = Revert::decode(
+            "UMC",
+            TMC::ChangeNotReady {
+                id,
+                readyAt: U256::from(1_700_000_000u64),
+            }
+            .abi_encode()
+            .into(),
+        );
+        assert!(
+            r.to_string().starts_with(&format!(
+                "UMC reverted: ChangeNotReady(id: {id}, readyAt: 1700000000): "
+            )),
+            "{r}"
+        );
+        for (name, data) in [
+            (
+                "PriceAboveMax",
+                TMC::PriceAboveMax {
+                    taskId: U256::from(1),
+                    price: U256::from(3),
+                    maxPrice: U256::from(2),
+                }
+                .abi_encode(),
+            ),
+            (
+                "WorkerFailedTask",
+                TMC::WorkerFailedTask {
+                    taskId: U256::from(1),
+                    worker: oracle,
+                }
+                .abi_encode(),
+            ),
+            ("NotGovernance", TMC::NotGovernance { caller: oracle }.abi_encode()),
+            ("NotScheduled", TMC::NotScheduled { id }.abi_encode()),
+            ("AlreadyScheduled", TMC::AlreadyScheduled { id }.abi_encode()),
+            (
+                "InvalidOracleSet",
+                TMC::InvalidOracleSet {
+                    reason: "1 to 32 oracles".into(),
+                }
+                .abi_encode(),
+            ),
+        ] {
+            let r = Revert::decode("TMC", data.into());
+            assert_eq!(r.name, name);
+            assert!(r.hint().is_some() && r.to_string().ends_with(r.hint().unwrap()), "{r}");
+        }
+        let data = MMC::WrongPayment {
+            sent: U256::from(1),
+            price: U256::from(2),
+        }
+        .abi_encode();
+        assert_eq!(
+            Revert::decode("MMC", data.into()).hint(),
+            None,
+            "self-explanatory errors get none"
         );
     }
 

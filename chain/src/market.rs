@@ -1,16 +1,17 @@
-//! [`Market`]: deploy, wire and drive the three contracts. Every user, worker and oracle action is one
+//! [`Market`]: deploy, wire, govern and drive the three contracts. Every user, worker and oracle action is one
 //! method that takes the sending account explicitly (`from`); the wallet the client was given must hold
 //! its key. Transactions are signed locally (see `tx.rs`), so the RPC endpoint needs no keys.
 
 use alloy::{
     network::EthereumWallet,
     primitives::{
-        Address, B256, U256,
+        Address, B256, Bytes, U256,
         aliases::{U40, U96},
+        keccak256,
     },
     providers::{DynProvider, Provider},
     rpc::types::Filter,
-    sol_types::SolEvent,
+    sol_types::{SolCall, SolEvent},
 };
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +24,8 @@ use crate::{
     error::{ChainError, Result},
     tx::{Sender, TxConfig},
     types::{
-        BlockRef, Credits, EnvKind, ListedModel, ListingId, ListingInfo, NewListing, NewTask, TaskId, TaskInfo,
-        TxOutcome, WorkerActivity, WorkerInfo, WorkerProfile,
+        AssignProposal, BlockRef, ConsortiumInfo, Credits, EnvKind, ListedModel, ListingId, ListingInfo, NewListing,
+        NewTask, TaskId, TaskInfo, Terms, TxOutcome, WorkerActivity, WorkerInfo, WorkerProfile,
     },
 };
 
@@ -44,11 +45,14 @@ pub struct Deployment {
     pub block: u64,
 }
 
-/// Parameters the consortium sets at deployment (and can change later).
+/// Parameters the consortium sets at deployment (and can change later through governance, see
+/// [`Market::set_params`]). `min_stake` and `unstake_cooldown` are UMC's; `slash_bps`,
+/// `verification_window`, `max_attempts` and `reputation_floor` are TMC's lifecycle terms, which a
+/// task keeps from the moment it is posted; `governance_delay` is every contract's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarketParams {
-    /// Stake a worker must keep bonded to be assigned tasks.
+    /// Stake a worker must keep bonded per task it holds at once.
     pub min_stake: U256,
     /// Seconds between an unstake request and the withdrawal.
     pub unstake_cooldown: u64,
@@ -58,10 +62,26 @@ pub struct MarketParams {
     pub verification_window: u64,
     /// Assignments a task gets before a failure refunds it.
     pub max_attempts: u8,
+    /// Lowest price (wei) at which a completed task raises the worker's reputation: cheaper tasks
+    /// pay but earn no reputation, so reputation cannot be farmed with near-free tasks.
+    #[serde(default = "default_reputation_floor")]
+    pub reputation_floor: U256,
+    /// Seconds between scheduling a governed change and executing it (≤ 30 days), in every contract.
+    /// 0 (devnets, the local mode) lets the admin change things at once.
+    #[serde(default)]
+    pub governance_delay: u64,
 }
 
+fn default_reputation_floor() -> U256 {
+    U256::from(10u64).pow(U256::from(16u64))
+}
+
+/// The longest governance delay the contracts accept (`MAX_GOVERNANCE_DELAY`, 30 days).
+pub const MAX_GOVERNANCE_DELAY: u64 = 30 * 24 * 3600;
+
 impl Default for MarketParams {
-    /// 1 ETH minimum stake, 7-day unstake cooldown, 10 % slash, 1-day verification window, 3 attempts.
+    /// 1 ETH minimum stake, 7-day unstake cooldown, 10 % slash, 1-day verification window, 3 attempts,
+    /// 0.01 ETH reputation floor, no governance delay.
     fn default() -> Self {
         MarketParams {
             min_stake: U256::from(10u64).pow(U256::from(18u64)),
@@ -69,12 +89,77 @@ impl Default for MarketParams {
             slash_bps: 1_000,
             verification_window: 24 * 3600,
             max_attempts: 3,
+            reputation_floor: default_reputation_floor(),
+            governance_delay: 0,
         }
     }
 }
 
-/// One of the three contracts, for calls that exist on each (withdraw, credits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+impl MarketParams {
+    /// TMC's lifecycle terms of these parameters.
+    fn tmc_terms(&self) -> Result<TMC::Terms> {
+        Ok(TMC::Terms {
+            verificationWindow: u40("verificationWindow", self.verification_window)?,
+            maxAttempts: self.max_attempts,
+            slashBps: self.slash_bps,
+            reputationFloor: u96("reputationFloor", self.reputation_floor)?,
+        })
+    }
+
+    fn delay(&self) -> Result<U40> {
+        governance_delay(self.governance_delay)
+    }
+}
+
+fn governance_delay(delay: u64) -> Result<U40> {
+    if delay > MAX_GOVERNANCE_DELAY {
+        return Err(ChainError::InvalidInput {
+            field: "governanceDelay",
+            message: format!("{delay} s is above the most the contracts accept ({MAX_GOVERNANCE_DELAY} s = 30 days)"),
+        });
+    }
+    u40("governanceDelay", delay)
+}
+
+/// Checks an oracle set the way TMC does, before anything is sent: 1 to 32 distinct non-zero
+/// accounts and a quorum that is a majority of them.
+fn check_oracles(oracles: &[Address], quorum: u8) -> Result<()> {
+    let invalid = |message: String| ChainError::InvalidInput {
+        field: "oracles",
+        message,
+    };
+    if oracles.is_empty() || oracles.len() > 32 {
+        return Err(invalid(format!("1 to 32 oracles, got {}", oracles.len())));
+    }
+    if oracles.contains(&Address::ZERO) {
+        return Err(invalid("the zero address is no oracle".into()));
+    }
+    for (i, a) in oracles.iter().enumerate() {
+        if oracles[..i].contains(a) {
+            return Err(invalid(format!("{a} is listed twice")));
+        }
+    }
+    let n = oracles.len();
+    if quorum == 0 || usize::from(quorum) > n || 2 * usize::from(quorum) <= n {
+        return Err(ChainError::InvalidInput {
+            field: "quorum",
+            message: format!(
+                "{quorum} of {n} oracles is not a majority: the quorum must be between {} and {n}",
+                n / 2 + 1
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The smallest majority of `oracles` oracles: the default quorum.
+pub fn majority(oracles: usize) -> u8 {
+    u8::try_from(oracles / 2 + 1).unwrap_or(u8::MAX)
+}
+
+/// One of the three contracts, for calls that exist on each (withdraw, credits, governance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Contract {
     /// Worker registry.
     Umc,
@@ -82,6 +167,135 @@ pub enum Contract {
     Tmc,
     /// Model market.
     Mmc,
+}
+
+impl Contract {
+    /// All three, in deployment order.
+    pub const ALL: [Contract; 3] = [Contract::Umc, Contract::Tmc, Contract::Mmc];
+
+    /// `UMC`, `TMC` or `MMC`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Contract::Umc => "UMC",
+            Contract::Tmc => "TMC",
+            Contract::Mmc => "MMC",
+        }
+    }
+}
+
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A governed call of one contract: what the admin schedules (`scheduleChange(data)`) and anyone
+/// executes once its delay is over (`executeChange(data)`). Its id is `keccak256(data)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Governed {
+    /// The contract that is changed.
+    pub contract: Contract,
+    /// The call, ABI-encoded with its selector.
+    pub data: Bytes,
+}
+
+impl Governed {
+    fn new(contract: Contract, call: impl SolCall) -> Self {
+        Governed {
+            contract,
+            data: call.abi_encode().into(),
+        }
+    }
+
+    /// The change's id, as the contract keys it.
+    pub fn id(&self) -> B256 {
+        keccak256(&self.data)
+    }
+
+    /// TMC's `setOracles(oracles, quorum)` (checked as TMC checks it: 1 to 32 distinct oracles and a
+    /// majority quorum).
+    pub fn set_oracles(oracles: &[Address], quorum: u8) -> Result<Governed> {
+        check_oracles(oracles, quorum)?;
+        Ok(Governed::new(
+            Contract::Tmc,
+            TMC::setOraclesCall {
+                oracles_: oracles.to_vec(),
+                quorum_: quorum,
+            },
+        ))
+    }
+
+    /// TMC's `setTerms` with the lifecycle terms of `p` (for tasks posted from then on).
+    pub fn set_terms(p: &MarketParams) -> Result<Governed> {
+        Ok(Governed::new(
+            Contract::Tmc,
+            TMC::setTermsCall { terms_: p.tmc_terms()? },
+        ))
+    }
+
+    /// UMC's `setParameters` with the staking parameters of `p`.
+    pub fn set_staking(p: &MarketParams) -> Result<Governed> {
+        Ok(Governed::new(
+            Contract::Umc,
+            UMC::setParametersCall {
+                minStake_: u96("minStake", p.min_stake)?,
+                unstakeCooldown_: u40("unstakeCooldown", p.unstake_cooldown)?,
+            },
+        ))
+    }
+
+    /// UMC's `setMarket(tmc)`: move the registry to another task market.
+    pub fn set_market(tmc: Address) -> Governed {
+        Governed::new(Contract::Umc, UMC::setMarketCall { market_: tmc })
+    }
+
+    /// `setGovernanceDelay(delay)` of `contract` (seconds, ≤ 30 days).
+    pub fn set_governance_delay(contract: Contract, delay: u64) -> Result<Governed> {
+        let delay = governance_delay(delay)?;
+        Ok(match contract {
+            Contract::Umc => Governed::new(contract, UMC::setGovernanceDelayCall { delay }),
+            Contract::Tmc => Governed::new(contract, TMC::setGovernanceDelayCall { delay }),
+            Contract::Mmc => Governed::new(contract, MMC::setGovernanceDelayCall { delay }),
+        })
+    }
+
+    /// `transferAdmin(new_admin)` of `contract`.
+    pub fn transfer_admin(contract: Contract, new_admin: Address) -> Governed {
+        match contract {
+            Contract::Umc => Governed::new(contract, UMC::transferAdminCall { newAdmin: new_admin }),
+            Contract::Tmc => Governed::new(contract, TMC::transferAdminCall { newAdmin: new_admin }),
+            Contract::Mmc => Governed::new(contract, MMC::transferAdminCall { newAdmin: new_admin }),
+        }
+    }
+}
+
+/// A governed change the admin scheduled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scheduled {
+    /// The change's id (`keccak256` of its call data).
+    pub id: B256,
+    /// Unix time from which anyone can execute it ([`Market::execute`]).
+    pub ready_at: u64,
+    /// The `scheduleChange` transaction.
+    pub outcome: TxOutcome,
+    /// The contract it changes.
+    pub contract: Contract,
+    /// The scheduled call, to pass to [`Market::execute`].
+    pub data: Bytes,
+}
+
+/// What a governed change did: took effect at once (every contract concerned has no governance
+/// delay) or waits for its delay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Change {
+    /// Scheduled and executed at once: every `scheduleChange` and `executeChange` transaction, in order.
+    Executed(Vec<TxOutcome>),
+    /// Scheduled only: each call and when it can be executed. When some contract concerned has a
+    /// delay, nothing is executed here, not even the calls of contracts without one (they are ready
+    /// at once), so that a change spanning contracts takes effect together.
+    Scheduled(Vec<Scheduled>),
 }
 
 /// A client of one drlaas deployment.
@@ -92,6 +306,27 @@ pub struct Market {
     tmc: TMCInstance<DynProvider>,
     mmc: MMCInstance<DynProvider>,
     sender: Sender,
+}
+
+/// The same call on whichever of the three contracts `contract` names, as `c`: each inherits the
+/// Consortium base (governance, credits), but has a binding type of its own.
+macro_rules! on_contract {
+    ($market:ident, $contract:expr, |$c:ident| $body:expr) => {
+        match $contract {
+            Contract::Umc => {
+                let $c = &$market.umc;
+                $body
+            }
+            Contract::Tmc => {
+                let $c = &$market.tmc;
+                $body
+            }
+            Contract::Mmc => {
+                let $c = &$market.mmc;
+                $body
+            }
+        }
+    };
 }
 
 fn u96(field: &'static str, v: U256) -> Result<U96> {
@@ -115,15 +350,40 @@ fn u40(field: &'static str, v: u64) -> Result<U40> {
 }
 
 impl Market {
-    /// Deploy UMC, TMC and MMC from `admin` and allow TMC and MMC to move reputation in UMC.
-    /// `admin` becomes the consortium admin of all three (it can add oracles with [`Market::set_oracle`]).
-    /// `wallet` signs every transaction this client sends; it must hold `admin`'s key.
+    /// Deploy UMC, TMC and MMC from `admin` with `params`, `oracles` as TMC's oracle set with
+    /// `quorum` (a majority of them), and bind UMC to TMC (`bindMarket`). `admin` becomes the
+    /// consortium admin of all three; later changes go through governance ([`Market::set_oracles`],
+    /// [`Market::set_params`]), with `params.governance_delay`. `wallet` signs every transaction
+    /// this client sends; it must hold `admin`'s key.
     pub async fn deploy(
         provider: DynProvider,
         wallet: EthereumWallet,
         admin: Address,
         params: MarketParams,
+        oracles: &[Address],
+        quorum: u8,
     ) -> Result<Market> {
+        let market = Market::deploy_unbound(provider, wallet, admin, params, oracles, quorum).await?;
+        market.bind_market(admin).await?;
+        Ok(market)
+    }
+
+    /// [`Market::deploy`] without binding UMC to TMC.
+    pub(crate) async fn deploy_unbound(
+        provider: DynProvider,
+        wallet: EthereumWallet,
+        admin: Address,
+        params: MarketParams,
+        oracles: &[Address],
+        quorum: u8,
+    ) -> Result<Market> {
+        check_oracles(oracles, quorum)?;
+        let delay = params.delay()?;
+        let terms = params.tmc_terms()?;
+        let (min_stake, cooldown) = (
+            u96("minStake", params.min_stake)?,
+            u40("unstakeCooldown", params.unstake_cooldown)?,
+        );
         let chain_id = provider
             .get_chain_id()
             .await
@@ -134,24 +394,12 @@ impl Market {
                 .contract_address
                 .ok_or_else(|| ChainError::Inconsistent(format!("{name} deployment receipt has no contract address")))
         };
-        let umc = UMC::deploy_builder(
-            provider.clone(),
-            admin,
-            u96("minStake", params.min_stake)?,
-            u40("unstakeCooldown", params.unstake_cooldown)?,
-            params.slash_bps,
-        );
+        let umc = UMC::deploy_builder(provider.clone(), admin, delay, min_stake, cooldown);
         let (first, receipt) = sender
             .transact_receipt("UMC", umc.from(admin).into_transaction_request())
             .await?;
         let umc = created("UMC", receipt)?;
-        let tmc = TMC::deploy_builder(
-            provider.clone(),
-            admin,
-            umc,
-            u40("verificationWindow", params.verification_window)?,
-            params.max_attempts,
-        );
+        let tmc = TMC::deploy_builder(provider.clone(), admin, delay, umc, oracles.to_vec(), quorum, terms);
         let tmc = created(
             "TMC",
             sender
@@ -159,7 +407,7 @@ impl Market {
                 .await?
                 .1,
         )?;
-        let mmc = MMC::deploy_builder(provider.clone(), admin, umc);
+        let mmc = MMC::deploy_builder(provider.clone(), admin, delay);
         let mmc = created(
             "MMC",
             sender
@@ -174,11 +422,16 @@ impl Market {
             mmc,
             block: first.block,
         };
-        let market = Market::with_sender(sender, deployment);
-        market.send("UMC", market.umc.setMarket(tmc, true).from(admin)).await?;
-        market.send("UMC", market.umc.setMarket(mmc, true).from(admin)).await?;
-        tracing::info!(%umc, %tmc, %mmc, chain_id, "deployed drlaas contracts");
-        Ok(market)
+        tracing::info!(%umc, %tmc, %mmc, chain_id, oracles = oracles.len(), quorum, "deployed drlaas contracts");
+        Ok(Market::with_sender(sender, deployment))
+    }
+
+    /// Bind UMC to this deployment's TMC (`bindMarket`, sent by the admin): possible once, right
+    /// after deployment ([`Market::deploy`] does it); later moves go through governance
+    /// ([`Governed::set_market`]).
+    pub async fn bind_market(&self, admin: Address) -> Result<TxOutcome> {
+        self.send("UMC", self.umc.bindMarket(self.deployment.tmc).from(admin))
+            .await
     }
 
     /// A client of an existing deployment; `wallet` signs the transactions it sends.
@@ -241,35 +494,142 @@ impl Market {
         &self.sender.provider
     }
 
-    // ------------------------------------------------------------------ admin
+    // ------------------------------------------------------------------ governance
 
-    /// Allow or revoke an oracle on TMC (sent by the admin).
-    pub async fn set_oracle(&self, admin: Address, oracle: Address, allowed: bool) -> Result<TxOutcome> {
-        self.send("TMC", self.tmc.setOracle(oracle, allowed).from(admin)).await
+    /// Schedule the governed call `data` of `contract` (sent by the admin): anyone can execute it
+    /// ([`Market::execute`]) from `ready_at`, the contract's governance delay from now.
+    pub async fn schedule(&self, admin: Address, contract: Contract, data: Bytes) -> Result<Scheduled> {
+        let name = contract.name();
+        let outcome = on_contract!(self, contract, |c| self
+            .send(name, c.scheduleChange(data.clone()).from(admin))
+            .await?);
+        let address = self.address(contract);
+        let event = self
+            .receipt_logs(outcome.hash)
+            .await?
+            .iter()
+            .filter(|l| l.address() == address)
+            .find_map(|l| TMC::ChangeScheduled::decode_log(&l.inner).ok())
+            .ok_or_else(|| ChainError::Inconsistent(format!("no ChangeScheduled event in {}", outcome.hash)))?;
+        Ok(Scheduled {
+            id: event.id,
+            ready_at: event.readyAt.saturating_to::<u64>(),
+            outcome,
+            contract,
+            data,
+        })
     }
 
-    /// Change UMC's staking parameters and TMC's lifecycle parameters (sent by the admin).
-    pub async fn set_params(&self, admin: Address, p: MarketParams) -> Result<(TxOutcome, TxOutcome)> {
-        let a = self.umc.setParameters(
-            u96("minStake", p.min_stake)?,
-            u40("unstakeCooldown", p.unstake_cooldown)?,
-            p.slash_bps,
-        );
-        let a = self.send("UMC", a.from(admin)).await?;
-        let b = self
-            .tmc
-            .setParameters(u40("verificationWindow", p.verification_window)?, p.max_attempts);
-        Ok((a, self.send("TMC", b.from(admin)).await?))
+    /// Execute the scheduled call `data` of `contract` once its delay is over (anyone may send it).
+    /// A call that is not scheduled reverts `NotScheduled`, one still waiting `ChangeNotReady`; an
+    /// executed call that fails reverts with its own error.
+    pub async fn execute(&self, from: Address, contract: Contract, data: Bytes) -> Result<TxOutcome> {
+        let name = contract.name();
+        on_contract!(self, contract, |c| self
+            .send(name, c.executeChange(data).from(from))
+            .await)
     }
 
-    /// Propose `new_admin` as the consortium admin of all three contracts (sent by the current admin).
-    /// Nothing changes until `new_admin` calls [`Market::accept_admin`].
-    pub async fn transfer_admin(&self, admin: Address, new_admin: Address) -> Result<[TxOutcome; 3]> {
-        Ok([
-            self.send("UMC", self.umc.transferAdmin(new_admin).from(admin)).await?,
-            self.send("TMC", self.tmc.transferAdmin(new_admin).from(admin)).await?,
-            self.send("MMC", self.mmc.transferAdmin(new_admin).from(admin)).await?,
-        ])
+    /// Withdraw the scheduled change `id` of `contract` before it is executed (sent by the admin).
+    pub async fn cancel_change(&self, admin: Address, contract: Contract, id: B256) -> Result<TxOutcome> {
+        let name = contract.name();
+        on_contract!(self, contract, |c| self
+            .send(name, c.cancelChange(id).from(admin))
+            .await)
+    }
+
+    /// When the change `id` of `contract` can be executed (unix time), or `None` when no change is
+    /// scheduled under that id (never, cancelled, or already executed).
+    pub async fn scheduled_at(&self, contract: Contract, id: B256) -> Result<Option<u64>> {
+        let name = contract.name();
+        let at = on_contract!(self, contract, |c| self
+            .read_call(name, || async { c.scheduledChanges(id).call().await })
+            .await?);
+        Ok((!at.is_zero()).then(|| at.saturating_to::<u64>()))
+    }
+
+    /// `contract`'s governance delay in seconds.
+    pub async fn governance_delay(&self, contract: Contract) -> Result<u64> {
+        let name = contract.name();
+        let delay = on_contract!(self, contract, |c| self
+            .read_call(name, || async { c.governanceDelay().call().await })
+            .await?);
+        Ok(delay.to::<u64>())
+    }
+
+    /// Changes scheduled on `contract` and neither executed nor cancelled. While any is pending
+    /// (on UMC or its market), workers may withdraw requested stake without waiting out the cooldown.
+    pub async fn pending_changes(&self, contract: Contract) -> Result<u64> {
+        let name = contract.name();
+        let n = on_contract!(self, contract, |c| self
+            .read_call(name, || async { c.pendingChanges().call().await })
+            .await?);
+        Ok(n.saturating_to::<u64>())
+    }
+
+    /// `contract`'s admin.
+    pub async fn admin(&self, contract: Contract) -> Result<Address> {
+        let name = contract.name();
+        on_contract!(self, contract, |c| self
+            .read_call(name, || async { c.admin().call().await })
+            .await)
+    }
+
+    /// Schedule `calls` (sent by the admin) and, when none of their contracts has a governance
+    /// delay, execute them at once (from the admin too); see [`Change`].
+    pub async fn govern(&self, admin: Address, calls: Vec<Governed>) -> Result<Change> {
+        let mut delayed = false;
+        for contract in Contract::ALL {
+            if calls.iter().any(|c| c.contract == contract) && self.governance_delay(contract).await? > 0 {
+                delayed = true;
+            }
+        }
+        let mut scheduled = Vec::with_capacity(calls.len());
+        for call in calls {
+            scheduled.push(self.schedule(admin, call.contract, call.data).await?);
+        }
+        if delayed {
+            return Ok(Change::Scheduled(scheduled));
+        }
+        let mut sent = Vec::with_capacity(2 * scheduled.len());
+        for s in scheduled {
+            sent.push(s.outcome);
+            sent.push(self.execute(admin, s.contract, s.data).await?);
+        }
+        Ok(Change::Executed(sent))
+    }
+
+    /// Replace TMC's oracle set and quorum (a majority of `oracles`) through governance: open votes
+    /// of the old set stop counting once it takes effect.
+    pub async fn set_oracles(&self, admin: Address, oracles: &[Address], quorum: u8) -> Result<Change> {
+        self.govern(admin, vec![Governed::set_oracles(oracles, quorum)?]).await
+    }
+
+    /// Change UMC's staking parameters and TMC's lifecycle terms (for tasks posted from then on)
+    /// through governance. `p.governance_delay` is not changed here ([`Market::set_governance_delay`]).
+    pub async fn set_params(&self, admin: Address, p: MarketParams) -> Result<Change> {
+        self.govern(admin, vec![Governed::set_staking(&p)?, Governed::set_terms(&p)?])
+            .await
+    }
+
+    /// Change the governance delay of all three contracts (itself a governed change, under the
+    /// delays in force).
+    pub async fn set_governance_delay(&self, admin: Address, delay: u64) -> Result<Change> {
+        let calls = Contract::ALL
+            .into_iter()
+            .map(|c| Governed::set_governance_delay(c, delay))
+            .collect::<Result<Vec<_>>>()?;
+        self.govern(admin, calls).await
+    }
+
+    /// Propose `new_admin` as the consortium admin of all three contracts, through governance.
+    /// Nothing changes until the change is executed and `new_admin` calls [`Market::accept_admin`].
+    pub async fn transfer_admin(&self, admin: Address, new_admin: Address) -> Result<Change> {
+        let calls = Contract::ALL
+            .into_iter()
+            .map(|c| Governed::transfer_admin(c, new_admin))
+            .collect();
+        self.govern(admin, calls).await
     }
 
     /// Accept the admin role of all three contracts proposed by [`Market::transfer_admin`].
@@ -381,24 +741,34 @@ impl Market {
 
     // ------------------------------------------------------------------ oracles
 
-    /// Assign `task` to `worker`.
-    pub async fn assign(&self, oracle: Address, task: TaskId, worker: Address) -> Result<TxOutcome> {
-        self.send("TMC", self.tmc.assign(U256::from(task), worker).from(oracle))
+    /// `oracle`'s vote to assign `task` to `worker` at its current price, at most `max_price` (the
+    /// price the oracle saw when it chose the worker; ≤ the budget). The vote that brings `quorum`
+    /// oracles to agree on the same worker and maximum assigns it (and fails `PriceAboveMax` when
+    /// the worker raised its price above it meanwhile); earlier votes only count (`Voted` event). An
+    /// oracle may back several proposals in a round (another worker, when the one it backed can no
+    /// longer be assigned); backing the same one twice reverts `AlreadyVoted`.
+    pub async fn assign(&self, oracle: Address, task: TaskId, worker: Address, max_price: U256) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.assign(U256::from(task), worker, max_price).from(oracle))
             .await
     }
 
-    /// Accept the submitted result: pay the worker, raise its reputation.
+    /// `oracle`'s vote to accept the submitted result; the vote that reaches the quorum pays the worker
+    /// its price, refunds the rest of the budget and raises the worker's reputation (when the price
+    /// was at least the task's reputation floor).
     pub async fn complete(&self, oracle: Address, task: TaskId) -> Result<TxOutcome> {
         self.send("TMC", self.tmc.complete(U256::from(task)).from(oracle)).await
     }
 
-    /// Fail the current attempt; with `reopen` the task may go to another worker.
+    /// `oracle`'s vote to fail the current attempt; the vote that reaches the quorum fails it
+    /// (slash, reputation down). The task goes to another worker only if no failing vote said
+    /// `reopen = false` (and attempts and time are left), else the escrow is refunded.
     pub async fn fail(&self, oracle: Address, task: TaskId, reopen: bool) -> Result<TxOutcome> {
         self.send("TMC", self.tmc.fail(U256::from(task), reopen).from(oracle))
             .await
     }
 
-    /// Expire a task past its deadline (anyone may).
+    /// Expire a task past its deadline (anyone may); a worker that held it to the deadline without
+    /// submitting is failed and slashed (`TaskFailed`), one whose result went unsettled is released.
     pub async fn expire(&self, from: Address, task: TaskId) -> Result<TxOutcome> {
         self.send("TMC", self.tmc.expire(U256::from(task)).from(from)).await
     }
@@ -457,11 +827,7 @@ impl Market {
 
     /// Withdraw `account`'s credits from one contract.
     pub async fn withdraw(&self, account: Address, from: Contract) -> Result<TxOutcome> {
-        match from {
-            Contract::Umc => self.send("UMC", self.umc.withdraw().from(account)).await,
-            Contract::Tmc => self.send("TMC", self.tmc.withdraw().from(account)).await,
-            Contract::Mmc => self.send("MMC", self.mmc.withdraw().from(account)).await,
-        }
+        on_contract!(self, from, |c| self.send(from.name(), c.withdraw().from(account)).await)
     }
 
     /// Withdraw `account`'s credits from every contract that holds some. Returns the transactions sent.
@@ -520,7 +886,13 @@ impl Market {
         let w = self
             .read_call("UMC", || async { self.umc.getWorker(worker).call().await })
             .await?;
-        Ok((w.registeredAt != 0).then(|| WorkerInfo::from_chain(worker, w)))
+        if w.registeredAt.is_zero() {
+            return Ok(None);
+        }
+        let active = self
+            .read_call("UMC", || async { self.umc.activeTasksOf(worker).call().await })
+            .await?;
+        Ok(Some(WorkerInfo::from_chain(worker, w, active)))
     }
 
     /// Listing `id` as MMC records it.
@@ -591,16 +963,96 @@ impl Market {
         .await
     }
 
-    /// TMC's current lifecycle limits: the verification window (seconds after a deadline during
-    /// which a submitted result can still be settled) and the attempts a task gets.
+    /// The lifecycle limits of the current terms (those of tasks posted now): the verification
+    /// window (seconds after a deadline during which a submitted result can still be settled) and
+    /// the attempts a task gets. A task keeps the terms it was posted under: see
+    /// [`Market::task_terms`].
     pub async fn task_limits(&self) -> Result<(u64, u8)> {
-        let window = self
-            .read_call("TMC", || async { self.tmc.verificationWindow().call().await })
+        let t = self.terms().await?;
+        Ok((t.verification_window, t.max_attempts))
+    }
+
+    /// The lifecycle terms tasks posted now are settled under.
+    pub async fn terms(&self) -> Result<Terms> {
+        let version = self
+            .read_call("TMC", || async { self.tmc.termsVersion().call().await })
             .await?;
-        let attempts = self
-            .read_call("TMC", || async { self.tmc.maxAttempts().call().await })
+        let t = self
+            .read_call("TMC", || async { self.tmc.termsAt(version).call().await })
             .await?;
-        Ok((window.to::<u64>(), attempts))
+        Ok(t.into())
+    }
+
+    /// The lifecycle terms task `id` is settled under (those in force when it was posted).
+    pub async fn task_terms(&self, id: TaskId) -> Result<Terms> {
+        let t = self
+            .read_call("TMC", || async { self.tmc.termsOf(U256::from(id)).call().await })
+            .await?;
+        Ok(t.into())
+    }
+
+    /// The parameters in force: UMC's staking parameters, TMC's current terms and TMC's governance
+    /// delay.
+    pub async fn params(&self) -> Result<MarketParams> {
+        let terms = self.terms().await?;
+        let min_stake = self
+            .read_call("UMC", || async { self.umc.minStake().call().await })
+            .await?;
+        let cooldown = self
+            .read_call("UMC", || async { self.umc.unstakeCooldown().call().await })
+            .await?;
+        Ok(MarketParams {
+            min_stake: U256::from(min_stake),
+            unstake_cooldown: cooldown.to::<u64>(),
+            slash_bps: terms.slash_bps,
+            verification_window: terms.verification_window,
+            max_attempts: terms.max_attempts,
+            reputation_floor: terms.reputation_floor,
+            governance_delay: self.governance_delay(Contract::Tmc).await?,
+        })
+    }
+
+    /// TMC's oracle set: the oracles by seat, the quorum and the set's epoch.
+    pub async fn consortium(&self) -> Result<ConsortiumInfo> {
+        Ok(ConsortiumInfo {
+            oracles: self
+                .read_call("TMC", || async { self.tmc.oracles().call().await })
+                .await?,
+            quorum: self
+                .read_call("TMC", || async { self.tmc.quorum().call().await })
+                .await?,
+            epoch: self
+                .read_call("TMC", || async { self.tmc.oracleEpoch().call().await })
+                .await?,
+        })
+    }
+
+    /// `oracle`'s seat in TMC's oracle set (bit `seat` of [`crate::TaskVotes`]), or `None` when it is no oracle.
+    pub async fn seat_of(&self, oracle: Address) -> Result<Option<u8>> {
+        let oracles = self
+            .read_call("TMC", || async { self.tmc.oracles().call().await })
+            .await?;
+        Ok(oracles
+            .iter()
+            .position(|a| *a == oracle)
+            .and_then(|i| u8::try_from(i).ok()))
+    }
+
+    /// Seats that voted to assign `task`'s next attempt to `worker` at most `max_price` (under the
+    /// current oracle set).
+    pub async fn assign_support(&self, task: TaskId, worker: Address, max_price: U256) -> Result<u32> {
+        self.read_call("TMC", || async {
+            self.tmc.assignSupport(U256::from(task), worker, max_price).call().await
+        })
+        .await
+    }
+
+    /// Whether `worker` failed an attempt at `task` (it cannot be assigned it again).
+    pub async fn failed_before(&self, task: TaskId, worker: Address) -> Result<bool> {
+        self.read_call("TMC", || async {
+            self.tmc.failedBefore(U256::from(task), worker).call().await
+        })
+        .await
     }
 
     /// Block `number`, or the latest block: its number, hash and timestamp.
@@ -706,7 +1158,49 @@ impl Market {
         Ok(cids)
     }
 
-    /// Whether `oracle` may settle tasks.
+    /// The assignments proposed for attempt `attempt` (1-based: the task's `attempts + 1` while it
+    /// is Posted) of `task` that still have votes under the current oracle set: each worker and
+    /// maximum price some oracle voted for (from the `Voted` events), the oracle that proposed it
+    /// first, and the seats that support it now (`assignSupport`). Most supported first, then in
+    /// the order they were proposed. Votes of an earlier oracle set or attempt are left out.
+    pub async fn assign_proposals(&self, task: TaskId, attempt: u8) -> Result<Vec<AssignProposal>> {
+        let filter = Filter::new()
+            .address(self.deployment.tmc)
+            .event_signature(TMC::Voted::SIGNATURE_HASH)
+            .topic1(U256::from(task))
+            .from_block(self.deployment.block);
+        let logs = self
+            .read("eth_getLogs", || async { self.sender.provider.get_logs(&filter).await })
+            .await?;
+        let mut proposals: Vec<AssignProposal> = Vec::new();
+        for e in logs.iter().filter_map(|l| TMC::Voted::decode_log(&l.inner).ok()) {
+            // Ballot 0 is Assign.
+            if e.ballot != 0 || e.attempt != attempt {
+                continue;
+            }
+            if proposals
+                .iter()
+                .any(|p| p.worker == e.worker && p.max_price == e.maxPrice)
+            {
+                continue;
+            }
+            proposals.push(AssignProposal {
+                worker: e.worker,
+                max_price: e.maxPrice,
+                oracle: e.oracle,
+                support: 0,
+            });
+        }
+        for p in &mut proposals {
+            p.support = self.assign_support(task, p.worker, p.max_price).await?;
+        }
+        proposals.retain(|p| p.support != 0);
+        // A stable sort: ties keep the order of proposal.
+        proposals.sort_by_key(|p| std::cmp::Reverse(p.support.count_ones()));
+        Ok(proposals)
+    }
+
+    /// Whether `oracle` is one of TMC's oracles (its votes count).
     pub async fn is_oracle(&self, oracle: Address) -> Result<bool> {
         self.read_call("TMC", || async { self.tmc.isOracle(oracle).call().await })
             .await
@@ -793,5 +1287,13 @@ impl Market {
             .rev()
             .find_map(|l| E::decode_log(&l.inner).ok())
             .map(|l| l.data))
+    }
+
+    fn address(&self, contract: Contract) -> Address {
+        match contract {
+            Contract::Umc => self.deployment.umc,
+            Contract::Tmc => self.deployment.tmc,
+            Contract::Mmc => self.deployment.mmc,
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, fmt, str::FromStr};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, U256, aliases::U40};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::{MMC, TMC, UMC};
@@ -195,9 +195,9 @@ pub struct WorkerInfo {
     pub stake: U256,
     /// Its profile.
     pub profile: WorkerProfile,
-    /// Reputation (starts at 0.5).
+    /// Reputation (starts at 0: it is earned by completed tasks paid at least the reputation floor).
     pub reputation: Reputation,
-    /// Tasks assigned and not yet settled.
+    /// Tasks assigned and not yet settled, under the current market (UMC's `activeTasksOf`).
     pub active_tasks: u32,
     /// Tasks completed successfully.
     pub completed_tasks: u32,
@@ -205,14 +205,17 @@ pub struct WorkerInfo {
     pub failed_tasks: u32,
     /// Unix time of registration.
     pub registered_at: u64,
-    /// Stake waiting for the cooldown (0 = none) and when it was requested.
+    /// Stake waiting for the cooldown (0 = none).
     pub unstake_amount: U256,
-    /// Unix time of the pending unstake request (0 = none).
-    pub unstake_requested_at: u64,
+    /// Unix time from which the pending unstake can be withdrawn (0 = none): the cooldown in force
+    /// when it was requested, which a later change of the cooldown does not move.
+    pub unstake_available_at: u64,
 }
 
 impl WorkerInfo {
-    pub(crate) fn from_chain(address: Address, w: UMC::Worker) -> Self {
+    /// `w` as UMC's `getWorker` returns it; `active_tasks` as `activeTasksOf` counts them (the raw
+    /// counter of `w` is void under a later market).
+    pub(crate) fn from_chain(address: Address, w: UMC::Worker, active_tasks: u32) -> Self {
         WorkerInfo {
             address,
             stake: U256::from(w.stake),
@@ -223,12 +226,12 @@ impl WorkerInfo {
                 metadata_cid: w.metadataCid,
             },
             reputation: Reputation(w.reputation),
-            active_tasks: w.activeTasks,
+            active_tasks,
             completed_tasks: w.completedTasks,
             failed_tasks: w.failedTasks,
             registered_at: w.registeredAt.to::<u64>(),
             unstake_amount: U256::from(w.unstakeAmount),
-            unstake_requested_at: w.unstakeRequestedAt.to::<u64>(),
+            unstake_available_at: w.unstakeAvailableAt.to::<u64>(),
         }
     }
 }
@@ -340,6 +343,8 @@ pub struct TaskInfo {
     pub target_milli: i32,
     /// Block in which the current result was submitted (None before submission).
     pub submitted_block: Option<u64>,
+    /// The oracles' votes on the current round of the task.
+    pub votes: TaskVotes,
 }
 
 impl TaskInfo {
@@ -355,13 +360,129 @@ impl TaskInfo {
             kind: TaskKind::from_u8(t.kind).unwrap_or(TaskKind::Training),
             attempts: t.attempts,
             target_milli: t.targetMilli,
-            submitted_block: (t.submittedBlock != 0).then_some(t.submittedBlock),
+            submitted_block: (t.submittedBlock != U40::ZERO).then(|| t.submittedBlock.to::<u64>()),
+            votes: TaskVotes {
+                assign: t.assignVotes,
+                complete: t.completeVotes,
+                fail: t.failVotes,
+                epoch: t.voteEpoch,
+            },
         }
     }
 
     /// Target mean return as a float.
     pub fn target(&self) -> f64 {
         f64::from(self.target_milli) / 1000.0
+    }
+}
+
+/// How an oracle voted on a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VoteKind {
+    /// For assigning the task (to some worker at some maximum price).
+    Assign,
+    /// For accepting the submitted result.
+    Complete,
+    /// For failing the current attempt.
+    Fail,
+}
+
+/// The oracles' votes on a task's current round, as TMC stores them: one bit per oracle seat (bit
+/// `i` = seat `i`, see [`crate::Market::seat_of`]) in each mask. Votes are counted only under the
+/// oracle set they were cast under: `epoch` is the `oracleEpoch` of these masks, and when the
+/// oracle set has changed since, none of them counts any more. Assignment votes are cleared when the
+/// task is assigned, completion and failure votes when a result is submitted or an attempt ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TaskVotes {
+    /// Seats that voted in the current assignment round (for whichever worker and maximum price; an
+    /// oracle may back several proposals, see [`crate::Market::assign_proposals`]).
+    pub assign: u32,
+    /// Seats that voted to complete the current attempt.
+    pub complete: u32,
+    /// Seats that voted to fail the current attempt.
+    pub fail: u32,
+    /// The oracle epoch the masks were cast under.
+    pub epoch: u16,
+}
+
+impl TaskVotes {
+    /// How the oracle in `seat` voted, counted under oracle epoch `epoch` (the current one, from
+    /// [`crate::Market::consortium`]); `None` when that seat has no vote that counts: it did not
+    /// vote, or the masks are of another epoch.
+    pub fn cast(&self, seat: u8, epoch: u16) -> Option<VoteKind> {
+        if self.epoch != epoch || seat >= 32 {
+            return None;
+        }
+        let bit = 1u32 << seat;
+        if self.assign & bit != 0 {
+            Some(VoteKind::Assign)
+        } else if self.complete & bit != 0 {
+            Some(VoteKind::Complete)
+        } else if self.fail & bit != 0 {
+            Some(VoteKind::Fail)
+        } else {
+            None
+        }
+    }
+}
+
+/// An assignment some oracle voted for and that still has votes: the worker and the most it may be
+/// paid ([`crate::Market::assign_proposals`]). Another oracle seconds it by voting for exactly the same
+/// worker and maximum price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignProposal {
+    /// The proposed worker.
+    pub worker: Address,
+    /// The most the task may pay it, in wei.
+    pub max_price: U256,
+    /// The oracle that proposed it (voted for it first).
+    pub oracle: Address,
+    /// Seats that vote for it now (bit `i` = seat `i`).
+    pub support: u32,
+}
+
+impl AssignProposal {
+    /// Oracles that vote for it now.
+    pub fn votes(&self) -> u32 {
+        self.support.count_ones()
+    }
+}
+
+/// The oracle set of TMC: who votes, how many votes must agree, and the set's epoch (bumped by
+/// every change of the set; votes of an earlier epoch no longer count).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsortiumInfo {
+    /// The oracles, by seat (seat `i` votes with bit `i`).
+    pub oracles: Vec<Address>,
+    /// Votes that must agree before a task is assigned, completed or failed (a majority).
+    pub quorum: u8,
+    /// TMC's `oracleEpoch`.
+    pub epoch: u16,
+}
+
+/// The lifecycle terms a task is settled under, fixed when it is posted (TMC's `Terms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Terms {
+    /// Seconds after the deadline during which oracles may still settle a submitted result.
+    pub verification_window: u64,
+    /// Attempts (assignments) a task gets before a failure refunds it.
+    pub max_attempts: u8,
+    /// Share of the worker's bonded stake slashed on a failed or abandoned attempt, in basis points.
+    pub slash_bps: u16,
+    /// Lowest price at which a completed task raises the worker's reputation, in wei.
+    pub reputation_floor: U256,
+}
+
+impl From<TMC::Terms> for Terms {
+    fn from(t: TMC::Terms) -> Self {
+        Terms {
+            verification_window: t.verificationWindow.to::<u64>(),
+            max_attempts: t.maxAttempts,
+            slash_bps: t.slashBps,
+            reputation_floor: U256::from(t.reputationFloor),
+        }
     }
 }
 
@@ -560,5 +681,22 @@ mod tests {
         assert_eq!(TaskStatus::from_u8(8), None);
         assert!(TaskStatus::Cancelled.is_final() && !TaskStatus::Assigned.is_final());
         assert_eq!(Reputation(550_000).to_string(), "0.5500");
+    }
+
+    #[test]
+    fn a_seat_s_vote_counts_only_under_its_epoch() {
+        let v = TaskVotes {
+            assign: 0b001,
+            complete: 0b010,
+            fail: 0b100,
+            epoch: 3,
+        };
+        assert_eq!(v.cast(0, 3), Some(VoteKind::Assign));
+        assert_eq!(v.cast(1, 3), Some(VoteKind::Complete));
+        assert_eq!(v.cast(2, 3), Some(VoteKind::Fail));
+        assert_eq!(v.cast(3, 3), None, "seat 3 did not vote");
+        assert_eq!(v.cast(0, 4), None, "votes of another oracle set never count");
+        assert_eq!(v.cast(40, 3), None);
+        assert_eq!(TaskVotes::default().cast(0, 0), None);
     }
 }

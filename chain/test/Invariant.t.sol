@@ -11,10 +11,14 @@ import {MMC} from "../contracts/MMC.sol";
 /// @title Handler
 /// @notice Drives random but mostly valid actions across UMC, TMC and MMC for a fixed set of actors
 ///         (every actor can request, work, list and buy; the first five are registered workers from the
-///         start) and one oracle. Inputs are bounded and targets are searched for, so a call seldom
-///         reverts: an action that needs a task in some state creates one first when there is none
-///         (e.g. `complete` posts, assigns and submits), and time-gated actions warp to when they are
-///         allowed. Ghost counters record what happened.
+///         start) and three oracles with a quorum of two, one of them dishonest. Inputs are bounded and
+///         targets are searched for, so a call seldom reverts: an action that needs a task in some state
+///         creates one first when there is none (e.g. `complete` posts, assigns and submits), and
+///         time-gated actions warp to when they are allowed. Ghost counters record what happened.
+///         A worker's result is good or junk (chosen when it submits, kept as a ghost). The two honest
+///         oracles vote by it (complete a good result, fail junk) and always vote in pairs; the dishonest
+///         one votes the other way on results, fails assigned tasks and votes to assign anyone at any
+///         price, alone or before the honest pair.
 // forge-lint: disable-next-item(unsafe-typecast) -- casts of constants and of bound()ed fuzz inputs
 contract Handler is Test {
     uint256 public constant ACTORS = 8;
@@ -24,7 +28,11 @@ contract Handler is Test {
     UMC public immutable umc;
     TMC public immutable tmc;
     MMC public immutable mmc;
-    address public immutable oracle;
+    /// @notice The honest oracles (seats 0 and 1) and the dishonest one (seat 2).
+    address public immutable honest0;
+    address public immutable honest1;
+    address public immutable dishonest;
+    uint32 internal constant DISHONEST_SEAT = 4; // bit of seat 2
 
     address[] internal _actors;
     /// @notice The campaign's clock; every action starts by warping to it (time only moves forward).
@@ -54,12 +62,26 @@ contract Handler is Test {
     uint256 public purchased;
     uint256 public rated;
     uint256 public skipped;
+    uint256 public dishonestVotes;
 
-    constructor(UMC umc_, TMC tmc_, MMC mmc_, address oracle_) {
+    // ghosts of what the oracles and workers did
+    /// @notice Whether `worker` submitted a result for the task, and whether it was good.
+    mapping(uint256 taskId => mapping(address worker => bool)) public submittedBy;
+    mapping(uint256 taskId => mapping(address worker => bool)) public goodResult;
+    /// @notice Oracle seats (bit i = seat i) that voted to complete the task's current result.
+    mapping(uint256 taskId => uint32 seats) public completeVoters;
+    /// @notice How many times the handler saw the task become Completed.
+    mapping(uint256 taskId => uint256) public completions;
+    /// @notice Wei each account withdrew from TMC.
+    mapping(address account => uint256) public withdrawnTmc;
+
+    constructor(UMC umc_, TMC tmc_, MMC mmc_, address[] memory oracles_) {
         umc = umc_;
         tmc = tmc_;
         mmc = mmc_;
-        oracle = oracle_;
+        honest0 = oracles_[0];
+        honest1 = oracles_[1];
+        dishonest = oracles_[2];
         currentTime = block.timestamp;
         for (uint256 i; i < ACTORS; ++i) {
             address a = makeAddr(string.concat("actor", vm.toString(i)));
@@ -144,28 +166,66 @@ contract Handler is Test {
         _assignSome(taskSeed, workerSeed);
     }
 
-    function submit(uint256 taskSeed, uint256 workerSeed) external useTime {
-        _submitSome(taskSeed, workerSeed);
+    function submit(uint256 taskSeed, uint256 workerSeed, uint256 quality) external useTime {
+        _submitSome(taskSeed, workerSeed, quality);
     }
 
-    function complete(uint256 taskSeed, uint256 workerSeed) external useTime {
-        uint256 id = _findTask(taskSeed, TMC.Status.Submitted, false);
-        if (id == 0) id = _submitSome(taskSeed, workerSeed);
+    /// @notice The oracles settle a submitted result (one is submitted first when there is none): the
+    ///         honest pair by the result's quality, the dishonest oracle against it, first when
+    ///         `dishonestFirst`. Good results complete, junk fails (reopened when `reopen`).
+    function complete(uint256 taskSeed, uint256 workerSeed, bool dishonestFirst, bool reopen) external useTime {
+        uint256 id = _findSettleable(taskSeed);
+        if (id == 0) id = _submitSome(taskSeed, workerSeed, workerSeed >> 128);
         if (id == 0) return;
-        vm.prank(oracle);
-        tmc.complete(id);
-        completed++;
+        bool good = goodResult[id][tmc.getTask(id).worker];
+        if (dishonestFirst) _dishonestVote(id, good, reopen);
+        _honestVote(honest0, id, good, reopen);
+        _honestVote(honest1, id, good, reopen);
+        _count(id);
     }
 
+    /// @notice The honest oracles fail an assigned task (its worker crashed); one is assigned first when
+    ///         there is none.
     function fail(uint256 taskSeed, uint256 workerSeed, bool reopen) external useTime {
-        uint256 id = _findTask(taskSeed, TMC.Status.Assigned, false);
-        if (id == 0) id = _findTask(taskSeed, TMC.Status.Submitted, false);
+        uint256 id = _findTask(taskSeed, TMC.Status.Assigned, true);
         if (id == 0) id = _assignSome(taskSeed, workerSeed);
         if (id == 0) return;
-        vm.prank(oracle);
-        tmc.fail(id, reopen);
-        if (tmc.getTask(id).status == TMC.Status.Posted) failedReopened++;
-        else failedRefunded++;
+        _honestVote(honest0, id, false, reopen);
+        _honestVote(honest1, id, false, reopen);
+        _count(id);
+    }
+
+    /// @notice The dishonest oracle votes alone: against the truth on a submitted result, to fail an
+    ///         assigned task, or to assign any actor at any price (up to the budget) on a posted one.
+    function dishonestVote(uint256 taskSeed, uint256 workerSeed, uint256 maxPrice, bool reopen) external useTime {
+        uint256 id = _findTask(taskSeed, TMC.Status.Submitted, false);
+        if (id != 0 && _hasVoted(id, tmc.getTask(id).completeVotes | tmc.getTask(id).failVotes)) id = 0;
+        if (id != 0 && !_windowOpen(id)) id = 0;
+        if (id != 0) {
+            _dishonestVote(id, goodResult[id][tmc.getTask(id).worker], reopen);
+            return;
+        }
+        id = _findTask(taskSeed, TMC.Status.Assigned, true);
+        if (id != 0 && !_hasVoted(id, tmc.getTask(id).failVotes)) {
+            vm.prank(dishonest);
+            tmc.fail(id, reopen);
+            dishonestVotes++;
+            return;
+        }
+        id = _findTask(taskSeed, TMC.Status.Posted, true);
+        if (id == 0 || _hasVoted(id, tmc.getTask(id).assignVotes)) {
+            skipped++;
+            return;
+        }
+        TMC.Task memory t = tmc.getTask(id);
+        address w = _actor(workerSeed);
+        if (w == t.requester || tmc.failedBefore(id, w)) {
+            skipped++;
+            return;
+        }
+        vm.prank(dishonest);
+        tmc.assign(id, w, bound(maxPrice, 0, t.budget));
+        dishonestVotes++;
     }
 
     function expire(uint256 taskSeed) external useTime {
@@ -175,7 +235,7 @@ contract Handler is Test {
         if (id == 0) id = _post(_actor(taskSeed), taskSeed >> 64, taskSeed >> 128);
         TMC.Task memory t = tmc.getTask(id);
         uint256 availableAt =
-            uint256(t.deadline) + (t.status == TMC.Status.Submitted ? tmc.verificationWindow() : 0) + 1;
+            uint256(t.deadline) + (t.status == TMC.Status.Submitted ? tmc.termsOf(id).verificationWindow : 0) + 1;
         _warpTo(availableAt);
         tmc.expire(id);
         expired++;
@@ -218,7 +278,7 @@ contract Handler is Test {
     function withdrawStake(uint256 actorSeed) external useTime {
         address a = _findActor(actorSeed, _canWithdrawStake);
         if (a == address(0)) return;
-        _warpTo(umc.getWorker(a).unstakeRequestedAt + uint256(umc.unstakeCooldown()));
+        _warpTo(umc.getWorker(a).unstakeAvailableAt);
         vm.prank(a);
         umc.withdrawStake();
         stakeWithdrawals++;
@@ -292,23 +352,99 @@ contract Handler is Test {
     function _assignSome(uint256 taskSeed, uint256 workerSeed) internal returns (uint256 id) {
         id = _findTask(taskSeed, TMC.Status.Posted, true);
         if (id == 0) id = _post(_actor(taskSeed), taskSeed >> 64, taskSeed >> 128);
-        address w = _pickWorker(workerSeed, tmc.getTask(id));
+        address w = _pickWorker(workerSeed, id, tmc.getTask(id));
         if (w == address(0)) {
             skipped++;
             return 0;
         }
-        vm.prank(oracle);
-        tmc.assign(id, w);
+        // The honest pair agrees on the worker at its current price; the dishonest oracle may have voted
+        // the same already, then the first honest vote assigns.
+        uint256 price = umc.getWorker(w).pricePerTask;
+        vm.prank(honest0);
+        tmc.assign(id, w, price);
+        if (tmc.getTask(id).status == TMC.Status.Posted) {
+            vm.prank(honest1);
+            tmc.assign(id, w, price);
+        }
         assigned++;
     }
 
-    function _submitSome(uint256 taskSeed, uint256 workerSeed) internal returns (uint256 id) {
+    /// @dev An assigned task's worker submits a result, good when `quality` is odd.
+    function _submitSome(uint256 taskSeed, uint256 workerSeed, uint256 quality) internal returns (uint256 id) {
         id = _findTask(taskSeed, TMC.Status.Assigned, true);
         if (id == 0) id = _assignSome(taskSeed, workerSeed);
         if (id == 0) return 0;
-        vm.prank(tmc.getTask(id).worker);
-        tmc.submitResult(id, "model", keccak256(abi.encode(id, taskSeed)));
+        address w = tmc.getTask(id).worker;
+        bool good = quality % 2 == 1;
+        vm.prank(w);
+        tmc.submitResult(id, "model", keccak256(abi.encode(id, good)));
+        submittedBy[id][w] = true;
+        goodResult[id][w] = good;
+        completeVoters[id] = 0;
         submitted++;
+    }
+
+    /// @dev A submitted task whose verification window is open and that the honest oracles have not
+    ///      voted on (they always vote in pairs, so such a task is unsettled).
+    function _findSettleable(uint256 seed) internal view returns (uint256) {
+        uint256 n = tmc.taskCount();
+        if (n == 0) return 0;
+        uint256 start = seed % n;
+        for (uint256 i; i < n; ++i) {
+            uint256 id = _cycle(start, i, n) + 1;
+            if (tmc.getTask(id).status == TMC.Status.Submitted && _windowOpen(id)) return id;
+        }
+        return 0;
+    }
+
+    function _windowOpen(uint256 id) internal view returns (bool) {
+        return currentTime <= uint256(tmc.getTask(id).deadline) + tmc.termsOf(id).verificationWindow;
+    }
+
+    /// @dev Whether the dishonest oracle's seat is in `mask` (votes of the current oracle set only).
+    function _hasVoted(uint256 id, uint32 mask) internal view returns (bool) {
+        return tmc.getTask(id).voteEpoch == tmc.oracleEpoch() && mask & DISHONEST_SEAT != 0;
+    }
+
+    /// @dev An honest vote on task `id` if it is still open: on a submitted result by its quality, on an
+    ///      assigned task to fail it.
+    function _honestVote(address o, uint256 id, bool good, bool reopen) internal {
+        TMC.Status s = tmc.getTask(id).status;
+        if (s != TMC.Status.Submitted && s != TMC.Status.Assigned) return;
+        vm.prank(o);
+        if (s == TMC.Status.Submitted && good) {
+            tmc.complete(id);
+            completeVoters[id] |= o == honest0 ? 1 : 2;
+        } else {
+            tmc.fail(id, reopen);
+        }
+    }
+
+    /// @dev The dishonest oracle votes against the truth on a submitted result (unless it already did).
+    function _dishonestVote(uint256 id, bool good, bool reopen) internal {
+        TMC.Task memory t = tmc.getTask(id);
+        if (t.status != TMC.Status.Submitted || _hasVoted(id, t.completeVotes | t.failVotes)) return;
+        vm.prank(dishonest);
+        if (good) {
+            tmc.fail(id, reopen);
+        } else {
+            tmc.complete(id);
+            completeVoters[id] |= DISHONEST_SEAT;
+        }
+        dishonestVotes++;
+    }
+
+    /// @dev Count how the settlement of task `id` ended.
+    function _count(uint256 id) internal {
+        TMC.Status s = tmc.getTask(id).status;
+        if (s == TMC.Status.Completed) {
+            completions[id]++;
+            completed++;
+        } else if (s == TMC.Status.Posted) {
+            failedReopened++;
+        } else if (s == TMC.Status.Failed) {
+            failedRefunded++;
+        }
     }
 
     /// @dev First task from `seed` (cyclically) in `status`; with `live`, also not past its deadline.
@@ -324,13 +460,17 @@ contract Handler is Test {
         return 0;
     }
 
-    function _pickWorker(uint256 seed, TMC.Task memory t) internal view returns (address) {
+    /// @dev A registered worker other than the requester, bonded for one more task, whose price fits the
+    ///      budget and that has not failed this task.
+    function _pickWorker(uint256 seed, uint256 id, TMC.Task memory t) internal view returns (address) {
         uint256 minStake = umc.minStake();
         for (uint256 i; i < ACTORS; ++i) {
             address a = _actors[_cycle(seed, i, ACTORS)];
-            if (a == t.requester) continue;
+            if (a == t.requester || tmc.failedBefore(id, a)) continue;
             UMC.Worker memory w = umc.getWorker(a);
-            if (w.registeredAt != 0 && w.stake >= minStake && w.pricePerTask <= t.budget) return a;
+            if (w.registeredAt != 0 && w.stake >= minStake * (umc.activeTasksOf(a) + 1) && w.pricePerTask <= t.budget) {
+                return a;
+            }
         }
         return address(0);
     }
@@ -424,8 +564,7 @@ contract Handler is Test {
     }
 
     function _canWithdrawStake(address a) internal view returns (bool) {
-        UMC.Worker memory w = umc.getWorker(a);
-        return w.unstakeAmount != 0 && w.activeTasks == 0;
+        return umc.getWorker(a).unstakeAmount != 0 && umc.activeTasksOf(a) == 0;
     }
 
     function _withdraw(Consortium c, uint256 seed) internal {
@@ -433,7 +572,8 @@ contract Handler is Test {
             address a = _actors[_cycle(seed, i, ACTORS)];
             if (c.credits(a) != 0) {
                 vm.prank(a);
-                c.withdraw();
+                uint256 amount = c.withdraw();
+                if (address(c) == address(tmc)) withdrawnTmc[a] += amount;
                 withdrawals++;
                 return;
             }
@@ -444,8 +584,10 @@ contract Handler is Test {
 
 /// @title Invariants of the drlaas contracts under random use
 /// @notice Every wei a contract holds is accounted for (escrow, stake or someone's credits), nothing is
-///         created or lost overall, reputation stays in [0, 1], and UMC's per-worker task counters match
-///         TMC's tasks.
+///         created or lost overall, reputation stays in [0, 1), UMC's per-worker task counters match
+///         TMC's tasks, and with one dishonest oracle of three (quorum two): junk is never completed, a good
+///         result is never failed, a completed task had a quorum of complete votes, and each task pays out
+///         exactly once.
 // forge-lint: disable-next-item(unsafe-typecast) -- casts of constants and of bound()ed fuzz inputs
 contract InvariantTest is Fixture {
     struct FuzzSelector {
@@ -460,7 +602,8 @@ contract InvariantTest is Fixture {
 
     function setUp() public override {
         super.setUp();
-        handler = new Handler(umc, tmc, mmc, oracle);
+        _deploy2of3(); // oracle3 (seat 2) is the handler's dishonest oracle
+        handler = new Handler(umc, tmc, mmc, oracleSet);
         vm.label(address(handler), "Handler");
     }
 
@@ -472,7 +615,7 @@ contract InvariantTest is Fixture {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](22);
+        bytes4[] memory s = new bytes4[](23);
         s[0] = Handler.warp.selector;
         s[1] = Handler.postTask.selector;
         s[2] = Handler.cancel.selector;
@@ -495,6 +638,7 @@ contract InvariantTest is Fixture {
         s[19] = Handler.rate.selector;
         s[20] = Handler.withdrawMmc.selector;
         s[21] = Handler.withdrawTask.selector;
+        s[22] = Handler.dishonestVote.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector({addr: address(handler), selectors: s});
     }
@@ -536,18 +680,15 @@ contract InvariantTest is Fixture {
         assertEq(total, handler.totalFunds(), "ether created or lost");
     }
 
-    /// @notice Reputation is a fraction in [0, 1] (ppm); registered workers never reach 0 or 1 exactly.
+    /// @notice Reputation is a fraction in [0, 1) (ppm): registered workers start at 0 and never reach 1;
+    ///         a worker that never completed a task at or above the reputation floor has none.
     function invariant_reputationInRange() public view {
         address[] memory a = handler.actors();
         for (uint256 i; i < a.length; ++i) {
             uint256 r = umc.reputationOf(a[i]);
-            assertLe(r, 1_000_000, "reputation above 1");
-            if (umc.isWorker(a[i])) {
-                assertGt(r, 0, "registered worker at reputation 0");
-                assertLt(r, 1_000_000, "registered worker at reputation 1");
-            } else {
-                assertEq(r, 0, "reputation of a non-worker");
-            }
+            assertLt(r, 1_000_000, "reputation reached 1");
+            if (!umc.isWorker(a[i])) assertEq(r, 0, "reputation of a non-worker");
+            if (umc.getWorker(a[i]).completedTasks == 0) assertEq(r, 0, "reputation without a completed task");
         }
     }
 
@@ -570,7 +711,68 @@ contract InvariantTest is Fixture {
             assertTrue(found, "task assigned to an unknown worker");
         }
         for (uint256 i; i < a.length; ++i) {
-            assertEq(umc.getWorker(a[i]).activeTasks, active[i], "activeTasks != open tasks in TMC");
+            assertEq(umc.activeTasksOf(a[i]), active[i], "activeTasks != open tasks in TMC");
+        }
+    }
+
+    /// @notice With one dishonest oracle of three: a junk result is never Completed and a good one never
+    ///         Failed; a Completed task had at least `quorum` complete votes on its result, one of them
+    ///         honest.
+    function invariant_oraclesSettleByTheTruth() public view {
+        address[] memory a = handler.actors();
+        uint256 n = tmc.taskCount();
+        uint256 q = tmc.quorum();
+        for (uint256 id = 1; id <= n; ++id) {
+            TMC.Task memory t = tmc.getTask(id);
+            if (t.status == TMC.Status.Completed) {
+                assertTrue(handler.submittedBy(id, t.worker), "completed without a result");
+                assertTrue(handler.goodResult(id, t.worker), "junk completed");
+                uint32 voters = handler.completeVoters(id);
+                assertGe(_popcount(voters), q, "completed without a quorum of complete votes");
+                assertTrue(voters & 3 != 0, "completed without an honest vote");
+            }
+            for (uint256 i; i < a.length; ++i) {
+                if (tmc.failedBefore(id, a[i]) && handler.submittedBy(id, a[i])) {
+                    assertFalse(handler.goodResult(id, a[i]), "good result failed");
+                }
+            }
+        }
+    }
+
+    /// @notice Each task pays out exactly once: for every account, what TMC credited it plus what it
+    ///         withdrew equals what the tasks' final states owe it (price / rest of the budget on
+    ///         completion, the fee / rest on withdrawal, the budget otherwise), and each Completed task was
+    ///         completed once.
+    function invariant_eachTaskPaysOnce() public view {
+        address[] memory a = handler.actors();
+        uint256[] memory owed = new uint256[](a.length);
+        uint256 n = tmc.taskCount();
+        for (uint256 id = 1; id <= n; ++id) {
+            TMC.Task memory t = tmc.getTask(id);
+            assertEq(handler.completions(id), t.status == TMC.Status.Completed ? 1 : 0, "completed more than once");
+            uint256 toWorker;
+            if (t.status == TMC.Status.Completed) {
+                toWorker = t.price;
+            } else if (t.status == TMC.Status.Cancelled && t.worker != address(0)) {
+                toWorker = uint256(t.price) * tmc.WITHDRAWAL_FEE_BPS() / 10_000;
+            } else if (
+                t.status != TMC.Status.Failed && t.status != TMC.Status.Expired && t.status != TMC.Status.Cancelled
+            ) {
+                continue; // still in escrow
+            }
+            for (uint256 i; i < a.length; ++i) {
+                if (a[i] == t.worker) owed[i] += toWorker;
+                if (a[i] == t.requester) owed[i] += t.budget - toWorker;
+            }
+        }
+        for (uint256 i; i < a.length; ++i) {
+            assertEq(tmc.credits(a[i]) + handler.withdrawnTmc(a[i]), owed[i], "paid other than once");
+        }
+    }
+
+    function _popcount(uint32 mask) internal pure returns (uint256 c) {
+        for (; mask != 0; mask &= mask - 1) {
+            ++c;
         }
     }
 
@@ -578,7 +780,7 @@ contract InvariantTest is Fixture {
     function invariant_callSummary() public view {
         assertEq(tmc.taskCount(), handler.posted(), "tasks posted");
         assertEq(mmc.listingCount(), handler.listed(), "models listed");
-        assertLe(handler.assigned(), handler.posted() * tmc.maxAttempts(), "more assignments than attempts");
+        assertLe(handler.assigned(), handler.posted() * MAX_ATTEMPTS, "more assignments than attempts");
         assertLe(handler.completed(), handler.submitted(), "completed without submission");
     }
 
@@ -603,8 +805,9 @@ contract InvariantTest is Fixture {
             uint256 seed = uint256(keccak256(abi.encode("walk", i)));
             handler.postTask(seed, seed >> 8, seed >> 16);
             handler.assign(seed, seed >> 32);
-            handler.submit(seed, seed >> 40);
-            handler.complete(seed, seed >> 48);
+            handler.dishonestVote(seed, seed >> 8, seed >> 16, i % 3 == 0);
+            handler.submit(seed, seed >> 40, i);
+            handler.complete(seed, seed >> 48, i % 4 < 2, i % 3 == 1);
             handler.fail(seed, seed >> 56, i % 2 == 0);
             handler.withdrawTask(seed, seed >> 24);
             handler.cancel(seed);
@@ -625,7 +828,7 @@ contract InvariantTest is Fixture {
             handler.warp(seed);
             _checkAll();
         }
-        assertEq(handler.calls(), 12 * 22);
+        assertEq(handler.calls(), 12 * 23);
         assertGt(handler.posted(), 0, "posted");
         assertGt(handler.cancelled(), 0, "cancelled");
         assertGt(handler.withdrawnAssigned(), 0, "withdrawn after assignment");
@@ -647,6 +850,7 @@ contract InvariantTest is Fixture {
         assertGt(handler.purchased(), 0, "purchased");
         assertGt(handler.rated(), 0, "rated");
         assertGt(handler.withdrawals(), 0, "withdrawn");
+        assertGt(handler.dishonestVotes(), 0, "dishonest votes");
     }
 
     function _checkAll() internal view {
@@ -657,6 +861,8 @@ contract InvariantTest is Fixture {
         invariant_reputationInRange();
         invariant_activeTasksMatchTmc();
         invariant_callSummary();
+        invariant_oraclesSettleByTheTruth();
+        invariant_eachTaskPaysOnce();
     }
 
     function _sumCredits(Consortium c) internal view returns (uint256 sum) {
@@ -664,7 +870,8 @@ contract InvariantTest is Fixture {
         for (uint256 i; i < a.length; ++i) {
             sum += c.credits(a[i]);
         }
-        // Nobody outside the actor set can hold credits: the oracle and admin never receive any.
-        sum += c.credits(oracle) + c.credits(admin) + c.credits(address(handler));
+        // Nobody outside the actor set can hold credits: the oracles and admin never receive any.
+        sum += c.credits(oracle) + c.credits(oracle2) + c.credits(oracle3) + c.credits(admin)
+        + c.credits(address(handler));
     }
 }

@@ -8,8 +8,9 @@ import {UMC} from "../contracts/UMC.sol";
 import {TMC} from "../contracts/TMC.sol";
 
 /// @title TMC unit and fuzz tests
-/// @notice The task lifecycle with escrow, against a real UMC: `worker` (price 0.3 ether) and `worker2`
-///         (price 0.5 ether) are registered with 2 ether of stake each.
+/// @notice The task lifecycle with escrow, against a real UMC, with the fixture's 1-of-1 oracle set (the
+///         2-of-3 voting rules are in Audit.t.sol): `worker` (price 0.3 ether) and `worker2` (price
+///         0.5 ether) are registered with 2 ether of stake each.
 // forge-lint: disable-next-item(unsafe-typecast) -- casts of constants and of bound()ed fuzz inputs
 contract TMCTest is Fixture {
     uint256 internal constant STAKE = 2 ether;
@@ -38,89 +39,149 @@ contract TMCTest is Fixture {
         _submit(taskId, worker);
     }
 
-    // ================================================================ constructor and admin
+    // ================================================================ constructor and governance
 
     function test_constructor_setsState() public view {
         assertEq(tmc.admin(), admin);
+        assertEq(tmc.governanceDelay(), GOVERNANCE_DELAY);
         assertEq(address(tmc.umc()), address(umc));
-        assertEq(tmc.verificationWindow(), VERIFICATION_WINDOW);
-        assertEq(tmc.maxAttempts(), MAX_ATTEMPTS);
         assertEq(tmc.taskCount(), 0);
         assertTrue(tmc.isOracle(oracle));
+        assertFalse(tmc.isOracle(stranger));
+        assertEq(tmc.seatOf(oracle), 0);
+        assertEq(tmc.oracles().length, 1);
+        assertEq(tmc.oracles()[0], oracle);
+        assertEq(tmc.quorum(), 1);
+        assertEq(tmc.oracleEpoch(), 1);
+        assertEq(tmc.termsVersion(), 1);
+        TMC.Terms memory terms = tmc.termsAt(1);
+        assertEq(terms.verificationWindow, VERIFICATION_WINDOW);
+        assertEq(terms.maxAttempts, MAX_ATTEMPTS);
+        assertEq(terms.slashBps, SLASH_BPS);
+        assertEq(terms.reputationFloor, REPUTATION_FLOOR);
+        assertEq(tmc.MAX_ORACLES(), 32);
+        assertEq(tmc.MAX_SLASH_BPS(), 5_000);
     }
 
     function test_constructor_emitsEvents() public {
+        address[] memory one = new address[](1);
+        one[0] = oracle;
         vm.expectEmit();
         emit Consortium.AdminTransferred(address(0), admin);
         vm.expectEmit();
-        emit TMC.ParametersSet(VERIFICATION_WINDOW, MAX_ATTEMPTS);
-        new TMC(admin, umc, VERIFICATION_WINDOW, MAX_ATTEMPTS);
+        emit Consortium.GovernanceDelaySet(GOVERNANCE_DELAY);
+        vm.expectEmit();
+        emit TMC.OraclesSet(one, 1, 1);
+        vm.expectEmit();
+        emit TMC.TermsSet(1, VERIFICATION_WINDOW, MAX_ATTEMPTS, SLASH_BPS, REPUTATION_FLOOR);
+        new TMC(admin, GOVERNANCE_DELAY, umc, one, 1, _terms());
     }
 
     function test_constructor_revertsOnZeroAdmin() public {
         vm.expectRevert(Consortium.ZeroAddress.selector);
-        new TMC(address(0), umc, VERIFICATION_WINDOW, MAX_ATTEMPTS);
+        new TMC(address(0), GOVERNANCE_DELAY, umc, oracleSet, 1, _terms());
     }
 
     function test_constructor_revertsOnZeroUmc() public {
         vm.expectRevert(Consortium.ZeroAddress.selector);
-        new TMC(admin, UMC(address(0)), VERIFICATION_WINDOW, MAX_ATTEMPTS);
+        new TMC(admin, GOVERNANCE_DELAY, UMC(address(0)), oracleSet, 1, _terms());
     }
 
     function test_constructor_revertsOnZeroMaxAttempts() public {
+        TMC.Terms memory terms = _terms();
+        terms.maxAttempts = 0;
         vm.expectRevert(abi.encodeWithSelector(TMC.ZeroValue.selector, "maxAttempts"));
-        new TMC(admin, umc, VERIFICATION_WINDOW, 0);
+        new TMC(admin, GOVERNANCE_DELAY, umc, oracleSet, 1, terms);
     }
 
-    function test_setOracle_allowsAndRevokes() public {
+    function test_constructor_revertsOnSlashAboveMax() public {
+        TMC.Terms memory terms = _terms();
+        terms.slashBps = 5_001;
+        vm.expectRevert(abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
+        new TMC(admin, GOVERNANCE_DELAY, umc, oracleSet, 1, terms);
+    }
+
+    function test_constructor_revertsOnGovernanceDelayAboveMax() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "governanceDelay", 30 days + 1, 30 days)
+        );
+        new TMC(admin, 30 days + 1, umc, oracleSet, 1, _terms());
+    }
+
+    function test_setOracles_replacesTheSet() public {
+        address[] memory next = new address[](1);
+        next[0] = stranger;
+        bytes memory call = abi.encodeCall(TMC.setOracles, (next, 1));
+        vm.warp(_schedule(tmc, call));
         vm.expectEmit(address(tmc));
-        emit TMC.OracleSet(stranger, true);
-        vm.prank(admin);
-        tmc.setOracle(stranger, true);
+        emit TMC.OraclesSet(next, 1, 2);
+        tmc.executeChange(call);
         assertTrue(tmc.isOracle(stranger));
-
-        vm.expectEmit(address(tmc));
-        emit TMC.OracleSet(oracle, false);
-        vm.prank(admin);
-        tmc.setOracle(oracle, false);
         assertFalse(tmc.isOracle(oracle));
+        assertEq(tmc.oracleEpoch(), 2);
 
-        uint256 taskId = _posted();
+        uint256 taskId = _post(requester, BUDGET, vm.getBlockTimestamp() + 1 days);
         vm.expectRevert(abi.encodeWithSelector(TMC.NotOracle.selector, oracle));
-        _assign(taskId, worker);
+        _voteAssign(oracle, taskId, worker, PRICE);
+        _voteAssign(stranger, taskId, worker, PRICE);
+        assertTrue(_status(taskId) == TMC.Status.Assigned);
     }
 
-    function test_setOracle_revertsForNonAdmin() public {
-        vm.expectRevert(abi.encodeWithSelector(Consortium.NotAdmin.selector, oracle));
+    function test_setOracles_revertsWhenCalledDirectly() public {
+        address[] memory next = new address[](1);
+        next[0] = stranger;
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, admin));
+        vm.prank(admin);
+        tmc.setOracles(next, 1);
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, oracle));
         vm.prank(oracle);
-        tmc.setOracle(stranger, true);
+        tmc.setOracles(next, 1);
     }
 
-    function test_setOracle_revertsOnZeroAddress() public {
+    function test_setOracles_revertsOnZeroAddress() public {
+        address[] memory next = new address[](1);
+        bytes memory call = abi.encodeCall(TMC.setOracles, (next, 1));
+        vm.prank(admin);
+        tmc.scheduleChange(call);
+        vm.warp(START + GOVERNANCE_DELAY);
         vm.expectRevert(Consortium.ZeroAddress.selector);
-        vm.prank(admin);
-        tmc.setOracle(address(0), true);
+        tmc.executeChange(call);
+        assertTrue(tmc.isOracle(oracle), "the set is unchanged");
     }
 
-    function test_setParameters_updates() public {
+    function test_setTerms_newVersionForNewTasks() public {
+        TMC.Terms memory terms =
+            TMC.Terms({verificationWindow: 2 days, maxAttempts: 1, slashBps: 0, reputationFloor: 1 ether});
+        bytes memory call = abi.encodeCall(TMC.setTerms, (terms));
+        vm.warp(_schedule(tmc, call));
         vm.expectEmit(address(tmc));
-        emit TMC.ParametersSet(2 days, 1);
+        emit TMC.TermsSet(2, 2 days, 1, 0, 1 ether);
+        tmc.executeChange(call);
+        assertEq(tmc.termsVersion(), 2);
+        assertEq(tmc.termsAt(2).verificationWindow, 2 days);
+        assertEq(tmc.termsAt(2).maxAttempts, 1);
+        assertEq(tmc.termsAt(1).maxAttempts, MAX_ATTEMPTS, "earlier versions are kept");
+        uint256 taskId = _post(requester, BUDGET, vm.getBlockTimestamp() + 1 days);
+        assertEq(tmc.getTask(taskId).terms, 2);
+        assertEq(tmc.termsOf(taskId).reputationFloor, 1 ether);
+    }
+
+    function test_setTerms_revertsWhenCalledDirectly() public {
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, admin));
         vm.prank(admin);
-        tmc.setParameters(2 days, 1);
-        assertEq(tmc.verificationWindow(), 2 days);
-        assertEq(tmc.maxAttempts(), 1);
+        tmc.setTerms(_terms());
     }
 
-    function test_setParameters_revertsForNonAdmin() public {
-        vm.expectRevert(abi.encodeWithSelector(Consortium.NotAdmin.selector, stranger));
-        vm.prank(stranger);
-        tmc.setParameters(2 days, 1);
-    }
-
-    function test_setParameters_revertsOnZeroMaxAttempts() public {
+    function test_setTerms_revertsOnZeroMaxAttempts() public {
+        TMC.Terms memory terms = _terms();
+        terms.maxAttempts = 0;
+        bytes memory call = abi.encodeCall(TMC.setTerms, (terms));
+        vm.prank(admin);
+        tmc.scheduleChange(call);
+        vm.warp(START + GOVERNANCE_DELAY);
         vm.expectRevert(abi.encodeWithSelector(TMC.ZeroValue.selector, "maxAttempts"));
-        vm.prank(admin);
-        tmc.setParameters(2 days, 0);
+        tmc.executeChange(call);
+        assertEq(tmc.termsVersion(), 1);
     }
 
     // ================================================================ postTask
@@ -143,6 +204,7 @@ contract TMCTest is Fixture {
         assertTrue(t.targetMilli == 195_000);
         assertEq(t.price, 0);
         assertEq(t.submittedBlock, 0);
+        assertEq(t.terms, 1, "posted under the current terms");
 
         assertEq(tmc.escrowOf(taskId), BUDGET);
         assertEq(address(tmc).balance, BUDGET);
@@ -169,19 +231,19 @@ contract TMCTest is Fixture {
         _post(requester, 0, DEADLINE);
     }
 
-    function test_postTask_revertsWhenBudgetExceedsUint96() public {
-        uint256 tooMuch = uint256(type(uint96).max) + 1;
+    function test_postTask_revertsWhenBudgetExceedsUint80() public {
+        uint256 tooMuch = uint256(type(uint80).max) + 1;
         vm.deal(requester, tooMuch);
         vm.expectRevert(
-            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "budget", tooMuch, uint256(type(uint96).max))
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "budget", tooMuch, uint256(type(uint80).max))
         );
         _post(requester, tooMuch, DEADLINE);
     }
 
-    function test_postTask_acceptsUint96MaxBudget() public {
-        vm.deal(requester, type(uint96).max);
-        uint256 taskId = _post(requester, type(uint96).max, DEADLINE);
-        assertEq(tmc.escrowOf(taskId), type(uint96).max);
+    function test_postTask_acceptsUint80MaxBudget() public {
+        vm.deal(requester, type(uint80).max);
+        uint256 taskId = _post(requester, type(uint80).max, DEADLINE);
+        assertEq(tmc.escrowOf(taskId), type(uint80).max);
     }
 
     function test_postTask_revertsOnDeadlineNow() public {
@@ -201,7 +263,7 @@ contract TMCTest is Fixture {
     }
 
     function testFuzz_postTask(uint256 budget, uint256 deadlineOffset) public {
-        budget = bound(budget, 1, type(uint96).max);
+        budget = bound(budget, 1, type(uint80).max);
         deadlineOffset = bound(deadlineOffset, 1, type(uint40).max - START);
         vm.deal(requester, budget);
         uint256 taskId = _post(requester, budget, START + deadlineOffset);
@@ -443,8 +505,7 @@ contract TMCTest is Fixture {
     }
 
     function test_withdrawTask_releasedWorkerCanUnstake() public {
-        vm.prank(admin);
-        umc.setParameters(MIN_STAKE, 1 hours, SLASH_BPS);
+        _preset(umc, abi.encodeCall(UMC.setParameters, (MIN_STAKE, 1 hours)));
         uint256 taskId = _assigned();
         vm.prank(worker);
         umc.requestUnstake(uint96(STAKE));
@@ -549,7 +610,7 @@ contract TMCTest is Fixture {
     // ---------------------------------------------------------------- withdraw a task: fuzz
 
     function testFuzz_withdrawTask_feePlusRefundIsBudget(uint256 budget, uint256 price) public {
-        budget = bound(budget, 1, type(uint96).max);
+        budget = bound(budget, 1, type(uint80).max);
         price = bound(price, 0, budget);
         vm.deal(requester, budget);
         _setPrice(worker, uint96(price));
@@ -565,7 +626,7 @@ contract TMCTest is Fixture {
         assertEq(address(tmc).balance, budget);
         assertEq(umc.getWorker(worker).activeTasks, 0);
         assertEq(umc.stakeOf(worker), STAKE);
-        assertEq(umc.reputationOf(worker), 500_000);
+        assertEq(umc.reputationOf(worker), 0, "a withdrawal moves no reputation");
 
         if (fee != 0) {
             vm.prank(worker);
@@ -599,6 +660,7 @@ contract TMCTest is Fixture {
 
     function test_assign_fixesWorkerAndPrice() public {
         uint256 taskId = _posted();
+        // One oracle: its vote is the outcome, and TaskAssigned says so (no Voted event).
         vm.expectEmit(address(umc));
         emit UMC.TaskStarted(worker, 1);
         vm.expectEmit(address(tmc));
@@ -642,7 +704,7 @@ contract TMCTest is Fixture {
         uint256 taskId = _posted();
         vm.expectRevert(abi.encodeWithSelector(TMC.NotOracle.selector, requester));
         vm.prank(requester);
-        tmc.assign(taskId, worker);
+        tmc.assign(taskId, worker, PRICE);
     }
 
     function test_assign_revertsForUnknownTask() public {
@@ -680,6 +742,19 @@ contract TMCTest is Fixture {
         assertTrue(_status(taskId) == TMC.Status.Posted);
     }
 
+    function test_assign_revertsWhenPriceAboveMax() public {
+        _setPrice(worker, uint96(BUDGET));
+        uint256 taskId = _posted();
+        vm.expectRevert(abi.encodeWithSelector(TMC.PriceAboveMax.selector, taskId, BUDGET, PRICE));
+        _assignAt(taskId, worker, PRICE);
+        assertEq(umc.getWorker(worker).activeTasks, 0);
+        assertTrue(_status(taskId) == TMC.Status.Posted);
+        // At (or below) the maximum the oracles accepted, it goes through at the worker's price.
+        _setPrice(worker, PRICE - 1);
+        _assignAt(taskId, worker, PRICE);
+        assertEq(tmc.getTask(taskId).price, PRICE - 1);
+    }
+
     function test_assign_revertsForUnregisteredWorker() public {
         uint256 taskId = _posted();
         vm.expectRevert(abi.encodeWithSelector(UMC.NotRegistered.selector, stranger));
@@ -687,16 +762,14 @@ contract TMCTest is Fixture {
     }
 
     function test_assign_revertsForUnderstakedWorker() public {
-        vm.prank(admin);
-        umc.setParameters(3 ether, COOLDOWN, SLASH_BPS);
+        _preset(umc, abi.encodeCall(UMC.setParameters, (3 ether, COOLDOWN)));
         uint256 taskId = _posted();
         vm.expectRevert(abi.encodeWithSelector(UMC.InsufficientStake.selector, STAKE, 3 ether));
         _assign(taskId, worker);
     }
 
     function test_assign_revertsWhenTmcIsNotMarket() public {
-        vm.prank(admin);
-        umc.setMarket(address(tmc), false);
+        _preset(umc, abi.encodeCall(UMC.setMarket, (stranger)));
         uint256 taskId = _posted();
         vm.expectRevert(abi.encodeWithSelector(UMC.NotMarket.selector, address(tmc)));
         _assign(taskId, worker);
@@ -794,7 +867,7 @@ contract TMCTest is Fixture {
         vm.expectEmit(address(umc));
         emit UMC.TaskEnded(worker, UMC.Outcome.Succeeded, 0);
         vm.expectEmit(address(umc));
-        emit UMC.ReputationChanged(worker, 500_000, 550_000);
+        emit UMC.ReputationChanged(worker, 0, 100_000);
         _complete(taskId);
 
         assertTrue(_status(taskId) == TMC.Status.Completed);
@@ -803,7 +876,7 @@ contract TMCTest is Fixture {
         assertEq(tmc.credits(requester), BUDGET - PRICE);
         assertEq(address(tmc).balance, BUDGET);
         UMC.Worker memory w = umc.getWorker(worker);
-        assertEq(w.reputation, 550_000);
+        assertEq(w.reputation, 100_000);
         assertEq(w.activeTasks, 0);
         assertEq(w.completedTasks, 1);
         assertEq(w.stake, STAKE);
@@ -814,7 +887,8 @@ contract TMCTest is Fixture {
         uint256 taskId = _submitted();
         vm.recordLogs();
         _complete(taskId);
-        // TaskCompleted, Credited(worker), TaskEnded, ReputationChanged: no zero Credited for the requester.
+        // TaskCompleted, Credited(worker), TaskEnded, ReputationChanged: no zero Credited for the
+        // requester (and no Voted: one oracle's vote is the outcome).
         assertEq(vm.getRecordedLogs().length, 4);
         assertEq(tmc.credits(worker), BUDGET);
         assertEq(tmc.credits(requester), 0);
@@ -826,6 +900,19 @@ contract TMCTest is Fixture {
         _complete(taskId);
         assertEq(tmc.credits(worker), 0);
         assertEq(tmc.credits(requester), BUDGET);
+        assertEq(umc.reputationOf(worker), 0, "below the reputation floor: no reputation");
+        assertEq(umc.getWorker(worker).completedTasks, 1);
+    }
+
+    function test_complete_reputationFloorIsInclusive() public {
+        _setPrice(worker, REPUTATION_FLOOR - 1);
+        uint256 below = _submitted();
+        _complete(below);
+        assertEq(umc.reputationOf(worker), 0);
+        _setPrice(worker, REPUTATION_FLOOR);
+        uint256 at = _submitted();
+        _complete(at);
+        assertEq(umc.reputationOf(worker), 100_000);
     }
 
     function test_complete_withinVerificationWindow() public {
@@ -846,11 +933,12 @@ contract TMCTest is Fixture {
             abi.encodeWithSelector(TMC.VerificationWindowClosed.selector, taskId, DEADLINE + VERIFICATION_WINDOW)
         );
         _fail(taskId, false);
-        // Only expiry remains: the requester is refunded, the worker keeps its reputation.
+        // Only expiry remains: the requester is refunded, the worker keeps its stake and record.
         tmc.expire(taskId);
         assertTrue(_status(taskId) == TMC.Status.Expired);
         assertEq(tmc.credits(requester), BUDGET);
-        assertEq(umc.reputationOf(worker), 500_000);
+        assertEq(umc.stakeOf(worker), STAKE);
+        assertEq(umc.getWorker(worker).failedTasks, 0);
     }
 
     function test_complete_revertsForNonOracle() public {
@@ -945,7 +1033,7 @@ contract TMCTest is Fixture {
         assertEq(w.activeTasks, 0);
         assertEq(w.completedTasks, 1);
         assertEq(w.failedTasks, 1);
-        assertEq(w.reputation, 495_000); // 500000 -> 550000 -> 495000
+        assertEq(w.reputation, 90_000); // 0 -> 100000 -> 90000
         assertEq(tmc.credits(worker), PRICE);
         assertEq(tmc.credits(requester), BUDGET);
         assertEq(tmc.credits(requester2), 2 ether - PRICE);
@@ -953,7 +1041,7 @@ contract TMCTest is Fixture {
     }
 
     function testFuzz_lifecycleConservesValue(uint256 budget, uint256 price) public {
-        budget = bound(budget, 1, type(uint96).max);
+        budget = bound(budget, 1, type(uint80).max);
         price = bound(price, 0, budget);
         vm.deal(requester, budget);
         _setPrice(worker, uint96(price));
@@ -1011,7 +1099,7 @@ contract TMCTest is Fixture {
         vm.expectEmit(address(umc));
         emit UMC.TaskEnded(worker, UMC.Outcome.Failed, 0);
         vm.expectEmit(address(umc));
-        emit UMC.ReputationChanged(worker, 500_000, 450_000);
+        emit UMC.ReputationChanged(worker, 0, 0);
         vm.expectEmit(address(umc));
         emit UMC.StakeSlashed(worker, requester, 0.2 ether, 1.8 ether);
         vm.expectEmit(address(umc));
@@ -1034,9 +1122,10 @@ contract TMCTest is Fixture {
         assertEq(umc.credits(requester), 0.2 ether, "slash goes to the requester's UMC credits");
         UMC.Worker memory w = umc.getWorker(worker);
         assertEq(w.stake, 1.8 ether);
-        assertEq(w.reputation, 450_000);
+        assertEq(w.reputation, 0);
         assertEq(w.activeTasks, 0);
         assertEq(w.failedTasks, 1);
+        assertTrue(tmc.failedBefore(taskId, worker));
 
         // Another worker takes the second attempt and is paid from the same escrow.
         vm.expectEmit(address(tmc));
@@ -1069,8 +1158,10 @@ contract TMCTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(TMC.DeadlinePassed.selector, taskId, DEADLINE));
         _fail(taskId, false);
         tmc.expire(taskId);
-        assertEq(umc.stakeOf(worker), STAKE, "a missed deadline is never slashed, whoever calls first");
-        assertEq(umc.reputationOf(worker), 450_000);
+        // Abandonment is slashed as a failure is, whoever calls first: the outcome is the same.
+        assertEq(umc.stakeOf(worker), 1.8 ether);
+        assertEq(umc.credits(requester), 0.2 ether);
+        assertEq(umc.getWorker(worker).failedTasks, 1);
     }
 
     function test_fail_submittedPastDeadlineWithinWindowRefunds() public {
@@ -1081,11 +1172,17 @@ contract TMCTest is Fixture {
         assertEq(tmc.credits(requester), BUDGET);
     }
 
-    function test_fail_sameWorkerCanBeReassigned() public {
+    function test_fail_sameWorkerIsNotReassigned() public {
         uint256 taskId = _assigned();
         _fail(taskId, true);
+        assertTrue(tmc.failedBefore(taskId, worker));
+        vm.expectRevert(abi.encodeWithSelector(TMC.WorkerFailedTask.selector, taskId, worker));
         _assign(taskId, worker);
+        // Another worker can take it; the failed one can still work on other tasks.
+        _assign(taskId, worker2);
         assertEq(tmc.getTask(taskId).attempts, 2);
+        uint256 other = _post(requester, BUDGET, DEADLINE);
+        _assign(other, worker);
         assertEq(umc.getWorker(worker).activeTasks, 1);
     }
 
@@ -1106,8 +1203,11 @@ contract TMCTest is Fixture {
     }
 
     function test_fail_reopenDeniedAfterMaxAttempts() public {
+        address worker3 = makeAddr("worker3");
+        vm.deal(worker3, STAKE);
+        _register(worker3, STAKE, PRICE);
         uint256 taskId = _posted();
-        address[3] memory ws = [worker, worker2, worker];
+        address[3] memory ws = [worker, worker2, worker3];
         for (uint256 i; i < 3; ++i) {
             _assign(taskId, ws[i]);
             _fail(taskId, true);
@@ -1116,9 +1216,10 @@ contract TMCTest is Fixture {
         assertEq(t.attempts, 3);
         assertTrue(t.status == TMC.Status.Failed, "the third failure refunds");
         assertEq(tmc.credits(requester), BUDGET);
-        // Slashes: worker 2 -> 1.8 -> 1.62, worker2 2 -> 1.8.
-        assertEq(umc.credits(requester), 0.2 ether + 0.2 ether + 0.18 ether);
-        assertEq(umc.stakeOf(worker), 1.62 ether);
+        // Slashes: 10 % of each worker's 2 ether.
+        assertEq(umc.credits(requester), 3 * 0.2 ether);
+        assertEq(umc.stakeOf(worker), 1.8 ether);
+        assertEq(umc.stakeOf(worker3), 1.8 ether);
     }
 
     function test_fail_reopenDeniedAfterDeadline() public {
@@ -1149,8 +1250,9 @@ contract TMCTest is Fixture {
         _assign(taskId, poor);
         _fail(taskId, true);
         assertEq(umc.stakeOf(poor), 0.9 ether);
+        uint256 other = _post(requester2, BUDGET, DEADLINE);
         vm.expectRevert(abi.encodeWithSelector(UMC.InsufficientStake.selector, 0.9 ether, MIN_STAKE));
-        _assign(taskId, poor);
+        _assign(other, poor);
     }
 
     function test_fail_revertsForNonOracle() public {
@@ -1205,25 +1307,30 @@ contract TMCTest is Fixture {
         assertEq(tmc.credits(stranger), 0);
     }
 
-    function test_expire_assignedCostsReputationNotStake() public {
+    function test_expire_assignedIsAbandonmentAndSlashed() public {
         uint256 taskId = _assigned();
         vm.warp(DEADLINE + 1);
         vm.expectEmit(address(tmc));
         emit TMC.TaskExpired(taskId, TMC.Status.Assigned, BUDGET);
+        vm.expectEmit(address(tmc));
+        emit Consortium.Credited(requester, BUDGET);
         vm.expectEmit(address(umc));
         emit UMC.TaskEnded(worker, UMC.Outcome.Failed, 0);
         vm.expectEmit(address(umc));
-        emit UMC.ReputationChanged(worker, 500_000, 450_000);
+        emit UMC.ReputationChanged(worker, 0, 0);
+        vm.expectEmit(address(umc));
+        emit UMC.StakeSlashed(worker, requester, 0.2 ether, 1.8 ether);
+        vm.expectEmit(address(tmc));
+        emit TMC.TaskFailed(taskId, worker, 0.2 ether, false);
         tmc.expire(taskId);
 
         assertTrue(_status(taskId) == TMC.Status.Expired);
         assertEq(tmc.credits(requester), BUDGET);
         UMC.Worker memory w = umc.getWorker(worker);
-        assertEq(w.reputation, 450_000);
-        assertEq(w.stake, STAKE, "no slash for a missed deadline");
+        assertEq(w.stake, 1.8 ether, "abandonment is slashed like a failure");
         assertEq(w.activeTasks, 0);
         assertEq(w.failedTasks, 1);
-        assertEq(umc.credits(requester), 0);
+        assertEq(umc.credits(requester), 0.2 ether);
     }
 
     function test_expire_submittedOnlyAfterVerificationWindow() public {
@@ -1247,7 +1354,7 @@ contract TMCTest is Fixture {
         assertEq(tmc.credits(requester), BUDGET);
         assertEq(tmc.credits(worker), 0);
         UMC.Worker memory w = umc.getWorker(worker);
-        assertEq(w.reputation, 500_000, "the oracles' delay is not the worker's fault");
+        assertEq(w.reputation, 0, "the oracles' delay is not the worker's fault");
         assertEq(w.stake, STAKE);
         assertEq(w.activeTasks, 0);
         assertEq(w.completedTasks, 0);
@@ -1307,11 +1414,12 @@ contract TMCTest is Fixture {
         assertEq(escrow + tmc.credits(requester), 3 * BUDGET);
         assertEq(address(tmc).balance, 3 * BUDGET);
         bool assignedExpired = t > DEADLINE;
-        assertEq(umc.reputationOf(worker), assignedExpired ? 450_000 : 500_000);
+        assertEq(umc.getWorker(worker).failedTasks, assignedExpired ? 1 : 0);
         assertEq(
             umc.getWorker(worker).activeTasks, (assignedExpired ? 0 : 1) + (t > DEADLINE + VERIFICATION_WINDOW ? 0 : 1)
         );
-        assertEq(umc.stakeOf(worker), STAKE);
+        assertEq(umc.stakeOf(worker), assignedExpired ? 1.8 ether : STAKE, "abandonment is slashed");
+        assertEq(umc.stakeOf(worker) + umc.credits(requester), STAKE);
     }
 
     function _expectExpiry(uint256 taskId, uint256 availableAt, uint256 t) internal {

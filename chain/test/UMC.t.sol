@@ -7,9 +7,9 @@ import {Consortium} from "../contracts/Consortium.sol";
 import {UMC} from "../contracts/UMC.sol";
 
 /// @title UMC unit and fuzz tests
-/// @notice Covers the worker registry and, through it, the shared Consortium base (two-step admin,
-///         pull payments, reentrancy guard). A plain account `market` is allowed as a market so the
-///         market hooks can be called directly.
+/// @notice Covers the worker registry and, through it, the shared Consortium base (governance with a
+///         delay, two-step admin, pull payments, reentrancy guard). Governance makes a plain account
+///         `market` UMC's market (in place of TMC) so the market hooks can be called directly.
 // forge-lint: disable-next-item(unsafe-typecast) -- casts of constants and of bound()ed fuzz inputs
 contract UMCTest is Fixture {
     uint256 internal constant STAKE = 2 ether;
@@ -20,8 +20,7 @@ contract UMCTest is Fixture {
     function setUp() public override {
         super.setUp();
         market = makeAddr("market");
-        vm.prank(admin);
-        umc.setMarket(market, true);
+        _preset(umc, abi.encodeCall(UMC.setMarket, (market)));
     }
 
     // ================================================================ constructor
@@ -29,60 +28,84 @@ contract UMCTest is Fixture {
     function test_constructor_setsState() public view {
         assertEq(umc.admin(), admin);
         assertEq(umc.pendingAdmin(), address(0));
+        assertEq(umc.governanceDelay(), GOVERNANCE_DELAY);
         assertEq(umc.minStake(), MIN_STAKE);
         assertEq(umc.unstakeCooldown(), COOLDOWN);
-        assertEq(umc.slashBps(), SLASH_BPS);
+        assertEq(umc.market(), market);
+        assertEq(umc.marketEpoch(), 2, "bound to TMC, then moved to `market`");
         assertEq(umc.REPUTATION_ONE(), 1_000_000);
-        assertEq(umc.INITIAL_REPUTATION(), 500_000);
+        assertEq(umc.INITIAL_REPUTATION(), 0);
         assertEq(umc.ETA_TASK(), 100_000);
-        assertEq(umc.ETA_RATING(), 20_000);
         assertEq(umc.MAX_SLASH_BPS(), 5_000);
+        assertEq(umc.MAX_UNSTAKE_COOLDOWN(), 90 days);
+        assertEq(umc.MAX_GOVERNANCE_DELAY(), 30 days);
     }
 
     function test_constructor_emitsEvents() public {
         vm.expectEmit();
         emit Consortium.AdminTransferred(address(0), admin);
         vm.expectEmit();
-        emit UMC.ParametersSet(MIN_STAKE, COOLDOWN, SLASH_BPS);
-        new UMC(admin, MIN_STAKE, COOLDOWN, SLASH_BPS);
+        emit Consortium.GovernanceDelaySet(GOVERNANCE_DELAY);
+        vm.expectEmit();
+        emit UMC.ParametersSet(MIN_STAKE, COOLDOWN);
+        UMC fresh = new UMC(admin, GOVERNANCE_DELAY, MIN_STAKE, COOLDOWN);
+        assertEq(fresh.market(), address(0));
+        assertEq(fresh.marketEpoch(), 0);
     }
 
     function test_constructor_revertsOnZeroAdmin() public {
         vm.expectRevert(Consortium.ZeroAddress.selector);
-        new UMC(address(0), MIN_STAKE, COOLDOWN, SLASH_BPS);
+        new UMC(address(0), GOVERNANCE_DELAY, MIN_STAKE, COOLDOWN);
     }
 
-    function test_constructor_revertsOnSlashAboveMax() public {
-        vm.expectRevert(abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
-        new UMC(admin, MIN_STAKE, COOLDOWN, 5_001);
+    function test_constructor_revertsOnCooldownAboveMax() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "unstakeCooldown", 90 days + 1, 90 days)
+        );
+        new UMC(admin, GOVERNANCE_DELAY, MIN_STAKE, 90 days + 1);
+    }
+
+    function test_constructor_revertsOnGovernanceDelayAboveMax() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "governanceDelay", 30 days + 1, 30 days)
+        );
+        new UMC(admin, 30 days + 1, MIN_STAKE, COOLDOWN);
     }
 
     // ================================================================ admin (Consortium)
 
     function test_transferAdmin_setsPendingAdmin() public {
+        bytes memory call = abi.encodeCall(Consortium.transferAdmin, (stranger));
+        vm.warp(_schedule(umc, call));
         vm.expectEmit(address(umc));
         emit Consortium.AdminTransferStarted(admin, stranger);
-        vm.prank(admin);
-        umc.transferAdmin(stranger);
+        umc.executeChange(call);
         assertEq(umc.pendingAdmin(), stranger);
         assertEq(umc.admin(), admin, "admin unchanged until accepted");
     }
 
-    function test_transferAdmin_revertsForNonAdmin() public {
-        vm.expectRevert(abi.encodeWithSelector(Consortium.NotAdmin.selector, stranger));
+    function test_transferAdmin_revertsWhenCalledDirectly() public {
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, stranger));
         vm.prank(stranger);
         umc.transferAdmin(stranger);
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, admin));
+        vm.prank(admin);
+        umc.transferAdmin(stranger);
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotAdmin.selector, stranger));
+        vm.prank(stranger);
+        umc.scheduleChange(abi.encodeCall(Consortium.transferAdmin, (stranger)));
     }
 
     function test_transferAdmin_revertsOnZeroAddress() public {
+        bytes memory call = abi.encodeCall(Consortium.transferAdmin, (address(0)));
+        vm.warp(_schedule(umc, call));
         vm.expectRevert(Consortium.ZeroAddress.selector);
-        vm.prank(admin);
-        umc.transferAdmin(address(0));
+        umc.executeChange(call);
+        assertEq(umc.scheduledChanges(keccak256(call)), START + GOVERNANCE_DELAY, "a failed execution stays scheduled");
     }
 
     function test_acceptAdmin_transfersRole() public {
-        vm.prank(admin);
-        umc.transferAdmin(stranger);
+        _govern(umc, abi.encodeCall(Consortium.transferAdmin, (stranger)));
 
         vm.expectEmit(address(umc));
         emit Consortium.AdminTransferred(admin, stranger);
@@ -93,17 +116,17 @@ contract UMCTest is Fixture {
         assertEq(umc.pendingAdmin(), address(0));
 
         // The old admin lost its rights, the new one has them.
+        bytes memory call = abi.encodeCall(UMC.setParameters, (0, 0));
         vm.expectRevert(abi.encodeWithSelector(Consortium.NotAdmin.selector, admin));
         vm.prank(admin);
-        umc.setMarket(admin, true);
+        umc.scheduleChange(call);
         vm.prank(stranger);
-        umc.setMarket(stranger, true);
-        assertTrue(umc.isMarket(stranger));
+        umc.scheduleChange(call);
+        assertGt(umc.scheduledChanges(keccak256(call)), 0);
     }
 
     function test_acceptAdmin_revertsForNonPendingAdmin() public {
-        vm.prank(admin);
-        umc.transferAdmin(stranger);
+        _govern(umc, abi.encodeCall(Consortium.transferAdmin, (stranger)));
         vm.expectRevert(abi.encodeWithSelector(Consortium.NotPendingAdmin.selector, worker));
         vm.prank(worker);
         umc.acceptAdmin();
@@ -117,8 +140,7 @@ contract UMCTest is Fixture {
     }
 
     function test_acceptAdmin_cannotBeAcceptedTwice() public {
-        vm.prank(admin);
-        umc.transferAdmin(stranger);
+        _govern(umc, abi.encodeCall(Consortium.transferAdmin, (stranger)));
         vm.prank(stranger);
         umc.acceptAdmin();
         vm.expectRevert(abi.encodeWithSelector(Consortium.NotPendingAdmin.selector, stranger));
@@ -127,10 +149,8 @@ contract UMCTest is Fixture {
     }
 
     function test_transferAdmin_laterProposalReplacesEarlier() public {
-        vm.startPrank(admin);
-        umc.transferAdmin(stranger);
-        umc.transferAdmin(worker);
-        vm.stopPrank();
+        _govern(umc, abi.encodeCall(Consortium.transferAdmin, (stranger)));
+        _govern(umc, abi.encodeCall(Consortium.transferAdmin, (worker)));
         vm.expectRevert(abi.encodeWithSelector(Consortium.NotPendingAdmin.selector, stranger));
         vm.prank(stranger);
         umc.acceptAdmin();
@@ -139,52 +159,134 @@ contract UMCTest is Fixture {
         assertEq(umc.admin(), worker);
     }
 
-    function test_setMarket_allowsAndRevokes() public {
-        vm.expectEmit(address(umc));
-        emit UMC.MarketSet(stranger, true);
+    function test_setGovernanceDelay_governed() public {
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, admin));
         vm.prank(admin);
-        umc.setMarket(stranger, true);
-        assertTrue(umc.isMarket(stranger));
-
+        umc.setGovernanceDelay(0);
+        bytes memory call = abi.encodeCall(Consortium.setGovernanceDelay, (30 days));
+        vm.warp(_schedule(umc, call));
         vm.expectEmit(address(umc));
-        emit UMC.MarketSet(stranger, false);
-        vm.prank(admin);
-        umc.setMarket(stranger, false);
-        assertFalse(umc.isMarket(stranger));
+        emit Consortium.GovernanceDelaySet(30 days);
+        umc.executeChange(call);
+        assertEq(umc.governanceDelay(), 30 days);
+        // Later changes wait the new delay.
+        (, uint256 readyAt) = _scheduleAndGet(abi.encodeCall(UMC.setParameters, (0, 0)));
+        assertEq(readyAt, vm.getBlockTimestamp() + 30 days);
     }
 
-    function test_setMarket_revertsForNonAdmin() public {
+    function test_setGovernanceDelay_revertsAboveMax() public {
+        bytes memory call = abi.encodeCall(Consortium.setGovernanceDelay, (30 days + 1));
+        vm.warp(_schedule(umc, call));
+        vm.expectRevert(
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "governanceDelay", 30 days + 1, 30 days)
+        );
+        umc.executeChange(call);
+    }
+
+    function _scheduleAndGet(bytes memory call) internal returns (bytes32 id, uint256 readyAt) {
+        vm.prank(admin);
+        (id, readyAt) = umc.scheduleChange(call);
+    }
+
+    // ================================================================ market
+
+    function test_bindMarket_onlyOnceAndOnlyAdmin() public {
+        UMC fresh = new UMC(admin, GOVERNANCE_DELAY, MIN_STAKE, COOLDOWN);
         vm.expectRevert(abi.encodeWithSelector(Consortium.NotAdmin.selector, stranger));
         vm.prank(stranger);
-        umc.setMarket(stranger, true);
+        fresh.bindMarket(stranger);
+        vm.expectRevert(Consortium.ZeroAddress.selector);
+        vm.prank(admin);
+        fresh.bindMarket(address(0));
+
+        vm.expectEmit(address(fresh));
+        emit UMC.MarketSet(market, 1);
+        vm.prank(admin);
+        fresh.bindMarket(market);
+        assertEq(fresh.market(), market);
+        assertEq(fresh.marketEpoch(), 1);
+
+        // Once bound, only governance moves it.
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, admin));
+        vm.prank(admin);
+        fresh.bindMarket(stranger);
+        assertEq(fresh.market(), market);
+    }
+
+    function test_setMarket_replacesMarketAndBumpsEpoch() public {
+        bytes memory call = abi.encodeCall(UMC.setMarket, (stranger));
+        vm.warp(_schedule(umc, call));
+        vm.expectEmit(address(umc));
+        emit UMC.MarketSet(stranger, 3);
+        umc.executeChange(call);
+        assertEq(umc.market(), stranger);
+        assertEq(umc.marketEpoch(), 3);
+    }
+
+    function test_setMarket_revertsWhenCalledDirectly() public {
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, admin));
+        vm.prank(admin);
+        umc.setMarket(stranger);
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, market));
+        vm.prank(market);
+        umc.setMarket(stranger);
     }
 
     function test_setMarket_revertsOnZeroAddress() public {
+        bytes memory call = abi.encodeCall(UMC.setMarket, (address(0)));
+        vm.warp(_schedule(umc, call));
         vm.expectRevert(Consortium.ZeroAddress.selector);
-        vm.prank(admin);
-        umc.setMarket(address(0), true);
+        umc.executeChange(call);
+        assertEq(umc.market(), market);
+    }
+
+    function test_setMarket_oldMarketsTasksNoLongerHoldStake() public {
+        _register(worker, STAKE, PRICE);
+        vm.prank(market);
+        umc.onTaskAssigned(worker);
+        vm.prank(worker);
+        umc.requestUnstake(uint96(STAKE));
+        _govern(umc, abi.encodeCall(UMC.setMarket, (stranger)));
+        assertEq(umc.activeTasksOf(worker), 0, "the old market's task no longer counts");
+        vm.expectRevert(abi.encodeWithSelector(UMC.NotMarket.selector, market));
+        vm.prank(market);
+        umc.onTaskSucceeded(worker, true);
+        // The new market cannot end a task it did not start.
+        vm.expectRevert(abi.encodeWithSelector(UMC.NoActiveTask.selector, worker));
+        vm.prank(stranger);
+        umc.onTaskFailed(worker, stranger, 5_000);
+        vm.warp(START + COOLDOWN);
+        vm.prank(worker);
+        assertEq(umc.withdrawStake(), STAKE);
     }
 
     function test_setParameters_updates() public {
+        bytes memory call = abi.encodeCall(UMC.setParameters, (5 ether, 1 days));
+        vm.warp(_schedule(umc, call));
         vm.expectEmit(address(umc));
-        emit UMC.ParametersSet(5 ether, 1 days, 5_000);
-        vm.prank(admin);
-        umc.setParameters(5 ether, 1 days, 5_000);
+        emit UMC.ParametersSet(5 ether, 1 days);
+        umc.executeChange(call);
         assertEq(umc.minStake(), 5 ether);
         assertEq(umc.unstakeCooldown(), 1 days);
-        assertEq(umc.slashBps(), 5_000);
     }
 
-    function test_setParameters_revertsForNonAdmin() public {
-        vm.expectRevert(abi.encodeWithSelector(Consortium.NotAdmin.selector, stranger));
-        vm.prank(stranger);
-        umc.setParameters(5 ether, 1 days, 100);
-    }
-
-    function test_setParameters_revertsOnSlashAboveMax() public {
-        vm.expectRevert(abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
+    function test_setParameters_revertsWhenCalledDirectly() public {
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, admin));
         vm.prank(admin);
-        umc.setParameters(5 ether, 1 days, 5_001);
+        umc.setParameters(5 ether, 1 days);
+        vm.expectRevert(abi.encodeWithSelector(Consortium.NotGovernance.selector, stranger));
+        vm.prank(stranger);
+        umc.setParameters(5 ether, 1 days);
+    }
+
+    function test_setParameters_revertsOnCooldownAboveMax() public {
+        bytes memory call = abi.encodeCall(UMC.setParameters, (5 ether, 90 days + 1));
+        vm.warp(_schedule(umc, call));
+        vm.expectRevert(
+            abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "unstakeCooldown", 90 days + 1, 90 days)
+        );
+        umc.executeChange(call);
+        assertEq(umc.unstakeCooldown(), COOLDOWN);
     }
 
     // ================================================================ registerWorker
@@ -197,12 +299,13 @@ contract UMCTest is Fixture {
         UMC.Worker memory w = umc.getWorker(worker);
         assertEq(w.stake, STAKE);
         assertEq(w.pricePerTask, PRICE);
-        assertEq(w.reputation, 500_000);
+        assertEq(w.reputation, 0, "reputation is earned");
         assertEq(w.activeTasks, 0);
         assertEq(w.completedTasks, 0);
         assertEq(w.failedTasks, 0);
         assertEq(w.registeredAt, START);
-        assertEq(w.unstakeRequestedAt, 0);
+        assertEq(w.unstakeAvailableAt, 0);
+        assertEq(w.marketEpoch, 2);
         assertEq(w.unstakeAmount, 0);
         assertEq(w.hardware.gpus, 8);
         assertEq(w.hardware.cpuCores, 64);
@@ -211,7 +314,7 @@ contract UMCTest is Fixture {
         assertEq(w.metadataCid, WORKER_CID);
 
         assertTrue(umc.isWorker(worker));
-        assertEq(umc.reputationOf(worker), 500_000);
+        assertEq(umc.reputationOf(worker), 0);
         assertEq(umc.stakeOf(worker), STAKE);
         assertEq(address(umc).balance, STAKE);
         assertEq(worker.balance, 1_000 ether - STAKE);
@@ -243,8 +346,7 @@ contract UMCTest is Fixture {
     }
 
     function test_registerWorker_withZeroMinStake() public {
-        vm.prank(admin);
-        umc.setParameters(0, COOLDOWN, SLASH_BPS);
+        _preset(umc, abi.encodeCall(UMC.setParameters, (0, COOLDOWN)));
         _register(worker, 0, PRICE);
         assertTrue(umc.isWorker(worker));
         assertEq(umc.stakeOf(worker), 0);
@@ -282,7 +384,7 @@ contract UMCTest is Fixture {
         assertEq(w.metadataCid, "bafnew");
         // Not the worker's to set:
         assertEq(w.stake, STAKE);
-        assertEq(w.reputation, 500_000);
+        assertEq(w.reputation, 0);
         assertEq(w.activeTasks, 1);
         assertEq(w.registeredAt, START);
     }
@@ -343,7 +445,7 @@ contract UMCTest is Fixture {
 
         UMC.Worker memory w = umc.getWorker(worker);
         assertEq(w.unstakeAmount, 1 ether);
-        assertEq(w.unstakeRequestedAt, START);
+        assertEq(w.unstakeAvailableAt, START + COOLDOWN);
         assertEq(w.stake, STAKE, "stake stays bonded during the cooldown");
     }
 
@@ -356,12 +458,27 @@ contract UMCTest is Fixture {
         umc.requestUnstake(0.5 ether);
         UMC.Worker memory w = umc.getWorker(worker);
         assertEq(w.unstakeAmount, 0.5 ether);
-        assertEq(w.unstakeRequestedAt, START + 3 days);
+        assertEq(w.unstakeAvailableAt, START + 3 days + COOLDOWN);
 
         vm.warp(START + COOLDOWN);
         vm.expectRevert(abi.encodeWithSelector(UMC.CooldownNotOver.selector, START + 3 days + COOLDOWN));
         vm.prank(worker);
         umc.withdrawStake();
+    }
+
+    function test_requestUnstake_cooldownIsFixedAtRequest() public {
+        _register(worker, STAKE, PRICE);
+        vm.prank(worker);
+        umc.requestUnstake(1 ether);
+        _preset(umc, abi.encodeCall(UMC.setParameters, (MIN_STAKE, 90 days)));
+        assertEq(umc.getWorker(worker).unstakeAvailableAt, START + COOLDOWN, "a later change does not move it");
+        vm.warp(START + COOLDOWN);
+        vm.prank(worker);
+        assertEq(umc.withdrawStake(), 1 ether);
+        // A new request gets the cooldown in force when it is made.
+        vm.prank(worker);
+        umc.requestUnstake(1 ether);
+        assertEq(umc.getWorker(worker).unstakeAvailableAt, START + COOLDOWN + 90 days);
     }
 
     function test_requestUnstake_wholeStake() public {
@@ -411,7 +528,7 @@ contract UMCTest is Fixture {
         UMC.Worker memory w = umc.getWorker(worker);
         assertEq(w.stake, STAKE - 0.5 ether);
         assertEq(w.unstakeAmount, 0);
-        assertEq(w.unstakeRequestedAt, 0);
+        assertEq(w.unstakeAvailableAt, 0);
         assertTrue(umc.isWorker(worker), "still registered");
     }
 
@@ -480,7 +597,7 @@ contract UMCTest is Fixture {
 
         // Once the tasks end, the stake can leave.
         vm.startPrank(market);
-        umc.onTaskSucceeded(worker);
+        umc.onTaskSucceeded(worker, true);
         umc.onTaskReleased(worker);
         vm.stopPrank();
         vm.prank(worker);
@@ -488,14 +605,12 @@ contract UMCTest is Fixture {
     }
 
     function test_withdrawStake_paysWhatIsLeftAfterSlash() public {
-        vm.prank(admin);
-        umc.setParameters(MIN_STAKE, COOLDOWN, 5_000); // 50 % slash
         _register(worker, STAKE, PRICE);
         vm.prank(worker);
         umc.requestUnstake(uint96(STAKE));
         vm.startPrank(market);
         umc.onTaskAssigned(worker);
-        umc.onTaskFailed(worker, requester, true); // stake 2 -> 1 ether
+        umc.onTaskFailed(worker, requester, 5_000); // 50 % slash: stake 2 -> 1 ether
         vm.stopPrank();
 
         vm.warp(START + COOLDOWN);
@@ -540,7 +655,7 @@ contract UMCTest is Fixture {
         // Give the receiver credits too, so a re-entrant `withdraw` would have something to take.
         vm.startPrank(market);
         umc.onTaskAssigned(worker);
-        umc.onTaskFailed(worker, address(r), true); // 0.2 ether credited to r
+        umc.onTaskFailed(worker, address(r), SLASH_BPS); // 0.2 ether credited to r
         vm.stopPrank();
         r.exec(address(umc), 0, abi.encodeCall(UMC.requestUnstake, (1 ether)));
         vm.warp(START + COOLDOWN);
@@ -642,7 +757,7 @@ contract UMCTest is Fixture {
         Receiver r = _registeredReceiver();
         vm.startPrank(market);
         umc.onTaskAssigned(worker);
-        umc.onTaskFailed(worker, address(r), true);
+        umc.onTaskFailed(worker, address(r), SLASH_BPS);
         vm.stopPrank();
         r.exec(address(umc), 0, abi.encodeCall(UMC.requestUnstake, (1 ether)));
         vm.warp(START + COOLDOWN);
@@ -662,7 +777,7 @@ contract UMCTest is Fixture {
     function _slash(address who, address beneficiary) internal returns (uint256 slashed) {
         vm.startPrank(market);
         umc.onTaskAssigned(who);
-        slashed = umc.onTaskFailed(who, beneficiary, true);
+        slashed = umc.onTaskFailed(who, beneficiary, SLASH_BPS);
         vm.stopPrank();
     }
 
@@ -675,7 +790,7 @@ contract UMCTest is Fixture {
         vm.prank(market);
         (uint96 price, uint32 reputation) = umc.onTaskAssigned(worker);
         assertEq(price, PRICE);
-        assertEq(reputation, 500_000);
+        assertEq(reputation, 0);
         assertEq(umc.getWorker(worker).activeTasks, 1);
 
         vm.expectEmit(address(umc));
@@ -692,10 +807,24 @@ contract UMCTest is Fixture {
         umc.onTaskAssigned(worker);
     }
 
-    function test_onTaskAssigned_revertsForRevokedMarket() public {
+    function test_onTaskAssigned_needsMinStakePerTaskHeld() public {
+        _register(worker, STAKE, PRICE); // 2 * MIN_STAKE: two tasks at once
+        vm.startPrank(market);
+        umc.onTaskAssigned(worker);
+        umc.onTaskAssigned(worker);
+        vm.expectRevert(abi.encodeWithSelector(UMC.InsufficientStake.selector, STAKE, 3 * MIN_STAKE));
+        umc.onTaskAssigned(worker);
+        vm.stopPrank();
+        vm.prank(worker);
+        umc.addStake{value: MIN_STAKE}();
+        vm.prank(market);
+        umc.onTaskAssigned(worker);
+        assertEq(umc.activeTasksOf(worker), 3);
+    }
+
+    function test_onTaskAssigned_revertsForReplacedMarket() public {
         _register(worker, STAKE, PRICE);
-        vm.prank(admin);
-        umc.setMarket(market, false);
+        _preset(umc, abi.encodeCall(UMC.setMarket, (stranger)));
         vm.expectRevert(abi.encodeWithSelector(UMC.NotMarket.selector, market));
         vm.prank(market);
         umc.onTaskAssigned(worker);
@@ -709,8 +838,7 @@ contract UMCTest is Fixture {
 
     function test_onTaskAssigned_revertsWhenStakeBelowMinimum() public {
         _register(worker, STAKE, PRICE);
-        vm.prank(admin);
-        umc.setParameters(3 ether, COOLDOWN, SLASH_BPS);
+        _preset(umc, abi.encodeCall(UMC.setParameters, (3 ether, COOLDOWN)));
         vm.expectRevert(abi.encodeWithSelector(UMC.InsufficientStake.selector, STAKE, 3 ether));
         vm.prank(market);
         umc.onTaskAssigned(worker);
@@ -732,132 +860,146 @@ contract UMCTest is Fixture {
         vm.expectEmit(address(umc));
         emit UMC.TaskEnded(worker, UMC.Outcome.Succeeded, 0);
         vm.expectEmit(address(umc));
-        emit UMC.ReputationChanged(worker, 500_000, 550_000);
+        emit UMC.ReputationChanged(worker, 0, 100_000);
         vm.prank(market);
-        umc.onTaskSucceeded(worker);
+        umc.onTaskSucceeded(worker, true);
 
         UMC.Worker memory w = umc.getWorker(worker);
-        assertEq(w.reputation, 550_000, "R += 0.1 (1 - R)");
+        assertEq(w.reputation, 100_000, "R += 0.1 (1 - R)");
         assertEq(w.activeTasks, 0);
         assertEq(w.completedTasks, 1);
         assertEq(w.failedTasks, 0);
         assertEq(w.stake, STAKE);
     }
 
+    function test_onTaskSucceeded_belowFloorEarnsNoReputation() public {
+        _register(worker, STAKE, PRICE);
+        vm.prank(market);
+        umc.onTaskAssigned(worker);
+        vm.recordLogs();
+        vm.prank(market);
+        umc.onTaskSucceeded(worker, false);
+        assertEq(vm.getRecordedLogs().length, 1, "TaskEnded only: no ReputationChanged");
+        UMC.Worker memory w = umc.getWorker(worker);
+        assertEq(w.reputation, 0);
+        assertEq(w.completedTasks, 1);
+        assertEq(w.activeTasks, 0);
+    }
+
     function test_onTaskSucceeded_revertsForNonMarket() public {
         _register(worker, STAKE, PRICE);
         vm.expectRevert(abi.encodeWithSelector(UMC.NotMarket.selector, stranger));
         vm.prank(stranger);
-        umc.onTaskSucceeded(worker);
+        umc.onTaskSucceeded(worker, true);
     }
 
     function test_onTaskSucceeded_revertsWhenNotRegistered() public {
         vm.expectRevert(abi.encodeWithSelector(UMC.NotRegistered.selector, stranger));
         vm.prank(market);
-        umc.onTaskSucceeded(stranger);
+        umc.onTaskSucceeded(stranger, true);
     }
 
     function test_onTaskEnd_revertsWithoutActiveTask() public {
         _register(worker, STAKE, PRICE);
         vm.startPrank(market);
         vm.expectRevert(abi.encodeWithSelector(UMC.NoActiveTask.selector, worker));
-        umc.onTaskSucceeded(worker);
+        umc.onTaskSucceeded(worker, true);
         vm.expectRevert(abi.encodeWithSelector(UMC.NoActiveTask.selector, worker));
-        umc.onTaskFailed(worker, market, true);
+        umc.onTaskFailed(worker, market, SLASH_BPS);
         vm.expectRevert(abi.encodeWithSelector(UMC.NoActiveTask.selector, worker));
         umc.onTaskReleased(worker);
         vm.stopPrank();
-        assertEq(umc.reputationOf(worker), 500_000);
+        assertEq(umc.reputationOf(worker), 0);
+        assertEq(umc.stakeOf(worker), STAKE);
     }
 
     function test_onTaskFailed_lowersReputationAndSlashes() public {
         _register(worker, STAKE, PRICE);
-        vm.prank(market);
+        vm.startPrank(market);
         umc.onTaskAssigned(worker);
+        umc.onTaskSucceeded(worker, true); // 0 -> 100000
+        umc.onTaskAssigned(worker);
+        vm.stopPrank();
 
         vm.expectEmit(address(umc));
         emit UMC.TaskEnded(worker, UMC.Outcome.Failed, 0);
         vm.expectEmit(address(umc));
-        emit UMC.ReputationChanged(worker, 500_000, 450_000);
+        emit UMC.ReputationChanged(worker, 100_000, 90_000);
         vm.expectEmit(address(umc));
         emit UMC.StakeSlashed(worker, requester, 0.2 ether, 1.8 ether);
         vm.expectEmit(address(umc));
         emit Consortium.Credited(requester, 0.2 ether);
         vm.prank(market);
-        uint256 slashed = umc.onTaskFailed(worker, requester, true);
+        uint256 slashed = umc.onTaskFailed(worker, requester, SLASH_BPS);
 
         assertEq(slashed, 0.2 ether);
         UMC.Worker memory w = umc.getWorker(worker);
-        assertEq(w.reputation, 450_000, "R -= 0.1 R");
+        assertEq(w.reputation, 90_000, "R -= 0.1 R");
         assertEq(w.activeTasks, 0);
-        assertEq(w.completedTasks, 0);
+        assertEq(w.completedTasks, 1);
         assertEq(w.failedTasks, 1);
         assertEq(w.stake, 1.8 ether);
         assertEq(umc.credits(requester), 0.2 ether);
         assertEq(address(umc).balance, STAKE, "slash moves wei from stake to credits, not out");
     }
 
-    function test_onTaskFailed_withoutSlash() public {
+    function test_onTaskFailed_zeroSlashBpsSlashesNothing() public {
         _register(worker, STAKE, PRICE);
         vm.prank(market);
         umc.onTaskAssigned(worker);
         vm.recordLogs();
         vm.prank(market);
-        uint256 slashed = umc.onTaskFailed(worker, requester, false);
-        assertEq(vm.getRecordedLogs().length, 2, "TaskEnded and ReputationChanged only");
+        uint256 slashed = umc.onTaskFailed(worker, requester, 0);
+        assertEq(vm.getRecordedLogs().length, 2, "TaskEnded and ReputationChanged only: no StakeSlashed nor Credited");
         assertEq(slashed, 0);
         assertEq(umc.stakeOf(worker), STAKE);
         assertEq(umc.credits(requester), 0);
-        assertEq(umc.reputationOf(worker), 450_000);
-    }
-
-    function test_onTaskFailed_zeroSlashBpsSlashesNothing() public {
-        vm.prank(admin);
-        umc.setParameters(MIN_STAKE, COOLDOWN, 0);
-        _register(worker, STAKE, PRICE);
-        vm.prank(market);
-        umc.onTaskAssigned(worker);
-        vm.recordLogs();
-        vm.prank(market);
-        uint256 slashed = umc.onTaskFailed(worker, requester, true);
-        assertEq(vm.getRecordedLogs().length, 2, "no StakeSlashed nor Credited");
-        assertEq(slashed, 0);
-        assertEq(umc.stakeOf(worker), STAKE);
+        assertEq(umc.getWorker(worker).failedTasks, 1);
     }
 
     function test_onTaskFailed_slashRoundsDown() public {
-        vm.prank(admin);
-        umc.setParameters(0, COOLDOWN, 1_000);
+        _preset(umc, abi.encodeCall(UMC.setParameters, (0, COOLDOWN)));
         _register(worker, 19, PRICE); // 19 * 1000 / 10000 = 1.9 -> 1
         vm.prank(market);
         umc.onTaskAssigned(worker);
         vm.prank(market);
-        assertEq(umc.onTaskFailed(worker, requester, true), 1);
+        assertEq(umc.onTaskFailed(worker, requester, 1_000), 1);
         assertEq(umc.stakeOf(worker), 18);
+    }
+
+    function test_onTaskFailed_revertsOnSlashAboveMax() public {
+        _register(worker, STAKE, PRICE);
+        vm.startPrank(market);
+        umc.onTaskAssigned(worker);
+        vm.expectRevert(abi.encodeWithSelector(Consortium.ValueOutOfRange.selector, "slashBps", 5_001, 5_000));
+        umc.onTaskFailed(worker, requester, 5_001);
+        assertEq(umc.onTaskFailed(worker, requester, 5_000), 1 ether);
+        vm.stopPrank();
     }
 
     function test_onTaskFailed_revertsForNonMarket() public {
         _register(worker, STAKE, PRICE);
         vm.expectRevert(abi.encodeWithSelector(UMC.NotMarket.selector, stranger));
         vm.prank(stranger);
-        umc.onTaskFailed(worker, stranger, true);
+        umc.onTaskFailed(worker, stranger, SLASH_BPS);
     }
 
     function test_onTaskFailed_revertsWhenNotRegistered() public {
         vm.expectRevert(abi.encodeWithSelector(UMC.NotRegistered.selector, stranger));
         vm.prank(market);
-        umc.onTaskFailed(stranger, requester, true);
+        umc.onTaskFailed(stranger, requester, SLASH_BPS);
     }
 
     function testFuzz_onTaskFailed_slash(uint256 stake, uint16 bps) public {
         stake = bound(stake, MIN_STAKE, type(uint96).max);
         bps = uint16(bound(bps, 0, 5_000));
-        vm.prank(admin);
-        umc.setParameters(MIN_STAKE, COOLDOWN, bps);
         vm.deal(worker, stake);
         _register(worker, stake, PRICE);
 
-        uint256 slashed = _slash(worker, requester);
+        vm.startPrank(market);
+        umc.onTaskAssigned(worker);
+        uint256 slashed = umc.onTaskFailed(worker, requester, bps);
+        vm.stopPrank();
         assertEq(slashed, stake * bps / 10_000);
         assertEq(umc.stakeOf(worker) + umc.credits(requester), stake, "slash conserves value");
         assertEq(address(umc).balance, stake);
@@ -877,7 +1019,7 @@ contract UMCTest is Fixture {
         assertEq(vm.getRecordedLogs().length, 1, "no ReputationChanged");
 
         UMC.Worker memory w = umc.getWorker(worker);
-        assertEq(w.reputation, 500_000);
+        assertEq(w.reputation, 0);
         assertEq(w.activeTasks, 0);
         assertEq(w.completedTasks, 0);
         assertEq(w.failedTasks, 0);
@@ -897,79 +1039,38 @@ contract UMCTest is Fixture {
         umc.onTaskReleased(stranger);
     }
 
-    // ================================================================ onModelRated
-
-    function test_onModelRated_highStarsRaiseReputation() public {
-        _register(worker, STAKE, PRICE);
-        vm.expectEmit(address(umc));
-        emit UMC.ReputationChanged(worker, 500_000, 510_000);
-        vm.prank(market);
-        umc.onModelRated(worker, 5);
-        assertEq(umc.reputationOf(worker), 510_000, "R += 0.02 (1 - R)");
-
-        vm.prank(market);
-        umc.onModelRated(worker, 4);
-        assertEq(umc.reputationOf(worker), 510_000 + 9_800);
-    }
-
-    function test_onModelRated_lowStarsLowerReputation() public {
-        _register(worker, STAKE, PRICE);
-        vm.expectEmit(address(umc));
-        emit UMC.ReputationChanged(worker, 500_000, 490_000);
-        vm.prank(market);
-        umc.onModelRated(worker, 1);
-        assertEq(umc.reputationOf(worker), 490_000, "R -= 0.02 R");
-
-        vm.prank(market);
-        umc.onModelRated(worker, 2);
-        assertEq(umc.reputationOf(worker), 490_000 - 9_800);
-    }
-
-    function test_onModelRated_threeStarsChangeNothing() public {
-        _register(worker, STAKE, PRICE);
-        vm.recordLogs();
-        vm.prank(market);
-        umc.onModelRated(worker, 3);
-        assertEq(vm.getRecordedLogs().length, 0);
-        assertEq(umc.reputationOf(worker), 500_000);
-    }
-
-    function test_onModelRated_ignoresUnregisteredOwner() public {
-        vm.recordLogs();
-        vm.prank(market);
-        umc.onModelRated(stranger, 5);
-        assertEq(vm.getRecordedLogs().length, 0);
-        assertEq(umc.reputationOf(stranger), 0);
-        assertFalse(umc.isWorker(stranger));
-    }
-
-    function test_onModelRated_revertsForNonMarket() public {
-        _register(worker, STAKE, PRICE);
-        vm.expectRevert(abi.encodeWithSelector(UMC.NotMarket.selector, stranger));
-        vm.prank(stranger);
-        umc.onModelRated(worker, 5);
-    }
-
     // ================================================================ reputation math
+
+    function test_noModelRatingHook() public {
+        // Ratings no longer reach the registry: there is no hook a market could call.
+        _register(worker, STAKE, PRICE);
+        vm.prank(market);
+        (bool ok,) = address(umc).call(abi.encodeWithSignature("onModelRated(address,uint8)", worker, 5));
+        assertFalse(ok);
+        assertEq(umc.reputationOf(worker), 0);
+    }
 
     function test_reputation_exactSequence() public {
         _register(worker, STAKE, PRICE);
         vm.startPrank(market);
         umc.onTaskAssigned(worker);
-        umc.onTaskSucceeded(worker); // 500000 + 50000
-        assertEq(umc.reputationOf(worker), 550_000);
+        umc.onTaskSucceeded(worker, true); // 0 + 100000
+        assertEq(umc.reputationOf(worker), 100_000);
         umc.onTaskAssigned(worker);
-        umc.onTaskSucceeded(worker); // 550000 + 45000
-        assertEq(umc.reputationOf(worker), 595_000);
+        umc.onTaskSucceeded(worker, true); // 100000 + 90000
+        assertEq(umc.reputationOf(worker), 190_000);
         umc.onTaskAssigned(worker);
-        umc.onTaskFailed(worker, requester, false); // 595000 - 59500
-        assertEq(umc.reputationOf(worker), 535_500);
+        umc.onTaskFailed(worker, requester, 0); // 190000 - 19000
+        assertEq(umc.reputationOf(worker), 171_000);
         umc.onTaskAssigned(worker);
-        umc.onTaskFailed(worker, requester, false); // 535500 - 53550
-        assertEq(umc.reputationOf(worker), 481_950);
+        umc.onTaskFailed(worker, requester, 0); // 171000 - 17100
+        assertEq(umc.reputationOf(worker), 153_900);
         umc.onTaskAssigned(worker);
-        umc.onTaskSucceeded(worker); // 481950 + floor(518050 / 10) = 481950 + 51805
-        assertEq(umc.reputationOf(worker), 533_755);
+        umc.onTaskSucceeded(worker, false); // below the floor: unchanged
+        assertEq(umc.reputationOf(worker), 153_900);
+        umc.onTaskAssigned(worker);
+        umc.onTaskSucceeded(worker, true); // 153900 + floor(846100 / 10) = 153900 + 84610
+        assertEq(umc.reputationOf(worker), 238_510);
         vm.stopPrank();
     }
 
@@ -978,7 +1079,7 @@ contract UMCTest is Fixture {
         vm.startPrank(market);
         for (uint256 i; i < 200; ++i) {
             umc.onTaskAssigned(worker);
-            umc.onTaskSucceeded(worker);
+            umc.onTaskSucceeded(worker, true);
         }
         vm.stopPrank();
         // Integer rounding stops the climb at 1e6 - 9 (the step (1e6 - R) / 10 rounds to 0 there).
@@ -991,7 +1092,11 @@ contract UMCTest is Fixture {
         vm.startPrank(market);
         for (uint256 i; i < 200; ++i) {
             umc.onTaskAssigned(worker);
-            umc.onTaskFailed(worker, requester, false);
+            umc.onTaskSucceeded(worker, true);
+        }
+        for (uint256 i; i < 200; ++i) {
+            umc.onTaskAssigned(worker);
+            umc.onTaskFailed(worker, requester, 0);
         }
         vm.stopPrank();
         // The step R / 10 rounds to 0 below 10.
@@ -999,25 +1104,21 @@ contract UMCTest is Fixture {
         assertEq(umc.getWorker(worker).failedTasks, 200);
     }
 
-    /// @dev Each bit of `outcomes` picks success (1) or failure (0); `stars` drives interleaved ratings.
-    function testFuzz_reputation_staysInRangeAndMatchesModel(uint256 outcomes, uint256 stars) public {
+    /// @dev Each bit of `outcomes` picks success (1) or failure (0); each bit of `floors` whether a success
+    ///      was paid at least the reputation floor.
+    function testFuzz_reputation_staysInRangeAndMatchesModel(uint256 outcomes, uint256 floors) public {
         _register(worker, STAKE, PRICE);
-        uint256 expected = 500_000;
+        uint256 expected = 0;
         vm.startPrank(market);
         for (uint256 i; i < 64; ++i) {
             umc.onTaskAssigned(worker);
             if ((outcomes >> i) & 1 == 1) {
-                umc.onTaskSucceeded(worker);
-                expected += (1_000_000 - expected) * 100_000 / 1_000_000;
+                bool earns = (floors >> i) & 1 == 1;
+                umc.onTaskSucceeded(worker, earns);
+                if (earns) expected += (1_000_000 - expected) * 100_000 / 1_000_000;
             } else {
-                umc.onTaskFailed(worker, requester, false);
+                umc.onTaskFailed(worker, requester, 0);
                 expected -= expected * 100_000 / 1_000_000;
-            }
-            uint8 s = uint8((stars >> (4 * i)) % 6); // 0 = no rating this round
-            if (s != 0) {
-                umc.onModelRated(worker, s);
-                if (s > 3) expected += (1_000_000 - expected) * 20_000 / 1_000_000;
-                else if (s < 3) expected -= expected * 20_000 / 1_000_000;
             }
             uint256 r = umc.reputationOf(worker);
             assertEq(r, expected);

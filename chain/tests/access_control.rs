@@ -5,7 +5,7 @@ mod common;
 
 use common::{eth, profile, world};
 use drlaas_chain::{
-    ChainError, EnvKind, Market, NewListing, RetryPolicy, TaskStatus, TxConfig,
+    ChainError, Change, Contract, EnvKind, Market, NewListing, RetryPolicy, TaskStatus, TxConfig,
     alloy::{
         primitives::{B256, U256, keccak256},
         providers::Provider,
@@ -25,8 +25,8 @@ async fn roles_are_enforced_with_readable_errors() {
     let (stranger, worker) = (w.others[0], w.workers[0]);
     let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
 
-    // Only oracles settle.
-    let err = m.assign(stranger, id, worker).await.unwrap_err();
+    // Only oracles vote.
+    let err = m.assign(stranger, id, worker, eth("1")).await.unwrap_err();
     assert_eq!(err.to_string(), format!("TMC reverted: NotOracle(caller: {stranger})"));
     assert_eq!(
         err.decode_revert::<TMC::TMCErrors>(),
@@ -34,25 +34,51 @@ async fn roles_are_enforced_with_readable_errors() {
     );
     // Only the requester cancels.
     assert_eq!(name(m.cancel_task(stranger, id).await), "NotRequester");
-    // Only the admin manages oracles and parameters, and hands the role over in two steps.
-    assert_eq!(name(m.set_oracle(stranger, stranger, true).await), "NotAdmin");
+    // Only the admin schedules changes of the oracles and parameters, and hands the role over in two
+    // steps; governed functions refuse every direct call, the admin's too.
+    assert_eq!(name(m.set_oracles(stranger, &[stranger], 1).await), "NotAdmin");
     assert_eq!(name(m.set_params(stranger, Default::default()).await), "NotAdmin");
     assert_eq!(name(m.transfer_admin(stranger, stranger).await), "NotAdmin");
+    let tmc = TMC::new(m.deployment().tmc, m.provider().clone());
+    let err = tmc
+        .setOracles(vec![stranger], 1)
+        .from(w.admin)
+        .call()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        drlaas_chain::Revert::decode("TMC", err.as_revert_data().unwrap()).name,
+        "NotGovernance"
+    );
+    assert_eq!(
+        name(m.bind_market(w.admin).await),
+        "NotGovernance",
+        "the registry is bound once; moving it is governed"
+    );
     let successor = w.others[1];
-    m.transfer_admin(w.admin, successor).await.unwrap();
+    assert!(
+        matches!(
+            m.transfer_admin(w.admin, successor).await.unwrap(),
+            Change::Executed(ref txs) if txs.len() == 6
+        ),
+        "no governance delay: scheduled and executed at once in each contract"
+    );
     assert_eq!(name(m.accept_admin(stranger).await), "NotPendingAdmin");
-    m.set_oracle(w.admin, stranger, false)
+    m.set_oracles(w.admin, &[w.oracle], 1)
         .await
         .expect("still admin until the successor accepts");
     m.accept_admin(successor).await.unwrap();
-    assert_eq!(name(m.set_oracle(w.admin, stranger, true).await), "NotAdmin");
-    m.set_oracle(successor, w.admin, false).await.unwrap();
+    assert_eq!(m.admin(Contract::Mmc).await.unwrap(), successor);
+    assert_eq!(name(m.set_oracles(w.admin, &[stranger], 1).await), "NotAdmin");
     // Unregistered workers cannot be assigned; requesters cannot work on their own task.
-    assert_eq!(name(m.assign(w.oracle, id, stranger).await), "NotRegistered");
+    assert_eq!(name(m.assign(w.oracle, id, stranger, eth("1")).await), "NotRegistered");
     m.register_worker(w.requester, &profile("0.1"), eth("1")).await.unwrap();
-    assert_eq!(name(m.assign(w.oracle, id, w.requester).await), "SelfAssignment");
+    assert_eq!(
+        name(m.assign(w.oracle, id, w.requester, eth("1")).await),
+        "SelfAssignment"
+    );
 
-    m.assign(w.oracle, id, worker).await.unwrap();
+    m.assign(w.oracle, id, worker, eth("1")).await.unwrap();
     // Only the assigned worker submits; not before assignment or twice.
     assert_eq!(
         name(m.submit_result(w.workers[1], id, "bafy", keccak256(b"r")).await),
@@ -75,8 +101,8 @@ async fn roles_are_enforced_with_readable_errors() {
         name(m.submit_result(worker, id, "bafy", keccak256(b"r")).await),
         "InvalidStatus"
     );
-    // A revoked oracle is an oracle no more.
-    m.set_oracle(successor, w.oracle, false).await.unwrap();
+    // An oracle left out of a new oracle set is an oracle no more.
+    m.set_oracles(successor, &[w.others[2]], 1).await.unwrap();
     assert_eq!(name(m.complete(w.oracle, id).await), "NotOracle");
     assert_eq!(
         m.task(id).await.unwrap().status,
@@ -84,9 +110,14 @@ async fn roles_are_enforced_with_readable_errors() {
         "nothing changed"
     );
 
-    // Only markets move reputation: calling UMC's hooks directly is refused.
+    // Only the market moves reputation: calling UMC's hooks directly is refused.
     let umc = UMC::new(m.deployment().umc, m.provider().clone());
-    let err = umc.onTaskSucceeded(worker).from(stranger).call().await.unwrap_err();
+    let err = umc
+        .onTaskSucceeded(worker, true)
+        .from(stranger)
+        .call()
+        .await
+        .unwrap_err();
     let data = err.as_revert_data().expect("revert data");
     assert_eq!(drlaas_chain::Revert::decode("UMC", data).name, "NotMarket");
 

@@ -64,7 +64,7 @@ async fn resumed_stream_neither_misses_nor_repeats() {
     // Three tasks; the consumer stops half-way through the second (after acknowledging some events).
     for _ in 0..3 {
         let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
-        m.assign(w.oracle, id, w.workers[0]).await.unwrap();
+        m.assign(w.oracle, id, w.workers[0], eth("1")).await.unwrap();
         m.submit_result(w.workers[0], id, "bafy", keccak256(b"r"))
             .await
             .unwrap();
@@ -214,7 +214,7 @@ async fn deferred_acknowledgements_are_saved_once_per_batch_and_redelivered_afte
 
     for _ in 0..2 {
         let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
-        m.assign(w.oracle, id, w.workers[0]).await.unwrap();
+        m.assign(w.oracle, id, w.workers[0], eth("1")).await.unwrap();
     }
     // Two of the new events acknowledged without a save: the stored cursor has not moved, and a
     // restarted stream delivers them again (at least once, never lost).

@@ -11,7 +11,7 @@ use drlaas_chain::{Deployment, Market, MarketParams, RetryPolicy, TxConfig};
 use drlaas_http::CERTIFICATE_HINT;
 use drlaas_http::testing::{TestCa, TlsProxy, report, run_child};
 
-/// An account the child allows as an oracle, over https.
+/// An account the child makes the oracle, over https.
 const NEW_ORACLE: Address = Address::repeat_byte(0x42);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +61,7 @@ async fn the_chain_client_reaches_an_https_endpoint_whose_ca_ssl_cert_file_names
 }
 
 /// The client side of the test above, on `$DRLAAS_TEST_RPC`: reads the chain id, verifies the
-/// deployment and allows [`NEW_ORACLE`] with the admin's key; reports each step or where it failed.
+/// deployment and makes [`NEW_ORACLE`] the oracle with the admin's key (no governance delay); reports each step or where it failed.
 #[tokio::test]
 #[ignore = "run by the test above in a child process with its own SSL_CERT_FILE"]
 async fn https_child() {
@@ -82,7 +82,7 @@ async fn https_child() {
     });
     let rest = match market.verify().await {
         Err(e) => e.to_string(),
-        Ok(()) => match market.set_oracle(admin_address, NEW_ORACLE, true).await {
+        Ok(()) => match market.set_oracles(admin_address, &[NEW_ORACLE], 1).await {
             Ok(_) => "verified; oracle allowed".to_string(),
             Err(e) => format!("verified; {e}"),
         },

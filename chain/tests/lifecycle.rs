@@ -26,12 +26,13 @@ async fn training_task_pays_worker_refunds_difference_and_raises_reputation() {
     assert_eq!(m.escrow(id).await.unwrap(), eth("5"));
     assert_eq!(m.task_spec_cid(id).await.unwrap(), task.spec_cid);
 
-    m.assign(w.oracle, id, worker).await.unwrap();
+    m.assign(w.oracle, id, worker, eth("2")).await.unwrap();
     let t = m.task(id).await.unwrap();
     assert_eq!(
         (t.status, t.worker, t.attempts, t.price),
         (TaskStatus::Assigned, worker, 1, eth("2"))
     );
+    assert_eq!(t.votes.assign, 0, "the assignment round is over");
     assert_eq!(
         m.escrow(id).await.unwrap(),
         eth("5"),
@@ -59,7 +60,7 @@ async fn training_task_pays_worker_refunds_difference_and_raises_reputation() {
     assert_eq!(t.status, TaskStatus::Completed);
     assert_eq!(m.escrow(id).await.unwrap(), U256::ZERO);
     let info = m.worker(worker).await.unwrap().unwrap();
-    assert_eq!(info.reputation.0, 550_000, "0.5 + 0.1 * (1 - 0.5)");
+    assert_eq!(info.reputation.0, 100_000, "0 + 0.1 * (1 - 0): reputation starts at 0");
     assert_eq!((info.active_tasks, info.completed_tasks, info.failed_tasks), (0, 1, 0));
 
     let req_withdraw = m.withdraw_all(requester).await.unwrap();
@@ -112,8 +113,8 @@ async fn model_sharing_task_and_market_purchase_pay_owner_and_parent_royalty() {
     assert_eq!((l.purchases, l.mean_rating()), (1, Some(5.0)));
     assert_eq!(
         m.worker(owner).await.unwrap().unwrap().reputation.0,
-        510_000,
-        "0.5 + 0.02 * 0.5"
+        0,
+        "ratings do not move reputation"
     );
 
     // The escrowed way: a ModelSharing task the owner fulfils with its listed model.
@@ -121,7 +122,7 @@ async fn model_sharing_task_and_market_purchase_pay_owner_and_parent_royalty() {
     task.kind = TaskKind::ModelSharing;
     let (id, post) = m.post_task(buyer, &task).await.unwrap();
     assert_eq!(m.task(id).await.unwrap().kind, TaskKind::ModelSharing);
-    m.assign(w.oracle, id, owner).await.unwrap(); // owner's price is 3 ETH: 1 ETH goes back to the buyer
+    m.assign(w.oracle, id, owner, eth("3")).await.unwrap(); // owner's price is 3 ETH: 1 ETH goes back to the buyer
     m.submit_result(owner, id, "bafy-child", keccak256(b"result"))
         .await
         .unwrap();
@@ -148,7 +149,7 @@ async fn double_completion_reverts_and_pays_once() {
     let w = world().await;
     let m = &w.market;
     let (id, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
-    m.assign(w.oracle, id, w.workers[0]).await.unwrap();
+    m.assign(w.oracle, id, w.workers[0], eth("1")).await.unwrap();
     m.submit_result(w.workers[0], id, "bafy-model", keccak256(b"r"))
         .await
         .unwrap();
@@ -169,14 +170,20 @@ async fn double_completion_reverts_and_pays_once() {
 }
 
 #[tokio::test]
-async fn expiry_refunds_requester_and_costs_a_late_worker_reputation_only() {
+async fn expiry_refunds_requester_and_slashes_a_worker_that_abandoned_the_task() {
     let w = world().await;
     let m = &w.market;
     let worker = w.workers[0];
-    let stake = m.worker(worker).await.unwrap().unwrap().stake;
+    // Reputation to lose first: one completed task.
+    let (done, _) = m.post_task(w.requester, &w.new_task("1").await).await.unwrap();
+    m.assign(w.oracle, done, worker, eth("1")).await.unwrap();
+    m.submit_result(worker, done, "bafy", keccak256(b"r")).await.unwrap();
+    m.complete(w.oracle, done).await.unwrap();
+    assert_eq!(m.worker(worker).await.unwrap().unwrap().reputation.0, 100_000);
+
     let task = w.new_task("1").await;
     let (id, _) = m.post_task(w.requester, &task).await.unwrap();
-    m.assign(w.oracle, id, worker).await.unwrap();
+    m.assign(w.oracle, id, worker, eth("1")).await.unwrap();
 
     let early = m.expire(w.others[0], id).await.unwrap_err();
     assert_eq!(early.revert_name(), Some("NotExpired"));
@@ -184,15 +191,36 @@ async fn expiry_refunds_requester_and_costs_a_late_worker_reputation_only() {
     let late = m.submit_result(worker, id, "bafy", keccak256(b"r")).await.unwrap_err();
     assert_eq!(late.revert_name(), Some("DeadlinePassed"));
 
-    m.expire(w.others[0], id).await.unwrap(); // anyone may expire
+    let expired = m.expire(w.others[0], id).await.unwrap(); // anyone may expire
     assert_eq!(m.task(id).await.unwrap().status, TaskStatus::Expired);
     assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1"));
     let info = m.worker(worker).await.unwrap().unwrap();
     assert_eq!(
         (info.reputation.0, info.active_tasks, info.failed_tasks),
-        (450_000, 0, 1)
+        (90_000, 0, 1),
+        "0.1 - 0.1 * 0.1"
     );
-    assert_eq!(info.stake, stake, "a missed deadline is not slashed");
+    assert_eq!(
+        (info.stake, m.credits(w.requester).await.unwrap().umc),
+        (eth("1.8"), eth("0.2")),
+        "an abandoned task is slashed like a failed one, to the requester"
+    );
+    let receipt = m
+        .provider()
+        .get_transaction_receipt(expired.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| TMC::TaskFailed::decode_log(&l.inner).ok())
+        .expect("expire of an assigned task emits TaskFailed");
+    assert_eq!(
+        (failed.worker, failed.slashed, failed.reopened),
+        (worker, eth("0.2"), false)
+    );
 }
 
 #[tokio::test]
@@ -201,7 +229,7 @@ async fn failed_attempt_slashes_to_requester_and_reopens_for_another_worker() {
     let m = &w.market;
     let (bad, good, pricey) = (w.workers[0], w.workers[1], w.workers[2]);
     let (id, _) = m.post_task(w.requester, &w.new_task("2").await).await.unwrap();
-    m.assign(w.oracle, id, bad).await.unwrap(); // price 1 of a 2 ETH budget
+    m.assign(w.oracle, id, bad, eth("1")).await.unwrap(); // price 1 of a 2 ETH budget
     m.submit_result(bad, id, "bafy-bad", keccak256(b"bad")).await.unwrap();
     m.fail(w.oracle, id, true).await.unwrap();
 
@@ -209,9 +237,9 @@ async fn failed_attempt_slashes_to_requester_and_reopens_for_another_worker() {
     assert_eq!((t.status, t.attempts), (TaskStatus::Posted, 1));
     let info = m.worker(bad).await.unwrap().unwrap();
     assert_eq!(
-        (info.stake, info.reputation.0),
-        (eth("1.8"), 450_000),
-        "10 % of 2 ETH slashed"
+        (info.stake, info.reputation.0, info.failed_tasks),
+        (eth("1.8"), 0, 1),
+        "10 % of 2 ETH slashed (reputation was 0 already)"
     );
     assert_eq!(
         m.credits(w.requester).await.unwrap().umc,
@@ -221,7 +249,13 @@ async fn failed_attempt_slashes_to_requester_and_reopens_for_another_worker() {
 
     // The whole budget is still in escrow: a pricier worker fits, one above the budget does not.
     assert_eq!(m.escrow(id).await.unwrap(), eth("2"));
-    let err = m.assign(w.oracle, id, pricey).await.unwrap_err();
+    assert!(m.failed_before(id, bad).await.unwrap());
+    assert_eq!(
+        m.assign(w.oracle, id, bad, eth("1")).await.unwrap_err().revert_name(),
+        Some("WorkerFailedTask"),
+        "a worker that failed the task is not given it again"
+    );
+    let err = m.assign(w.oracle, id, pricey, eth("3")).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -230,7 +264,13 @@ async fn failed_attempt_slashes_to_requester_and_reopens_for_another_worker() {
             eth("2")
         )
     );
-    m.assign(w.oracle, id, good).await.unwrap(); // price 2
+    let err = m.assign(w.oracle, id, pricey, eth("2")).await.unwrap_err();
+    assert_eq!(
+        err.revert_name(),
+        Some("PriceAboveMax"),
+        "a maximum below the worker's price: {err}"
+    );
+    m.assign(w.oracle, id, good, eth("2")).await.unwrap(); // price 2
     m.submit_result(good, id, "bafy-good", keccak256(b"good"))
         .await
         .unwrap();
@@ -258,7 +298,10 @@ async fn cancel_before_assignment_refunds_and_worker_exits_after_cooldown() {
     assert_eq!(m.task(id).await.unwrap().status, TaskStatus::Cancelled);
     assert_eq!(m.credits(w.requester).await.unwrap().tmc, eth("1"));
     assert_eq!(
-        m.assign(w.oracle, id, w.workers[0]).await.unwrap_err().revert_name(),
+        m.assign(w.oracle, id, w.workers[0], eth("1"))
+            .await
+            .unwrap_err()
+            .revert_name(),
         Some("InvalidStatus")
     );
 
@@ -274,11 +317,16 @@ async fn cancel_before_assignment_refunds_and_worker_exits_after_cooldown() {
     assert_eq!(m.balance(worker).await.unwrap(), before + eth("2") - tx.fee);
     assert_eq!(m.worker(worker).await.unwrap().unwrap().stake, U256::ZERO);
     let (id, _) = m.post_task(w.requester, &w.new_task("5").await).await.unwrap();
-    let err = m.assign(w.oracle, id, worker).await.unwrap_err();
+    let err = m.assign(w.oracle, id, worker, eth("3")).await.unwrap_err();
     assert_eq!(
         err.revert_name(),
         Some("InsufficientStake"),
         "an unbonded worker cannot be assigned"
+    );
+    assert_eq!(
+        m.worker(worker).await.unwrap().unwrap().unstake_available_at,
+        0,
+        "the request is used up"
     );
 }
 
@@ -334,7 +382,7 @@ async fn withdrawing_an_assigned_task_pays_the_worker_a_fee_and_refunds_the_rest
     let before = m.worker(worker).await.unwrap().unwrap();
 
     let (id, post) = m.post_task(requester, &w.new_task("5").await).await.unwrap();
-    m.assign(w.oracle, id, worker).await.unwrap();
+    m.assign(w.oracle, id, worker, eth("2")).await.unwrap();
     assert_eq!(
         m.worker(worker).await.unwrap().unwrap().active_tasks,
         before.active_tasks + 1
@@ -441,7 +489,7 @@ async fn withdrawing_is_cancel_before_assignment_and_refused_once_submitted_or_l
 
     // Assigned: only its requester, not the oracle nor the worker.
     let (assigned, _) = m.post_task(requester, &w.new_task("1").await).await.unwrap();
-    m.assign(w.oracle, assigned, worker).await.unwrap();
+    m.assign(w.oracle, assigned, worker, eth("1")).await.unwrap();
     for other in [stranger, w.oracle, worker] {
         assert_eq!(
             m.withdraw_task(other, assigned).await.unwrap_err().revert_name(),
@@ -451,7 +499,7 @@ async fn withdrawing_is_cancel_before_assignment_and_refused_once_submitted_or_l
 
     // Submitted: the result is public, verification decides.
     let (submitted, _) = m.post_task(requester, &w.new_task("1").await).await.unwrap();
-    m.assign(w.oracle, submitted, worker).await.unwrap();
+    m.assign(w.oracle, submitted, worker, eth("1")).await.unwrap();
     m.submit_result(worker, submitted, "bafy", keccak256(b"r"))
         .await
         .unwrap();

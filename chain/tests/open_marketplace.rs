@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_chain::devnet::{ADMIN, Devnet, ORACLE, wallet};
-use drlaas_chain::{Market, MarketParams, OpenError, ReachError, deploy_marketplace, reach};
+use drlaas_chain::{ChainError, DeployError, Market, MarketParams, OpenError, ReachError, deploy_marketplace, reach};
 
 #[tokio::test]
 async fn a_deployed_marketplace_opens_and_a_wrong_one_is_told_apart() {
@@ -15,20 +15,47 @@ async fn a_deployed_marketplace_opens_and_a_wrong_one_is_told_apart() {
     let url = devnet.endpoint().to_string();
 
     let (provider, chain_id) = reach(&url, Duration::from_secs(5)).await.unwrap();
-    let (market, allowed) = deploy_marketplace(
+    let market = deploy_marketplace(
         provider.clone(),
         devnet.wallet(),
         accounts[ADMIN],
         MarketParams::default(),
         &[accounts[ORACLE], accounts[3]],
+        2,
     )
     .await
     .unwrap();
-    assert_eq!(allowed.len(), 2, "one setOracle per oracle");
+    let consortium = market.consortium().await.unwrap();
+    assert_eq!(
+        (consortium.oracles, consortium.quorum, consortium.epoch),
+        (vec![accounts[ORACLE], accounts[3]], 2, 1),
+        "the oracles by seat, 2 of 2"
+    );
+    assert_eq!(market.seat_of(accounts[3]).await.unwrap(), Some(1));
+    assert_eq!(market.seat_of(accounts[2]).await.unwrap(), None);
     let deployment = *market.deployment();
     assert_eq!(deployment.chain_id, chain_id);
 
-    // Anyone reads; the allowed oracles open as oracles; another account is refused as one.
+    // An oracle set whose quorum is no majority is refused before anything is sent.
+    let err = deploy_marketplace(
+        provider.clone(),
+        devnet.wallet(),
+        accounts[ADMIN],
+        MarketParams::default(),
+        &[accounts[ORACLE], accounts[3]],
+        1,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            DeployError::Contracts(ChainError::InvalidInput { field: "quorum", .. })
+        ),
+        "{err:?}"
+    );
+
+    // Anyone reads; the oracles open as oracles; another account is refused as one.
     let reader = Market::open(provider.clone(), wallet([]), deployment).await.unwrap();
     assert!(reader.is_oracle(accounts[3]).await.unwrap());
     let signers = devnet.signers();

@@ -18,7 +18,7 @@ async fn completed_tasks_and_listings_are_read_per_worker_and_block_range() {
     for (i, worker, complete) in [(1, a, true), (2, b, false), (3, b, true)] {
         task.spec_cid = format!("bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4ye{i}");
         let (id, _) = m.post_task(w.requester, &task).await.unwrap();
-        m.assign(w.oracle, id, worker).await.unwrap();
+        m.assign(w.oracle, id, worker, eth("5")).await.unwrap();
         if complete {
             m.submit_result(worker, id, "bafkreimodel", B256::repeat_byte(1))
                 .await

@@ -451,6 +451,7 @@ fn the_operator_is_configured_from_the_values() {
     for expected in [
         ("DRLAAS_RPC_URL", "https://rpc.consortium.example.org"),
         ("DRLAAS_CONFIRMATIONS", "6"),
+        ("DRLAAS_PROPOSAL_TURN_SECONDS", "60"),
         ("DRLAAS_STORE", "http://kubo.ipfs.svc.cluster.local:5001"),
         ("DRLAAS_POD_STORE", "http://kubo-gateway.ipfs.svc.cluster.local:5002"),
         ("DRLAAS_TRAINER_IMAGE", "registry.example.org/drlaas/trainer:0.1.0"),

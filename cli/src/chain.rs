@@ -1,15 +1,18 @@
-//! `drlaas chain deploy|allow-oracle|show`: the consortium admin's commands. Before the chart is
-//! installed on a cluster, the admin deploys the marketplace contracts (UMC, TMC, MMC) on the
-//! consortium's chain and allows the operator's oracle account on TMC:
+//! `drlaas chain deploy|set-oracles|execute|show`: the consortium admin's commands. Before the chart
+//! is installed on a cluster, the admin deploys the marketplace contracts (UMC, TMC, MMC) on the
+//! consortium's chain with the oracle set (the operators' accounts) that votes on TMC:
 //!
 //! ```text
-//! drlaas chain deploy --rpc-url http://node:8545 --key-file admin.key --oracle 0xOPERATOR > chain-values.yaml
+//! drlaas chain deploy --rpc-url http://node:8545 --key-file admin.key \
+//!     --oracle 0xOPERATOR1 --oracle 0xOPERATOR2 --oracle 0xOPERATOR3 > chain-values.yaml
 //! helm install drlaas charts/drlaas -f chain-values.yaml
 //! ```
 //!
 //! `deploy` writes the deployment (chainId, umc, tmc, mmc, block) as JSON to `--out` and prints the
-//! chart's `chain:` values on stdout; every progress line goes to stderr. `allow-oracle` allows or
-//! revokes an oracle later, `show` checks a deployment against the chain.
+//! chart's `chain:` values on stdout; every progress line goes to stderr. Later changes are governed:
+//! `set-oracles` schedules a new oracle set, which takes effect after the contracts' governance delay
+//! when anyone runs `execute` with the same arguments (at once when the delay is 0); `show` checks a
+//! deployment against the chain and prints its oracles, quorum, delay and terms.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,14 +20,13 @@ use std::path::{Path, PathBuf};
 use drlaas_chain::alloy::primitives::{Address, U256, aliases::U96};
 use drlaas_chain::alloy::providers::{DynProvider, Provider};
 use drlaas_chain::alloy::signers::local::PrivateKeySigner;
-use drlaas_chain::bindings::TMC;
 use drlaas_chain::{
-    ChainError, DeployError, Deployment, Market, MarketParams, OpenError, REACH_TIMEOUT, ReachError,
-    deploy_marketplace, devnet,
+    ChainError, Change, Contract, DeployError, Deployment, Governed, MAX_GOVERNANCE_DELAY, Market, MarketParams,
+    OpenError, REACH_TIMEOUT, ReachError, deploy_marketplace, devnet, majority,
 };
 
 use super::connect::{self, DEV_CHAIN_ID, KeyArgs, deployment_flag, tx_config};
-use super::render::eth;
+use super::render::{duration, eth, utc};
 use super::worker::parse_eth;
 use super::{CliError, Output, print_json};
 /// The largest duration the contracts store (40-bit seconds).
@@ -42,16 +44,21 @@ pub struct ChainArgs {
 /// What the consortium admin does on chain.
 #[derive(Debug, clap::Subcommand)]
 pub enum ChainCommand {
-    /// Deploy UMC, TMC and MMC with the admin key, allow each --oracle on TMC, write the
-    /// deployment JSON to --out and print the Helm values for the chart on stdout
-    /// (`drlaas chain deploy ... > chain-values.yaml`).
+    /// Deploy UMC, TMC and MMC with the admin key and the --oracle accounts as TMC's oracle set
+    /// (--quorum of them must agree), write the deployment JSON to --out and print the Helm values
+    /// for the chart on stdout (`drlaas chain deploy ... > chain-values.yaml`).
     Deploy(DeployArgs),
-    /// Allow an oracle account on a deployment's TMC (or disallow it with --revoke), signed with
-    /// the admin key; prints the transaction hash.
-    AllowOracle(AllowOracleArgs),
-    /// Verify a deployment against the chain and print it: chain id, contracts, admin, and whether
-    /// each --oracle is allowed (exits with an error when the deployment does not match the chain
-    /// or an --oracle is not allowed).
+    /// Replace TMC's oracle set with the --oracle accounts and --quorum, signed with the admin key.
+    /// The change is governed: it is scheduled and takes effect after the governance delay, when
+    /// anyone runs `drlaas chain execute` with the same arguments (at once when the delay is 0).
+    /// Prints "executed" or "scheduled, executable at TIME (id ...)".
+    SetOracles(OraclesArgs),
+    /// Execute the oracle-set change `drlaas chain set-oracles` scheduled with the same --oracle and
+    /// --quorum, once its governance delay is over (any funded account may send it).
+    Execute(OraclesArgs),
+    /// Verify a deployment against the chain and print it: chain id, contracts, admin, oracle set
+    /// and quorum, governance delay, terms, and whether each --oracle is an oracle (exits with an
+    /// error when the deployment does not match the chain or an --oracle is not an oracle).
     Show(ShowArgs),
 }
 
@@ -85,6 +92,10 @@ pub struct ParamArgs {
     /// Assignments a task gets before a failure refunds it (at least 1).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..))]
     pub max_attempts: u8,
+    /// Lowest price of a task, in ETH, at which completing it raises the worker's reputation
+    /// (cheaper tasks pay but earn no reputation).
+    #[arg(long, value_name = "ETH", default_value = "0.01")]
+    pub reputation_floor: String,
 }
 
 impl ParamArgs {
@@ -98,12 +109,22 @@ impl ParamArgs {
                 self.min_stake
             )));
         }
+        let reputation_floor = parse_eth("--reputation-floor", &self.reputation_floor)?;
+        if reputation_floor > U256::from(U96::MAX) {
+            return Err(CliError::new(format!(
+                "--reputation-floor: at most {} (96 bits of wei), got {}",
+                eth(U256::from(U96::MAX)),
+                self.reputation_floor
+            )));
+        }
         Ok(MarketParams {
             min_stake,
             unstake_cooldown: self.unstake_cooldown,
             slash_bps: self.slash_bps,
             verification_window: self.verification_window,
             max_attempts: self.max_attempts,
+            reputation_floor,
+            governance_delay: 0,
         })
     }
 }
@@ -117,9 +138,21 @@ pub struct DeployArgs {
     // contracts, pays their gas and becomes the consortium admin of all three.
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// An oracle account to allow on TMC (the operator's account); repeat for several.
+    /// An oracle of TMC (an operator's account), by seat; repeat for several. Default: the admin
+    /// account alone (1 of 1), to be replaced with `drlaas chain set-oracles`.
     #[arg(long = "oracle", value_name = "ADDRESS", value_parser = parse_address)]
     pub oracles: Vec<Address>,
+    /// Oracle votes that must agree to assign, complete or fail a task: a majority of the oracles
+    /// (default: the smallest majority, e.g. 2 of 3).
+    #[arg(long, value_name = "N")]
+    pub quorum: Option<u8>,
+    /// Seconds between the admin scheduling a change (oracles, parameters, admin) and anyone
+    /// executing it, in every contract (default 172800 = 2 days, at most 2592000 = 30 days): the
+    /// time users have to leave before a change they disagree with. 0 lets the admin change things
+    /// at once (a devnet).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2 * 24 * 3600,
+          value_parser = clap::value_parser!(u64).range(..=MAX_GOVERNANCE_DELAY))]
+    pub governance_delay: u64,
     #[command(flatten)]
     pub params: ParamArgs,
     /// Where to write the deployment JSON (chainId, umc, tmc, mmc, block).
@@ -134,23 +167,45 @@ pub struct DeployArgs {
     pub values_rpc_url: Option<String>,
 }
 
-/// `drlaas chain allow-oracle`.
+/// `drlaas chain set-oracles` and `drlaas chain execute`.
 #[derive(Debug, clap::Args)]
-pub struct AllowOracleArgs {
-    /// The oracle account (the operator's account).
-    #[arg(value_name = "ADDRESS", value_parser = parse_address)]
-    pub oracle: Address,
+pub struct OraclesArgs {
+    /// An oracle of the new set (an operator's account), by seat; repeat for each (1 to 32).
+    #[arg(long = "oracle", value_name = "ADDRESS", value_parser = parse_address, required = true)]
+    pub oracles: Vec<Address>,
+    /// Oracle votes that must agree: a majority of the oracles (default: the smallest majority).
+    #[arg(long, value_name = "N")]
+    pub quorum: Option<u8>,
     #[command(flatten)]
     pub rpc: RpcArgs,
     /// The deployment JSON written by `drlaas chain deploy`.
     #[arg(long, value_name = "FILE", default_value = "deployment.json")]
     pub deployment: PathBuf,
-    // The admin key (--key-file, $DRLAAS_KEY or --account).
+    // The admin key for set-oracles; for execute any funded account's (--key-file, $DRLAAS_KEY or
+    // --account).
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Disallow the oracle instead.
-    #[arg(long)]
-    pub revoke: bool,
+}
+
+impl OraclesArgs {
+    /// The governed call these flags name.
+    fn change(&self) -> Result<(Governed, u8), CliError> {
+        let quorum = self.quorum.unwrap_or_else(|| majority(self.oracles.len()));
+        let call = Governed::set_oracles(&self.oracles, quorum).map_err(|e| oracle_set_error(&e))?;
+        Ok((call, quorum))
+    }
+}
+
+/// An invalid oracle set, named by its flags.
+fn oracle_set_error(e: &ChainError) -> CliError {
+    match e {
+        ChainError::InvalidInput {
+            field: "quorum",
+            message,
+        } => CliError::new(format!("--quorum: {message}")),
+        ChainError::InvalidInput { message, .. } => CliError::new(format!("--oracle: {message}")),
+        other => CliError::new(other.to_string()),
+    }
 }
 
 /// `drlaas chain show`.
@@ -173,7 +228,8 @@ pub struct ShowArgs {
 pub async fn run(args: ChainArgs) -> Result<(), CliError> {
     match args.command {
         ChainCommand::Deploy(a) => deploy(a).await,
-        ChainCommand::AllowOracle(a) => allow_oracle(a).await,
+        ChainCommand::SetOracles(a) => set_oracles(a).await,
+        ChainCommand::Execute(a) => execute(a).await,
         ChainCommand::Show(a) => show(a).await,
     }
 }
@@ -282,10 +338,9 @@ async fn open(
 }
 
 /// TMC's admin.
-async fn tmc_admin(provider: &DynProvider, deployment: &Deployment, rpc_url: &str) -> Result<Address, CliError> {
-    TMC::new(deployment.tmc, provider.clone())
-        .admin()
-        .call()
+async fn tmc_admin(market: &Market, rpc_url: &str) -> Result<Address, CliError> {
+    market
+        .admin(Contract::Tmc)
         .await
         .map_err(|e| CliError::new(format!("--rpc-url {rpc_url}: cannot read TMC's admin: {e}")))
 }
@@ -309,7 +364,8 @@ fn exists_error(path: &Path) -> CliError {
 }
 
 async fn deploy(args: DeployArgs) -> Result<(), CliError> {
-    let params = args.params.params()?;
+    let mut params = args.params.params()?;
+    params.governance_delay = args.governance_delay;
     let out = &args.out;
     if out.exists() && !args.force {
         return Err(exists_error(out));
@@ -318,6 +374,14 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     let (provider, chain_id) = reach(rpc_url).await?;
     let signer = admin_signer(&args.keys, chain_id)?;
     let admin = signer.address();
+    let oracles = if args.oracles.is_empty() {
+        vec![admin]
+    } else {
+        args.oracles.clone()
+    };
+    let quorum = args.quorum.unwrap_or_else(|| majority(oracles.len()));
+    // Checked before anything is sent, with the flags named.
+    Governed::set_oracles(&oracles, quorum).map_err(|e| oracle_set_error(&e))?;
     let balance = provider
         .get_balance(admin)
         .await
@@ -329,16 +393,11 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         )));
     }
     eprintln!("deploying UMC, TMC and MMC on chain {chain_id} ({rpc_url}) from admin {admin}...");
-    let deployed = deploy_marketplace(provider, devnet::wallet([signer]), admin, params, &args.oracles).await;
-    // The deployment is saved even when an oracle was not allowed: the contracts are on chain.
-    let (market, allowed, refused) = match deployed {
-        Ok((market, allowed)) => (market, allowed, None),
-        Err(DeployError::Oracle {
-            market,
-            allowed,
-            oracle,
-            source,
-        }) => (*market, allowed, Some((oracle, source))),
+    let deployed = deploy_marketplace(provider, devnet::wallet([signer]), admin, params, &oracles, quorum).await;
+    // The deployment is saved even when UMC could not be bound: the contracts are on chain.
+    let (market, unbound) = match deployed {
+        Ok(market) => (market, None),
+        Err(DeployError::Unbound { market, source }) => (*market, Some(source)),
         Err(DeployError::Contracts(e)) => {
             return Err(match e {
                 ChainError::Rejected(ref m) if m.to_lowercase().contains("insufficient funds") => {
@@ -372,16 +431,29 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         deployment.block,
         out.display()
     );
-    for (oracle, outcome) in args.oracles.iter().zip(&allowed) {
-        eprintln!("allowed oracle {oracle} on TMC (transaction {})", outcome.hash);
+    for (seat, oracle) in oracles.iter().enumerate() {
+        eprintln!("oracle {oracle} (seat {seat}) of TMC");
     }
-    if let Some((oracle, e)) = refused {
-        return Err(CliError::new(format!(
-            "--oracle {oracle}: {}; the contracts are deployed ({}): allow it (and any --oracle after it) with \
-             `drlaas chain allow-oracle {oracle} --rpc-url {rpc_url} --deployment {}`",
-            chain_error(rpc_url, e),
-            out.display(),
+    eprintln!(
+        "quorum: {quorum} of {} oracle votes must agree; governance delay {} s ({})",
+        oracles.len(),
+        args.governance_delay,
+        duration(args.governance_delay)
+    );
+    if args.oracles.is_empty() {
+        eprintln!(
+            "no --oracle: the admin {admin} is the only oracle; replace it with `drlaas chain set-oracles --oracle ... \
+             --rpc-url {rpc_url} --deployment {}` (it takes effect after the governance delay)",
             out.display()
+        );
+    }
+    if let Some(e) = unbound {
+        return Err(CliError::new(format!(
+            "the contracts are deployed ({}), but UMC could not be bound to TMC, so no task can be assigned: {}; \
+             send UMC.bindMarket({}) from the admin, or deploy again with --force",
+            out.display(),
+            chain_error(rpc_url, e),
+            deployment.tmc
         )));
     }
     print!(
@@ -391,18 +463,36 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn allow_oracle(args: AllowOracleArgs) -> Result<(), CliError> {
+/// A client of the deployment that `args` name, signing with their key; the signing account.
+async fn open_signing(args: &OraclesArgs) -> Result<(Market, Address), CliError> {
     let rpc_url = args.rpc.rpc_url.as_str();
     let mut signing = None;
-    let (market, provider) = open(rpc_url, &args.deployment, |chain_id| {
+    let (market, _) = open(rpc_url, &args.deployment, |chain_id| {
         let signer = admin_signer(&args.keys, chain_id)?;
         signing = Some(signer.address());
         Ok(Some(signer))
     })
     .await?;
-    let account = signing.expect("open asked for the signer");
+    Ok((market, signing.expect("open asked for the signer")))
+}
+
+/// The `drlaas chain execute` command that executes what `args` name.
+fn execute_command(args: &OraclesArgs, quorum: u8) -> String {
+    let oracles: Vec<String> = args.oracles.iter().map(|o| format!("--oracle {o}")).collect();
+    format!(
+        "drlaas chain execute {} --quorum {quorum} --rpc-url {} --deployment {}",
+        oracles.join(" "),
+        args.rpc.rpc_url,
+        args.deployment.display()
+    )
+}
+
+async fn set_oracles(args: OraclesArgs) -> Result<(), CliError> {
+    let (call, quorum) = args.change()?;
+    let rpc_url = args.rpc.rpc_url.as_str();
+    let (market, account) = open_signing(&args).await?;
     let deployment = *market.deployment();
-    let admin = tmc_admin(&provider, &deployment, rpc_url).await?;
+    let admin = tmc_admin(&market, rpc_url).await?;
     if admin != account {
         return Err(CliError::new(format!(
             "{}: account {account} is not the admin of TMC {} (the admin is {admin}); sign with the admin's key",
@@ -410,31 +500,88 @@ async fn allow_oracle(args: AllowOracleArgs) -> Result<(), CliError> {
             deployment.tmc
         )));
     }
-    let allow = !args.revoke;
-    let before = market
-        .is_oracle(args.oracle)
-        .await
-        .map_err(|e| chain_error(rpc_url, e))?;
-    if before == allow {
+    let current = market.consortium().await.map_err(|e| chain_error(rpc_url, e))?;
+    if current.oracles == args.oracles && current.quorum == quorum {
         eprintln!(
-            "oracle {} is already {} on TMC {}",
-            args.oracle,
-            if allow { "allowed" } else { "not allowed" },
+            "TMC {} already has these oracles and quorum; setting them again voids the votes open tasks have",
             deployment.tmc
         );
     }
+    let change = market
+        .govern(account, vec![call])
+        .await
+        .map_err(|e| chain_error(rpc_url, e))?;
+    match change {
+        Change::Executed(txs) => {
+            for tx in &txs {
+                eprintln!("transaction {} (block {})", tx.hash, tx.block);
+            }
+            eprintln!(
+                "TMC {} has {} oracle(s), {quorum} of which must agree (no governance delay)",
+                deployment.tmc,
+                args.oracles.len()
+            );
+            println!("executed");
+        }
+        Change::Scheduled(scheduled) => {
+            for s in &scheduled {
+                eprintln!(
+                    "scheduled in transaction {} (block {}); until then the current oracles keep voting. Once \
+                     ready, anyone runs:\n  {}",
+                    s.outcome.hash,
+                    s.outcome.block,
+                    execute_command(&args, quorum)
+                );
+                println!("scheduled, executable at {} (id {})", utc(s.ready_at), s.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn execute(args: OraclesArgs) -> Result<(), CliError> {
+    let (call, quorum) = args.change()?;
+    let rpc_url = args.rpc.rpc_url.as_str();
+    let (market, account) = open_signing(&args).await?;
+    let deployment = *market.deployment();
+    let ready_at = market
+        .scheduled_at(call.contract, call.id())
+        .await
+        .map_err(|e| chain_error(rpc_url, e))?;
+    let Some(ready_at) = ready_at else {
+        let current = market.consortium().await.map_err(|e| chain_error(rpc_url, e))?;
+        let already = current.oracles == args.oracles && current.quorum == quorum;
+        return Err(CliError::new(format!(
+            "no change to these oracles and quorum is scheduled on TMC {}{}; the admin schedules one with `drlaas \
+             chain set-oracles` and the same --oracle and --quorum",
+            deployment.tmc,
+            if already {
+                " (they are the oracle set already: it was executed)"
+            } else {
+                ""
+            }
+        )));
+    };
+    let now = market.block(None).await.map_err(|e| chain_error(rpc_url, e))?.timestamp;
+    if now < ready_at {
+        return Err(CliError::new(format!(
+            "the change is scheduled but executable only at {} ({} from the chain's time now)",
+            utc(ready_at),
+            duration(ready_at - now)
+        )));
+    }
     let outcome = market
-        .set_oracle(account, args.oracle, allow)
+        .execute(account, call.contract, call.data)
         .await
         .map_err(|e| chain_error(rpc_url, e))?;
     eprintln!(
-        "{} oracle {} on TMC {} (block {})",
-        if allow { "allowed" } else { "revoked" },
-        args.oracle,
+        "TMC {} has {} oracle(s), {quorum} of which must agree (transaction {}, block {})",
         deployment.tmc,
+        args.oracles.len(),
+        outcome.hash,
         outcome.block
     );
-    println!("{}", outcome.hash);
+    println!("executed");
     Ok(())
 }
 
@@ -447,6 +594,14 @@ struct Shown {
     deployment_block: u64,
     contracts: Contracts,
     admin: Address,
+    /// TMC's oracles by seat.
+    oracle_set: Vec<Address>,
+    quorum: u8,
+    oracle_epoch: u16,
+    /// TMC's governance delay, in seconds.
+    governance_delay: u64,
+    params: MarketParams,
+    /// The --oracle checks.
     oracles: Vec<OracleCheck>,
 }
 
@@ -465,14 +620,19 @@ struct OracleCheck {
 
 async fn show(args: ShowArgs) -> Result<(), CliError> {
     let rpc_url = args.rpc.rpc_url.as_str();
-    let (market, provider) = open(rpc_url, &args.deployment, |_| Ok(None)).await?;
+    let (market, _) = open(rpc_url, &args.deployment, |_| Ok(None)).await?;
     let d = *market.deployment();
-    let admin = tmc_admin(&provider, &d, rpc_url).await?;
-    let mut oracles = Vec::new();
-    for &address in &args.oracles {
-        let allowed = market.is_oracle(address).await.map_err(|e| chain_error(rpc_url, e))?;
-        oracles.push(OracleCheck { address, allowed });
-    }
+    let admin = tmc_admin(&market, rpc_url).await?;
+    let consortium = market.consortium().await.map_err(|e| chain_error(rpc_url, e))?;
+    let params = market.params().await.map_err(|e| chain_error(rpc_url, e))?;
+    let oracles = args
+        .oracles
+        .iter()
+        .map(|&address| OracleCheck {
+            address,
+            allowed: consortium.oracles.contains(&address),
+        })
+        .collect();
     let shown = Shown {
         rpc_url: rpc_url.to_string(),
         chain_id: d.chain_id,
@@ -483,24 +643,57 @@ async fn show(args: ShowArgs) -> Result<(), CliError> {
             mmc: d.mmc,
         },
         admin,
+        oracle_set: consortium.oracles.clone(),
+        quorum: consortium.quorum,
+        oracle_epoch: consortium.epoch,
+        governance_delay: params.governance_delay,
+        params,
         oracles,
     };
     match args.output {
         Output::Json => print_json(&shown),
         Output::Table => {
             println!("deployment {} matches the chain", args.deployment.display());
-            println!("rpc url           {}", shown.rpc_url);
-            println!("chain id          {}", shown.chain_id);
-            println!("deployment block  {}", shown.deployment_block);
-            println!("UMC               {}", d.umc);
-            println!("TMC               {}", d.tmc);
-            println!("MMC               {}", d.mmc);
-            println!("admin             {admin}");
+            println!("rpc url             {}", shown.rpc_url);
+            println!("chain id            {}", shown.chain_id);
+            println!("deployment block    {}", shown.deployment_block);
+            println!("UMC                 {}", d.umc);
+            println!("TMC                 {}", d.tmc);
+            println!("MMC                 {}", d.mmc);
+            println!("admin               {admin}");
+            for (seat, o) in consortium.oracles.iter().enumerate() {
+                println!("oracle (seat {seat:>2})    {o}");
+            }
+            println!(
+                "quorum              {} of {} (oracle set epoch {})",
+                consortium.quorum,
+                consortium.oracles.len(),
+                consortium.epoch
+            );
+            println!(
+                "governance delay    {} s ({})",
+                params.governance_delay,
+                duration(params.governance_delay)
+            );
+            println!(
+                "terms               verification window {} s ({}), {} attempts, slash {} bps, reputation floor {}",
+                params.verification_window,
+                duration(params.verification_window),
+                params.max_attempts,
+                params.slash_bps,
+                eth(params.reputation_floor)
+            );
+            println!(
+                "staking             minimum {} per task held, unstake cooldown {} s ({})",
+                eth(params.min_stake),
+                params.unstake_cooldown,
+                duration(params.unstake_cooldown)
+            );
             for o in &shown.oracles {
                 println!(
-                    "oracle            {} {}",
+                    "--oracle            {} {}",
                     o.address,
-                    if o.allowed { "allowed" } else { "NOT allowed" }
+                    if o.allowed { "allowed" } else { "NOT an oracle" }
                 );
             }
         }
@@ -512,13 +705,9 @@ async fn show(args: ShowArgs) -> Result<(), CliError> {
         .map(|o| o.address.to_string())
         .collect();
     if !missing.is_empty() {
-        let which = if missing.len() == 1 {
-            missing[0].as_str()
-        } else {
-            "ADDRESS"
-        };
         return Err(CliError::new(format!(
-            "--oracle {}: not allowed on TMC {}; allow it with `drlaas chain allow-oracle {which} --rpc-url {rpc_url} --deployment {}`",
+            "--oracle {}: not allowed (not an oracle of TMC {}); change the oracle set with `drlaas chain \
+             set-oracles --oracle ADDRESS ... --rpc-url {rpc_url} --deployment {}`",
             missing.join(", "),
             d.tmc,
             args.deployment.display()

@@ -6,7 +6,7 @@
 //! - `drlaas worker register|list|add-stake|unstake|withdraw-stake` (workers, see [`worker`]);
 //! - `drlaas wallet show|withdraw` (anyone the marketplace pays: credits and withdrawals, see [`wallet`]);
 //! - `drlaas model list|buy` (the model market, see [`model`]);
-//! - `drlaas chain deploy|allow-oracle|show` (the consortium admin, see [`chain`]).
+//! - `drlaas chain deploy|set-oracles|execute|show` (the consortium admin, see [`chain`]).
 //!
 //! The marketplace is found as [`connect`] says; tables and sparklines are drawn by [`render`].
 

@@ -4,7 +4,7 @@
 //! - `drlaas operator` runs the controllers (see [`drlaas_operator::runtime`]);
 //! - `drlaas local run TASK.yaml…` runs the whole marketplace on this machine (see [`drlaas_cli::local`]);
 //! - `drlaas task|worker|model|wallet` are the requesters' and workers' commands (see [`drlaas_cli`]);
-//! - `drlaas chain deploy|allow-oracle|show` are the consortium admin's (see [`drlaas_cli::chain`]).
+//! - `drlaas chain deploy|set-oracles|execute|show` are the consortium admin's (see [`drlaas_cli::chain`]).
 
 use std::process::ExitCode;
 

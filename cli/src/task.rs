@@ -857,6 +857,7 @@ mod tests {
             attempts: 1,
             target_milli: 0,
             submitted_block: None,
+            votes: Default::default(),
         };
         assert_eq!(cancel_refusal(&info(TaskStatus::Posted), requester, 5_000), None);
         assert_eq!(cancel_refusal(&info(TaskStatus::Assigned), requester, 999), None);

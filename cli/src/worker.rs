@@ -217,21 +217,17 @@ pub async fn stake_state(conn: &Connection, address: Address) -> Result<Option<S
     let Some(w) = conn.market.worker(address).await.map_err(|e| conn.chain_error(e))? else {
         return Ok(None);
     };
-    Ok(Some(state_of(conn, &w).await?))
+    Ok(Some(state_of(&w)))
 }
 
-async fn state_of(conn: &Connection, w: &WorkerInfo) -> Result<StakeState, CliError> {
-    let withdrawable_at = if w.unstake_amount.is_zero() {
-        None
-    } else {
-        // The contract checks against its current cooldown, not the one at the request.
-        Some(w.unstake_requested_at + unstake_cooldown(conn).await?)
-    };
-    Ok(StakeState {
+fn state_of(w: &WorkerInfo) -> StakeState {
+    // Fixed when it was requested, with the cooldown in force then.
+    let withdrawable_at = (!w.unstake_amount.is_zero()).then_some(w.unstake_available_at);
+    StakeState {
         staked: w.stake,
         unstaking: w.unstake_amount,
         withdrawable_at,
-    })
+    }
 }
 
 /// UMC's unstake cooldown, in seconds.
@@ -343,8 +339,8 @@ async fn unstake(network: &NetworkArgs, args: StakeArgs) -> Result<(), CliError>
         );
     }
     let after = registered_worker(&conn).await?;
-    let state = state_of(&conn, &after).await?;
-    let requested_at = after.unstake_requested_at;
+    let state = state_of(&after);
+    let cooldown = unstake_cooldown(&conn).await?;
     println!(
         "requested to unstake {} of the {} staked by {}",
         eth(amount),
@@ -355,7 +351,7 @@ async fn unstake(network: &NetworkArgs, args: StakeArgs) -> Result<(), CliError>
         println!(
             "withdrawable at {} ({} after the request, the market's unstake cooldown): then run `drlaas worker withdraw-stake`",
             utc(at),
-            super::render::duration(at.saturating_sub(requested_at))
+            super::render::duration(cooldown)
         );
     }
     println!("until then the stake stays bonded, and slashable if a task fails");

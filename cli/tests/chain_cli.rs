@@ -1,13 +1,14 @@
-//! `drlaas chain deploy|allow-oracle|show`, run as the built binary against a real anvil chain: the
-//! admin deploys the contracts, the deployment and the Helm values it prints match the chain, and
-//! oracles are allowed and revoked.
+//! `drlaas chain deploy|set-oracles|execute|show`, run as the built binary against a real anvil
+//! chain: the admin deploys the contracts with their oracle set, the deployment and the Helm values
+//! it prints match the chain, and a new oracle set is scheduled, refused before its governance delay
+//! is over and executed after it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use drlaas_chain::alloy::primitives::{Address, B256};
+use drlaas_chain::alloy::primitives::Address;
 use drlaas_chain::devnet::{ADMIN, Devnet, ORACLE};
-use drlaas_chain::{Deployment, Market, read_deployment};
+use drlaas_chain::{Contract, Deployment, Market, read_deployment};
 use serde::Deserialize;
 
 mod cli_run;
@@ -15,6 +16,8 @@ use cli_run::{Ran, drlaas_command};
 
 /// An account that is neither the admin nor an oracle.
 const OTHER: usize = 2;
+/// Another such account.
+const STRANGER: usize = 3;
 
 /// Runs `drlaas ARGS` in `dir` with `key` (if any) as $DRLAAS_KEY.
 fn drlaas(dir: &Path, key: Option<&str>, args: &[&str]) -> Ran {
@@ -47,7 +50,7 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
     let devnet = Devnet::spawn(4).expect("anvil starts (run tools/setup.sh)");
     let rpc = devnet.endpoint().to_string();
     let accounts = devnet.accounts();
-    let (oracle, other) = (accounts[ORACLE], accounts[OTHER]);
+    let (oracle, other, stranger) = (accounts[ORACLE], accounts[OTHER], accounts[STRANGER]);
     let dir = tempfile::tempdir().unwrap();
     let admin_key = devnet.signers()[ADMIN].to_bytes().to_string();
     let key_file = dir.path().join("admin.key");
@@ -82,7 +85,30 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
     assert!(err.contains("--oracle") && err.contains("40 hex digits"), "{err}");
     assert!(!out.exists());
 
-    // The admin deploys with a key file and allows the operator's account.
+    // A quorum that is no majority is refused before anything is sent.
+    let err = run(
+        None,
+        &[
+            "chain",
+            "deploy",
+            "--rpc-url",
+            &rpc,
+            "--key-file",
+            key_file,
+            "--oracle",
+            &oracle.to_string(),
+            "--oracle",
+            &other.to_string(),
+            "--quorum",
+            "1",
+        ],
+    )
+    .failure("deploy with a minority quorum");
+    assert!(err.contains("--quorum") && err.contains("not a majority"), "{err}");
+    assert!(!out.exists());
+
+    // The admin deploys with a key file and the operator's account as the oracle, with the default
+    // governance delay (2 days).
     let deployed = run(
         None,
         &[
@@ -99,13 +125,19 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
         ],
     )
     .succeeded("chain deploy");
-    assert!(deployed.stderr.contains("allowed oracle"), "{}", deployed.stderr);
+    assert!(
+        deployed.stderr.contains(&format!("oracle {oracle} (seat 0)"))
+            && deployed.stderr.contains("governance delay 172800 s (2d)"),
+        "{}",
+        deployed.stderr
+    );
     let deployment = read_deployment(&out).unwrap();
     let market = Market::open(devnet.provider(), devnet.wallet(), deployment)
         .await
         .expect("the written deployment is on chain");
     assert!(market.is_oracle(oracle).await.unwrap());
     assert!(!market.is_oracle(other).await.unwrap());
+    assert_eq!(market.governance_delay(Contract::Umc).await.unwrap(), 2 * 24 * 3600);
 
     // Stdout is exactly the chart's values: nothing else, and they name the deployment.
     let values: Values = serde_saphyr::from_str(&deployed.stdout)
@@ -148,16 +180,27 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
         &["chain", "show", "--rpc-url", &rpc, "--oracle", &oracle.to_string()],
     )
     .succeeded("show");
-    assert!(
-        shown.stdout.contains(&deployment.tmc.to_string()) && shown.stdout.contains("allowed"),
-        "{}",
-        shown.stdout
-    );
+    for line in [
+        deployment.tmc.to_string(),
+        format!("oracle (seat  0)    {oracle}"),
+        "quorum              1 of 1 (oracle set epoch 1)".into(),
+        "governance delay    172800 s (2d)".into(),
+        "terms               verification window 86400 s (1d), 3 attempts, slash 1000 bps, reputation floor 0.01 ETH"
+            .into(),
+        format!("--oracle            {oracle} allowed"),
+    ] {
+        assert!(shown.stdout.contains(&line), "{line} in\n{}", shown.stdout);
+    }
     let json = run(None, &["chain", "show", "--rpc-url", &rpc, "-o", "json"]).succeeded("show -o json");
     let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let address = |v: &serde_json::Value| v.as_str().unwrap().parse::<Address>().unwrap();
     assert_eq!(address(&json["admin"]), accounts[ADMIN]);
     assert_eq!(address(&json["contracts"]["umc"]), deployment.umc);
+    assert_eq!(address(&json["oracleSet"][0]), oracle);
+    assert_eq!(
+        (json["quorum"].as_u64(), json["governanceDelay"].as_u64()),
+        (Some(1), Some(172_800))
+    );
     let err = run(
         None,
         &["chain", "show", "--rpc-url", &rpc, "--oracle", &other.to_string()],
@@ -165,48 +208,63 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
     .failure("show with an oracle that is not allowed");
     assert!(err.contains("not allowed"), "{err}");
 
-    // Only the admin allows or revokes oracles.
-    let revoke = [
+    // Only the admin changes the oracle set.
+    let set = [
         "chain",
-        "allow-oracle",
+        "set-oracles",
+        "--oracle",
         &oracle.to_string(),
+        "--oracle",
+        &other.to_string(),
+        "--oracle",
+        &stranger.to_string(),
         "--rpc-url",
         &rpc,
-        "--revoke",
     ];
-    let err = run(None, &[&revoke[..], &["--account", &OTHER.to_string()]].concat())
-        .failure("allow-oracle signed by another account");
+    let err = run(None, &[&set[..], &["--account", &OTHER.to_string()]].concat())
+        .failure("set-oracles signed by another account");
     assert!(
         err.contains(&format!("--account {OTHER}: account {other} is not the admin")),
         "{err}"
     );
-    assert!(market.is_oracle(oracle).await.unwrap());
+    let err = run(None, &[&set[..], &["--key-file", key_file, "--quorum", "1"]].concat())
+        .failure("set-oracles with a minority quorum");
+    assert!(err.contains("--quorum: 1 of 3 oracles is not a majority"), "{err}");
 
-    // The admin revokes it (key file) ...
-    let revoked = run(None, &[&revoke[..], &["--key-file", key_file]].concat()).succeeded("allow-oracle --revoke");
-    revoked
-        .stdout
-        .trim()
-        .parse::<B256>()
-        .unwrap_or_else(|_| panic!("a transaction hash: {}", revoked.stdout));
-    assert!(!market.is_oracle(oracle).await.unwrap());
-    // ... and allows it again ($DRLAAS_KEY), and another oracle too.
-    for who in [oracle, other] {
-        run(
-            Some(&admin_key),
-            &[
-                "chain",
-                "allow-oracle",
-                &who.to_string(),
-                "--rpc-url",
-                &rpc,
-                "--deployment",
-                out_arg,
-            ],
-        )
-        .succeeded("allow-oracle");
-        assert!(market.is_oracle(who).await.unwrap());
-    }
+    // The admin schedules a 2-of-3 set (key file): nothing changes before the delay.
+    let scheduled = run(None, &[&set[..], &["--key-file", key_file]].concat()).succeeded("set-oracles");
+    let line = scheduled.stdout.trim();
+    assert!(
+        line.starts_with("scheduled, executable at ") && line.contains("(id 0x"),
+        "{}",
+        scheduled.stdout
+    );
+    assert!(
+        scheduled.stderr.contains("drlaas chain execute --oracle"),
+        "{}",
+        scheduled.stderr
+    );
+    assert!(!market.is_oracle(other).await.unwrap());
+    // Anyone may execute it, but not before the delay is over; nor a change never scheduled.
+    let other_account = OTHER.to_string();
+    let execute = [&["chain", "execute"][..], &set[2..], &["--account", &other_account]].concat();
+    let err = run(None, &execute).failure("execute before the delay");
+    assert!(err.contains("executable only at"), "{err}");
+    let err = run(None, &[&execute[..], &["--quorum", "3"]].concat()).failure("execute of an unscheduled change");
+    assert!(
+        err.contains("no change to these oracles and quorum is scheduled"),
+        "{err}"
+    );
+    devnet.warp(2 * 24 * 3600).await.unwrap();
+    let executed = run(None, &execute).succeeded("execute");
+    assert_eq!(executed.stdout.trim(), "executed");
+    let consortium = market.consortium().await.unwrap();
+    assert_eq!(
+        (consortium.oracles, consortium.quorum),
+        (vec![oracle, other, stranger], 2)
+    );
+    let err = run(None, &execute).failure("execute twice");
+    assert!(err.contains("they are the oracle set already"), "{err}");
 
     // A deployment that does not match the chain is named.
     let wrong = dir.path().join("wrong.json");
@@ -236,8 +294,8 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
         "{err}"
     );
 
-    // --force deploys anew over the file.
-    run(
+    // --force deploys anew over the file; with no --oracle the admin is the only oracle.
+    let redeployed = run(
         None,
         &[
             "chain",
@@ -252,7 +310,16 @@ async fn an_admin_deploys_the_market_and_manages_its_oracles() {
         ],
     )
     .succeeded("deploy --force");
+    assert!(
+        redeployed.stderr.contains(&format!(
+            "no --oracle: the admin {} is the only oracle",
+            accounts[ADMIN]
+        )),
+        "{}",
+        redeployed.stderr
+    );
     let again = read_deployment(&out).unwrap();
     assert_ne!(again.tmc, deployment.tmc);
-    Market::open(devnet.provider(), devnet.wallet(), again).await.unwrap();
+    let market = Market::open(devnet.provider(), devnet.wallet(), again).await.unwrap();
+    assert!(market.is_oracle(accounts[ADMIN]).await.unwrap());
 }

@@ -20,13 +20,14 @@ async fn operator_refuses_a_bad_setting_and_names_it() {
 
     let devnet = Devnet::spawn(3).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
-    // No oracle allowed: the operator must refuse its key.
-    let (market, _) = deploy_marketplace(
+    // Account 2 the only oracle: the operator must refuse account 1's key.
+    let market = deploy_marketplace(
         devnet.provider(),
         devnet.wallet(),
         accounts[0],
         MarketParams::default(),
-        &[],
+        &[accounts[2]],
+        1,
     )
     .await
     .unwrap();

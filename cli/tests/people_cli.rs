@@ -249,7 +249,7 @@ async fn a_requester_and_a_worker_go_through_the_market_from_the_command_line() 
         .find(|l| l.starts_with(&worker.to_string()))
         .expect(&workers);
     for cell in [
-        "0.5000",
+        "0.0000",
         "2 ETH",
         "cartpole=200,maze-cleaning=150",
         "8 CPU, 0 GPU, 16 GiB",
@@ -259,7 +259,10 @@ async fn a_requester_and_a_worker_go_through_the_market_from_the_command_line() 
 
     // The task is assigned to it and trained (the real trainer, into the marketplace's store); the
     // local mode keeps the trainer's progress in the data directory.
-    m.market.assign(m.account(ORACLE), id, worker).await.unwrap();
+    m.market
+        .assign(m.account(ORACLE), id, worker, registered.profile.price_per_task)
+        .await
+        .unwrap();
     let store_dir = m.path("store").display().to_string();
     let (model_cid, model, progress) = train(&store_dir, m.dir.path());
     let logs = m.path("pods/drlaas-system");

@@ -95,7 +95,7 @@ impl Marketplace {
     async fn assigned(&self) -> u64 {
         let id = self.post().await;
         self.market
-            .assign(self.account(ORACLE), id, self.account(WORKER))
+            .assign(self.account(ORACLE), id, self.account(WORKER), eth("1"))
             .await
             .unwrap();
         id

@@ -105,7 +105,7 @@ async fn accounts_see_and_withdraw_their_credits_and_workers_their_stake() {
     market.cancel_task(requester, cancelled).await.unwrap();
     // A completed task: the worker's price to the worker, the rest to the requester.
     let completed = post(&devnet, &market, requester).await;
-    market.assign(oracle, completed, worker).await.unwrap();
+    market.assign(oracle, completed, worker, price).await.unwrap();
     market
         .submit_result(worker, completed, "bafy-model", keccak256(b"result"))
         .await
@@ -113,7 +113,7 @@ async fn accounts_see_and_withdraw_their_credits_and_workers_their_stake() {
     market.complete(oracle, completed).await.unwrap();
     // A failed task: the budget back, and 10 % of the worker's stake slashed to the requester.
     let failed = post(&devnet, &market, requester).await;
-    market.assign(oracle, failed, worker).await.unwrap();
+    market.assign(oracle, failed, worker, price).await.unwrap();
     market.fail(oracle, failed, false).await.unwrap();
     // A model sale.
     let (listing, _) = market
@@ -292,7 +292,7 @@ async fn accounts_see_and_withdraw_their_credits_and_workers_their_stake() {
     .success("unstake");
     let w = market.worker(worker).await.unwrap().unwrap();
     assert_eq!((w.stake, w.unstake_amount), (eth("1.8"), eth("0.5")));
-    let available_at = w.unstake_requested_at + COOLDOWN;
+    let available_at = w.unstake_available_at;
     let at = drlaas_cli::render::utc(available_at);
     assert!(
         out.contains(&format!("withdrawable at {at} (1h after the request")),
@@ -332,7 +332,7 @@ async fn accounts_see_and_withdraw_their_credits_and_workers_their_stake() {
     // After it, an active task still holds the stake ...
     devnet.warp(COOLDOWN).await.unwrap();
     let active = post(&devnet, &market, requester).await;
-    market.assign(oracle, active, worker).await.unwrap();
+    market.assign(oracle, active, worker, price).await.unwrap();
     let err = run(None, &["worker", "withdraw-stake", "--account", &worker_arg]).failure("withdraw-stake while active");
     assert!(err.contains(&format!("{worker} has 1 active task(s)")), "{err}");
     // ... until it is settled (failed: 10 % of 1.8 ETH slashed, the request stands).

@@ -13,10 +13,13 @@
 //!   conditions its status shows;
 //! - [`reports`]: the trainer's and the evaluator's termination messages;
 //! - [`verification`]: evaluation seeds, the verdict and the evaluation the status shows;
-//! - [`settlement`]: the transaction that settles a task, judged from its state on chain.
+//! - [`settlement`]: the transaction that settles a task, judged from its state on chain;
+//! - [`consortium`]: who proposes an assignment, what a seconder checks, and the votes an oracle
+//!   has cast.
 
 pub mod admission;
 pub mod capacity;
+pub mod consortium;
 pub mod lifecycle;
 pub mod mirror;
 pub mod model_choice;

@@ -219,7 +219,7 @@ mod tests {
         match step {
             Step::Done => phase == Settled,
             Step::Recruit => matches!(phase, Pending | Funded),
-            Step::StartTrainer | Step::WaitForTrainer { .. } | Step::Submit { .. } => {
+            Step::StartTrainer | Step::TrainedElsewhere | Step::WaitForTrainer { .. } | Step::Submit { .. } => {
                 matches!(phase, Assigned | Training)
             }
             Step::WaitForSeedBlock { .. }
@@ -231,6 +231,7 @@ mod tests {
                 ..
             } => phase == Verifying,
             Step::Settle { .. } => matches!(phase, Funded | Assigned | Training | Verifying),
+            Step::AwaitQuorum { .. } => matches!(phase, Assigned | Training | Verifying),
         }
     }
 
@@ -286,7 +287,9 @@ mod tests {
                         deadline: 1000,
                         verification_window: 100,
                         submitted_block: Some(10),
+                        my_vote: None,
                     },
+                    worker_here: true,
                     now,
                     head: 20,
                     trainer: &trainer,

@@ -14,6 +14,7 @@
 use drlaas_crds::trainer_output::FailureReport;
 use drlaas_envs::EnvDescriptor;
 
+use super::consortium::Ballot;
 use super::lifecycle::TaskState;
 use super::reports::{evaluated_return, trained_model};
 use super::settlement::{ChainStatus, ChainView, Intent};
@@ -45,12 +46,17 @@ pub struct ChainTask {
     pub verification_window: u64,
     /// Block of the current result's submission.
     pub submitted_block: Option<u64>,
+    /// This oracle's vote on the current round, when the chain counts one.
+    pub my_vote: Option<Ballot>,
 }
 
 /// Everything the decision depends on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed<'a> {
     pub chain: ChainTask,
+    /// Whether the assigned worker's pool is in this cluster. In a consortium the proposer's cluster
+    /// trains; the other members only verify.
+    pub worker_here: bool,
     /// The chain's time and height now.
     pub now: u64,
     pub head: u64,
@@ -82,6 +88,7 @@ impl Observed<'_> {
             deadline: self.chain.deadline,
             verification_window: self.chain.verification_window,
             now: self.now,
+            my_vote: self.chain.my_vote,
         }
     }
 }
@@ -93,6 +100,8 @@ pub enum Step {
     Recruit,
     /// Create the trainer pod (and its ConfigMap) of the current attempt.
     StartTrainer,
+    /// The worker trains on another consortium member's pool: wait for its result.
+    TrainedElsewhere,
     /// The trainer is on its way; `running` once it runs.
     WaitForTrainer { running: bool },
     /// Submit the trainer's model on chain with the worker's key; `result` is the trainer's result
@@ -112,6 +121,8 @@ pub enum Step {
         reason: String,
         verdict: Option<Verdict>,
     },
+    /// This oracle voted (`voted`) on the current round; the other oracles' votes decide.
+    AwaitQuorum { voted: Ballot },
     /// The chain has settled the task: nothing more to do.
     Done,
 }
@@ -125,6 +136,15 @@ pub fn next_step(o: &Observed) -> Step {
         verdict: None,
     };
     let fail_attempt = |reason: String| settle(Intent::FailAttempt { reopen: true }, reason);
+    // This oracle's verdict on the attempt is in: the other oracles decide, unless the window closes.
+    let settlement_open = match c.status {
+        ChainStatus::Assigned => o.now <= c.deadline,
+        ChainStatus::Submitted => o.now <= c.deadline + c.verification_window,
+        _ => false,
+    };
+    if settlement_open && let Some(voted @ (Ballot::Complete | Ballot::Fail)) = c.my_vote {
+        return Step::AwaitQuorum { voted };
+    }
     match c.status {
         s if s.is_final() => Step::Done,
         // Not visible at this node yet (a lagging RPC endpoint): the recruiter waits for it.
@@ -133,11 +153,14 @@ pub fn next_step(o: &Observed) -> Step {
             Intent::Expire,
             "the deadline passed before a worker could be recruited".into(),
         ),
+        // In a consortium an assignment vote does not end recruitment: the proposal it backed may no
+        // longer be assignable (its worker raised its price), and another can be backed.
         ChainStatus::Posted => Step::Recruit,
         ChainStatus::Assigned if o.now > c.deadline => settle(
             Intent::FailAttempt { reopen: false },
             "the deadline passed before the worker submitted a result".into(),
         ),
+        ChainStatus::Assigned if !o.worker_here => Step::TrainedElsewhere,
         ChainStatus::Assigned => match o.trainer {
             PodState::Absent => Step::StartTrainer,
             PodState::Pending => Step::WaitForTrainer { running: false },
@@ -239,7 +262,9 @@ mod tests {
                 deadline: 1000,
                 verification_window: 100,
                 submitted_block: Some(50),
+                my_vote: None,
             },
+            worker_here: true,
             now: 500,
             head: 60,
             trainer,
@@ -249,6 +274,36 @@ mod tests {
             target: Some(20.0),
             environment: &CARTPOLE,
         }
+    }
+
+    #[test]
+    fn a_consortium_member_waits_for_the_others_after_its_vote() {
+        let absent = PodState::Absent;
+        // The worker trains on another member's pool: this member waits for its result.
+        let elsewhere = Observed {
+            worker_here: false,
+            ..observed(ChainStatus::Assigned, &absent, &absent)
+        };
+        assert_eq!(next_step(&elsewhere), Step::TrainedElsewhere);
+        // Its vote on the result is counted: it neither evaluates nor votes again.
+        for voted in [Ballot::Complete, Ballot::Fail] {
+            let mut o = observed(ChainStatus::Submitted, &absent, &absent);
+            o.chain.my_vote = Some(voted);
+            assert_eq!(next_step(&o), Step::AwaitQuorum { voted });
+            // Past the window the vote no longer matters: the task expires.
+            o.now = 1101;
+            assert!(matches!(
+                next_step(&o),
+                Step::Settle {
+                    intent: Intent::Expire,
+                    ..
+                }
+            ));
+        }
+        // Its assignment vote is in: recruitment goes on (it may back another proposal).
+        let mut posted = observed(ChainStatus::Posted, &absent, &absent);
+        posted.chain.my_vote = Some(Ballot::Assign);
+        assert_eq!(next_step(&posted), Step::Recruit);
     }
 
     fn eval(mean: f64) -> PodState {

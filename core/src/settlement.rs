@@ -12,6 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::consortium::Ballot;
+
 /// Where a task is in its life on chain (TMC's `Status`, in its order). The core owns this copy so
 /// that it needs no chain client; the chain edge converts from the client's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +64,9 @@ pub struct ChainView {
     pub verification_window: u64,
     /// The chain's time now (latest block).
     pub now: u64,
+    /// This oracle's vote on the task's current round, when the chain counts one: it is not sent
+    /// again, the other oracles' votes decide.
+    pub my_vote: Option<Ballot>,
 }
 
 impl ChainView {
@@ -104,6 +109,9 @@ pub enum Action {
     Nothing { settled_as: Option<ChainStatus> },
     /// Nothing can be sent yet (e.g. expiry before the deadline): try again later.
     Wait,
+    /// This oracle's vote (`voted`) is counted; the task waits for the other oracles to reach the
+    /// quorum (or for its window to close, when expiry applies).
+    AwaitQuorum { voted: Ballot },
 }
 
 impl Action {
@@ -129,6 +137,13 @@ pub fn next_action(intent: Intent, chain: &ChainView) -> Action {
     if chain.status == ChainStatus::None {
         // Not on chain (yet): the post may not be visible at this node; nothing can be sent.
         return Action::Wait;
+    }
+    if let Some(voted) = chain.my_vote
+        && matches!(intent, Intent::Complete | Intent::FailAttempt { .. })
+        && matches!(voted, Ballot::Complete | Ballot::Fail)
+        && !chain.expirable()
+    {
+        return Action::AwaitQuorum { voted };
     }
     match intent {
         Intent::Complete => match chain.status {
@@ -174,7 +189,31 @@ mod tests {
             deadline: 1000,
             verification_window: 100,
             now,
+            my_vote: None,
         }
+    }
+
+    #[test]
+    fn a_counted_vote_is_not_sent_again() {
+        for voted in [Ballot::Complete, Ballot::Fail] {
+            let mine = ChainView {
+                my_vote: Some(voted),
+                ..view(ChainStatus::Submitted, 900)
+            };
+            for intent in [Intent::Complete, Intent::FailAttempt { reopen: true }] {
+                assert_eq!(next_action(intent, &mine), Action::AwaitQuorum { voted });
+            }
+            // Expiry is anyone's, and past the window it is what remains.
+            assert_eq!(next_action(Intent::Expire, &mine), Action::Wait);
+            let late = ChainView { now: 1101, ..mine };
+            assert_eq!(next_action(Intent::Complete, &late), Action::Expire);
+        }
+        // An assignment vote says nothing about the result.
+        let assigned = ChainView {
+            my_vote: Some(Ballot::Assign),
+            ..view(ChainStatus::Submitted, 900)
+        };
+        assert_eq!(next_action(Intent::Complete, &assigned), Action::Complete);
     }
 
     #[test]
@@ -281,16 +320,20 @@ mod tests {
     }
 
     proptest! {
-        /// Every transaction chosen is one TMC accepts in that state (mirrors the contract's checks),
-        /// and a settled task never gets another.
+        /// Every transaction chosen is one TMC accepts in that state (mirrors the contract's checks,
+        /// `AlreadyVoted` included), and a settled task never gets another.
         #[test]
         fn only_transactions_the_contract_accepts_are_chosen(
             intent in intent(), status in status(), attempts in 0u8..5, now in 0u64..1300,
+            my_vote in prop_oneof![Just(None), Just(Some(Ballot::Assign)), Just(Some(Ballot::Complete)), Just(Some(Ballot::Fail))],
         ) {
-            let chain = ChainView { status, attempts, max_attempts: 3, deadline: 1000, verification_window: 100, now };
+            let chain = ChainView { status, attempts, max_attempts: 3, deadline: 1000, verification_window: 100, now, my_vote };
+            let voted = matches!(my_vote, Some(Ballot::Complete | Ballot::Fail));
             match next_action(intent, &chain) {
-                Action::Complete => prop_assert!(status == ChainStatus::Submitted && now <= 1100),
+                Action::Complete => prop_assert!(status == ChainStatus::Submitted && now <= 1100 && !voted),
+                Action::AwaitQuorum { voted: v } => prop_assert!(Some(v) == my_vote && !chain.expirable()),
                 Action::Fail { reopen } => {
+                    prop_assert!(!voted);
                     prop_assert!(
                         (status == ChainStatus::Assigned && now <= 1000)
                             || (status == ChainStatus::Submitted && now <= 1100)

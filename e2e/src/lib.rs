@@ -354,6 +354,7 @@ impl Cluster {
             watch_namespaces: vec![namespace.clone()],
             confirmations: 0,
             no_chain_admission: false,
+            proposal_turn_seconds: drlaas_core::consortium::PROPOSAL_TURN_SECONDS,
             listen: "127.0.0.1:0".parse().unwrap(),
             lease_name: format!("drlaas-e2e-{suffix}"),
             identity: Some(format!("e2e-{suffix}")),

@@ -315,11 +315,8 @@ async fn a_dishonest_worker_fails_verification_is_slashed_and_the_requester_refu
     let (market, accounts) = local.market().await;
     let cheater = market.worker(accounts[4]).await.unwrap().unwrap();
     assert_eq!(cheater.failed_tasks, 1);
-    assert!(
-        cheater.reputation.as_f64() < 0.5,
-        "reputation went down: {}",
-        cheater.reputation
-    );
+    // A newcomer starts at 0, and a failure leaves it there: nothing was earned.
+    assert_eq!(cheater.reputation.as_f64(), 0.0, "{}", cheater.reputation);
     let stake = wei("2");
     let slashed = stake / U256::from(10); // MarketParams::default(): 10 %
     assert_eq!(U256::from(cheater.stake), stake - slashed);
@@ -327,6 +324,119 @@ async fn a_dishonest_worker_fails_verification_is_slashed_and_the_requester_refu
     assert_eq!(requester.tmc, wei("0.5"), "the whole budget is refunded");
     assert_eq!(requester.umc, slashed, "the slashed stake goes to the requester");
     assert_eq!(market.escrow(1).await.unwrap(), U256::ZERO);
+}
+
+/// A consortium of three oracles with quorum 2, the third dishonest (it seconds every proposal and
+/// votes to pay every result): the two honest members, each evaluating on its own, still fail the
+/// shirking worker's model (requester refunded, stake slashed), and the honest worker's task is
+/// paid exactly once. The dishonest votes stay on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_of_three_consortium_fails_a_bad_model_despite_a_dishonest_oracle_and_pays_a_good_one_once() {
+    let _turn = TURN.lock().await;
+    let local = Local::new();
+    let workers = local.write(
+        "workers.yaml",
+        &format!("workers:\n{HONEST}{}", misbehaving("shirking")),
+    );
+    let tasks = local.write(
+        "tasks.yaml",
+        &format!(
+            "{}---\n{}",
+            task_yaml("first", "  maxAttempts: 1\n"),
+            task_yaml("second", "  maxAttempts: 1\n")
+        ),
+    );
+    local.run(&[
+        "--oracles",
+        "3",
+        "--quorum",
+        "2",
+        "--dishonest-oracles",
+        "1",
+        "--workers",
+        &workers,
+        &tasks,
+    ]);
+
+    let (market, accounts) = local.market().await;
+    let consortium = market.consortium().await.unwrap();
+    assert_eq!((consortium.oracles.len(), consortium.quorum), (3, 2));
+    let dishonest = consortium.oracles[2];
+    // One slot per worker: recruitment gave each worker one of the tasks.
+    let of = |worker: &str| {
+        ["first", "second"]
+            .into_iter()
+            .map(|name| local.task(name))
+            .find(|t| t["status"]["worker"] == worker)
+            .unwrap_or_else(|| panic!("no task went to {worker}"))
+    };
+    let (cheated, trained) = (of("shirking"), of("honest"));
+    let id = |t: &Value| t["status"]["chainTaskId"].as_u64().unwrap();
+
+    assert_eq!(cheated["status"]["outcome"], "Refunded", "{cheated:#}");
+    assert_eq!(cheated["status"]["evaluation"]["passed"], false);
+    let failed = market.task(id(&cheated)).await.unwrap();
+    assert_eq!(failed.status, TaskStatus::Failed);
+    assert_eq!(market.escrow(id(&cheated)).await.unwrap(), U256::ZERO);
+    let cheater = market.worker(accounts[4]).await.unwrap().unwrap();
+    assert_eq!(cheater.failed_tasks, 1);
+    assert_eq!(
+        U256::from(cheater.stake),
+        wei("2") - wei("0.2"),
+        "10 % of the stake is slashed"
+    );
+
+    assert_eq!(trained["status"]["outcome"], "Paid", "{trained:#}");
+    let paid = market.task(id(&trained)).await.unwrap();
+    assert_eq!(paid.status, TaskStatus::Completed);
+    assert_eq!(tasks_completed(&market, id(&trained)).await, 1, "paid once");
+    // The outcomes show the payment, whichever member's vote carried it out.
+    let report: Value = serde_json::from_slice(&std::fs::read(local.path().join("report.json")).unwrap()).unwrap();
+    let row = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["chainTaskId"] == id(&trained))
+        .unwrap();
+    assert_eq!(row["paidWei"], paid.price.to_string(), "{row}");
+    // The requester got the whole budget of the failed task, the rest of the paid one's and the
+    // cheater's slashed stake.
+    let requester = market.credits(accounts[REQUESTER]).await.unwrap();
+    assert_eq!(requester.tmc, wei("0.5") + wei("0.5") - paid.price);
+    assert_eq!(requester.umc, wei("0.2"));
+
+    // The dishonest oracle's vote to pay the cheated result is on chain, outvoted.
+    let votes: Vec<TMC::Voted> = market
+        .provider()
+        .get_logs(
+            &Filter::new()
+                .address(market.deployment().tmc)
+                .event_signature(TMC::Voted::SIGNATURE_HASH)
+                .topic1(U256::from(id(&cheated)))
+                .from_block(0),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| TMC::Voted::decode_log(&l.inner).unwrap().data)
+        .collect();
+    let ballots =
+        |oracle: Address| -> Vec<u8> { votes.iter().filter(|v| v.oracle == oracle).map(|v| v.ballot).collect() };
+    // Ballots: 0 assign, 1 complete, 2 fail. The honest members voted to fail it (the second vote
+    // carried it out).
+    let fails = votes.iter().filter(|v| v.ballot == 2).count();
+    assert_eq!(fails, 2, "both honest members voted to fail: {votes:?}");
+    assert!(!ballots(consortium.oracles[0]).contains(&1) && !ballots(consortium.oracles[1]).contains(&1));
+    // It votes as soon as the result is on chain; the honest members only after the seed block and
+    // their evaluation.
+    assert!(
+        ballots(dishonest).contains(&1),
+        "the dishonest oracle voted to pay: {votes:?}"
+    );
+    assert!(
+        ballots(dishonest).iter().all(|&b| b != 2),
+        "the dishonest oracle never votes to fail"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

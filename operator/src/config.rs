@@ -12,6 +12,7 @@ use drlaas_chain::{Deployment, read_deployment};
 use crate::controller::scope::parse_namespace;
 use crate::pods::EnvironmentSidecars;
 use crate::runtime::RunError;
+use drlaas_core::consortium::PROPOSAL_TURN_SECONDS;
 
 /// `--rpc-url`'s default.
 pub const DEFAULT_RPC_URL: &str = "http://127.0.0.1:8545";
@@ -88,6 +89,11 @@ pub struct OperatorArgs {
     /// Do not mirror tasks posted on chain (only DRLTasks applied in the cluster are run).
     #[arg(long)]
     pub no_chain_admission: bool,
+    /// In a consortium (several oracles): seconds of chain time each member's turn to propose a
+    /// task's worker lasts. Every member must use the same value.
+    #[arg(long, env = "DRLAAS_PROPOSAL_TURN_SECONDS", default_value_t = PROPOSAL_TURN_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub proposal_turn_seconds: u64,
     /// Address of the metrics and health endpoints.
     #[arg(long, env = "DRLAAS_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
@@ -130,6 +136,8 @@ pub struct OperatorConfig {
     pub confirmations: u64,
     /// Whether tasks posted on chain are mirrored into DRLTasks.
     pub chain_admission: bool,
+    /// Seconds each consortium member's turn to propose lasts.
+    pub proposal_turn_seconds: u64,
     /// Address of the metrics and health endpoints.
     pub listen: SocketAddr,
     /// Name of the leader Lease.
@@ -156,6 +164,7 @@ impl OperatorConfig {
             watch_namespaces: Vec::new(),
             confirmations: DEFAULT_CONFIRMATIONS,
             chain_admission: true,
+            proposal_turn_seconds: PROPOSAL_TURN_SECONDS,
             listen: DEFAULT_LISTEN.parse().expect("the default listen address parses"),
             lease_name: DEFAULT_LEASE_NAME.into(),
             identity: None,
@@ -196,6 +205,7 @@ impl OperatorArgs {
             watch_namespaces: self.watch_namespaces.clone(),
             confirmations: self.confirmations,
             chain_admission: !self.no_chain_admission,
+            proposal_turn_seconds: self.proposal_turn_seconds,
             listen: self.listen,
             lease_name: self.lease_name.clone(),
             identity: self.identity.clone(),

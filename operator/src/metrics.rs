@@ -52,6 +52,12 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OracleLabels {
+    /// The other oracle's account.
+    pub oracle: String,
+}
+
 /// Seconds from 10 ms to ~3 h: reconciles are fast, settling a task takes as long as training.
 fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 3.0, 14))
@@ -81,6 +87,8 @@ pub struct Metrics {
     pub chain_acked_block: Gauge,
     pub chain_head_block: Gauge,
     pub kube_requests: Family<RequestLabels, Counter>,
+    pub proposals_refused: Counter,
+    pub oracle_dissents: Family<OracleLabels, Counter>,
     registry: Registry,
 }
 
@@ -103,6 +111,8 @@ impl Default for Metrics {
             chain_acked_block: Gauge::default(),
             chain_head_block: Gauge::default(),
             kube_requests: Family::default(),
+            proposals_refused: Counter::default(),
+            oracle_dissents: Family::default(),
             registry: Registry::with_prefix("drlaas"),
         };
         let r = &mut m.registry;
@@ -162,6 +172,16 @@ impl Default for Metrics {
             "chain_tasks",
             "TaskPosted events handled by the chain watcher, by outcome (created, already_mirrored, owned_by_kubernetes_task, refused)",
             m.chain_tasks.clone(),
+        );
+        r.register(
+            "consortium_proposals_refused",
+            "Reconciles in which every assignment another consortium member proposed broke the public recruitment rule",
+            m.proposals_refused.clone(),
+        );
+        r.register(
+            "consortium_dissents",
+            "Votes of another oracle found on a result against this member's verdict when it voted, by oracle",
+            m.oracle_dissents.clone(),
         );
         r.register(
             "chain_acked_block",

@@ -60,8 +60,9 @@ pub async fn run_with(config: OperatorConfig, client: Option<kube::Client>) -> R
         .await
         .map_err(|e| match e {
             OpenError::NotOracle { oracle, tmc } => refused(format!(
-                "{oracle} (the --oracle-key-file account) is not an oracle of TMC {tmc}: the admin must allow it \
-                 (setOracle) before the operator can assign and settle tasks"
+                "{oracle} (the --oracle-key-file account) is not an oracle of TMC {tmc}: the consortium must \
+                 add it to the oracle set (`drlaas chain set-oracles`, then `drlaas chain execute` once the \
+                 governance delay is over) before the operator can assign and settle tasks"
             )),
             OpenError::Mismatch(m) => RunError::Chain(drlaas_chain::ChainError::Inconsistent(m)),
             OpenError::Chain(e) => RunError::Chain(e),
@@ -82,6 +83,7 @@ pub async fn run_with(config: OperatorConfig, client: Option<kube::Client>) -> R
             environments: config.environments.clone(),
         },
         confirmations: config.confirmations,
+        proposal_turn_seconds: config.proposal_turn_seconds,
     };
     // Started before the Lease is ours: a standby replica takes over with its caches filled.
     let mut watches = JoinSet::new();
@@ -94,6 +96,7 @@ pub async fn run_with(config: OperatorConfig, client: Option<kube::Client>) -> R
         settings: Arc::new(settings),
         caches,
         recruiter: Arc::default(),
+        consortium: Arc::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown_signal()));

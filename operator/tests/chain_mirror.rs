@@ -34,9 +34,7 @@ const DOC_TARGET_MILLI: i32 = 20_000;
 async fn chain() -> (Devnet, Arc<Market>, Address) {
     let devnet = Devnet::spawn(4).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
-    let market = Market::deploy(devnet.provider(), devnet.wallet(), accounts[0], MarketParams::default())
-        .await
-        .unwrap();
+    let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
     (devnet, Arc::new(market), accounts[1])
 }
 
@@ -49,6 +47,7 @@ fn context(market: Arc<Market>, store: Store, api: &ApiServer) -> Context {
         settings: settings(),
         caches: drlaas_operator::controller::Caches::none(),
         recruiter: std::sync::Arc::default(),
+        consortium: std::sync::Arc::default(),
     }
 }
 

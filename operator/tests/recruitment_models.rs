@@ -128,6 +128,7 @@ impl World {
             settings: settings_for(self.oracle, &self.store_dir.display().to_string()),
             caches,
             recruiter: Arc::default(),
+            consortium: Arc::default(),
         })
     }
 
@@ -156,7 +157,8 @@ impl World {
             budget: BUDGET.parse().unwrap(),
         };
         let (id, _) = self.market.post_task(self.requester, &task).await.unwrap();
-        self.market.assign(self.oracle, id, worker).await.unwrap();
+        let budget = BUDGET.parse().unwrap();
+        self.market.assign(self.oracle, id, worker, budget).await.unwrap();
         let model = self.model(environment).await;
         self.market
             .submit_result(worker, id, &model, B256::repeat_byte(7))
@@ -241,7 +243,7 @@ async fn a_worker_that_completed_a_similar_task_wins_over_an_otherwise_equal_one
         let status = w.status(name);
         assert_eq!(
             (&status["reputation"], &status["completedTasks"]),
-            (&json!(0.55), &json!(1)),
+            (&json!(0.1), &json!(1)),
             "{name}: {status}"
         );
     }
@@ -269,7 +271,7 @@ async fn a_worker_that_completed_a_similar_task_wins_over_an_otherwise_equal_one
         .and_then(|q| q.get(..5))
         .and_then(|q| q.parse().ok())
         .unwrap_or_else(|| panic!("no QoS in {message:?}"));
-    let without = 0.30 * 0.55 + 0.25 * 0.8 + 0.25 * 1.0 + 0.10 * (1.0 - 0.1);
+    let without = 0.30 * 0.1 + 0.25 * 0.8 + 0.25 * 1.0 + 0.10 * (1.0 - 0.1);
     assert!(
         (qos - (without + 0.10 * 8.0 / 9.0)).abs() < 1e-3,
         "{qos} in {message:?}"

@@ -142,6 +142,7 @@ impl World {
             settings: settings_for(self.oracle, &self.store_dir.display().to_string()),
             caches: drlaas_operator::controller::Caches::none(),
             recruiter: std::sync::Arc::default(),
+            consortium: std::sync::Arc::default(),
         })
     }
 

@@ -28,9 +28,7 @@ fn mock_api() -> (kube::Client, ApiServer) {
 async fn chain() -> (Devnet, Arc<Market>, Vec<Address>) {
     let devnet = Devnet::spawn(4).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
-    let market = Market::deploy(devnet.provider(), devnet.wallet(), accounts[0], MarketParams::default())
-        .await
-        .unwrap();
+    let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
     (devnet, Arc::new(market), accounts)
 }
 
@@ -44,6 +42,7 @@ fn context(client: kube::Client, market: Arc<Market>) -> Arc<Context> {
         settings: settings(),
         caches: drlaas_operator::controller::Caches::none(),
         recruiter: std::sync::Arc::default(),
+        consortium: std::sync::Arc::default(),
     })
 }
 
@@ -151,7 +150,10 @@ async fn a_registered_worker_gets_its_chain_record_and_running_pods() {
 
     let status = &server.await.unwrap()["status"];
     assert_eq!(status["registered"], true);
-    assert_eq!(status["reputation"], 0.5, "a new worker starts at 0.5");
+    assert_eq!(
+        status["reputation"], 0.0,
+        "a new worker starts at 0: reputation is earned"
+    );
     assert_eq!(status["stakeWei"], "2000000000000000000");
     assert_eq!(
         status["activeTasks"], 2,

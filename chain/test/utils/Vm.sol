@@ -11,6 +11,7 @@ interface Vm {
     function roll(uint256 newHeight) external;
     function deal(address account, uint256 newBalance) external;
     function getBlockTimestamp() external view returns (uint256 timestamp);
+    function cool(address target) external;
 
     // ---------------------------------------------------------------- callers
     function prank(address msgSender) external;

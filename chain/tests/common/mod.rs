@@ -12,7 +12,10 @@ pub struct World {
     pub devnet: Devnet,
     pub market: Market,
     pub admin: Address,
+    /// The first oracle (the only one in [`world`]).
     pub oracle: Address,
+    /// Every oracle, by seat.
+    pub oracles: Vec<Address>,
     pub requester: Address,
     pub workers: Vec<Address>,
     pub others: Vec<Address>,
@@ -35,17 +38,24 @@ pub fn profile(price: &str) -> WorkerProfile {
     }
 }
 
-/// anvil + deployed contracts; account 0 admin, 1 oracle, 2 requester, 3..6 workers (registered with
-/// 2 ETH stake at prices 1, 2, 3 ETH), the rest unregistered.
+/// anvil + deployed contracts; account 0 admin, 1 the only oracle, 2 requester, 3..6 workers
+/// (registered with 2 ETH stake at prices 1, 2, 3 ETH), the rest unregistered.
 pub async fn world() -> World {
+    world_of(MarketParams::default(), &[ORACLE], 1).await
+}
+
+/// As [`world`], with `params` and the accounts `oracle_accounts` (by seat; 1 and 9 or above, so
+/// they are neither the requester nor workers) as the oracles, `quorum` of them needed.
+pub async fn world_of(params: MarketParams, oracle_accounts: &[usize], quorum: u8) -> World {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn")
         .with_test_writer()
         .try_init();
     let devnet = Devnet::spawn(12).expect("anvil starts (run tools/setup.sh)");
     let accounts = devnet.accounts();
-    let (admin, oracle, requester) = (accounts[ADMIN], accounts[ORACLE], accounts[2]);
-    let market = devnet.deploy_market(MarketParams::default()).await.unwrap();
+    let (admin, requester) = (accounts[ADMIN], accounts[2]);
+    let oracles: Vec<Address> = oracle_accounts.iter().map(|&i| accounts[i]).collect();
+    let market = devnet.deploy_consortium(params, oracle_accounts, quorum).await.unwrap();
     let workers = accounts[3..6].to_vec();
     for (i, w) in workers.iter().enumerate() {
         market
@@ -56,10 +66,11 @@ pub async fn world() -> World {
     World {
         market,
         admin,
-        oracle,
+        oracle: oracles[0],
         requester,
         workers,
-        others: accounts[6..].to_vec(),
+        others: accounts[6..].iter().filter(|a| !oracles.contains(a)).copied().collect(),
+        oracles,
         devnet,
     }
 }

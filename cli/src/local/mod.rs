@@ -3,6 +3,7 @@
 //! kubelet that runs pods as processes of the trainer binary, a dev chain and a local content
 //! store. Only the executor and the defaults differ from a cluster.
 
+pub mod consortium;
 pub mod curves;
 pub mod listings;
 pub mod outcomes;

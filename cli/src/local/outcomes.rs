@@ -9,7 +9,8 @@ use std::path::Path;
 use drlaas_chain::Market;
 use drlaas_chain::alloy::primitives::{B256, U256};
 use drlaas_chain::alloy::providers::Provider;
-use drlaas_chain::alloy::rpc::types::Log;
+use drlaas_chain::alloy::rpc::types::{Filter, Log};
+use drlaas_chain::alloy::sol_types::SolEvent;
 use drlaas_chain::bindings::{TMC, UMC};
 use drlaas_crds::task::{DRLTask, DRLTaskStatus, TaskPhase};
 use drlaas_crds::transactions::TxAction;
@@ -55,15 +56,41 @@ struct Settlement {
     reputation: Option<(f64, f64)>,
 }
 
-/// What settlement transaction `tx` of a task whose escrow was `budget` did, from its receipt.
-async fn settlement(market: &Market, tx: &str, budget: Option<U256>) -> Settlement {
-    let Ok(hash) = tx.parse::<B256>() else {
-        return Settlement::default();
+/// What settlement transaction `tx` of chain task `id`, whose escrow was `budget`, did, from its
+/// receipt. In a consortium the operator's own transaction may have been a vote that another
+/// oracle's vote carried out: then the transaction that did is found by the task's settlement event.
+async fn settlement(market: &Market, tx: &str, id: Option<u64>, budget: Option<U256>) -> Settlement {
+    let from_receipt = |hash: B256| async move {
+        match market.provider().get_transaction_receipt(hash).await {
+            Ok(Some(receipt)) => Some(read_settlement(receipt.inner.logs(), budget)),
+            _ => None,
+        }
     };
-    let Ok(Some(receipt)) = market.provider().get_transaction_receipt(hash).await else {
-        return Settlement::default();
+    let own = match tx.parse::<B256>() {
+        Ok(hash) => from_receipt(hash).await.unwrap_or_default(),
+        Err(_) => Settlement::default(),
     };
-    read_settlement(receipt.inner.logs(), budget)
+    if own.paid.is_some() || own.refund.is_some() {
+        return own;
+    }
+    let Some(id) = id else { return own };
+    let filter = Filter::new()
+        .address(market.deployment().tmc)
+        .event_signature(vec![
+            TMC::TaskCompleted::SIGNATURE_HASH,
+            TMC::TaskFailed::SIGNATURE_HASH,
+            TMC::TaskExpired::SIGNATURE_HASH,
+        ])
+        .topic1(U256::from(id))
+        .from_block(market.deployment().block);
+    let carried_out = match market.provider().get_logs(&filter).await {
+        Ok(logs) => logs.last().and_then(|l| l.transaction_hash),
+        Err(_) => None,
+    };
+    match carried_out {
+        Some(hash) => from_receipt(hash).await.unwrap_or(own),
+        None => own,
+    }
 }
 
 /// What a settlement transaction's logs say, for a task whose escrow was `budget`.
@@ -112,7 +139,7 @@ pub async fn rows(market: &Market, tasks: &[DRLTask]) -> Vec<Row> {
         let status = task.status.clone().unwrap_or_default();
         let budget = status.budget_wei.as_deref().and_then(|w| w.parse().ok());
         let found = match settling_tx(&status) {
-            Some(tx) => settlement(market, tx, budget).await,
+            Some(tx) => settlement(market, tx, status.chain_task_id, budget).await,
             None => Settlement::default(),
         };
         rows.push(row(task, found));

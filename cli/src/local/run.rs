@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 
 use drlaas_chain::alloy::primitives::Address;
 use drlaas_chain::alloy::signers::local::PrivateKeySigner;
-use drlaas_chain::devnet::{self, ADMIN, ORACLE};
+use drlaas_chain::devnet::{self, ADMIN};
 use drlaas_chain::{Market, MarketParams, ReachError, deploy_marketplace, reach};
 use drlaas_crds::task::{DRLTask, TaskPhase};
 use drlaas_store::{ContentStore, Store};
 use serde_json::{Value, json};
 
+use super::consortium::{self, LOCAL_PROPOSAL_TURN_SECONDS, Member};
 use super::curves;
 use super::listings::{Sellers, list_paid_models};
 use super::outcomes;
@@ -81,6 +82,17 @@ pub struct RunArgs {
     /// Plain progress lines instead of progress bars (the default when not on a terminal).
     #[arg(long)]
     pub plain: bool,
+    /// Members of the consortium, each with its own oracle key and operator (1 to 4). Fixed when
+    /// the data directory's marketplace is deployed.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub oracles: u8,
+    /// Votes that must agree to assign, pay or fail (default: the smallest majority of --oracles).
+    #[arg(long, value_name = "K")]
+    pub quorum: Option<u8>,
+    /// Make the last D members dishonest: they check nothing, second every proposal and vote to
+    /// pay every result (at most --oracles minus --quorum, so the honest members still decide).
+    #[arg(long, default_value_t = 0, value_name = "D")]
+    pub dishonest_oracles: u8,
 }
 
 /// Why a local run could not go on.
@@ -136,7 +148,8 @@ pub async fn run(args: RunArgs) -> Result<Vec<outcomes::Row>, LocalError> {
              or set DRLAAS_TRAINER_BIN",
         )
     })?;
-    let marketplace = open_marketplace(&args, &data_dir).await?;
+    let members = Consortium::of(&args)?;
+    let marketplace = open_marketplace(&args, &data_dir, &members).await?;
     let api = ApiServer::open(&data_dir.join("api.jsonl"))
         .map_err(|e| setup(format!("{}: {e}", data_dir.join("api.jsonl").display())))?;
     let addresses = marketplace.register_workers(&api).await?;
@@ -149,9 +162,24 @@ pub async fn run(args: RunArgs) -> Result<Vec<outcomes::Row>, LocalError> {
     }
 
     let operator = tokio::spawn(runtime::run_with(
-        marketplace.operator_config(&args),
+        marketplace.operator_config(&args, &members, 0),
         Some(api.client()),
     ));
+    // The other members: honest ones with clusters of their own, then the dishonest ones.
+    let mut others = Vec::new();
+    let mut dishonest = Vec::new();
+    for seat in 1..members.accounts.len() {
+        let oracle = marketplace.signers[members.accounts[seat]].address();
+        if seat >= members.accounts.len() - usize::from(members.dishonest) {
+            dishonest.push(tokio::spawn(consortium::dishonest_oracle(
+                marketplace.market.clone(),
+                oracle,
+            )));
+        } else {
+            let config = marketplace.operator_config(&args, &members, seat);
+            others.push(Member::start(seat, config, trainer.clone(), &data_dir).map_err(setup)?);
+        }
+    }
     let slots = args
         .parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -181,6 +209,9 @@ pub async fn run(args: RunArgs) -> Result<Vec<outcomes::Row>, LocalError> {
     let started = Instant::now();
     let mut operator = Some(operator);
     let outcome = loop {
+        if others.iter().any(Member::stopped) {
+            break Err(setup("a consortium member's operator stopped; see drlaas.log"));
+        }
         if let Some(finished) = operator.take_if(|o| o.is_finished()) {
             break match finished.await {
                 Ok(Ok(())) => Err(setup("stopped before every task settled; run again to resume")),
@@ -198,6 +229,10 @@ pub async fn run(args: RunArgs) -> Result<Vec<outcomes::Row>, LocalError> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     kubelet.abort();
+    drop(others);
+    for oracle in dishonest {
+        oracle.abort();
+    }
     if let Some(ticker) = ticker {
         ticker.abort();
     }
@@ -225,7 +260,36 @@ fn phase(task: &DRLTask) -> Option<TaskPhase> {
     task.status.as_ref()?.phase
 }
 
-async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace, LocalError> {
+/// The consortium a run asks for: its members' dev accounts by seat, the quorum and how many of the
+/// last seats are dishonest.
+struct Consortium {
+    accounts: Vec<usize>,
+    quorum: u8,
+    dishonest: u8,
+}
+
+impl Consortium {
+    fn of(args: &RunArgs) -> Result<Consortium, LocalError> {
+        let accounts = consortium::oracle_accounts(args.oracles).map_err(setup)?;
+        let quorum = consortium::quorum(args.oracles, args.quorum).map_err(setup)?;
+        if args.dishonest_oracles > args.oracles - quorum {
+            return Err(setup(format!(
+                "--dishonest-oracles {}: with {} oracles and quorum {quorum}, at most {} may be dishonest, \
+                 or they could settle tasks alone",
+                args.dishonest_oracles,
+                args.oracles,
+                args.oracles - quorum
+            )));
+        }
+        Ok(Consortium {
+            accounts,
+            quorum,
+            dishonest: args.dishonest_oracles,
+        })
+    }
+}
+
+async fn open_marketplace(args: &RunArgs, data_dir: &Path, members: &Consortium) -> Result<Marketplace, LocalError> {
     let store_address = match &args.ipfs_api {
         Some(url) => url.clone(),
         None => data_dir.join("store").display().to_string(),
@@ -261,15 +325,35 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
         Some(n) => Market::open(provider.clone(), wallet.clone(), n.deployment).await.ok(),
         None => None,
     };
+    let oracles: Vec<Address> = members.accounts.iter().map(|&a| signers[a].address()).collect();
     let market = match reusable {
-        Some(market) => market,
+        Some(market) => {
+            let deployed = market.consortium().await?;
+            if deployed.oracles != oracles || deployed.quorum != members.quorum {
+                return Err(setup(format!(
+                    "the marketplace of {} has {} oracles with quorum {}, not --oracles {} --quorum {}: \
+                     give the same, or use another --data-dir",
+                    data_dir.display(),
+                    deployed.oracles.len(),
+                    deployed.quorum,
+                    oracles.len(),
+                    members.quorum
+                )));
+            }
+            market
+        }
         None => {
-            let oracles = [signers[ORACLE].address()];
             let admin = signers[ADMIN].address();
-            let deployed = deploy_marketplace(provider, wallet, admin, MarketParams::default(), &oracles).await;
-            deployed
-                .map_err(|e| setup(format!("could not deploy the marketplace on {endpoint}: {e}")))?
-                .0
+            let deployed = deploy_marketplace(
+                provider,
+                wallet,
+                admin,
+                MarketParams::default(),
+                &oracles,
+                members.quorum,
+            )
+            .await;
+            deployed.map_err(|e| setup(format!("could not deploy the marketplace on {endpoint}: {e}")))?
         }
     };
     let network = Network {
@@ -286,6 +370,14 @@ async fn open_marketplace(args: &RunArgs, data_dir: &Path) -> Result<Marketplace
             Err(_) => WorkersConfig::default_pool(drlaas_local::workers::nvidia_driver()),
         },
     };
+    if let Some(w) = workers.workers.iter().find(|w| members.accounts.contains(&w.account)) {
+        return Err(setup(format!(
+            "worker {} uses dev account {}, which is an oracle's with --oracles {}: give it another account",
+            w.name,
+            w.account,
+            members.accounts.len()
+        )));
+    }
     let saved = serde_saphyr::to_string(&workers).map_err(|e| setup(e.to_string()))?;
     std::fs::write(data_dir.join("workers.yaml"), saved).map_err(|e| setup(e.to_string()))?;
     Ok(Marketplace {
@@ -350,7 +442,7 @@ impl Marketplace {
             let address = addresses[&worker.name];
             let record = self.market.worker(address).await?;
             let record = ChainRecord {
-                reputation: record.map_or(0.5, |r| r.reputation.as_f64()),
+                reputation: record.map_or(0.0, |r| r.reputation.as_f64()),
                 completed: 0,
                 failed: 0,
             };
@@ -415,8 +507,9 @@ impl Marketplace {
         Ok(())
     }
 
-    /// The operator of this marketplace, as the oracle account, watching every namespace.
-    fn operator_config(&self, args: &RunArgs) -> OperatorConfig {
+    /// The operator of consortium member `seat` of this marketplace, as its oracle account,
+    /// watching every namespace of its cluster.
+    fn operator_config(&self, args: &RunArgs, members: &Consortium, seat: usize) -> OperatorConfig {
         OperatorConfig {
             trainer_image: "drlaas/trainer:local".into(),
             // Pods get environment sidecars; the local kubelet runs them with this machine's
@@ -427,13 +520,20 @@ impl Marketplace {
             },
             namespace: SYSTEM_NAMESPACE.into(),
             confirmations: 1,
-            listen: args.listen,
-            // The same identity on every run: a restarted run holds the Lease at once.
+            // Member 0's endpoints where asked; the others' anywhere free.
+            listen: if seat == 0 {
+                args.listen
+            } else {
+                "127.0.0.1:0".parse().expect("a socket address")
+            },
+            proposal_turn_seconds: LOCAL_PROPOSAL_TURN_SECONDS,
+            // The same identity on every run (each member has its own API server): a restarted run
+            // holds the Lease at once.
             identity: Some("local".into()),
             ..OperatorConfig::new(
                 self.network.rpc_url.clone(),
                 self.network.deployment,
-                self.signers[ORACLE].clone(),
+                self.signers[members.accounts[seat]].clone(),
                 self.network.store.clone(),
             )
         }

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod chain_mirror;
 pub mod chain_status;
 pub mod conditions;
+pub mod consortium;
 pub mod cursor;
 pub mod model_market;
 pub mod model_mirror;
@@ -26,6 +27,7 @@ use drlaas_store::Store;
 use kube::{Resource, ResourceExt};
 
 pub use self::cache::Caches;
+pub use self::consortium::Consortium;
 pub use self::recruiter::Recruiter;
 pub use self::scope::WatchScope;
 use crate::pods::PodSettings;
@@ -57,6 +59,8 @@ pub struct Context {
     pub caches: Caches,
     /// Recruitment's record of the workers it promised and has not seen assigned yet.
     pub recruiter: Arc<Recruiter>,
+    /// The oracle set and this operator's seat, as last read from TMC.
+    pub consortium: Arc<Consortium>,
 }
 
 /// What the operator is configured with (flags of `drlaas operator`).
@@ -72,6 +76,8 @@ pub struct Settings {
     pub pods: PodSettings,
     /// Blocks a `TaskPosted` event needs on top of it before it is mirrored.
     pub confirmations: u64,
+    /// Seconds each consortium member's turn to propose a worker lasts.
+    pub proposal_turn_seconds: u64,
 }
 
 impl std::fmt::Debug for Context {

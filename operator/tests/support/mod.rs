@@ -48,6 +48,7 @@ pub fn settings_for(oracle: Address, store_address: &str) -> Arc<Settings> {
             environments: EnvironmentSidecars::default(),
         },
         confirmations: 0,
+        proposal_turn_seconds: drlaas_core::consortium::PROPOSAL_TURN_SECONDS,
     })
 }
 

@@ -24,6 +24,9 @@ use super::settle::{Settlement, settle};
 use super::status::StatusWriter;
 use super::{AFTER_TX, POLL, create_owned, namespaced, seconds_since, timed};
 use crate::pods::{evaluator_pod, evaluator_pod_name, task_config_map, trainer_pod, trainer_pod_name};
+use drlaas_chain::EnvKind;
+use drlaas_core::admission::parse_wei;
+use drlaas_core::consortium::{self, Ballot, Proposal, ProposedWorker, TaskTerms};
 use drlaas_core::lifecycle::TaskState;
 use drlaas_core::model_choice::{WarmStartWanted, warm_start_wanted};
 use drlaas_core::next_step::{PodState, Step};
@@ -53,6 +56,8 @@ pub(super) async fn act(
             let worker = seen.assigned_worker()?;
             start_trainer(task, ctx, status, worker, seen.attempt(), seen.info.budget).await
         }
+        Step::TrainedElsewhere => Ok(trained_elsewhere(status, seen)),
+        Step::AwaitQuorum { voted } => Ok(await_quorum(status, seen, voted)),
         Step::WaitForTrainer { running } => Ok(wait_for_trainer(task, ctx, status, seen, running).await),
         Step::Submit { model_cid, result } => submit(task, ctx, status, seen, model_cid, result).await,
         Step::WaitForSeedBlock { seed_block } => Ok(wait_for_seed_block(status, seen, seed_block)),
@@ -93,6 +98,31 @@ fn done(status: &mut StatusWriter<'_>, seen: &Observation) -> Action {
     Action::await_change()
 }
 
+/// The assigned worker's pool is another consortium member's: that member runs the trainer and
+/// submits; this one verifies the result once it is on chain.
+fn trained_elsewhere(status: &mut StatusWriter<'_>, seen: &Observation) -> Action {
+    status.status.message = Some(format!(
+        "attempt {}: worker {} trains on another consortium member's pool; this member verifies its result",
+        seen.attempt(),
+        seen.info.worker
+    ));
+    Action::requeue(POLL)
+}
+
+/// This oracle's vote is counted; the other oracles' votes decide.
+fn await_quorum(status: &mut StatusWriter<'_>, seen: &Observation, voted: Ballot) -> Action {
+    let what = match voted {
+        Ballot::Assign => "to assign a worker",
+        Ballot::Complete => "to pay the result",
+        Ballot::Fail => "to fail the attempt",
+    };
+    status.status.message = Some(format!(
+        "voted {what}; waiting for the other oracles ({})",
+        seen.membership.quorum_text()
+    ));
+    Action::requeue(POLL)
+}
+
 /// Picks a worker for a funded task, records it on chain and starts its trainer.
 ///
 /// Recruitment is greedy over every funded task (see [`Recruiter`](super::super::Recruiter)): the
@@ -105,6 +135,33 @@ async fn recruit(
     seen: &Observation,
 ) -> Result<Action, Error> {
     let info = &seen.info;
+    let membership = &seen.membership;
+    if !membership.is_single() {
+        // A proposal that keeps the rule is seconded first, by the proposer too: several proposals
+        // for one attempt would split the votes.
+        let (refused, backing) = match second(task, ctx, status, seen).await? {
+            Seconded::Voted(action) => return Ok(action),
+            Seconded::Not { refused, backing } => (refused, backing),
+        };
+        let seats = u8::try_from(membership.info.oracles.len()).unwrap_or(u8::MAX);
+        let turn = ctx.settings.proposal_turn_seconds;
+        let attempt = info.attempts + 1;
+        let proposer = consortium::proposer(info.id, attempt, seats, seen.head.timestamp, turn);
+        if backing || membership.seat != Some(proposer) {
+            status.status.message = Some(if backing {
+                format!(
+                    "backs a proposal for attempt {attempt}; waiting for the other oracles ({})",
+                    membership.quorum_text()
+                )
+            } else if refused.is_empty() {
+                format!("waiting for seat {proposer} to propose a worker for attempt {attempt}")
+            } else {
+                format!("refused the proposals for attempt {attempt}: {}", refused.join("; "))
+            });
+            // Look again within the next turn.
+            return Ok(Action::requeue(Duration::from_secs(turn).min(POLL)));
+        }
+    }
     let budget = u128::try_from(info.budget).unwrap_or(u128::MAX);
     let (worker_name, qos) = match ctx.recruiter.choose(ctx, task, budget).await? {
         Choice::Assign { worker, qos } => (worker, qos),
@@ -127,6 +184,18 @@ async fn recruit(
     };
     let attempt = u32::from(info.attempts) + 1;
     status.tx(ctx, TxAction::Assign(attempt), &outcome);
+    if !membership.is_single() {
+        // A proposal: the other members second it (or not); the next reconcile sees which.
+        status.event(
+            EventType::Normal,
+            "AssignmentProposed",
+            format!(
+                "attempt {attempt}: proposed {worker_name} (QoS {qos:.3}) to the consortium ({})",
+                membership.quorum_text()
+            ),
+        );
+        return Ok(Action::requeue(AFTER_TX));
+    }
     status.status.worker = Some(worker_name.clone());
     status.status.attempts = attempt;
     // The chain says Assigned now: the status says so at once, so the next pass counts the worker.
@@ -158,9 +227,92 @@ async fn assign(task: &DRLTask, ctx: &Context, id: u64, worker_name: &str) -> Re
         field: "spec.address",
         message: format!("Worker {worker_name}: {e}"),
     })?;
+    // The most the task pays: the price recruitment weighed. A worker that raises its price before
+    // the assignment lands is refused on chain (`PriceAboveMax`) and recruited afresh.
+    let max_price = parse_wei(&worker.spec.price_per_task_wei).map_err(|message| Error::Invalid {
+        field: "spec.pricePerTaskWei",
+        message: format!("Worker {worker_name}: {message}"),
+    })?;
     tracing::debug!(task = %task.name_any(), worker = worker_name, "assigning");
-    let outcome = timed(ctx, "assign", ctx.market.assign(ctx.settings.oracle, id, address)).await?;
+    let assign = ctx
+        .market
+        .assign(ctx.settings.oracle, id, address, U256::from(max_price));
+    let outcome = timed(ctx, "assign", assign).await?;
     Ok((outcome, worker))
+}
+
+/// What seconding the proposals on chain came to.
+enum Seconded {
+    /// This oracle voted for one; the action after the vote.
+    Voted(Action),
+    /// It voted for none: why each proposal it does not back was refused, and whether it already
+    /// backs one that still keeps the rule.
+    Not { refused: Vec<String>, backing: bool },
+}
+
+/// In a consortium: vote for a proposal of this attempt's worker that keeps the public recruitment
+/// rule ([`consortium::check_proposal`]), the most supported first. Proposals this oracle backs
+/// already are only checked: one that no longer keeps the rule (its worker raised its price) is
+/// why an oracle backs another.
+async fn second(
+    task: &DRLTask,
+    ctx: &Context,
+    status: &mut StatusWriter<'_>,
+    seen: &Observation,
+) -> Result<Seconded, Error> {
+    let info = &seen.info;
+    let attempt = info.attempts + 1;
+    let terms = TaskTerms {
+        budget: u128::try_from(info.budget).unwrap_or(u128::MAX),
+        min_reputation: task.spec.min_reputation,
+    };
+    let kind = seen.environment.kind_name().parse::<EnvKind>().ok();
+    let seat = seen.membership.seat.map(|s| 1u32 << s).unwrap_or(0);
+    let (mut refused, mut backing) = (Vec::new(), false);
+    for p in ctx.market.assign_proposals(info.id, attempt).await? {
+        let record = ctx.market.worker(p.worker).await?;
+        let proposed = ProposedWorker {
+            registered: record.is_some(),
+            price: record
+                .as_ref()
+                .map_or(0, |w| u128::try_from(w.profile.price_per_task).unwrap_or(u128::MAX)),
+            reputation: record.as_ref().map_or(0.0, |w| w.reputation.as_f64()),
+            expertise: match (&record, kind) {
+                (Some(w), Some(kind)) => w.profile.expertise.level(kind),
+                _ => 0,
+            },
+        };
+        let proposal = Proposal {
+            worker: p.worker.to_string(),
+            max_price: u128::try_from(p.max_price).unwrap_or(u128::MAX),
+        };
+        let keeps_the_rule = consortium::check_proposal(&proposal, &proposed, &terms);
+        if p.support & seat != 0 {
+            backing |= keeps_the_rule.is_ok();
+            continue;
+        }
+        match keeps_the_rule {
+            Ok(()) => {
+                let vote = ctx.market.assign(ctx.settings.oracle, info.id, p.worker, p.max_price);
+                let outcome = timed(ctx, "assign", vote).await?;
+                status.tx(ctx, TxAction::Assign(u32::from(attempt)), &outcome);
+                status.event(
+                    EventType::Normal,
+                    "AssignmentSeconded",
+                    format!(
+                        "attempt {attempt}: seconded {} at most {} wei, proposed by {}",
+                        p.worker, p.max_price, p.oracle
+                    ),
+                );
+                return Ok(Seconded::Voted(Action::requeue(AFTER_TX)));
+            }
+            Err(why) => refused.push(format!("{} (by {}): {why}", p.worker, p.oracle)),
+        }
+    }
+    if !refused.is_empty() {
+        ctx.health.metrics.proposals_refused.inc();
+    }
+    Ok(Seconded::Not { refused, backing })
 }
 
 /// Starts attempt `attempt` on `worker`: the warm start chosen (bought once, within the task's

@@ -14,6 +14,7 @@ use kube::ResourceExt;
 use kube::api::LogParams;
 
 use super::super::chain_status::chain_status;
+use super::super::consortium::Membership;
 use super::super::{Context, Error, namespace_of};
 use super::namespaced;
 use crate::pods::{evaluator_pod_name, trainer_pod_name};
@@ -51,6 +52,8 @@ pub(super) struct Observation {
     pub target: Option<f64>,
     /// The task's environment.
     pub environment: EnvDescriptor,
+    /// The oracle set and this operator's seat.
+    pub membership: Membership,
 }
 
 impl Observation {
@@ -63,7 +66,10 @@ impl Observation {
                 deadline: self.info.deadline,
                 verification_window: self.verification_window,
                 submitted_block: self.info.submitted_block,
+                my_vote: self.membership.my_vote(&self.info.votes),
             },
+            // In a consortium the worker's pool may be another member's; alone, the Worker must be here.
+            worker_here: self.worker.is_some() || self.membership.is_single(),
             now: self.head.timestamp,
             head: self.head.number,
             trainer: &self.trainer,
@@ -127,7 +133,10 @@ impl Observation {
 pub(super) async fn observe(task: &DRLTask, ctx: &Context, id: u64) -> Result<Observation, Error> {
     let info = ctx.market.task(id).await?;
     let head = ctx.market.block(None).await?;
-    let (verification_window, contract_attempts) = ctx.market.task_limits().await?;
+    // The terms the task was posted under: a later change of the contract's terms does not apply.
+    let terms = ctx.market.task_terms(id).await?;
+    let (verification_window, contract_attempts) = (terms.verification_window, terms.max_attempts);
+    let membership = ctx.consortium.membership(&ctx.market, ctx.settings.oracle).await?;
     let worker = match info.worker {
         Address::ZERO => None,
         address => worker_by_address(ctx, address).await?,
@@ -163,6 +172,7 @@ pub(super) async fn observe(task: &DRLTask, ctx: &Context, id: u64) -> Result<Ob
         seed,
         target: task.spec.training.target_mean_return,
         environment: task.spec.training.environment.clone(),
+        membership,
     })
 }
 
@@ -345,7 +355,7 @@ pub(super) async fn block_time(ctx: &Context, number: u64) -> Result<u64, Error>
 pub(super) mod tests {
     use super::*;
     use drlaas_chain::alloy::primitives::{B256, U256};
-    use drlaas_chain::{TaskKind, TaskStatus};
+    use drlaas_chain::{ConsortiumInfo, TaskKind, TaskStatus, TaskVotes};
     use drlaas_core::lifecycle::Phase;
     use serde_json::json;
 
@@ -364,6 +374,7 @@ pub(super) mod tests {
                 attempts: 1,
                 target_milli: 20_000,
                 submitted_block: Some(40),
+                votes: TaskVotes::default(),
             },
             head: BlockRef {
                 number: 50,
@@ -380,6 +391,14 @@ pub(super) mod tests {
             seed: Some(5),
             target: Some(20.0),
             environment: serde_json::from_value(json!({"kind": "cartpole"})).unwrap(),
+            membership: Membership {
+                info: ConsortiumInfo {
+                    oracles: vec![Address::repeat_byte(9)],
+                    quorum: 1,
+                    epoch: 1,
+                },
+                seat: Some(0),
+            },
         }
     }
 

@@ -53,7 +53,7 @@ impl Settlement {
                 )
             }
             Transaction::Expire => (EventType::Warning, "Expired", format!("expired: {reason}")),
-            Transaction::Nothing { .. } | Transaction::Wait => return None,
+            Transaction::Nothing { .. } | Transaction::Wait | Transaction::AwaitQuorum { .. } => return None,
         })
     }
 }
@@ -104,6 +104,14 @@ pub(super) async fn settle(
         ),
         // Landed already: the next reconcile shows how the chain settled it.
         Transaction::Nothing { .. } => return Ok(Action::requeue(AFTER_TX)),
+        Transaction::AwaitQuorum { .. } => {
+            status.status.message = Some(format!(
+                "{}; this oracle's vote is in, waiting for the other oracles ({})",
+                settlement.reason,
+                seen.membership.quorum_text()
+            ));
+            return Ok(Action::requeue(POLL));
+        }
         Transaction::Wait => {
             status.status.message = Some(format!(
                 "{}; waiting until the chain accepts a settlement",
@@ -117,10 +125,50 @@ pub(super) async fn settle(
         status.worker_failed();
         status.status.last_failure = Some(settlement.reason.clone());
     }
-    if let Some((type_, reason, note)) = settlement.event(transaction, info.attempts) {
+    let vote = matches!(transaction, Transaction::Complete | Transaction::Fail { .. });
+    if vote && !seen.membership.is_single() {
+        count_dissents(ctx, seen, transaction == Transaction::Complete);
+        // One vote of several: the chain carries the outcome out once the quorum agrees.
+        let what = if transaction == Transaction::Complete {
+            "to pay"
+        } else {
+            "to fail the attempt"
+        };
+        status.event(
+            EventType::Normal,
+            "Voted",
+            format!(
+                "voted {what}: {} ({})",
+                settlement.reason,
+                seen.membership.quorum_text()
+            ),
+        );
+    } else if let Some((type_, reason, note)) = settlement.event(transaction, info.attempts) {
         status.event(type_, reason, note);
     }
     Ok(Action::requeue(AFTER_TX))
+}
+
+/// Counts, by oracle, the votes already on the result that go against this member's (`paying` or
+/// failing): a dishonest or broken member shows in `drlaas_consortium_dissents`.
+fn count_dissents(ctx: &Context, seen: &Observation, paying: bool) {
+    let membership = &seen.membership;
+    let votes = &seen.info.votes;
+    if votes.epoch != membership.info.epoch {
+        return;
+    }
+    let against = if paying { votes.fail } else { votes.complete };
+    for (seat, oracle) in membership.info.oracles.iter().enumerate() {
+        if against & (1u32 << seat) != 0 {
+            ctx.health
+                .metrics
+                .oracle_dissents
+                .get_or_create(&crate::metrics::OracleLabels {
+                    oracle: oracle.to_string(),
+                })
+                .inc();
+        }
+    }
 }
 
 #[cfg(test)]
