@@ -19,11 +19,12 @@ use drlaas_chain::alloy::primitives::{Address, U256, utils::parse_ether};
 use drlaas_chain::alloy::providers::Provider;
 use drlaas_chain::devnet::{Devnet, ORACLE, dev_worker_profile};
 use drlaas_chain::{EnvKind, Market, MarketParams};
+use drlaas_cli::local::consortium::Member;
 use drlaas_crds::task::DRLTask;
 use drlaas_crds::worker::Worker;
 use drlaas_local::kubelet::Kubelet;
 use drlaas_local::local_pod::{LocalPodRunner, build_workspace_binary, locate_trainer};
-use drlaas_operator::runtime::{self, OperatorArgs};
+use drlaas_operator::runtime::{self, OperatorArgs, OperatorConfig};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -58,6 +59,8 @@ pub struct Cluster {
     pub operator_args: OperatorArgs,
     scratch: tempfile::TempDir,
     background: Vec<JoinHandle<()>>,
+    /// The other consortium members, each with a cluster of its own (stopped when dropped).
+    _members: Vec<Member>,
     /// One test at a time: each runs its own operator, and operators watch every namespace.
     _alone: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -203,7 +206,16 @@ pub struct Setup {
     /// installed without one, unless a test sets it. The fake kubelet runs environment sidecars with
     /// this machine's Python whatever the image.
     pub environment_image: Option<String>,
+    /// Other consortium members besides this cluster's operator (0: a one-member consortium). Each
+    /// runs its own operator runtime, with its own oracle key, against a cluster of its own (an
+    /// in-memory API server and a local kubelet), as another member's cluster would be.
+    pub other_members: usize,
+    /// Votes that must agree (a majority of the `1 + other_members` oracles).
+    pub quorum: u8,
 }
+
+/// Seconds each consortium member's turn to propose lasts in the tests (blocks come twice a second).
+const TEST_PROPOSAL_TURN_SECONDS: u64 = 3;
 
 impl Setup {
     /// `workers` workers of `concurrent_tasks` slots, one requester, the operator in process.
@@ -214,6 +226,8 @@ impl Setup {
             requesters: 1,
             operator: OperatorMode::InProcess,
             environment_image: None,
+            other_members: 0,
+            quorum: 1,
         }
     }
 }
@@ -253,13 +267,18 @@ impl Cluster {
             .expect("the test namespace is created");
 
         let requesters = setup.requesters.max(1);
-        let devnet = Devnet::spawn((FIRST_REQUESTER + requesters + workers + 1) as u16)
-            .expect("anvil starts (run tools/setup.sh)");
+        let first_member = FIRST_REQUESTER + requesters + workers + 1;
+        let devnet =
+            Devnet::spawn((first_member + setup.other_members) as u16).expect("anvil starts (run tools/setup.sh)");
         let accounts = devnet.accounts();
         let requester = accounts[FIRST_REQUESTER];
         let first_worker = FIRST_REQUESTER + requesters;
+        // This cluster's operator holds seat 0; the other members the accounts after everyone else.
+        let oracles: Vec<usize> = std::iter::once(ORACLE)
+            .chain(first_member..first_member + setup.other_members)
+            .collect();
         let market = devnet
-            .deploy_market(MarketParams::default())
+            .deploy_consortium(MarketParams::default(), &oracles, setup.quorum)
             .await
             .expect("the market deploys");
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
@@ -354,7 +373,11 @@ impl Cluster {
             watch_namespaces: vec![namespace.clone()],
             confirmations: 0,
             no_chain_admission: false,
-            proposal_turn_seconds: drlaas_core::consortium::PROPOSAL_TURN_SECONDS,
+            proposal_turn_seconds: if setup.other_members > 0 {
+                TEST_PROPOSAL_TURN_SECONDS
+            } else {
+                drlaas_core::consortium::PROPOSAL_TURN_SECONDS
+            },
             listen: "127.0.0.1:0".parse().unwrap(),
             lease_name: format!("drlaas-e2e-{suffix}"),
             identity: Some(format!("e2e-{suffix}")),
@@ -388,6 +411,24 @@ impl Cluster {
                 Kubelet::new(client.clone(), Some(namespace.clone()), runner, 4).run(),
             ));
         }
+        let mut members = Vec::new();
+        for (seat, &account) in oracles.iter().enumerate().skip(1) {
+            let config = OperatorConfig {
+                trainer_image: args.trainer_image.clone(),
+                confirmations: 0,
+                proposal_turn_seconds: TEST_PROPOSAL_TURN_SECONDS,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                identity: Some(format!("member-{seat}")),
+                ..OperatorConfig::new(
+                    devnet.endpoint().to_string(),
+                    *market.deployment(),
+                    devnet.signers()[account].clone(),
+                    args.store.clone(),
+                )
+            };
+            let trainer = workspace_binary("drlaas-trainer");
+            members.push(Member::start(seat, config, trainer, scratch.path()).expect("a consortium member starts"));
+        }
         Cluster {
             client,
             namespace,
@@ -400,6 +441,7 @@ impl Cluster {
             operator_args: args,
             scratch,
             background,
+            _members: members,
             _alone: alone,
         }
     }

@@ -343,6 +343,8 @@ pub async fn run(options: &LoadOptions, label: &str) -> Result<RunFigures, Strin
         requesters: options.requesters,
         operator: OperatorMode::Processes,
         environment_image: None,
+        other_members: 0,
+        quorum: 1,
     }))
     .await
     .map_err(|e| format!("the test cluster could not be set up: {}", panic_message(e)))?;

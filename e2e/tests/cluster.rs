@@ -64,6 +64,80 @@ async fn a_task_is_trained_verified_and_paid_on_the_cluster() {
     cluster.stop().await;
 }
 
+/// A consortium of three oracles with quorum 2: this cluster's operator (seat 0, the only member
+/// with Workers) proposes the worker and trains; the two other members, each with a cluster of its
+/// own, second the proposal after checking it, evaluate the result themselves and vote. On this
+/// cluster the task shows each step, its vote waits for the others, and it is paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs a cluster: KUBECONFIG (and DRLAAS_E2E_FAKE_KUBELET=1 without nodes)"]
+async fn a_two_of_three_consortium_assigns_verifies_and_pays_a_task_on_the_cluster() {
+    use drlaas_chain::alloy::primitives::U256;
+    use drlaas_chain::alloy::providers::Provider;
+    use drlaas_chain::alloy::rpc::types::Filter;
+    use drlaas_chain::alloy::sol_types::SolEvent;
+    use drlaas_chain::bindings::TMC;
+    use drlaas_e2e::Setup;
+    let cluster = Cluster::start_with(Setup {
+        other_members: 2,
+        quorum: 2,
+        ..Setup::new(1, 1)
+    })
+    .await;
+    let consortium = cluster.market.consortium().await.unwrap();
+    assert_eq!((consortium.oracles.len(), consortium.quorum), (3, 2));
+    cluster.apply_task("pole", 5.0).await;
+    let status = settled_paid(&cluster, "pole", Duration::from_secs(600)).await;
+    let id = status.chain_task_id.expect("posted on chain");
+    assert_eq!(cluster.market.task(id).await.unwrap().status, TaskStatus::Completed);
+    let worker = status.worker.expect("a worker trained it");
+    assert_eq!(
+        cluster.tmc_credits(cluster.account_of(&worker)).await,
+        PRICE_WEI.parse::<U256>().unwrap(),
+        "the worker is paid its price, once"
+    );
+    // Every vote is on chain: the assignment and the payment each had two oracles behind them.
+    let votes: Vec<TMC::Voted> = cluster
+        .market
+        .provider()
+        .get_logs(
+            &Filter::new()
+                .address(cluster.market.deployment().tmc)
+                .event_signature(TMC::Voted::SIGNATURE_HASH)
+                .topic1(U256::from(id))
+                .from_block(0),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| TMC::Voted::decode_log(&l.inner).unwrap().data)
+        .collect();
+    for ballot in [0u8, 1] {
+        let voters: std::collections::BTreeSet<_> =
+            votes.iter().filter(|v| v.ballot == ballot).map(|v| v.oracle).collect();
+        assert_eq!(voters.len(), 2, "ballot {ballot}: {votes:?}");
+        assert!(
+            voters.contains(&consortium.oracles[0]),
+            "this cluster's operator voted: {votes:?}"
+        );
+    }
+    // This cluster's operator said what it did at each step.
+    let events = Api::<Event>::namespaced(cluster.client.clone(), &cluster.namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let reasons: Vec<String> = events.items.iter().filter_map(|e| e.reason.clone()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "AssignmentProposed" || r == "AssignmentSeconded"),
+        "{reasons:?}"
+    );
+    for reason in ["Posted", "ResultSubmitted", "Settled"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} Event in {reasons:?}");
+    }
+    cluster.stop().await;
+}
+
 #[tokio::test]
 #[ignore = "needs a cluster: KUBECONFIG (and DRLAAS_E2E_FAKE_KUBELET=1 without nodes)"]
 async fn deleting_a_task_that_waits_for_a_worker_cancels_it_on_chain() {
@@ -326,6 +400,8 @@ async fn kill_9_of_the_operator_while_20_identical_tasks_arrive_posts_each_exact
         requesters: 2,
         operator: OperatorMode::Processes,
         environment_image: None,
+        other_members: 0,
+        quorum: 1,
     })
     .await;
     let mut operator = Some(cluster.spawn_operator("replica-a", None));
