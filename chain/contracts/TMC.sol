@@ -168,6 +168,8 @@ contract TMC is Consortium {
     );
     /// @notice The oracles assigned `worker` at `price` on attempt `attempt` (1-based).
     event TaskAssigned(uint256 indexed taskId, address indexed worker, uint256 price, uint8 attempt);
+    /// @notice The assigned worker gave up attempt `attempt` before its deadline; `TaskFailed` follows.
+    event TaskAbandoned(uint256 indexed taskId, address indexed worker, uint8 attempt);
     /// @notice The assigned worker submitted its model CID and result hash.
     event ResultSubmitted(uint256 indexed taskId, address indexed worker, string modelCid, bytes32 resultHash);
     /// @notice The oracles accepted the result; `payment` was credited to the worker and `refund` (the
@@ -452,22 +454,26 @@ contract TMC is Consortium {
                 return;
             }
         }
-        address requester = t.requester;
-        failedBefore[taskId][worker] = true;
-        bool reopened = !keepClosed && t.attempts < terms.maxAttempts && block.timestamp <= t.deadline;
-        if (reopened) {
-            t.status = Status.Posted;
-            t.worker = address(0);
-            _clearAttempt(t);
-        } else {
-            t.status = Status.Failed;
-            _credit(requester, t.budget);
-        }
-        uint256 slashed = umc.onTaskFailed(worker, requester, terms.slashBps);
-        emit TaskFailed(taskId, worker, slashed, reopened);
+        _failAttempt(taskId, t, terms, worker, keepClosed);
     }
 
     // ------------------------------------------------------------------ workers
+
+    /// @notice Give up an assigned attempt before its deadline (the worker's trainer failed): the attempt
+    ///         fails as if the oracles had failed it (stake slashed to the requester, reputation down,
+    ///         never assigned this task again) and the task goes back to Posted for another worker while
+    ///         attempts are left, else the escrow is refunded. The worker answers for its own attempt, so
+    ///         no oracle vote is needed: in a consortium only the member hosting the worker sees its
+    ///         trainer fail, and the others would otherwise wait for the deadline.
+    /// @param taskId The task.
+    function abandon(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.worker) revert NotAssignedWorker(taskId, msg.sender);
+        _expectStatus(taskId, t, Status.Assigned);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
+        emit TaskAbandoned(taskId, msg.sender, t.attempts);
+        _failAttempt(taskId, t, _terms[t.terms], msg.sender, false);
+    }
 
     /// @notice Submit the result of an assigned task, before its deadline. The block number is recorded:
     ///         verifiers derive their evaluation seeds from a later block's hash, which the worker could
@@ -600,6 +606,27 @@ contract TMC is Consortium {
             return seat;
         }
         if (voted & seat != 0) revert AlreadyVoted(taskId, msg.sender);
+    }
+
+    /// @dev The current attempt of `worker` failed: it is never assigned the task again, the task reopens
+    ///      (unless `keepClosed`, the attempts are spent or the deadline passed) or is refunded, and UMC
+    ///      slashes the worker to the requester.
+    function _failAttempt(uint256 taskId, Task storage t, Terms storage terms, address worker, bool keepClosed)
+        internal
+    {
+        address requester = t.requester;
+        failedBefore[taskId][worker] = true;
+        bool reopened = !keepClosed && t.attempts < terms.maxAttempts && block.timestamp <= t.deadline;
+        if (reopened) {
+            t.status = Status.Posted;
+            t.worker = address(0);
+            _clearAttempt(t);
+        } else {
+            t.status = Status.Failed;
+            _credit(requester, t.budget);
+        }
+        uint256 slashed = umc.onTaskFailed(worker, requester, terms.slashBps);
+        emit TaskFailed(taskId, worker, slashed, reopened);
     }
 
     /// @dev Forget the price and the votes of the current attempt.

@@ -695,6 +695,13 @@ impl Market {
         self.send("TMC", call.from(worker)).await
     }
 
+    /// Give up `worker`'s assigned attempt at `task` before its deadline (TMC's `abandon`, sent by the
+    /// worker): it fails as if the oracles had failed it (slash, reputation, never this task again)
+    /// and the task reopens for another worker while attempts are left. No oracle vote is needed.
+    pub async fn abandon(&self, worker: Address, task: TaskId) -> Result<TxOutcome> {
+        self.send("TMC", self.tmc.abandon(U256::from(task)).from(worker)).await
+    }
+
     // ------------------------------------------------------------------ requesters
 
     /// Post a task with its budget in escrow. Returns the new task id.

@@ -49,6 +49,7 @@ contract Handler is Test {
     uint256 public completed;
     uint256 public failedReopened;
     uint256 public failedRefunded;
+    uint256 public abandoned;
     uint256 public expired;
     uint256 public registered;
     uint256 public stakeAdds;
@@ -192,6 +193,17 @@ contract Handler is Test {
         if (id == 0) return;
         _honestVote(honest0, id, false, reopen);
         _honestVote(honest1, id, false, reopen);
+        _count(id);
+    }
+
+    /// @notice The assigned worker gives up its attempt (its trainer failed): no vote needed.
+    function abandon(uint256 taskSeed, uint256 workerSeed) external useTime {
+        uint256 id = _findTask(taskSeed, TMC.Status.Assigned, true);
+        if (id == 0) id = _assignSome(taskSeed, workerSeed);
+        if (id == 0) return;
+        vm.prank(tmc.getTask(id).worker);
+        tmc.abandon(id);
+        abandoned++;
         _count(id);
     }
 
@@ -615,7 +627,7 @@ contract InvariantTest is Fixture {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](23);
+        bytes4[] memory s = new bytes4[](24);
         s[0] = Handler.warp.selector;
         s[1] = Handler.postTask.selector;
         s[2] = Handler.cancel.selector;
@@ -639,6 +651,7 @@ contract InvariantTest is Fixture {
         s[20] = Handler.withdrawMmc.selector;
         s[21] = Handler.withdrawTask.selector;
         s[22] = Handler.dishonestVote.selector;
+        s[23] = Handler.abandon.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector({addr: address(handler), selectors: s});
     }
@@ -809,6 +822,7 @@ contract InvariantTest is Fixture {
             handler.submit(seed, seed >> 40, i);
             handler.complete(seed, seed >> 48, i % 4 < 2, i % 3 == 1);
             handler.fail(seed, seed >> 56, i % 2 == 0);
+            handler.abandon(seed >> 4, seed >> 12);
             handler.withdrawTask(seed, seed >> 24);
             handler.cancel(seed);
             handler.registerWorker(seed, seed >> 8, uint96(seed >> 16));
@@ -828,7 +842,7 @@ contract InvariantTest is Fixture {
             handler.warp(seed);
             _checkAll();
         }
-        assertEq(handler.calls(), 12 * 23);
+        assertEq(handler.calls(), 12 * 24);
         assertGt(handler.posted(), 0, "posted");
         assertGt(handler.cancelled(), 0, "cancelled");
         assertGt(handler.withdrawnAssigned(), 0, "withdrawn after assignment");
@@ -838,6 +852,7 @@ contract InvariantTest is Fixture {
         assertGt(handler.completed(), 0, "completed");
         assertGt(handler.failedReopened(), 0, "failed and reopened");
         assertGt(handler.failedRefunded(), 0, "failed and refunded");
+        assertGt(handler.abandoned(), 0, "abandoned by the worker");
         assertGt(handler.expired(), 0, "expired");
         assertGt(handler.registered(), 0, "registered");
         assertGt(handler.stakeAdds(), 0, "stake added");

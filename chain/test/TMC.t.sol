@@ -1145,6 +1145,59 @@ contract TMCTest is Fixture {
         assertEq(requester.balance, before + 0.2 ether + BUDGET - PRICE2);
     }
 
+    // ---------------------------------------------------------------- abandon (the worker gives up)
+
+    function test_abandon_failsTheAttemptWithoutAVoteAndReopens() public {
+        uint256 taskId = _assigned();
+        vm.expectEmit(address(tmc));
+        emit TMC.TaskAbandoned(taskId, worker, 1);
+        vm.expectEmit(address(tmc));
+        emit TMC.TaskFailed(taskId, worker, 0.2 ether, true);
+        vm.prank(worker);
+        tmc.abandon(taskId);
+        assertTrue(_status(taskId) == TMC.Status.Posted);
+        assertEq(tmc.escrowOf(taskId), BUDGET);
+        assertEq(umc.credits(requester), 0.2 ether, "slashed as a failure");
+        assertEq(umc.getWorker(worker).failedTasks, 1);
+        assertTrue(tmc.failedBefore(taskId, worker));
+        vm.expectRevert(abi.encodeWithSelector(TMC.WorkerFailedTask.selector, taskId, worker));
+        _assign(taskId, worker);
+        _assign(taskId, worker2);
+        assertEq(tmc.getTask(taskId).attempts, 2);
+    }
+
+    function test_abandon_lastAttemptRefunds() public {
+        TMC.Terms memory once = _terms();
+        once.maxAttempts = 1;
+        _preset(tmc, abi.encodeCall(TMC.setTerms, (once)));
+        uint256 taskId = _assigned();
+        vm.prank(worker);
+        tmc.abandon(taskId);
+        assertTrue(_status(taskId) == TMC.Status.Failed);
+        assertEq(tmc.credits(requester), BUDGET);
+    }
+
+    function test_abandon_onlyTheAssignedWorkerWhileAssignedBeforeTheDeadline() public {
+        uint256 taskId = _assigned();
+        for (uint256 i; i < 3; ++i) {
+            address caller = [stranger, requester, oracle][i];
+            vm.expectRevert(abi.encodeWithSelector(TMC.NotAssignedWorker.selector, taskId, caller));
+            vm.prank(caller);
+            tmc.abandon(taskId);
+        }
+        vm.warp(DEADLINE + 1);
+        vm.expectRevert(abi.encodeWithSelector(TMC.DeadlinePassed.selector, taskId, DEADLINE));
+        vm.prank(worker);
+        tmc.abandon(taskId);
+
+        uint256 submitted = _post(requester, BUDGET, DEADLINE + 1 days);
+        _assign(submitted, worker);
+        _submit(submitted, worker);
+        vm.expectRevert(abi.encodeWithSelector(TMC.InvalidStatus.selector, submitted, TMC.Status.Submitted));
+        vm.prank(worker);
+        tmc.abandon(submitted);
+    }
+
     function test_fail_fromAssigned() public {
         uint256 taskId = _assigned();
         _fail(taskId, true);

@@ -470,13 +470,38 @@ async fn a_model_trained_on_another_environment_fails_verification_however_well_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_trainer_s_task_is_retried_on_another_worker() {
     let _turn = TURN.lock().await;
+    crashed_trainer_retried(&[]).await;
+}
+
+/// In a 2-of-3 consortium only member 0, which hosts the workers, sees the trainer crash; the worker
+/// gives the attempt up with its own key (`abandon`), so the task is retried at once instead of
+/// waiting for its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_consortium_a_crashed_trainer_s_attempt_is_abandoned_and_retried_on_another_worker() {
+    let _turn = TURN.lock().await;
+    let local = crashed_trainer_retried(&["--oracles", "3", "--quorum", "2"]).await;
+    let (market, accounts) = local.market().await;
+    let abandoned = Filter::new()
+        .address(market.deployment().tmc)
+        .event_signature(TMC::TaskAbandoned::SIGNATURE_HASH)
+        .topic1(U256::from(1))
+        .from_block(0);
+    let logs = market.provider().get_logs(&abandoned).await.unwrap();
+    assert_eq!(logs.len(), 1, "the crashing worker gave its attempt up: {logs:?}");
+    let event = TMC::TaskAbandoned::decode_log(&logs[0].inner).unwrap();
+    assert_eq!((event.worker, event.attempt), (accounts[4], 1));
+}
+
+/// A task whose first worker's trainer crashes, run with `args`: retried on the honest worker and
+/// paid once; the data directory.
+async fn crashed_trainer_retried(args: &[&str]) -> Local {
     let local = Local::new();
     let workers = local.write(
         "workers.yaml",
         &format!("workers:\n{}{HONEST}", misbehaving("crashing")),
     );
     let task = local.write("task.yaml", &task_yaml("retried", ""));
-    local.run(&["--workers", &workers, &task]);
+    local.run(&[args, &["--workers", &workers, &task]].concat());
 
     let status = &local.task("retried")["status"];
     assert_eq!(status["outcome"], "Paid", "{status:#}");
@@ -488,6 +513,7 @@ async fn a_crashed_trainer_s_task_is_retried_on_another_worker() {
     assert_eq!(market.worker(accounts[2]).await.unwrap().unwrap().completed_tasks, 1);
     assert_eq!(market.credits(accounts[2]).await.unwrap().tmc, wei("0.1"));
     assert_eq!(tasks_completed(&market, 1).await, 1);
+    local
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

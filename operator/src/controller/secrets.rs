@@ -8,6 +8,7 @@ use drlaas_chain::alloy::primitives::Address;
 use drlaas_chain::alloy::signers::local::PrivateKeySigner;
 use drlaas_chain::{Market, devnet};
 use drlaas_crds::task::{DRLTask, Payment, SecretKeyRef};
+use drlaas_crds::worker::Worker;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
@@ -51,6 +52,20 @@ pub async fn requester_wallet(
     payment: &Payment,
 ) -> Result<(Arc<Market>, Address), Error> {
     let key = signer(&ctx.client, &namespace_of(task), &payment.wallet_secret_ref).await?;
+    Ok(market_as(&ctx.market, key))
+}
+
+/// A client of the market that signs with `worker`'s key (its `keySecretRef`, in the operator's
+/// namespace), which must be the key of `assigned`, the account the chain assigned.
+pub async fn worker_wallet(ctx: &Context, worker: &Worker, assigned: Address) -> Result<(Arc<Market>, Address), Error> {
+    let key = signer(&ctx.client, &ctx.settings.namespace, &worker.spec.key_secret_ref).await?;
+    if key.address() != assigned {
+        return Err(Error::Secret {
+            namespace: ctx.settings.namespace.clone(),
+            name: worker.spec.key_secret_ref.name.clone(),
+            message: format!("holds the key of {}, but the worker is {assigned}", key.address()),
+        });
+    }
     Ok(market_as(&ctx.market, key))
 }
 

@@ -17,7 +17,7 @@ use kube::runtime::events::EventType;
 
 use super::super::model_market::buy_warm_start;
 use super::super::recruiter::Choice;
-use super::super::secrets::{market_as, signer};
+use super::super::secrets::worker_wallet;
 use super::super::{Context, Error};
 use super::observe::{self, Observation};
 use super::settle::{Settlement, settle};
@@ -399,22 +399,10 @@ async fn submit(
     result: String,
 ) -> Result<Action, Error> {
     let (worker, attempt) = (seen.assigned_worker()?, seen.attempt());
-    let key = signer(&ctx.client, &ctx.settings.namespace, &worker.spec.key_secret_ref).await?;
-    if key.address() != seen.info.worker {
-        return Err(Error::Secret {
-            namespace: ctx.settings.namespace.clone(),
-            name: worker.spec.key_secret_ref.name.clone(),
-            message: format!(
-                "holds the key of {}, but the worker is {}",
-                key.address(),
-                seen.info.worker
-            ),
-        });
-    }
+    let (as_worker, address) = worker_wallet(ctx, worker, seen.info.worker).await?;
     if let Ok((trained, _)) = trained_model(&result) {
         status.status.progress = Some(finished_progress(&trained, task.spec.training.total_env_steps));
     }
-    let (as_worker, address) = market_as(&ctx.market, key);
     let submit = as_worker.submit_result(address, seen.info.id, &model_cid, keccak256(result.as_bytes()));
     let outcome = timed(ctx, "submit", submit).await?;
     status.tx(ctx, TxAction::Submit(attempt), &outcome);

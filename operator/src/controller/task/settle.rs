@@ -13,11 +13,12 @@ use drlaas_crds::transactions::TxAction;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
+use super::super::secrets::worker_wallet;
 use super::super::{Context, Error};
 use super::observe::{Observation, block_time};
 use super::status::StatusWriter;
 use super::{AFTER_TX, POLL, seconds_since, timed};
-use drlaas_core::settlement::{Action as Transaction, Intent, next_action};
+use drlaas_core::settlement::{Action as Transaction, ChainStatus, Intent, next_action};
 use drlaas_core::verification::{self, Verdict};
 
 /// A settlement the core decided on: what the operator wants, why, and the verdict of the
@@ -94,6 +95,16 @@ pub(super) async fn settle(
             TxAction::Complete,
             timed(ctx, "complete", ctx.market.complete(oracle, info.id)).await?,
         ),
+        // In a consortium only the member hosting the worker sees its trainer fail, and its vote alone
+        // does not decide: the worker gives the attempt up itself, with its own key.
+        Transaction::Fail { .. } if abandons(seen) => {
+            let worker = seen.assigned_worker()?;
+            let (as_worker, address) = worker_wallet(ctx, worker, info.worker).await?;
+            (
+                TxAction::Fail(u32::from(info.attempts)),
+                timed(ctx, "abandon", as_worker.abandon(address, info.id)).await?,
+            )
+        }
         Transaction::Fail { reopen } => (
             TxAction::Fail(u32::from(info.attempts)),
             timed(ctx, "fail", ctx.market.fail(oracle, info.id, reopen)).await?,
@@ -125,7 +136,7 @@ pub(super) async fn settle(
         status.worker_failed();
         status.status.last_failure = Some(settlement.reason.clone());
     }
-    let vote = matches!(transaction, Transaction::Complete | Transaction::Fail { .. });
+    let vote = matches!(transaction, Transaction::Complete | Transaction::Fail { .. }) && !abandons(seen);
     if vote && !seen.membership.is_single() {
         count_dissents(ctx, seen, transaction == Transaction::Complete);
         // One vote of several: the chain carries the outcome out once the quorum agrees.
@@ -147,6 +158,12 @@ pub(super) async fn settle(
         status.event(type_, reason, note);
     }
     Ok(Action::requeue(AFTER_TX))
+}
+
+/// Whether a failed attempt is given up by its worker (TMC's `abandon`) rather than voted on: in a
+/// consortium, for an assigned task whose worker this member hosts.
+fn abandons(seen: &Observation) -> bool {
+    !seen.membership.is_single() && seen.chain_status() == ChainStatus::Assigned && seen.worker.is_some()
 }
 
 /// Counts, by oracle, the votes already on the result that go against this member's (`paying` or
