@@ -363,9 +363,7 @@ impl Market {
         oracles: &[Address],
         quorum: u8,
     ) -> Result<Market> {
-        let market = Market::deploy_unbound(provider, wallet, admin, params, oracles, quorum).await?;
-        market.bind_market(admin).await?;
-        Ok(market)
+        Ok(crate::connect::deploy_marketplace(provider, wallet, admin, params, oracles, quorum).await?)
     }
 
     /// [`Market::deploy`] without binding UMC to TMC.
@@ -1171,16 +1169,8 @@ impl Market {
     /// first, and the seats that support it now (`assignSupport`). Most supported first, then in
     /// the order they were proposed. Votes of an earlier oracle set or attempt are left out.
     pub async fn assign_proposals(&self, task: TaskId, attempt: u8) -> Result<Vec<AssignProposal>> {
-        let filter = Filter::new()
-            .address(self.deployment.tmc)
-            .event_signature(TMC::Voted::SIGNATURE_HASH)
-            .topic1(U256::from(task))
-            .from_block(self.deployment.block);
-        let logs = self
-            .read("eth_getLogs", || async { self.sender.provider.get_logs(&filter).await })
-            .await?;
         let mut proposals: Vec<AssignProposal> = Vec::new();
-        for e in logs.iter().filter_map(|l| TMC::Voted::decode_log(&l.inner).ok()) {
+        for e in self.votes(task).await? {
             // Ballot 0 is Assign.
             if e.ballot != 0 || e.attempt != attempt {
                 continue;
@@ -1205,6 +1195,24 @@ impl Market {
         // A stable sort: ties keep the order of proposal.
         proposals.sort_by_key(|p| std::cmp::Reverse(p.support.count_ones()));
         Ok(proposals)
+    }
+
+    /// Every vote cast on `task`, in chain order (TMC's `Voted` events; a quorum-1 vote emits none,
+    /// its outcome's event stands for it). Ballot 0 is assign, 1 complete, 2 fail.
+    pub async fn votes(&self, task: TaskId) -> Result<Vec<TMC::Voted>> {
+        let filter = Filter::new()
+            .address(self.deployment.tmc)
+            .event_signature(TMC::Voted::SIGNATURE_HASH)
+            .topic1(U256::from(task))
+            .from_block(self.deployment.block);
+        let logs = self
+            .read("eth_getLogs", || async { self.sender.provider.get_logs(&filter).await })
+            .await?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| TMC::Voted::decode_log(&l.inner).ok())
+            .map(|e| e.data)
+            .collect())
     }
 
     /// Whether `oracle` is one of TMC's oracles (its votes count).

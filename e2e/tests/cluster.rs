@@ -72,10 +72,6 @@ async fn a_task_is_trained_verified_and_paid_on_the_cluster() {
 #[ignore = "needs a cluster: KUBECONFIG (and DRLAAS_E2E_FAKE_KUBELET=1 without nodes)"]
 async fn a_two_of_three_consortium_assigns_verifies_and_pays_a_task_on_the_cluster() {
     use drlaas_chain::alloy::primitives::U256;
-    use drlaas_chain::alloy::providers::Provider;
-    use drlaas_chain::alloy::rpc::types::Filter;
-    use drlaas_chain::alloy::sol_types::SolEvent;
-    use drlaas_chain::bindings::TMC;
     use drlaas_e2e::Setup;
     let cluster = Cluster::start_with(Setup {
         other_members: 2,
@@ -96,21 +92,7 @@ async fn a_two_of_three_consortium_assigns_verifies_and_pays_a_task_on_the_clust
         "the worker is paid its price, once"
     );
     // Every vote is on chain: the assignment and the payment each had two oracles behind them.
-    let votes: Vec<TMC::Voted> = cluster
-        .market
-        .provider()
-        .get_logs(
-            &Filter::new()
-                .address(cluster.market.deployment().tmc)
-                .event_signature(TMC::Voted::SIGNATURE_HASH)
-                .topic1(U256::from(id))
-                .from_block(0),
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|l| TMC::Voted::decode_log(&l.inner).unwrap().data)
-        .collect();
+    let votes = cluster.market.votes(id).await.unwrap();
     for ballot in [0u8, 1] {
         let voters: std::collections::BTreeSet<_> =
             votes.iter().filter(|v| v.ballot == ballot).map(|v| v.oracle).collect();

@@ -406,20 +406,7 @@ async fn a_two_of_three_consortium_fails_a_bad_model_despite_a_dishonest_oracle_
     assert_eq!(requester.umc, wei("0.2"));
 
     // The dishonest oracle's vote to pay the cheated result is on chain, outvoted.
-    let votes: Vec<TMC::Voted> = market
-        .provider()
-        .get_logs(
-            &Filter::new()
-                .address(market.deployment().tmc)
-                .event_signature(TMC::Voted::SIGNATURE_HASH)
-                .topic1(U256::from(id(&cheated)))
-                .from_block(0),
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|l| TMC::Voted::decode_log(&l.inner).unwrap().data)
-        .collect();
+    let votes = market.votes(id(&cheated)).await.unwrap();
     let ballots =
         |oracle: Address| -> Vec<u8> { votes.iter().filter(|v| v.oracle == oracle).map(|v| v.ballot).collect() };
     // Ballots: 0 assign, 1 complete, 2 fail. The honest members voted to fail it (the second vote
